@@ -1,0 +1,54 @@
+"""The one façade notebooks import: ``import playbook.api as pb``.
+
+It gathers what a notebook step needs (opening the report, the area modules, the display and
+plot helpers) and the few functions that turn a :class:`~playbook.context.ReportContext` into
+the frames an area's pure ``build_report`` takes.
+"""
+
+from __future__ import annotations
+
+from playbook import feedback, plots, stats
+from playbook.context import ReportContext, open_report, trend_window
+from playbook.display import (
+    record,
+    show_data_notes,
+    show_figure,
+    show_header,
+    show_quotes,
+    show_section,
+    show_summary,
+    show_table,
+    show_text,
+)
+
+__all__ = [
+    "feedback",
+    "feedback_report",
+    "open_report",
+    "plots",
+    "record",
+    "show_data_notes",
+    "show_figure",
+    "show_header",
+    "show_quotes",
+    "show_section",
+    "show_summary",
+    "show_table",
+    "show_text",
+    "stats",
+]
+
+
+def feedback_report(ctx: ReportContext) -> feedback.FeedbackReport:
+    """Read the team's feedback tables for the period and compute the Feedback & NPS area."""
+    settings = ctx.params.feedback
+    return feedback.build_report(
+        current=ctx.read("nps_responses", "current"),
+        previous=ctx.read("nps_responses", "previous"),
+        history=ctx.read("nps_responses", trend_window(ctx.period, settings.trend, settings.trend_periods)),
+        feedback=ctx.read("feedback"),
+        accounts=ctx.read("accounts"),
+        roadmap=ctx.read("roadmap"),
+        params=settings,
+        period=ctx.period,
+    )

@@ -1,0 +1,241 @@
+"""The ``playbook`` command: demo, run, sample, validate, list.
+
+Exit status (DESIGN.md section 4): 0 when every report rendered; 1 when some failed (the rest
+rendered, and the summary says which and why); 2 for bad usage, parameters or data caught
+before running.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from playbook.errors import PlaybookError
+
+EXIT_USAGE = 2
+
+
+def _as_of(value: str | None) -> date:
+    from playbook.context import parse_as_of
+
+    return parse_as_of(value or "")
+
+
+def _fail(err: Exception) -> None:
+    click.secho(f"error: {err}", fg="red", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+AS_OF = click.option("--as-of", metavar="YYYY-MM-DD", help="Day relative periods end on (default: today).")
+PARAMS = click.option(
+    "--params", "params_dir", default="params", show_default=True, type=click.Path(path_type=Path),
+    help="Folder with defaults.yaml and teams/<team>.yaml.",
+)
+OUT = click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(path_type=Path), help="Reports folder.")
+JOBS = click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Reports rendered at once (default: number of cores).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="playbook")
+def main() -> None:
+    """Product-ops playbook: per-team reports rendered from parameterised notebooks.
+
+    \b
+    Quick start:
+      playbook demo                      sample data, every team x area, reports/index.html
+      playbook run --team mobile         one team's reports from your workspace
+      playbook validate                  check a workspace against the data contract
+    """
+
+
+def _progress(total_hint: int):
+    """A progress bar on a terminal; one line per finished report in logs (scheduled runs)."""
+    from tqdm import tqdm
+
+    interactive = sys.stderr.isatty()
+    bar = tqdm(total=total_hint, unit="report", desc="Rendering", disable=not interactive, file=sys.stderr)
+
+    def on_done(outcome, done: int, total: int) -> None:
+        bar.total = total
+        bar.set_postfix_str(f"{outcome.team}/{outcome.area} {outcome.status}")
+        bar.update(1)
+        if not interactive:
+            click.echo(f"[{done}/{total}] {outcome.team}/{outcome.area}: {outcome.status.replace('_', ' ')}"
+                       + (f" in {outcome.seconds:.1f}s" if outcome.seconds else ""), err=True)
+
+    return bar, on_done
+
+
+def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], workspace: str | None,
+         jobs: int | None, as_of: date) -> int:
+    from playbook.render import headline_text
+    from playbook.runner import exit_status, make_plan, run_plan
+
+    plan = make_plan(params_dir, out_dir, teams or None, areas or None, as_of, workspace)
+    for line in plan.warnings:
+        click.secho(f"warning: {line}", fg="yellow", err=True)
+    bar, on_done = _progress(len(plan.jobs) + len(plan.decided))
+    try:
+        outcomes = run_plan(plan, out_dir, jobs, as_of, on_done)
+    finally:
+        bar.close()
+    click.echo("")
+    for o in outcomes:
+        mark = {"rendered": "ok", "no_data": "no data", "failed": "FAILED"}[o.status]
+        detail = headline_text(o.headline) if o.status == "rendered" else o.reason
+        line = f"  {mark:8} {o.team}/{o.area}" + (f"  {detail}" if detail else "")
+        if o.status == "failed" and o.last_good_at:
+            line += f"\n           the last good report ({o.last_good_at}) is kept at {out_dir / o.html}"
+        click.secho(line, fg="red" if o.status == "failed" else None)
+    failed = [o for o in outcomes if o.status == "failed"]
+    click.echo(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} reports ok; index: {out_dir / 'index.html'}")
+    if failed:
+        click.secho(f"{len(failed)} failed: {', '.join(o.key for o in failed)}", fg="red", err=True)
+    return exit_status(outcomes, plan)
+
+
+@main.command()
+@PARAMS
+@click.option("--team", "-t", "teams", multiple=True, help="Team to render (repeatable; default: every team in params/teams).")
+@click.option("--area", "-a", "areas", multiple=True, help="Area to render (repeatable; default: every area).")
+@click.option("--workspace", "-w", help="Workspace folder or .duckdb file (default: the one in params).")
+@OUT
+@JOBS
+@AS_OF
+def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], workspace: str | None, out_dir: Path,
+        jobs: int | None, as_of: str | None) -> None:
+    """Render every selected team x area report with papermill and nbconvert.
+
+    Writes reports/<team>/<area>.html (and the executed .ipynb), reports/index.html and
+    reports/manifest.json. A report that fails leaves its last good HTML in place.
+    """
+    try:
+        sys.exit(_run(params_dir, out_dir, list(teams), list(areas), workspace, jobs, _as_of(as_of)))
+    except PlaybookError as err:
+        _fail(err)
+
+
+@main.command()
+@PARAMS
+@OUT
+@JOBS
+@click.option("--seed", default=7, show_default=True, help="Seed of the sample company.")
+def demo(params_dir: Path, out_dir: Path, jobs: int | None, seed: int) -> None:
+    """Write the sample workspace (if absent or stale) and render every team x area from it."""
+    from playbook.config import list_teams, load_params, workspace_path
+
+    try:
+        as_of = date.today()
+        teams = list_teams(params_dir)
+        if not teams:
+            raise PlaybookError(f"no team parameters in {params_dir / 'teams'}")
+        target = workspace_path(load_params(params_dir, teams[0]), params_dir)
+        _ensure_sample(target, seed, as_of)
+        sys.exit(_run(params_dir, out_dir, [], [], None, jobs, as_of))
+    except PlaybookError as err:
+        _fail(err)
+
+
+def _ensure_sample(target: Path, seed: int, as_of: date) -> None:
+    from playbook.sample import generate, sample_as_of
+
+    if sample_as_of(target) == as_of:
+        click.echo(f"Sample workspace {target} is current (as of {as_of}).", err=True)
+        return
+    if target.exists() and sample_as_of(target) is None and any(target.iterdir()):
+        raise PlaybookError(f"{target} holds data that is not the sample; refusing to overwrite it")
+    counts = generate(target, seed=seed, as_of=as_of)
+    click.echo(f"Wrote sample workspace {target} (as of {as_of}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), err=True)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder to write (default: the workspace named in params).")
+@PARAMS
+@click.option("--seed", default=7, show_default=True, help="Random seed; the same seed and --as-of give identical files.")
+@AS_OF
+@click.option("--accounts", default=2000, show_default=True, type=click.IntRange(20, 10_000_000), help="Number of accounts.")
+@click.option("--responses", default=10_000, show_default=True, type=click.IntRange(10, 100_000_000), help="Number of NPS responses.")
+@click.option("--feedback", "feedback_rows", default=3_000, show_default=True, type=click.IntRange(0, 100_000_000), help="Feedback rows.")
+@click.option("--if-missing", is_flag=True, help="Do nothing when a current sample (same as-of date) is already there.")
+def sample(out_dir: Path | None, params_dir: Path, seed: int, as_of: str | None, accounts: int, responses: int,
+           feedback_rows: int, if_missing: bool) -> None:
+    """Write a deterministic sample company with planted effects as a workspace."""
+    from playbook.config import list_teams, load_params, workspace_path
+    from playbook.sample import generate
+
+    try:
+        day = _as_of(as_of)
+        if out_dir is None:
+            teams = list_teams(params_dir)
+            if not teams:
+                raise PlaybookError("give --out, or run from a folder with params/teams/")
+            out_dir = workspace_path(load_params(params_dir, teams[0]), params_dir)
+        if if_missing:
+            _ensure_sample(out_dir, seed, day)
+            return
+        counts = generate(out_dir, seed=seed, as_of=day, accounts=accounts, responses=responses, feedback=feedback_rows)
+        click.echo(f"Wrote {out_dir} (seed {seed}, as of {day}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    except PlaybookError as err:
+        _fail(err)
+
+
+@main.command()
+@click.option("--workspace", "-w", type=click.Path(path_type=Path), default=None, help="Workspace (default: the one in params).")
+@PARAMS
+def validate(workspace: Path | None, params_dir: Path) -> None:
+    """Check every table in a workspace against the data contract.
+
+    Prints rows read and rows set aside (with the rule and example rows) for each table; exits 2
+    when a table cannot be used at all (missing column, values of the wrong type).
+    """
+    from playbook.config import list_teams, load_params, workspace_path
+    from playbook.workspace import validate as validate_workspace
+
+    try:
+        if workspace is None:
+            teams = list_teams(params_dir)
+            if not teams:
+                raise PlaybookError("give --workspace, or run from a folder with params/teams/")
+            workspace = workspace_path(load_params(params_dir, teams[0]), params_dir)
+        reports, errors = validate_workspace(workspace)
+    except PlaybookError as err:
+        _fail(err)
+        return
+    click.echo(f"Workspace {workspace}")
+    for r in reports:
+        status = "ok" if not r.set_aside else f"{r.rows_set_aside:,} set aside"
+        click.echo(f"  {r.source:28} {r.rows_read:>10,} rows  {status}")
+        for line in r.describe():
+            click.secho(f"    {line}", fg="yellow")
+    for err in errors:
+        click.secho(f"  error: {err}", fg="red")
+    if not reports and not errors:
+        click.echo("  no canonical tables found (see DESIGN.md section 3 for the names)")
+    sys.exit(EXIT_USAGE if errors else 0)
+
+
+@main.command("list")
+@PARAMS
+def list_(params_dir: Path) -> None:
+    """List the teams (with their products) and the areas that can be rendered."""
+    from playbook.areas import AREAS
+    from playbook.config import list_teams, load_params
+
+    click.echo("Teams:")
+    for team in list_teams(params_dir):
+        try:
+            p = load_params(params_dir, team)
+            click.echo(f"  {team:12} {p.name} ({', '.join(p.products)})")
+        except PlaybookError as err:
+            click.secho(f"  {team:12} invalid parameters: {err}", fg="red")
+    click.echo("Areas:")
+    for area in AREAS.values():
+        click.echo(f"  {area.name:14} {area.title}  (tables: {', '.join(area.required)}; optional: {', '.join(area.optional) or 'none'})")
+
+
+if __name__ == "__main__":
+    main()

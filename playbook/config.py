@@ -1,0 +1,252 @@
+"""Typed run parameters: ``params/defaults.yaml`` merged under ``params/teams/<team>.yaml``.
+
+YAML becomes a :class:`Params` object in exactly one function, :func:`load_params`. Every
+problem (malformed YAML, an unknown key, a wrong type, a bad date) is raised as a
+:class:`~playbook.errors.ParamsError` naming the file, the key, the line, what was expected and
+what was found.
+
+Relative paths in parameters (the workspace) are resolved against the folder that holds the
+``params`` folder, i.e. the project root, so a notebook opened from ``notebooks/`` and a
+scheduled run from the project root read the same data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from playbook.errors import ParamsError, UsageError
+
+TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+RELATIVE_PERIODS = ("last_30_days", "last_90_days", "previous_month", "quarter_to_date")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FixedPeriod(_Strict):
+    """An explicit reporting period, both ends inclusive."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> FixedPeriod:
+        if self.end < self.start:
+            raise ValueError(f"period end {self.end} is before its start {self.start}")
+        return self
+
+
+class FeedbackParams(_Strict):
+    """Parameters of the Feedback & NPS area."""
+
+    confidence: float = Field(0.95, gt=0, lt=1)
+    trend: Literal["week", "month"] = "week"
+    trend_periods: int = Field(12, ge=2, le=104)
+    min_responses: int = Field(30, ge=1)
+    drop_alert: float = Field(10.0, gt=0, description="NPS fall, in points, that needs action")
+    quotes_per_theme: int = Field(3, ge=0, le=20)
+    top_items: int = Field(10, ge=1, le=100)
+    themes: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("themes")
+    @classmethod
+    def _themes_have_keywords(cls, themes: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, words in themes.items():
+            if not words or any(not str(w).strip() for w in words):
+                raise ValueError(f"theme '{name}' needs a list of non-empty keywords")
+        return themes
+
+
+class Params(_Strict):
+    """Everything one team's reports need: who the team is, what data, which period, thresholds."""
+
+    team: str
+    name: str
+    products: list[str] = Field(min_length=1)
+    workspace: str = "data/sample"
+    period: FixedPeriod | Literal["last_30_days", "last_90_days", "previous_month", "quarter_to_date"] = (
+        "last_30_days"
+    )
+    execution_timeout: int = Field(600, ge=10, description="seconds one notebook cell may run")
+    feedback: FeedbackParams = FeedbackParams()
+
+
+@dataclass(frozen=True)
+class Period:
+    """A resolved reporting period: inclusive dates, and the equally long period before it."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        end = self.start - timedelta(days=1)
+        return Period(end - timedelta(days=self.days - 1), end)
+
+    def label(self) -> str:
+        return f"{self.start:%d %b %Y} to {self.end:%d %b %Y}"
+
+
+def resolve_period(period: FixedPeriod | str, as_of: date) -> Period:
+    """Turn a fixed or relative period into dates, relative ones ending on ``as_of``."""
+    if isinstance(period, FixedPeriod):
+        return Period(period.start, period.end)
+    if period == "last_30_days":
+        return Period(as_of - timedelta(days=29), as_of)
+    if period == "last_90_days":
+        return Period(as_of - timedelta(days=89), as_of)
+    if period == "previous_month":
+        end = as_of.replace(day=1) - timedelta(days=1)
+        return Period(end.replace(day=1), end)
+    if period == "quarter_to_date":
+        first_month = 3 * ((as_of.month - 1) // 3) + 1
+        return Period(as_of.replace(month=first_month, day=1), as_of)
+    raise ParamsError(f"unknown period {period!r}; expected one of {', '.join(RELATIVE_PERIODS)}")
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as strings, so pydantic parses them and reports bad ones."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
+    """Read a YAML mapping and the 1-based line of every key in it (by dotted key path)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise ParamsError(f"{path}: file not found") from err
+    except UnicodeDecodeError as err:
+        raise ParamsError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ParamsError(f"{path}{where}: malformed YAML: {err.problem or err}") from err
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: malformed YAML: {err}") from err
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys to values at the top level, found {type(data).__name__}")
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(n: yaml.Node, prefix: tuple[str, ...]) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for key_node, value_node in n.value:
+                key = prefix + (str(key_node.value),)
+                lines[key] = key_node.start_mark.line + 1
+                walk(value_node, key)
+
+    walk(node, ())
+    return data, lines
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge mappings; the override wins, lists are replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe_error(err: dict[str, Any], origins: dict[tuple[str, ...], tuple[Path, int]], fallback: Path) -> str:
+    loc = tuple(str(p) for p in err["loc"] if not str(p).startswith(("function-", "literal[")))
+    # pydantic puts union members in the location ("FixedPeriod"); drop those, keep keys.
+    loc = tuple(p for p in loc if not p[:1].isupper())
+    key = ".".join(loc) or "(top level)"
+    where, line = fallback, None
+    for depth in range(len(loc), 0, -1):
+        if loc[:depth] in origins:
+            where, line = origins[loc[:depth]]
+            break
+    place = f"{where}, line {line}" if line else f"{where}"
+    found = err.get("input")
+    if err["type"] == "extra_forbidden":
+        return f"{place}: unknown key '{key}'; check its spelling against params/defaults.yaml"
+    if err["type"] == "missing":
+        return f"{place}: missing required key '{key}'"
+    message = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
+    return f"{place}: {key}: {message}; found {found!r}"
+
+
+def load_params(params_dir: Path | str, team: str) -> Params:
+    """Load, merge and validate one team's parameters.
+
+    Args:
+        params_dir: the folder holding ``defaults.yaml`` and ``teams/``.
+        team: the team's file name without ``.yaml``; refused unless it is a plain slug, so a
+            name like ``../x`` never becomes a path.
+
+    Raises:
+        UsageError: the team name is not a slug or has no parameters file.
+        ParamsError: a file is malformed or a value is unknown, of the wrong type or out of range.
+    """
+    params_dir = Path(params_dir)
+    check_team_name(team)
+    defaults_path = params_dir / "defaults.yaml"
+    team_path = params_dir / "teams" / f"{team}.yaml"
+    if not team_path.exists():
+        known = ", ".join(list_teams(params_dir)) or "none"
+        raise UsageError(f"unknown team '{team}': no {team_path}; known teams: {known}")
+    defaults, default_lines = _read_yaml(defaults_path) if defaults_path.exists() else ({}, {})
+    overrides, team_lines = _read_yaml(team_path)
+    if "team" in overrides:
+        raise ParamsError(f"{team_path}, line {team_lines[('team',)]}: the key 'team' is set from the file name; remove it")
+    origins = {k: (defaults_path, v) for k, v in default_lines.items()}
+    origins.update({k: (team_path, v) for k, v in team_lines.items()})
+    merged = _merge(defaults, overrides) | {"team": team}
+    try:
+        return Params.model_validate(merged)
+    except ValidationError as err:
+        problems = [_describe_error(e, origins, team_path) for e in err.errors()]
+        raise ParamsError("invalid parameters:\n  " + "\n  ".join(problems)) from None
+
+
+def check_team_name(team: str) -> None:
+    """Refuse a team name that could escape the params or reports folder."""
+    if not isinstance(team, str) or not TEAM_NAME.match(team):
+        raise UsageError(
+            f"invalid team name {team!r}: expected lower-case letters, digits, '-' or '_' "
+            "(no '/', '..' or spaces)"
+        )
+
+
+def list_teams(params_dir: Path | str) -> list[str]:
+    """The teams that have a parameters file, sorted."""
+    folder = Path(params_dir) / "teams"
+    return sorted(p.stem for p in folder.glob("*.yaml") if TEAM_NAME.match(p.stem)) if folder.is_dir() else []
+
+
+def project_root(params_dir: Path | str) -> Path:
+    """The folder relative paths in parameters are resolved against (the params folder's parent)."""
+    return Path(params_dir).resolve().parent
+
+
+def workspace_path(params: Params, params_dir: Path | str) -> Path:
+    """The team's workspace as an absolute path."""
+    path = Path(params.workspace).expanduser()
+    return path if path.is_absolute() else project_root(params_dir) / path

@@ -1,0 +1,113 @@
+"""What one report needs to run: the team's parameters, the resolved period and the workspace.
+
+Notebooks get a :class:`ReportContext` from :func:`open_report` in their first step; the same
+call serves an ops lead in JupyterLab (defaults from the notebook's parameters cell) and the
+scheduled runner (parameters injected by papermill).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from playbook.areas import Area, get_area
+from playbook.config import Params, Period, load_params, resolve_period, workspace_path
+from playbook.errors import ParamsError, SchemaError
+from playbook.schemas import get_table
+from playbook.workspace import Workspace
+
+
+@dataclass
+class ReportContext:
+    """One team's report on one area: parameters, period, and the workspace to read from."""
+
+    area: Area
+    params: Params
+    as_of: date
+    period: Period
+    workspace: Workspace
+
+    @property
+    def previous(self) -> Period:
+        return self.period.previous()
+
+    def has(self, table: str) -> bool:
+        return self.workspace.has(table)
+
+    def read(self, table: str, window: str | Period | None = None) -> pd.DataFrame:
+        """Rows of ``table`` for the team's products, filtered in SQL.
+
+        Args:
+            table: a canonical table.
+            window: ``"current"`` (the period), ``"previous"`` (the period before), a
+                :class:`Period`, or None for all time. Tables without a time column ignore it.
+
+        An optional table of the area that the workspace lacks reads as an empty frame with the
+        contract's columns, so its sections can say "no data" instead of failing.
+        """
+        if table in self.area.optional and not self.workspace.has(table):
+            return pd.DataFrame(columns=list(get_table(table).column_names))
+        span = {"current": self.period, "previous": self.previous}.get(window, window)  # type: ignore[arg-type]
+        start, end = (span.start, span.end) if isinstance(span, Period) else (None, None)
+        products = self.params.products if table != "accounts" else None
+        return self.workspace.read(table, products=products, start=start, end=end)
+
+    def data_notes(self) -> list[str]:
+        """Rows set aside in the tables read so far, one line per reason."""
+        return [line for report in self.workspace.reports.values() for line in report.describe()]
+
+    def fingerprint(self) -> str:
+        """Hash of the tables this area reads (the same figure the index and manifest show)."""
+        return self.workspace.fingerprint([t for t in self.area.tables if self.workspace.has(t)])
+
+
+def parse_as_of(as_of: str | date | None) -> date:
+    """The as-of date: an ISO date string, a date, or empty for today."""
+    if isinstance(as_of, date):
+        return as_of
+    if not as_of:
+        return date.today()
+    try:
+        return date.fromisoformat(str(as_of))
+    except ValueError:
+        raise ParamsError(f"as_of: expected an ISO date such as 2026-11-27; found {as_of!r}") from None
+
+
+def open_report(
+    area: str,
+    team: str,
+    params_dir: str | Path = "../params",
+    workspace: str | Path = "",
+    as_of: str | date = "",
+) -> ReportContext:
+    """Load the team's parameters, resolve the period and open the workspace, checking required tables.
+
+    Args:
+        area: the focus area.
+        team: the team whose ``params/teams/<team>.yaml`` applies.
+        params_dir: the params folder (relative paths from the notebook's folder work).
+        workspace: overrides the workspace in params when not empty.
+        as_of: the day relative periods end on; empty means today.
+
+    Raises:
+        SchemaError: a table the area requires is absent ("no data").
+    """
+    spec = get_area(area)
+    params = load_params(params_dir, team)
+    day = parse_as_of(as_of)
+    path = Path(workspace) if workspace else workspace_path(params, params_dir)
+    ws = Workspace(path)
+    missing = [t for t in spec.required if not ws.has(t)]
+    if missing:
+        ws.close()
+        raise SchemaError(f"no data for {spec.title}: workspace {path} has no {', '.join(missing)} table")
+    return ReportContext(spec, params, day, resolve_period(params.period, day), ws)
+
+
+def trend_window(period: Period, unit: str, buckets: int) -> Period:
+    """The span a trend of ``buckets`` weeks or months ending with ``period`` covers."""
+    days = 7 * buckets if unit == "week" else 31 * buckets
+    return Period(period.end - timedelta(days=days), period.end)

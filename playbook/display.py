@@ -1,0 +1,169 @@
+"""How notebooks show things: the report header, the summary, tables, charts and notes.
+
+Everything here builds HTML with every piece of data escaped, because customers write comments,
+titles and names, and nbconvert does not sanitise what a notebook displays. Figures are shown
+as PNG and closed, so each chart appears exactly once.
+
+:func:`record` also leaves machine-readable facts (the headline figure, the summary) in the
+executed notebook; :mod:`playbook.render` lifts them out for the index and removes them from
+the HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from datetime import date, datetime
+from typing import Any, Iterable
+
+import pandas as pd
+
+RECORD_MIME = "application/vnd.playbook.record+json"
+
+Format = str  # "int", "pct", "money", "date", "score", "num1", "text"
+
+
+def _display(obj: Any, **kwargs: Any) -> None:
+    from IPython.display import display
+
+    display(obj, **kwargs)
+
+
+def _html(markup: str) -> None:
+    from IPython.display import HTML
+
+    _display(HTML(markup))
+
+
+def esc(value: Any) -> str:
+    """Text made safe to place inside HTML."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def format_value(value: Any, fmt: Format) -> str:
+    """One cell as a reader should see it: thousands separators, percentages, dates, signs."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return "–"
+    if fmt == "int":
+        return f"{value:,.0f}"
+    if fmt == "pct":
+        return f"{value:.0%}"
+    if fmt == "money":
+        return f"${value:,.0f}"
+    if fmt == "score":
+        return f"{value:.0f}"
+    if fmt == "signed":
+        return f"{value:+.0f}"
+    if fmt == "num1":
+        return f"{value:,.1f}"
+    if fmt == "date":
+        return pd.Timestamp(value).strftime("%d %b %Y") if not isinstance(value, str) else value
+    return str(value)
+
+
+def table_html(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], caption: str = "") -> str:
+    """A readable HTML table: chosen columns with labels and formats, no index, all text escaped.
+
+    Args:
+        frame: the data.
+        columns: (column, label, format) triples, in display order.
+        caption: optional caption above the table.
+    """
+    numeric = {"int", "pct", "money", "score", "signed", "num1"}
+    head = "".join(
+        f'<th class="{"num" if fmt in numeric else "txt"}">{esc(label)}</th>' for _, label, fmt in columns
+    )
+    rows = []
+    for record in frame.to_dict("records"):
+        cells = "".join(
+            f'<td class="{"num" if fmt in numeric else "txt"}">{esc(format_value(record.get(col), fmt))}</td>'
+            for col, _, fmt in columns
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    body = "".join(rows) or f'<tr><td colspan="{len(columns)}" class="empty">No rows.</td></tr>'
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f'<table class="pb-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def show_header(ctx: Any, title: str) -> None:
+    """The report's first lines: area, team, period, as-of date and data fingerprint."""
+    p = ctx.params
+    _html(
+        f'<header class="pb-header"><h1>{esc(title)}: {esc(p.name)}</h1>'
+        f'<p class="pb-meta">Team <b>{esc(p.name)}</b> · products {esc(", ".join(p.products))} · '
+        f"period <b>{esc(ctx.period.label())}</b> (compared with {esc(ctx.previous.label())}) · "
+        f"data as of {ctx.as_of:%d %b %Y} · data fingerprint {esc(ctx.fingerprint())}</p></header>"
+    )
+
+
+def show_summary(lines: Iterable[str], needs_action: bool) -> None:
+    """The "what needs action" box that opens every report, and a record of it for the index."""
+    items = list(lines)
+    title = "What needs action" if needs_action else "Summary: nothing needs action"
+    body = "".join(f"<li>{esc(line)}</li>" for line in items) or "<li>Nothing to report.</li>"
+    cls = "pb-summary action" if needs_action else "pb-summary"
+    _html(f'<section class="{cls}"><h2>{esc(title)}</h2><ul>{body}</ul></section>')
+    record("summary", {"lines": items, "needs_action": needs_action})
+
+
+def show_section(title: str, how_measured: str = "") -> None:
+    """A section heading with its one-line "how this is measured" note."""
+    note = f'<p class="pb-how">How this is measured: {esc(how_measured)}</p>' if how_measured else ""
+    _html(f"<h2>{esc(title)}</h2>{note}")
+
+
+def show_table(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], caption: str = "") -> None:
+    _html(table_html(frame, columns, caption))
+
+
+def show_text(text: str) -> None:
+    _html(f"<p>{esc(text)}</p>")
+
+
+def show_quotes(quotes: pd.DataFrame, theme: str | None) -> None:
+    """Customer comments as block quotes (escaped: whatever they contain is shown as text)."""
+    if quotes.empty or not theme:
+        _html("<p>No detractor comments to quote in this period.</p>")
+        return
+    items = "".join(
+        f"<blockquote>“{esc(q['comment'])}”<footer>{esc(q['product'])}, score {int(q['score'])}, "
+        f"{format_value(q['submitted_at'], 'date')}</footer></blockquote>"
+        for q in quotes.to_dict("records")
+    )
+    _html(f'<div class="pb-quotes"><p>Recent detractor comments about <b>{esc(theme)}</b>:</p>{items}</div>')
+
+
+def show_figure(fig: Any) -> None:
+    """Display a matplotlib figure once, as an embedded PNG, and free it."""
+    import matplotlib.pyplot as plt
+
+    _display(fig)
+    plt.close(fig)
+
+
+def show_data_notes(ctx: Any) -> None:
+    """Rows set aside while loading (bad values, repeated ids), so no figure silently omits data."""
+    notes = ctx.data_notes()
+    if notes:
+        items = "".join(f"<li>{esc(n)}</li>" for n in notes)
+        _html(f'<section class="pb-notes"><h2>Data quality</h2><p>These rows were set aside and not used:</p><ul>{items}</ul></section>')
+    record("data_notes", {"lines": notes})
+
+
+def record(kind: str, payload: dict[str, Any]) -> None:
+    """Leave a machine-readable fact in the notebook for the runner; invisible in the report."""
+    _display({RECORD_MIME: {"kind": kind, **_jsonable(payload)}, "text/plain": f"[{kind} recorded]"}, raw=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value

@@ -1,0 +1,116 @@
+"""One plotting theme and the chart helpers every notebook uses.
+
+Helpers take a frame and return a matplotlib Figure; the caller shows it
+(:func:`playbook.display.show_figure`). The theme is applied inside :func:`theme`, which
+restores matplotlib's state afterwards, so notebooks never set rcParams themselves. Every chart
+has a title, labelled axes and units.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import pandas as pd
+
+INK = "#1f2933"
+MUTED = "#7b8794"
+ACCENT = "#c0392b"
+PALETTE = ["#2f6690", "#3a7ca5", "#81c3d7", "#d9a441", "#c0392b", "#6a4c93", "#52796f"]
+GROUP_COLOURS = {"promoter": "#2a9d8f", "passive": "#b0b8c1", "detractor": "#c0392b"}
+
+RC = {
+    "figure.figsize": (8.0, 3.6),
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 10,
+    "axes.labelcolor": INK,
+    "axes.edgecolor": MUTED,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e4e7eb",
+    "grid.linewidth": 0.8,
+    "xtick.color": INK,
+    "ytick.color": INK,
+    "legend.frameon": False,
+}
+
+
+@contextmanager
+def theme() -> Iterator[None]:
+    """Apply the playbook's look for the charts drawn inside the block, then restore the old one."""
+    import seaborn as sns
+    from cycler import cycler
+
+    rc = {**sns.axes_style("whitegrid"), **RC, "axes.prop_cycle": cycler(color=PALETTE)}
+    with plt.rc_context(rc):
+        yield
+
+
+def plot_nps_trend(trend: pd.DataFrame, title: str, unit: str = "week") -> plt.Figure:
+    """NPS per bucket with its interval as a band; buckets without responses show as gaps."""
+    with theme():
+        fig, ax = plt.subplots()
+        x = trend["start"]
+        ax.fill_between(x, trend["low"], trend["high"], color=PALETTE[2], alpha=0.35, linewidth=0, label="95% interval")
+        ax.plot(x, trend["nps"], marker="o", color=PALETTE[0], linewidth=2, label="NPS")
+        ax.axhline(0, color=MUTED, linewidth=0.8)
+        ax.set_ylim(-100, 100)
+        ax.set_title(title)
+        ax.set_xlabel(f"{unit.capitalize()} starting")
+        ax.set_ylabel("NPS (points, -100 to 100)")
+        ax.legend(loc="lower left")
+        fig.autofmt_xdate()
+        fig.tight_layout()
+    return fig
+
+
+def plot_theme_shares(themes: pd.DataFrame, title: str) -> plt.Figure:
+    """Share of each NPS group's comments that mention each theme, as grouped horizontal bars."""
+    import seaborn as sns
+
+    with theme():
+        data = themes.assign(percent=themes["share"] * 100)
+        order = (
+            data[data["group"] == "detractor"].sort_values("comments", ascending=False)["theme"].tolist()
+            or sorted(data["theme"].unique())
+        )
+        fig, ax = plt.subplots(figsize=(8.0, 0.45 * max(len(order), 3) + 1.2))
+        sns.barplot(
+            data=data, y="theme", x="percent", hue="group", order=order, hue_order=list(GROUP_COLOURS),
+            palette=GROUP_COLOURS, ax=ax,
+        )
+        ax.set_title(title)
+        ax.set_xlabel("Share of the group's comments that mention the theme (%)")
+        ax.set_ylabel("Theme")
+        ax.xaxis.set_major_formatter(mticker.PercentFormatter(decimals=0))
+        ax.legend(title="NPS group", loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
+        fig.tight_layout()
+    return fig
+
+
+def plot_demand(demand: pd.DataFrame, title: str, top: int = 10) -> plt.Figure:
+    """ARR behind each roadmap item (bars), labelled with the item's RICE rank."""
+    with theme():
+        data = demand.head(top).iloc[::-1]
+        fig, ax = plt.subplots(figsize=(8.0, 0.42 * max(len(data), 3) + 1.2))
+        colours = [ACCENT if i == len(data) - 1 else PALETTE[0] for i in range(len(data))]
+        ax.barh(data["title"], data["arr"] / 1e6, color=colours)
+        for y, (arr, rank, accounts) in enumerate(zip(data["arr"], data["rice_rank"], data["accounts"])):
+            ax.annotate(
+                f"  {accounts:,} accounts · RICE rank {rank}", (arr / 1e6, y), va="center", fontsize=9, color=INK
+            )
+        ax.set_title(title)
+        ax.set_xlabel("ARR of the accounts asking (USD millions)")
+        ax.set_ylabel("Roadmap item")
+        ax.set_xlim(0, max(float(data["arr"].max()) / 1e6 * 1.6, 0.1))
+        ax.grid(axis="y", visible=False)
+        fig.tight_layout()
+    return fig

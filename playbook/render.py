@@ -1,0 +1,160 @@
+"""Writing what stakeholders read: self-contained HTML reports, the index page and the manifest.
+
+Every file is written atomically (a temporary file in the same folder, then a rename), so a
+report path only ever holds a complete old report or a complete new one; a failed rerun leaves
+the last good report where stakeholders bookmarked it. This is the only module that writes
+reports.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from playbook.display import RECORD_MIME
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def extract_records(nb: Any) -> dict[str, dict[str, Any]]:
+    """The facts a notebook recorded with :func:`playbook.display.record`, by kind (last wins)."""
+    found: dict[str, dict[str, Any]] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(RECORD_MIME)
+            if isinstance(payload, dict) and "kind" in payload:
+                found[payload["kind"]] = {k: v for k, v in payload.items() if k != "kind"}
+    return found
+
+
+def clean_for_readers(nb: Any) -> Any:
+    """A copy of the notebook without records, stderr (warnings, logs) or the parameters' cells."""
+    nb = copy.deepcopy(nb)
+    kept = []
+    for cell in nb.cells:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & {"parameters", "injected-parameters", "hide", "remove-cell"}:
+            continue
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [
+                o
+                for o in cell.get("outputs", [])
+                if RECORD_MIME not in o.get("data", {}) and not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
+        kept.append(cell)
+    nb.cells = kept
+    return nb
+
+
+def export_html(nb: Any, title: str) -> str:
+    """Self-contained HTML of an executed notebook: no code, no prompts, no external scripts."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="playbook_report",
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    nb = clean_for_readers(nb)
+    nb.metadata["title"] = title
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    return body
+
+
+def headline_text(headline: dict[str, Any] | None) -> str:
+    """"NPS -17, down 60" from a recorded headline; empty when there is none."""
+    if not headline or headline.get("value") is None:
+        return ""
+    text = f"{headline['label']} {headline['value']}"
+    change = headline.get("change")
+    if change is None:
+        return text
+    if change == 0:
+        return f"{text}, unchanged"
+    return f"{text}, {'up' if change > 0 else 'down'} {abs(change)}"
+
+
+def no_data_html(team_name: str, area_title: str, reason: str, period: str) -> str:
+    """A small report page saying an area has no data for a team, and why."""
+    return _render_page("no_data.html.j2", team=team_name, area=area_title, reason=reason, period=period)
+
+
+def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Write ``index.html``: every team x area with status, headline and link, and the run's facts."""
+    from playbook.areas import ALL_AREAS
+
+    reports = manifest.get("reports", {})
+    teams = sorted({r["team"] for r in reports.values()})
+    areas = [a for a in ALL_AREAS if any(r["area"] == a for r in reports.values())]
+    rows = []
+    for team in teams:
+        cells = []
+        for area in areas:
+            entry = reports.get(f"{team}/{area}")
+            cells.append(None if entry is None else {**entry, "headline_text": headline_text(entry.get("headline"))})
+        name = next((r.get("team_name", team) for r in reports.values() if r["team"] == team), team)
+        rows.append({"team": team, "name": name, "cells": cells})
+    counts: dict[str, int] = {}
+    for entry in reports.values():
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+    page = _render_page("index.html.j2", manifest=manifest, rows=rows, areas=areas, counts=counts)
+    path = out_dir / "index.html"
+    write_atomic(path, page)
+    return path
+
+
+def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
+    path = out_dir / "manifest.json"
+    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """The previous run's manifest, or an empty one when there is none or it is unreadable."""
+    try:
+        data = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) and isinstance(data.get("reports"), dict) else {"reports": {}}
+    except (OSError, ValueError):
+        return {"reports": {}}
+
+
+def _render_page(template: str, **context: Any) -> str:
+    import jinja2
+
+    from playbook.areas import ALL_AREAS
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES / "pages"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    area_titles = {name: name.capitalize() for name in ALL_AREAS}
+    from playbook.areas import AREAS
+
+    area_titles.update({a.name: a.title for a in AREAS.values()})
+    css = (TEMPLATES / "playbook_report" / "report.css").read_text(encoding="utf-8")
+    return env.get_template(template).render(area_titles=area_titles, css=css, **context)

@@ -1,0 +1,430 @@
+"""The plan (teams x areas) and its execution: papermill in parallel processes, one report each.
+
+Each report runs in its own worker process and its own kernel, so one failing team or area never
+stops the others. Kernels talk to papermill over Unix sockets in a private folder rather than TCP
+ports: parallel kernels picking random TCP ports race for them ("Address already in use",
+"Kernel died before replying to kernel_info"), a known papermill problem; a kernel that still
+fails to start is retried.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from jupyter_client.manager import AsyncKernelManager
+
+import playbook
+from playbook.areas import AREAS, Area, get_area
+from playbook.config import check_team_name, list_teams, load_params, resolve_period, workspace_path
+from playbook.errors import PlaybookError, RunError, SchemaError, UsageError, WorkspaceError
+from playbook.workspace import Workspace
+
+KERNEL_NAME = "playbook"
+START_ATTEMPTS = 3
+STATUS_RENDERED, STATUS_FAILED, STATUS_NO_DATA = "rendered", "failed", "no_data"
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel listens on Unix sockets in a fresh private folder.
+
+    Unix socket paths are limited to about 100 characters, so the folder is a short one under the
+    system temporary directory rather than Jupyter's runtime folder.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._ipc_dir = tempfile.mkdtemp(prefix="pbk-")
+        kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("ip", os.path.join(self._ipc_dir, "k"))
+        super().__init__(**kwargs)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+    cleanup_resources = _async_cleanup_resources
+
+
+@dataclass(frozen=True)
+class Job:
+    """One report to render: a team's notebook for one area, with everything the worker needs."""
+
+    team: str
+    team_name: str
+    area: str
+    area_title: str
+    notebook: str
+    params_dir: str
+    out_dir: str
+    as_of: str
+    workspace: str
+    period: tuple[str, str]
+    timeout: int
+    fingerprint: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.team}/{self.area}"
+
+
+@dataclass
+class Outcome:
+    """What happened to one report."""
+
+    team: str
+    area: str
+    status: str
+    team_name: str = ""
+    reason: str = ""
+    headline: dict[str, Any] | None = None
+    summary: list[str] = field(default_factory=list)
+    data_notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    html: str | None = None
+    ipynb: str | None = None
+    period: dict[str, str] | None = None
+    fingerprint: str | None = None
+    rendered_at: str | None = None
+    last_good_at: str | None = None
+    attempts: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.team}/{self.area}"
+
+
+@dataclass
+class Plan:
+    """Jobs to execute, outcomes already decided before running (bad params, no data), and run facts.
+
+    ``fingerprints`` maps ``team/area`` to the hash of the tables that report reads.
+    """
+
+    jobs: list[Job]
+    decided: list[Outcome]
+    params: dict[str, Any]
+    fingerprints: dict[str, str]
+    warnings: list[str]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def make_plan(
+    params_dir: Path,
+    out_dir: Path,
+    teams: list[str] | None = None,
+    areas: list[str] | None = None,
+    as_of: date | None = None,
+    workspace: str | None = None,
+) -> Plan:
+    """Decide which reports to render and check their inputs before any kernel starts.
+
+    Raises:
+        UsageError: an unknown team or area (nothing is run).
+    """
+    params_dir = Path(params_dir).resolve()
+    known = list_teams(params_dir)
+    if not known:
+        raise UsageError(f"no team parameters found in {params_dir / 'teams'}; add a <team>.yaml there")
+    for team in teams or []:
+        check_team_name(team)
+        if team not in known:
+            raise UsageError(f"unknown team '{team}'; known teams: {', '.join(known)}")
+    selected_areas: list[Area] = [get_area(a) for a in (areas or list(AREAS))]
+    as_of = as_of or date.today()
+    jobs: list[Job] = []
+    decided: list[Outcome] = []
+    run_params: dict[str, Any] = {}
+    fingerprints: dict[str, str] = {}
+    warnings: list[str] = []
+    opened: dict[Path, Workspace | PlaybookError] = {}
+    for team in teams or known:
+        try:
+            params = load_params(params_dir, team)
+        except PlaybookError as err:
+            decided += [Outcome(team, a.name, STATUS_FAILED, team_name=team, reason=str(err)) for a in selected_areas]
+            continue
+        run_params[team] = params.model_dump(mode="json")
+        period = resolve_period(params.period, as_of)
+        ws_path = Path(workspace).resolve() if workspace else workspace_path(params, params_dir)
+        if ws_path not in opened:
+            try:
+                opened[ws_path] = Workspace(ws_path)
+            except PlaybookError as err:
+                opened[ws_path] = err
+        ws = opened[ws_path]
+        for area in selected_areas:
+            common = dict(team_name=params.name, period={"start": period.start.isoformat(), "end": period.end.isoformat()})
+            if isinstance(ws, PlaybookError):
+                decided.append(Outcome(team, area.name, STATUS_FAILED, reason=str(ws), **common))
+                continue
+            missing = [t for t in area.required if not ws.has(t)]
+            if missing:
+                reason = f"the workspace {ws_path} has no {', '.join(missing)} table"
+                decided.append(Outcome(team, area.name, STATUS_NO_DATA, reason=reason, **common))
+                continue
+            try:
+                for table in area.tables:
+                    if ws.has(table):
+                        report = ws.load(table)
+                        warnings += [line for line in report.describe() if line not in warnings]
+            except SchemaError as err:
+                decided.append(Outcome(team, area.name, STATUS_FAILED, reason=str(err), **common))
+                continue
+            fingerprint = ws.fingerprint([t for t in area.tables if ws.has(t)])
+            fingerprints[f"{team}/{area.name}"] = fingerprint
+            jobs.append(
+                Job(
+                    team=team,
+                    team_name=params.name,
+                    area=area.name,
+                    area_title=area.title,
+                    notebook=str(area.notebook),
+                    params_dir=str(params_dir),
+                    out_dir=str(Path(out_dir).resolve()),
+                    as_of=as_of.isoformat(),
+                    workspace=str(ws_path),
+                    period=(period.start.isoformat(), period.end.isoformat()),
+                    timeout=params.execution_timeout,
+                    fingerprint=fingerprint,
+                )
+            )
+    for ws in opened.values():
+        if isinstance(ws, Workspace):
+            ws.close()
+    return Plan(jobs, decided, run_params, fingerprints, warnings)
+
+
+def check_kernel() -> None:
+    """Fail early, with the fix, when the kernel the notebooks name is not installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    except NoSuchKernel:
+        raise RunError(
+            f"the Jupyter kernel '{KERNEL_NAME}' is not installed; run `make setup`, or "
+            f"`{sys.executable} -m ipykernel install --sys-prefix --name {KERNEL_NAME}`"
+        ) from None
+
+
+def _is_start_failure(err: BaseException) -> bool:
+    text = f"{type(err).__name__}: {err}"
+    return any(
+        s in text
+        for s in ("Kernel died before replying", "Address already in use", "kernel_info", "Kernel didn't respond", "TimeoutError")
+    ) and "PapermillExecutionError" not in text
+
+
+def _error_reason(err: BaseException) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        return f"{err.ename}: {err.evalue}".strip()
+    name = type(err).__name__
+    if "DeadKernel" in name or "died" in str(err).lower():
+        return f"the kernel died while running the notebook ({name}: {err})"
+    if "CellTimeoutError" in name:
+        return f"a cell ran longer than execution_timeout ({err})"
+    return f"{name}: {err}"
+
+
+def execute_job(job: Job) -> Outcome:
+    """Run one notebook with papermill and export it; never raises (failures become outcomes)."""
+    import nbformat
+    import papermill
+
+    from playbook.render import export_html, extract_records, write_atomic
+
+    started = time.monotonic()
+    out_dir = Path(job.out_dir)
+    html_path = out_dir / job.team / f"{job.area}.html"
+    nb_path = out_dir / job.team / f"{job.area}.ipynb"
+    failed_path = out_dir / job.team / f"{job.area}.failed.ipynb"
+    outcome = Outcome(
+        job.team, job.area, STATUS_FAILED, team_name=job.team_name,
+        period={"start": job.period[0], "end": job.period[1]}, fingerprint=job.fingerprint,
+    )
+    parameters = {"team": job.team, "params_dir": job.params_dir, "workspace": job.workspace, "as_of": job.as_of}
+    # papermill saves the executed notebook here even when a cell fails, so a failure keeps its
+    # traceback for the ops lead while the last good report stays untouched.
+    partial_path = out_dir / job.team / f".{job.area}.partial.ipynb"
+    partial_path.parent.mkdir(parents=True, exist_ok=True)
+    nb = None
+    for attempt in range(1, START_ATTEMPTS + 1):
+        outcome.attempts = attempt
+        try:
+            nb = papermill.execute_notebook(
+                job.notebook,
+                str(partial_path),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                progress_bar=False,
+                request_save_on_cell_execute=False,
+                execution_timeout=job.timeout,
+                start_timeout=60,
+                cwd=str(Path(job.notebook).parent),
+                kernel_manager_class=IPCKernelManager,
+            )
+            break
+        except Exception as err:  # noqa: BLE001 - every failure must become an outcome
+            if attempt < START_ATTEMPTS and _is_start_failure(err):
+                time.sleep(0.5 * attempt)
+                continue
+            outcome.reason = _error_reason(err)
+            if partial_path.exists():
+                partial_path.replace(failed_path)
+            break
+    partial_path.unlink(missing_ok=True)
+    if nb is not None:
+        try:
+            records = extract_records(nb)
+            html = export_html(nb, f"{job.area_title}: {job.team_name}")
+            write_atomic(nb_path, nbformat.writes(nb))
+            write_atomic(html_path, html)
+            failed_path.unlink(missing_ok=True)
+            outcome.status = STATUS_RENDERED
+            outcome.headline = records.get("headline")
+            outcome.summary = records.get("summary", {}).get("lines", [])
+            outcome.data_notes = records.get("data_notes", {}).get("lines", [])
+            outcome.rendered_at = _now()
+            outcome.last_good_at = outcome.rendered_at
+        except Exception as err:  # noqa: BLE001
+            outcome.reason = f"export failed: {type(err).__name__}: {err}"
+    if html_path.exists():
+        outcome.html = f"{job.team}/{job.area}.html"
+        outcome.ipynb = f"{job.team}/{job.area}.ipynb" if nb_path.exists() else None
+    outcome.seconds = round(time.monotonic() - started, 2)
+    return outcome
+
+
+def write_no_data(job_out: Path, outcome: Outcome, area_title: str) -> None:
+    """A report page that says the area has no data for the team (replacing nothing good)."""
+    from playbook.render import no_data_html, write_atomic
+
+    period = f"{outcome.period['start']} to {outcome.period['end']}" if outcome.period else ""
+    path = job_out / outcome.team / f"{outcome.area}.html"
+    write_atomic(path, no_data_html(outcome.team_name or outcome.team, area_title, outcome.reason, period))
+    outcome.html = f"{outcome.team}/{outcome.area}.html"
+
+
+def run_plan(
+    plan: Plan,
+    out_dir: Path,
+    jobs: int | None = None,
+    as_of: date | None = None,
+    on_done: Callable[[Outcome, int, int], None] | None = None,
+) -> list[Outcome]:
+    """Execute the plan's jobs in parallel processes, then write the manifest and the index.
+
+    Args:
+        plan: from :func:`make_plan`.
+        out_dir: the reports folder.
+        jobs: worker processes (default: the number of cores).
+        as_of: the run's as-of date, for the manifest.
+        on_done: called with (outcome, done, total) as each report finishes (progress display).
+    """
+    import multiprocessing
+
+    from playbook.render import read_manifest, write_index, write_manifest
+
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as err:
+        raise RunError(f"cannot write to the output folder {out_dir}: {err.strerror or err}") from err
+    if plan.jobs:
+        check_kernel()
+    previous = read_manifest(out_dir)
+    outcomes: list[Outcome] = []
+    total = len(plan.jobs) + len(plan.decided)
+    for outcome in plan.decided:
+        if outcome.status == STATUS_NO_DATA:
+            write_no_data(out_dir, outcome, AREAS[outcome.area].title)
+        outcomes.append(outcome)
+        if on_done:
+            on_done(outcome, len(outcomes), total)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(plan.jobs) or 1))
+    if plan.jobs:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(execute_job, job): job for job in plan.jobs}
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as err:  # noqa: BLE001 - a worker crash fails only its report
+                    outcome = Outcome(job.team, job.area, STATUS_FAILED, team_name=job.team_name, reason=f"worker crashed: {err}")
+                outcomes.append(outcome)
+                if on_done:
+                    on_done(outcome, len(outcomes), total)
+    for outcome in outcomes:
+        old = previous["reports"].get(outcome.key, {})
+        if outcome.status == STATUS_FAILED:
+            # Say which last good report is still in place, and keep linking to it.
+            html = Path(out_dir) / outcome.team / f"{outcome.area}.html"
+            if html.exists() and old.get("last_good_at"):
+                outcome.html = f"{outcome.team}/{outcome.area}.html"
+                outcome.last_good_at = old.get("last_good_at")
+                outcome.headline = outcome.headline or old.get("headline")
+    manifest = build_manifest(previous, outcomes, plan, as_of or date.today(), workers)
+    write_manifest(out_dir, manifest)
+    write_index(out_dir, manifest)
+    return sorted(outcomes, key=lambda o: (o.team, o.area))
+
+
+def build_manifest(previous: dict[str, Any], outcomes: list[Outcome], plan: Plan, as_of: date, workers: int) -> dict[str, Any]:
+    """The run's record: versions, parameters, data fingerprints, and every report's status."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("papermill", "nbconvert", "nbclient", "ipykernel", "duckdb", "pandas", "seaborn", "matplotlib"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    reports = dict(previous.get("reports", {}))
+    for outcome in outcomes:
+        reports[outcome.key] = asdict(outcome)
+    periods = sorted({f"{o.period['start']} to {o.period['end']}" for o in outcomes if o.period})
+    fingerprints = sorted(set(plan.fingerprints.values()))
+    return {
+        "playbook_version": playbook.__version__,
+        "generated_at": _now(),
+        "as_of": as_of.isoformat(),
+        "period": "; ".join(periods),
+        "fingerprint": ", ".join(fingerprints),
+        "fingerprints": plan.fingerprints,
+        "workers": workers,
+        "versions": versions,
+        "params": {**previous.get("params", {}), **plan.params},
+        "warnings": plan.warnings,
+        "reports": reports,
+    }
+
+
+def exit_status(outcomes: list[Outcome], plan: Plan) -> int:
+    """0 when nothing failed; 2 when every report failed before running (bad params or data); else 1."""
+    failed = [o for o in outcomes if o.status == STATUS_FAILED]
+    if not failed:
+        return 0
+    if not plan.jobs and len(failed) == len(outcomes):
+        return 2
+    return 1
+
+
+__all__ = ["Job", "Outcome", "Plan", "make_plan", "run_plan", "execute_job", "exit_status", "WorkspaceError"]

@@ -1,0 +1,142 @@
+"""The data contract: canonical tables, their columns, types and the rules rows must keep.
+
+These follow DESIGN.md section 3. Column names are a contract that users' data, importers and
+tests rely on: columns may be added, never renamed. Times are ISO-8601 UTC, ids are strings and
+money is USD.
+
+A rule (``check``) is a SQL predicate over the typed column that is true for a usable value;
+rows that break a rule are set aside and reported, never silently used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnType = Literal["string", "int", "float", "bool", "timestamp"]
+
+TYPE_NAMES: dict[str, str] = {
+    "string": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "timestamp": "an ISO-8601 date or timestamp (UTC)",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table.
+
+    Attributes:
+        name: the column name, exactly as in files.
+        type: how values are parsed.
+        nullable: whether an empty value is allowed; a required value that is missing sets the
+            row aside.
+        check: SQL predicate over the parsed column (written with ``{col}``) that holds for a
+            usable value.
+        expect: what ``check`` allows, in words, for messages ("0..10").
+    """
+
+    name: str
+    type: ColumnType = "string"
+    nullable: bool = False
+    check: str | None = None
+    expect: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A canonical table: its columns, its id column and the column that places a row in time."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: str | None = None
+    time_column: str | None = None
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+def _c(name: str, type: ColumnType = "string", nullable: bool = False, check: str | None = None, expect: str = "") -> Column:
+    return Column(name, type, nullable, check, expect)
+
+
+_NON_NEGATIVE = "{col} >= 0"
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "accounts",
+            (
+                _c("account_id"),
+                _c("name"),
+                _c("segment"),
+                _c("plan"),
+                _c("region"),
+                _c("arr", "float", check=_NON_NEGATIVE, expect="0 or more (USD)"),
+                _c("created_at", "timestamp"),
+                _c("churned_at", "timestamp", nullable=True),
+            ),
+            key="account_id",
+        ),
+        Table(
+            "nps_responses",
+            (
+                _c("response_id"),
+                _c("account_id"),
+                _c("visitor_id", nullable=True),
+                _c("product"),
+                _c("score", "int", check="{col} BETWEEN 0 AND 10", expect="0..10"),
+                _c("comment", nullable=True),
+                _c("submitted_at", "timestamp"),
+            ),
+            key="response_id",
+            time_column="submitted_at",
+        ),
+        Table(
+            "feedback",
+            (
+                _c("feedback_id"),
+                _c("account_id"),
+                _c("product"),
+                _c("source"),
+                _c("text", nullable=True),
+                _c("theme", nullable=True),
+                _c("roadmap_item_id", nullable=True),
+                _c("submitted_at", "timestamp"),
+            ),
+            key="feedback_id",
+            time_column="submitted_at",
+        ),
+        Table(
+            "roadmap",
+            (
+                _c("item_id"),
+                _c("product"),
+                _c("team"),
+                _c("title"),
+                _c(
+                    "status",
+                    check="{col} IN ('idea', 'planned', 'in_progress', 'shipped')",
+                    expect="one of idea, planned, in_progress, shipped",
+                ),
+                _c("reach", "float", check=_NON_NEGATIVE, expect="0 or more"),
+                _c("impact", "float", check=_NON_NEGATIVE, expect="0 or more"),
+                _c("confidence", "float", check="{col} BETWEEN 0 AND 1", expect="0..1"),
+                _c("effort", "float", check="{col} > 0", expect="more than 0"),
+            ),
+            key="item_id",
+        ),
+    )
+}
+
+
+def get_table(name: str) -> Table:
+    """The contract of one table; raises KeyError with the known names."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known tables: {', '.join(TABLES)}") from None

@@ -1,0 +1,339 @@
+"""The workspace: canonical tables read through DuckDB, in-process, validated on load.
+
+A workspace is a folder of ``<table>.csv`` or ``<table>.parquet`` files (DESIGN.md section 3),
+or a ``.duckdb`` file holding tables of those names. Loading a table checks it against its
+contract in :mod:`playbook.schemas`:
+
+- a missing file or column, or a column whose values do not parse as its type, raises
+  :class:`~playbook.errors.SchemaError` naming the file, the column, the expected type and
+  example rows;
+- rows that break a rule (a score of 11, a negative ARR, a missing required value, a repeated
+  id) are set aside and listed in :attr:`Workspace.reports`, never used.
+
+All filtering by product and period is done in SQL. This module is the only one that reads data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from playbook.errors import SchemaError, WorkspaceError
+from playbook.schemas import TABLES, TYPE_NAMES, Column, Table, get_table
+
+EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Rows of one table set aside for one reason."""
+
+    column: str
+    rule: str
+    count: int
+    examples: tuple[tuple[int, Any], ...]
+
+    def describe(self) -> str:
+        shown = ", ".join(f"row {row}: {value!r}" for row, value in self.examples)
+        more = "" if self.count <= len(self.examples) else ", ..."
+        return f"column '{self.column}' {self.rule} ({shown}{more})"
+
+
+@dataclass(frozen=True)
+class TableReport:
+    """What loading one table found: rows read, rows kept, and why the others were set aside."""
+
+    table: str
+    source: str
+    rows_read: int
+    set_aside: tuple[SetAside, ...] = field(default_factory=tuple)
+
+    @property
+    def rows_set_aside(self) -> int:
+        return sum(s.count for s in self.set_aside)
+
+    @property
+    def rows_kept(self) -> int:
+        return self.rows_read - self.rows_set_aside
+
+    def describe(self) -> list[str]:
+        """One line per reason, e.g. ``nps_responses.csv: 1 row set aside: column 'score' outside 0..10 (row 3: 11)``."""
+        lines = []
+        for reason in self.set_aside:
+            rows = "row" if reason.count == 1 else "rows"
+            lines.append(f"{self.source}: {reason.count:,} {rows} set aside: {reason.describe()}")
+        return lines
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Workspace:
+    """Canonical tables of one workspace, loaded lazily and validated once per table.
+
+    Args:
+        path: a folder of CSV/Parquet files or a ``.duckdb`` file.
+
+    Raises:
+        WorkspaceError: the path does not exist or is not a folder or DuckDB file.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise WorkspaceError(
+                f"workspace {self.path} does not exist; create it with `playbook sample --out {self.path}` "
+                "or point `workspace:` in params at your data"
+            )
+        self._db_file = self.path.suffix == ".duckdb" and self.path.is_file()
+        if not self._db_file and not self.path.is_dir():
+            raise WorkspaceError(f"workspace {self.path} is neither a folder nor a .duckdb file")
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        if self._db_file:
+            self.con.execute(f"ATTACH {_literal(str(self.path))} AS src (READ_ONLY)")
+        self.reports: dict[str, TableReport] = {}
+        self._fingerprints: dict[tuple[str, ...], str] = {}
+
+    # -- discovery ------------------------------------------------------------------------
+
+    def _file(self, table: str) -> Path | None:
+        for suffix in (".parquet", ".csv"):
+            candidate = self.path / f"{table}{suffix}"
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def has(self, table: str) -> bool:
+        """Whether the workspace holds this table at all (an absent table means "no data")."""
+        if self._db_file:
+            found = self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'src' AND table_name = ?", [table]
+            ).fetchone()
+            return bool(found and found[0])
+        return self._file(table) is not None
+
+    def tables(self) -> list[str]:
+        """The canonical tables present, in contract order."""
+        return [name for name in TABLES if self.has(name)]
+
+    def fingerprint(self, tables: list[str] | None = None) -> str:
+        """A short hash of the tables' contents, so a report can say exactly which data it used."""
+        names = tuple(tables or self.tables())
+        if names in self._fingerprints:
+            return self._fingerprints[names]
+        digest = hashlib.sha256()
+        for name in names:
+            source = self.path if self._db_file else self._file(name)
+            if source is None:
+                continue
+            digest.update(name.encode())
+            with open(source, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        self._fingerprints[names] = digest.hexdigest()[:12]
+        return self._fingerprints[names]
+
+    # -- loading and validation -------------------------------------------------------------
+
+    def load(self, table: str) -> TableReport:
+        """Validate a table and expose its usable rows as a view of the same name.
+
+        Raises:
+            SchemaError: the table is absent, a column is missing, or values do not parse.
+        """
+        if table in self.reports:
+            return self.reports[table]
+        contract = get_table(table)
+        source, label, is_text = self._source(table)
+        raw = f"_raw_{table}"
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT row_number() OVER () AS _row, * FROM {source}")
+        except duckdb.Error as err:
+            raise SchemaError(f"{label}: cannot be read as a table: {_first_line(err)}") from err
+        found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
+        missing = [c for c in contract.column_names if c not in found]
+        if missing:
+            raise SchemaError(
+                f"{label}: missing column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(m) for m in missing)}; expected columns: {', '.join(contract.column_names)}; "
+                f"found: {', '.join(found) or 'none'}"
+            )
+        for column in contract.columns:
+            self._check_type(raw, label, column, is_text)
+        report = self._set_aside(table, contract, raw, label, found, is_text)
+        self.reports[table] = report
+        return report
+
+    def _source(self, table: str) -> tuple[str, str, bool]:
+        if self._db_file:
+            if not self.has(table):
+                raise SchemaError(f"{self.path}: no table '{table}'; tables present: {', '.join(self.tables()) or 'none'}")
+            return f"src.main.{_ident(table)}", f"{self.path.name}:{table}", False
+        path = self._file(table)
+        if path is None:
+            raise SchemaError(
+                f"{self.path}: missing table file {table}.csv or {table}.parquet "
+                f"(expected columns: {', '.join(get_table(table).column_names)})"
+            )
+        if path.suffix == ".parquet":
+            return f"read_parquet({_literal(str(path))})", path.name, False
+        reader = f"read_csv({_literal(str(path))}, all_varchar = true, header = true)"
+        return reader, path.name, True
+
+    def _value(self, column: Column, is_text: bool) -> str:
+        col = _ident(column.name)
+        return f"NULLIF(TRIM({col}), '')" if is_text else col
+
+    def _typed(self, column: Column, is_text: bool) -> str:
+        value = self._value(column, is_text)
+        if column.type == "string":
+            return f"CAST({value} AS VARCHAR)"
+        if column.type in ("int", "float"):
+            return f"TRY_CAST({value} AS DOUBLE)"
+        if column.type == "bool":
+            return f"TRY_CAST({value} AS BOOLEAN)"
+        return f"CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+    def _check_type(self, raw: str, label: str, column: Column, is_text: bool) -> None:
+        if column.type == "string":
+            return
+        value, typed = self._value(column, is_text), self._typed(column, is_text)
+        bad = self.con.execute(
+            f"SELECT _row, CAST({value} AS VARCHAR) FROM {raw} WHERE {value} IS NOT NULL AND {typed} IS NULL ORDER BY _row"
+        ).fetchall()
+        if bad:
+            shown = ", ".join(f"row {row}: {val!r}" for row, val in bad[:EXAMPLES])
+            raise SchemaError(
+                f"{label}: column '{column.name}' expected {TYPE_NAMES[column.type]}; "
+                f"{len(bad):,} value{'s' if len(bad) > 1 else ''} do{'es' if len(bad) == 1 else ''} not parse ({shown})"
+            )
+
+    def _set_aside(self, table: str, contract: Table, raw: str, label: str, found: list[str], is_text: bool) -> TableReport:
+        columns, rules = [], []
+        for column in contract.columns:
+            col, parsed = _ident(column.name), self._typed(column, is_text)
+            missing = f"{col} IS NULL"
+            if column.type == "int":
+                # Keep the parsed number beside the whole-number column, so 7.5 is reported as
+                # "not whole" rather than as empty.
+                number = _ident("_num_" + column.name)
+                columns.append(f"CAST(CASE WHEN {parsed} = floor({parsed}) THEN {parsed} END AS BIGINT) AS {col}")
+                columns.append(f"{parsed} AS {number}")
+                rules.append((column.name, "is not a whole number", f"{number} <> floor({number})", number))
+                missing = f"{number} IS NULL"
+            else:
+                columns.append(f"{parsed} AS {col}")
+            if not column.nullable:
+                rules.append((column.name, "is empty but required", missing, col))
+            if column.check:
+                rules.append((column.name, f"outside {column.expect}", f"NOT ({column.check.format(col=col)})", col))
+        extras = [c for c in found if c not in contract.column_names and not c.startswith("_")]
+        columns += [_ident(c) for c in extras]
+        duplicate = "1"
+        if contract.key:
+            key = _ident(contract.key)
+            duplicate = f"row_number() OVER (PARTITION BY {key} ORDER BY _row)"
+            rules.append((contract.key, "repeats an id already used in an earlier row", "_dup > 1", key))
+        # The first rule a row breaks is the reason it is set aside.
+        reason = "CASE " + " ".join(f"WHEN {broken} THEN {i}" for i, (_, _, broken, _) in enumerate(rules)) + " END"
+        checked = f"_checked_{table}"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {checked} AS SELECT *, {reason} AS _reason FROM "
+            f"(SELECT _row, {', '.join(columns)}, {duplicate} AS _dup FROM {raw})"
+        )
+        keep = ", ".join(_ident(c) for c in (*contract.column_names, *extras))
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(table)} AS SELECT {keep} FROM {checked} WHERE _reason IS NULL")
+        rows_read = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
+        set_aside = []
+        counts = self.con.execute(
+            f"SELECT _reason, count(*) FROM {checked} WHERE _reason IS NOT NULL GROUP BY _reason ORDER BY _reason"
+        ).fetchall()
+        for index, count in counts:
+            name, words, _, shown = rules[index]
+            examples = self.con.execute(
+                f"SELECT _row, {shown} FROM {checked} WHERE _reason = ? ORDER BY _row LIMIT {EXAMPLES}", [index]
+            ).fetchall()
+            set_aside.append(SetAside(name, words, int(count), tuple((int(r), _plain(v)) for r, v in examples)))
+        return TableReport(table, label, int(rows_read), tuple(set_aside))
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(
+        self,
+        table: str,
+        products: list[str] | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        columns: list[str] | None = None,
+    ):
+        """The usable rows of a table as a pandas DataFrame, filtered in SQL.
+
+        Args:
+            table: a canonical table name.
+            products: keep rows whose ``product`` is one of these (tables with a product column).
+            start, end: keep rows whose time column falls on these dates, both inclusive.
+            columns: the columns to return (default: all).
+        """
+        self.load(table)
+        contract = get_table(table)
+        where, args = [], []
+        if products is not None and "product" in contract.column_names:
+            where.append("product IN (SELECT UNNEST(?))")
+            args.append(list(products))
+        if contract.time_column and start is not None:
+            where.append(f"{_ident(contract.time_column)} >= ?")
+            args.append(start)
+        if contract.time_column and end is not None:
+            where.append(f"{_ident(contract.time_column)} < ?")
+            args.append(end + timedelta(days=1))
+        select = ", ".join(_ident(c) for c in columns) if columns else "*"
+        sql = f"SELECT {select} FROM {_ident(table)}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self.con.execute(sql, args).df()
+
+    def sql(self, query: str, params: list[Any] | None = None):
+        """Run SQL over loaded tables (load them first) and return a DataFrame."""
+        return self.con.execute(query, params or []).df()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def validate(path: Path | str, tables: list[str] | None = None) -> tuple[list[TableReport], list[str]]:
+    """Validate every table present (or the ones named): reports for loaded tables, errors for the rest."""
+    reports, errors = [], []
+    with Workspace(path) as ws:
+        for table in tables or ws.tables():
+            try:
+                reports.append(ws.load(table))
+            except SchemaError as err:
+                errors.append(str(err))
+    return reports, errors
