@@ -233,7 +233,7 @@ class Workspace:
             if not column.nullable:
                 rules.append((column.name, "is empty but required", missing, col))
             if column.check:
-                rules.append((column.name, f"outside {column.expect}", f"NOT ({column.check.format(col=col)})", col))
+                rules.append((column.name, f"expected {column.expect}", f"NOT ({column.check.format(col=col)})", col))
         extras = [c for c in found if c not in contract.column_names and not c.startswith("_")]
         columns += [_ident(c) for c in extras]
         duplicate = "1"

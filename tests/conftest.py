@@ -1,0 +1,141 @@
+"""Shared fixtures: small seeded frames, a tiny sample workspace, and params folders in tmp."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAMS = ROOT / "params"
+SHARED_REAL = ROOT.parent / "shared" / "data" / "real"
+AS_OF = date(2026, 11, 27)
+
+
+@pytest.fixture(autouse=True)
+def close_figs():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261127)
+
+
+@pytest.fixture
+def responses_df():
+    """Ten answers over two weeks with nulls in comments; groups: 4 promoters, 2 passives, 4 detractors."""
+    return pd.DataFrame(
+        {
+            "response_id": [f"R{i}" for i in range(10)],
+            "account_id": ["A1", "A1", "A2", "A3", "A3", "A4", "A5", "A6", "A6", "A7"],
+            "visitor_id": [None] * 10,
+            "product": ["p1"] * 6 + ["p2"] * 4,
+            "score": [10, 9, 9, 10, 8, 7, 0, 6, 3, 5],
+            "comment": [
+                "Love it",
+                None,
+                "Great support",
+                "",
+                "Fine, a bit slow",
+                None,
+                "So SLOW and it crashes",
+                "Too expensive",
+                "slowness everywhere",  # "slow" as part of a word does not count
+                "Pricing is confusing",
+            ],
+            "submitted_at": pd.to_datetime(
+                [
+                    "2026-11-02 10:00", "2026-11-03 10:00", "2026-11-04 10:00", "2026-11-09 10:00",
+                    "2026-11-10 10:00", "2026-11-11 10:00", "2026-11-12 10:00", "2026-11-13 10:00",
+                    "2026-11-14 10:00", "2026-11-15 10:00",
+                ]
+            ),
+        }
+    )
+
+
+@pytest.fixture
+def accounts_df():
+    return pd.DataFrame(
+        {
+            "account_id": ["A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8"],
+            "name": list("abcdefgh"),
+            "segment": ["smb", "smb", "enterprise", "mid-market", "smb", "enterprise", "smb", "smb"],
+            "plan": ["starter"] * 8,
+            "region": ["NA"] * 8,
+            "arr": [1000.0, 2000.0, 50000.0, 10000.0, 500.0, 80000.0, 0.0, 7000.0],
+            "created_at": pd.to_datetime(["2025-01-01"] * 8),
+            "churned_at": pd.to_datetime([None, None, None, None, None, None, None, "2026-06-01"]),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_workspace(tmp_path_factory):
+    """The sample company at its default size (seed 3, fixed as-of date), generated once per session."""
+    from playbook.sample import generate
+
+    path = tmp_path_factory.mktemp("sample-workspace")
+    generate(path, seed=3, as_of=AS_OF)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_workspace(tmp_path_factory):
+    """A small sample company for smoke runs, where the figures do not matter."""
+    from playbook.sample import generate
+
+    path = tmp_path_factory.mktemp("tiny-workspace")
+    generate(path, seed=3, as_of=AS_OF, accounts=200, responses=600, feedback=150)
+    return path
+
+
+def make_params(root: Path, workspace: Path | str, teams: dict[str, dict] | None = None) -> Path:
+    """A params folder: the project's defaults pointing at ``workspace``, and the given teams.
+
+    Teams default to the project's four sample teams.
+    """
+    params = root / "params"
+    (params / "teams").mkdir(parents=True, exist_ok=True)
+    defaults = yaml.safe_load((PARAMS / "defaults.yaml").read_text())
+    defaults["workspace"] = str(workspace)
+    (params / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
+    if teams is None:
+        for path in (PARAMS / "teams").glob("*.yaml"):
+            shutil.copy(path, params / "teams" / path.name)
+    else:
+        for team, body in teams.items():
+            (params / "teams" / f"{team}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+    return params
+
+
+@pytest.fixture
+def params_dir(tmp_path, sample_workspace):
+    return make_params(tmp_path, sample_workspace)
+
+
+def playbook_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the installed `playbook` command as a user would."""
+    command = [str(Path(sys.executable).parent / "playbook"), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees: scripts and styles dropped, whitespace folded."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "head"]):
+        tag.decompose()
+    return " ".join(soup.get_text(" ").split())

@@ -1,0 +1,73 @@
+"""The sample company is deterministic and carries the effects it claims to plant.
+
+These checks use plain pandas on the raw CSV files, independently of the feedback module, so a
+bug in the analysis cannot hide a generator that stopped planting.
+"""
+
+import filecmp
+from datetime import date, timedelta
+
+import pandas as pd
+
+from conftest import AS_OF
+from playbook.sample import PLANTED, TEAM_PRODUCTS, generate, sample_as_of
+
+
+def test_same_seed_and_date_give_identical_files(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    generate(a, seed=11, as_of=AS_OF, accounts=200, responses=500, feedback=100)
+    generate(b, seed=11, as_of=AS_OF, accounts=200, responses=500, feedback=100)
+    generate(c, seed=12, as_of=AS_OF, accounts=200, responses=500, feedback=100)
+    names = ["accounts.csv", "nps_responses.csv", "feedback.csv", "roadmap.csv"]
+    match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
+    assert match == names and not mismatch and not errors
+    assert not filecmp.cmp(a / "nps_responses.csv", c / "nps_responses.csv", shallow=False)
+    assert sample_as_of(a) == AS_OF
+
+
+def test_default_sizes(tmp_path):
+    counts = generate(tmp_path, as_of=AS_OF)
+    assert counts["accounts"] == 2000 and counts["nps_responses"] == 10_000
+    assert counts["feedback"] >= 3000 and counts["roadmap"] == 32
+
+
+def _nps(scores):
+    return 100 * ((scores >= 9).mean() - (scores <= 6).mean())
+
+
+def test_planted_nps_drop_and_theme(sample_workspace):
+    responses = pd.read_csv(sample_workspace / "nps_responses.csv", parse_dates=["submitted_at"])
+    product = responses[responses["product"] == PLANTED.nps_drop_product]
+    cut = pd.Timestamp(AS_OF - timedelta(days=29), tz="UTC")
+    before_cut = pd.Timestamp(AS_OF - timedelta(days=59), tz="UTC")
+    last = product[product["submitted_at"] >= cut]
+    previous = product[(product["submitted_at"] >= before_cut) & (product["submitted_at"] < cut)]
+    assert _nps(previous["score"]) - _nps(last["score"]) >= 30
+    detractor_comments = last.loc[(last["score"] <= 6) & last["comment"].notna(), "comment"].str.lower()
+    performance = detractor_comments.str.contains(r"\b(?:slow|crash\w*|freeze|loading|sluggish|laggy)\b")
+    assert performance.mean() > 0.5
+    # the other teams' products carry no such drop
+    for team, products in TEAM_PRODUCTS.items():
+        if team == PLANTED.nps_drop_team:
+            continue
+        other = responses[responses["product"].isin(products)]
+        o_last = other[other["submitted_at"] >= cut]
+        o_prev = other[(other["submitted_at"] >= before_cut) & (other["submitted_at"] < cut)]
+        assert _nps(o_prev["score"]) - _nps(o_last["score"]) < 15
+
+
+def test_planted_demand_item_has_most_arr_but_middling_rice(sample_workspace):
+    feedback = pd.read_csv(sample_workspace / "feedback.csv")
+    accounts = pd.read_csv(sample_workspace / "accounts.csv")
+    roadmap = pd.read_csv(sample_workspace / "roadmap.csv")
+    live = accounts[accounts["churned_at"].isna()].set_index("account_id")["arr"]
+    team_items = roadmap[roadmap["team"] == PLANTED.nps_drop_team]
+    demand = {
+        item: live.reindex(feedback.loc[feedback["roadmap_item_id"] == item, "account_id"].unique()).fillna(0).sum()
+        for item in team_items["item_id"]
+    }
+    assert max(demand, key=demand.get) == PLANTED.demand_item
+    rice = (team_items["reach"] * team_items["impact"] * team_items["confidence"] / team_items["effort"]).tolist()
+    planted_rice = rice[team_items["item_id"].tolist().index(PLANTED.demand_item)]
+    rank = 1 + sum(r > planted_rice for r in rice)
+    assert 3 <= rank <= len(rice) - 2

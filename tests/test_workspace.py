@@ -1,0 +1,138 @@
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from playbook.errors import SchemaError, WorkspaceError
+from playbook.workspace import Workspace, validate
+
+HEADER = "response_id,account_id,visitor_id,product,score,comment,submitted_at\n"
+
+
+def _write(folder, name, text):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_missing_workspace_folder(tmp_path):
+    with pytest.raises(WorkspaceError, match=r"does not exist; create it with `playbook sample"):
+        Workspace(tmp_path / "nope")
+
+
+def test_missing_table_file(tmp_path):
+    with Workspace(tmp_path) as ws:
+        assert not ws.has("nps_responses")
+        with pytest.raises(SchemaError, match=r"missing table file nps_responses\.csv or nps_responses\.parquet"):
+            ws.load("nps_responses")
+
+
+def test_missing_column_names_file_and_columns(tmp_path):
+    _write(tmp_path, "nps_responses.csv", "response_id,account_id,product,comment,submitted_at\nR1,A1,p,,2026-01-01\n")
+    with Workspace(tmp_path) as ws, pytest.raises(SchemaError) as err:
+        ws.load("nps_responses")
+    text = str(err.value)
+    assert text.startswith("nps_responses.csv: missing columns 'visitor_id', 'score'")
+    assert "expected columns: response_id, account_id, visitor_id, product, score" in text
+
+
+def test_unparseable_values_name_column_type_and_rows(tmp_path):
+    rows = "R1,A1,,p,9,,2026-01-01T10:00:00Z\nR2,A1,,p,nine,,2026-01-02\nR3,A1,,p,ten,,2026-01-03\n"
+    _write(tmp_path, "nps_responses.csv", HEADER + rows)
+    with Workspace(tmp_path) as ws, pytest.raises(SchemaError) as err:
+        ws.load("nps_responses")
+    assert str(err.value) == (
+        "nps_responses.csv: column 'score' expected a whole number; 2 values do not parse "
+        "(row 2: 'nine', row 3: 'ten')"
+    )
+
+
+def test_bad_timestamp(tmp_path):
+    _write(tmp_path, "nps_responses.csv", HEADER + "R1,A1,,p,9,,yesterday\n")
+    with Workspace(tmp_path) as ws, pytest.raises(SchemaError, match=r"column 'submitted_at' expected an ISO-8601 date or timestamp \(UTC\); 1 value does not parse \(row 1: 'yesterday'\)"):
+        ws.load("nps_responses")
+
+
+def test_out_of_range_rows_are_set_aside_and_reported(tmp_path):
+    rows = (
+        "R1,A1,,p,9,ok,2026-01-01T10:00:00Z\n"
+        "R2,A1,,p,11,too high,2026-01-02T10:00:00Z\n"
+        "R3,A2,,p,7.5,half,2026-01-03T10:00:00Z\n"
+        "R4,A2,,p,-1,negative,2026-01-03T10:00:00Z\n"
+        "R1,A3,,p,8,repeated id,2026-01-04T10:00:00Z\n"
+        "R6,,,p,8,no account,2026-01-04T10:00:00Z\n"
+        "R7,A3,,p,0,fine,2026-01-05T10:00:00+02:00\n"
+    )
+    _write(tmp_path, "nps_responses.csv", HEADER + rows)
+    with Workspace(tmp_path) as ws:
+        report = ws.load("nps_responses")
+        kept = ws.read("nps_responses")
+    assert report.rows_read == 7 and report.rows_kept == 2 and report.rows_set_aside == 5
+    assert sorted(kept["response_id"]) == ["R1", "R7"]
+    assert report.describe() == [
+        "nps_responses.csv: 1 row set aside: column 'account_id' is empty but required (row 6: None)",
+        "nps_responses.csv: 1 row set aside: column 'score' is not a whole number (row 3: 7.5)",
+        "nps_responses.csv: 2 rows set aside: column 'score' expected 0..10 (row 2: 11, row 4: -1)",
+        "nps_responses.csv: 1 row set aside: column 'response_id' repeats an id already used in an earlier row (row 5: 'R1')",
+    ]
+    # offsets are converted to UTC
+    assert kept.set_index("response_id").loc["R7", "submitted_at"] == pd.Timestamp("2026-01-05 08:00:00")
+
+
+def test_negative_arr_is_set_aside(tmp_path):
+    text = (
+        "account_id,name,segment,plan,region,arr,created_at,churned_at\n"
+        "A1,a,smb,starter,NA,1000,2025-01-01,\n"
+        "A2,b,smb,starter,NA,-5,2025-01-01,\n"
+    )
+    _write(tmp_path, "accounts.csv", text)
+    reports, errors = validate(tmp_path)
+    assert errors == []
+    assert reports[0].describe() == ["accounts.csv: 1 row set aside: column 'arr' expected 0 or more (USD) (row 2: -5)"]
+
+
+def test_extra_columns_are_kept_and_ignored_by_checks(tmp_path):
+    _write(tmp_path, "nps_responses.csv", HEADER.strip() + ",channel\nR1,A1,,p,9,,2026-01-01,email\n")
+    with Workspace(tmp_path) as ws:
+        frame = ws.read("nps_responses")
+    assert frame.loc[0, "channel"] == "email" and frame.loc[0, "score"] == 9
+
+
+def test_filtering_by_product_and_period_happens_in_sql(tmp_path):
+    rows = "".join(
+        f"R{i},A1,,{'p1' if i % 2 else 'p2'},{i % 11},,2026-01-{i:02d}T23:59:00Z\n" for i in range(1, 31)
+    )
+    _write(tmp_path, "nps_responses.csv", HEADER + rows)
+    with Workspace(tmp_path) as ws:
+        frame = ws.read("nps_responses", products=["p1"], start=date(2026, 1, 10), end=date(2026, 1, 20))
+        naive = ws.read("nps_responses")
+    expected = naive[(naive["product"] == "p1") & (naive["submitted_at"].dt.date.between(date(2026, 1, 10), date(2026, 1, 20)))]
+    assert sorted(frame["response_id"]) == sorted(expected["response_id"])
+    assert len(frame) == 5  # days 11, 13, 15, 17, 19; the end day counts in full
+
+
+def test_parquet_and_duckdb_workspaces_read_the_same(tmp_path, tiny_workspace):
+    csv_ws = Workspace(tiny_workspace)
+    expected = csv_ws.read("nps_responses").sort_values("response_id", ignore_index=True)
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    con = duckdb.connect(str(tmp_path / "ws.duckdb"))
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("frame", expected)
+    con.execute(f"COPY frame TO '{folder / 'nps_responses.parquet'}' (FORMAT parquet)")
+    con.execute("CREATE TABLE nps_responses AS SELECT * FROM frame")
+    con.close()
+    for path in (folder, tmp_path / "ws.duckdb"):
+        with Workspace(path) as ws:
+            assert ws.tables() == ["nps_responses"]
+            got = ws.read("nps_responses").sort_values("response_id", ignore_index=True)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    csv_ws.close()
+
+
+def test_fingerprint_changes_with_content(tmp_path):
+    _write(tmp_path, "nps_responses.csv", HEADER + "R1,A1,,p,9,,2026-01-01\n")
+    first = Workspace(tmp_path).fingerprint()
+    _write(tmp_path, "nps_responses.csv", HEADER + "R1,A1,,p,8,,2026-01-01\n")
+    assert Workspace(tmp_path).fingerprint() != first
