@@ -139,3 +139,13 @@ def visible_text(html: str) -> str:
     for tag in soup(["script", "style", "head"]):
         tag.decompose()
     return " ".join(soup.get_text(" ").split())
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory, sample_workspace):
+    """One `playbook run` of the four sample teams, shared by the tests that read its output."""
+    root = tmp_path_factory.mktemp("run")
+    params = make_params(root, sample_workspace)
+    out = root / "reports"
+    result = playbook_cli("run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", "2")
+    return result, out

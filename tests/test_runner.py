@@ -18,16 +18,6 @@ from playbook.sample import PLANTED
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory, sample_workspace):
-    """One `playbook run` of the four sample teams, shared by the tests that read its output."""
-    root = tmp_path_factory.mktemp("run")
-    params = make_params(root, sample_workspace)
-    out = root / "reports"
-    result = playbook_cli("run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", "2")
-    return result, out
-
-
 def test_run_renders_every_team_and_the_index(sample_run):
     result, out = sample_run
     assert result.returncode == 0, result.stdout + result.stderr
