@@ -54,8 +54,20 @@ def theme() -> Iterator[None]:
         yield
 
 
+def _no_data(title: str, message: str) -> plt.Figure:
+    """A small titled figure that says there is nothing to draw, instead of an empty or broken chart."""
+    with theme():
+        fig, ax = plt.subplots(figsize=(8.0, 1.6))
+        ax.set_title(title)
+        ax.text(0.5, 0.45, message, ha="center", va="center", color=MUTED, fontsize=11, transform=ax.transAxes)
+        ax.set_axis_off()
+    return fig
+
+
 def plot_nps_trend(trend: pd.DataFrame, title: str, unit: str = "week") -> plt.Figure:
     """NPS per bucket with its interval as a band; buckets without responses show as gaps."""
+    if trend.empty or trend["nps"].isna().all():
+        return _no_data(title, "No NPS responses in this window.")
     with theme():
         fig, ax = plt.subplots()
         x = trend["start"]
@@ -76,6 +88,8 @@ def plot_theme_shares(themes: pd.DataFrame, title: str) -> plt.Figure:
     """Share of each NPS group's comments that mention each theme, as grouped horizontal bars."""
     import seaborn as sns
 
+    if themes.empty or themes["comments"].sum() == 0:
+        return _no_data(title, "No comments in this period.")
     with theme():
         data = themes.assign(percent=themes["share"] * 100)
         order = (
@@ -98,6 +112,8 @@ def plot_theme_shares(themes: pd.DataFrame, title: str) -> plt.Figure:
 
 def plot_demand(demand: pd.DataFrame, title: str, top: int = 10) -> plt.Figure:
     """ARR behind each roadmap item (bars), labelled with the item's RICE rank."""
+    if demand.empty or demand["arr"].sum() == 0:
+        return _no_data(title, "No feature requests linked to roadmap items.")
     with theme():
         data = demand.head(top).iloc[::-1]
         fig, ax = plt.subplots(figsize=(8.0, 0.42 * max(len(data), 3) + 1.2))

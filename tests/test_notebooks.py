@@ -16,9 +16,10 @@ from playbook.areas import AREAS
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.parametrize("products", [["mobile-app"], ["no-such-product"]], ids=["with-rows", "no-rows"])
 @pytest.mark.parametrize("area", sorted(AREAS))
-def test_notebook_runs_with_tiny_parameters(area, tmp_path, tiny_workspace):
-    params = make_params(tmp_path, tiny_workspace, teams={"tiny": {"name": "Tiny", "products": ["mobile-app"]}})
+def test_notebook_runs_with_tiny_parameters(area, products, tmp_path, tiny_workspace):
+    params = make_params(tmp_path, tiny_workspace, teams={"tiny": {"name": "Tiny", "products": products}})
     nb = load_notebook_node(str(ROOT / "notebooks" / f"{area}.ipynb"))
     nb = parameterize_notebook(nb, {"team": "tiny", "params_dir": str(params), "as_of": AS_OF.isoformat()})
     path = tmp_path / f"{area}.ipynb"

@@ -82,7 +82,15 @@ def test_score_of_11_is_reported_with_file_column_and_count(sample_workspace, tm
     row = _copy_with_score(sample_workspace, tmp_path / "ws", 11)
     result = playbook_cli("validate", "--workspace", str(tmp_path / "ws"))
     assert result.returncode == 0, result.stderr
-    assert f"nps_responses.csv: 1 row set aside: column 'score' expected 0..10 (row {row}: 11)" in result.stdout
+    line = f"nps_responses.csv: 1 row set aside: column 'score' expected 0..10 (row {row}: 11)"
+    assert line in result.stdout
+    # A run uses the other rows, warns, and says so in the report's data-quality section.
+    params = make_params(tmp_path, tmp_path / "ws", teams={"mobile": {"name": "Mobile", "products": ["mobile-app"]}})
+    run = playbook_cli("run", "--params", str(params), "--out", str(tmp_path / "out"), "--as-of", AS_OF.isoformat())
+    assert run.returncode == 0, run.stderr
+    assert f"warning: {line}" in run.stderr
+    text = visible_text((tmp_path / "out" / "mobile" / "feedback.html").read_text())
+    assert "Data quality" in text and line in text
 
 
 def test_broken_team_fails_alone_and_keeps_its_last_good_report(sample_workspace, tmp_path):
