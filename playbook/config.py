@@ -173,10 +173,35 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _is_branch(part: object) -> bool:
+    """Whether a pydantic error location part names a union member rather than a key."""
+    text = str(part)
+    return text[:1].isupper() or text.startswith(("literal[", "function-"))
+
+
+def _relevant_errors(errors: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Keep, for a union such as ``period``, only the errors of the member the value was meant for.
+
+    A mapping was meant as explicit dates, a plain value as a relative period name; reporting the
+    other member's complaint too would only confuse.
+    """
+    kept = []
+    for err in errors:
+        loc = list(err["loc"])
+        branch = next((i for i, part in enumerate(loc) if _is_branch(part)), None)
+        if branch is not None:
+            value: Any = data
+            for part in loc[:branch]:
+                value = value.get(part) if isinstance(value, dict) else None
+            is_model_branch = not str(loc[branch]).startswith("literal[")
+            if is_model_branch != isinstance(value, dict):
+                continue
+        kept.append(err)
+    return kept or errors
+
+
 def _describe_error(err: dict[str, Any], origins: dict[tuple[str, ...], tuple[Path, int]], fallback: Path) -> str:
-    loc = tuple(str(p) for p in err["loc"] if not str(p).startswith(("function-", "literal[")))
-    # pydantic puts union members in the location ("FixedPeriod"); drop those, keep keys.
-    loc = tuple(p for p in loc if not p[:1].isupper())
+    loc = tuple(str(p) for p in err["loc"] if not _is_branch(p))
     key = ".".join(loc) or "(top level)"
     where, line = fallback, None
     for depth in range(len(loc), 0, -1):
@@ -222,7 +247,7 @@ def load_params(params_dir: Path | str, team: str) -> Params:
     try:
         return Params.model_validate(merged)
     except ValidationError as err:
-        problems = [_describe_error(e, origins, team_path) for e in err.errors()]
+        problems = [_describe_error(e, origins, team_path) for e in _relevant_errors(err.errors(), merged)]
         raise ParamsError("invalid parameters:\n  " + "\n  ".join(problems)) from None
 
 

@@ -122,3 +122,12 @@ def test_fixed_period_and_previous():
     period = resolve_period(FixedPeriod(start=date(2026, 1, 1), end=date(2026, 1, 31)), date(2026, 11, 27))
     assert period.days == 31
     assert period.previous() == Period(date(2025, 12, 1), date(2025, 12, 31))
+
+
+def test_unknown_relative_period_gets_one_clear_error(tmp_path):
+    folder = _params(tmp_path, "name: Alpha\nproducts: [a]\nperiod: last_week\n")
+    with pytest.raises(ParamsError) as err:
+        load_params(folder, "alpha")
+    text = str(err.value)
+    assert "alpha.yaml, line 3: period: expected 'last_30_days', 'last_90_days', 'previous_month' or 'quarter_to_date'; found 'last_week'" in text
+    assert "FixedPeriod" not in text and text.count("\n") == 1

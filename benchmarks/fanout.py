@@ -1,0 +1,125 @@
+"""Fan-out benchmark: `playbook run` against the papermill + nbconvert command lines a user would script.
+
+Both sides render the same reports (every built area for N teams) from the same sample workspace:
+
+- baseline: for each report, `papermill` on the command line, then
+  `jupyter nbconvert --to html --no-input`, one after the other;
+- playbook: one `playbook run --jobs J`.
+
+Each side runs ``--repeat`` times (median reported) and the ratio baseline / playbook is printed.
+The visible summary of every report must be the same on both sides, or the benchmark fails.
+
+    .venv/bin/python benchmarks/fanout.py [--teams 8] [--repeat 3] [--jobs 2]
+
+Run by hand, never from the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playbook.areas import AREAS  # noqa: E402
+from playbook.sample import TEAM_PRODUCTS, generate  # noqa: E402
+
+AS_OF = date(2026, 11, 27)
+BIN = Path(sys.executable).parent
+
+
+def make_params(folder: Path, workspace: Path, teams: int) -> list[str]:
+    """Params for ``teams`` teams: the four sample teams, then copies of them under new names."""
+    (folder / "teams").mkdir(parents=True)
+    defaults = yaml.safe_load((ROOT / "params" / "defaults.yaml").read_text())
+    defaults["workspace"] = str(workspace)
+    (folder / "defaults.yaml").write_text(yaml.safe_dump(defaults))
+    base = list(TEAM_PRODUCTS.items())
+    names = []
+    for i in range(teams):
+        team, products = base[i % len(base)]
+        name = team if i < len(base) else f"{team}{i // len(base) + 1}"
+        (folder / "teams" / f"{name}.yaml").write_text(yaml.safe_dump({"name": name.title(), "products": list(products)}))
+        names.append(name)
+    return names
+
+
+def summary_text(html_path: Path) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html_path.read_text(encoding="utf-8"), "html.parser")
+    box = soup.select_one(".pb-summary")
+    return " ".join(box.get_text(" ").split()) if box else ""
+
+
+def run_baseline(params: Path, workspace: Path, teams: list[str], out: Path) -> float:
+    started = time.perf_counter()
+    for team in teams:
+        for area in AREAS.values():
+            executed = out / team / f"{area.name}.ipynb"
+            executed.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [str(BIN / "papermill"), str(area.notebook), str(executed), "-k", "playbook", "--cwd", str(area.notebook.parent),
+                 "-p", "team", team, "-p", "params_dir", str(params), "-p", "workspace", str(workspace),
+                 "-p", "as_of", AS_OF.isoformat(), "--no-progress-bar"],
+                check=True, capture_output=True,
+            )
+            subprocess.run(
+                [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(executed)],
+                check=True, capture_output=True,
+            )
+    return time.perf_counter() - started
+
+
+def run_playbook(params: Path, out: Path, jobs: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [str(BIN / "playbook"), "run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", str(jobs)],
+        check=True, capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, default=8, help="teams to render (default 8)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side; the median is reported (default 3)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="playbook run --jobs (default: cores)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pb-bench-") as tmp:
+        tmp = Path(tmp)
+        workspace = tmp / "ws"
+        generate(workspace, seed=7, as_of=AS_OF)
+        params = tmp / "params"
+        teams = make_params(params, workspace, args.teams)
+        reports = len(teams) * len(AREAS)
+        base_times, pb_times = [], []
+        for i in range(args.repeat):
+            base_times.append(run_baseline(params, workspace, teams, tmp / f"base{i}"))
+            pb_times.append(run_playbook(params, tmp / f"pb{i}", args.jobs))
+            print(f"run {i + 1}: baseline {base_times[-1]:.1f}s, playbook {pb_times[-1]:.1f}s", flush=True)
+        mismatched = [
+            f"{t}/{a}" for t in teams for a in AREAS
+            if summary_text(tmp / "base0" / t / f"{a}.html") != summary_text(tmp / "pb0" / t / f"{a}.html")
+        ]
+        if mismatched:
+            sys.exit(f"report content differs between the two sides: {', '.join(mismatched)}")
+        base, pb = statistics.median(base_times), statistics.median(pb_times)
+        print(f"\n{reports} reports ({len(teams)} teams x {len(AREAS)} areas), {os.cpu_count()} cores, median of {args.repeat}:")
+        print(f"  baseline (papermill CLI + nbconvert CLI, sequential): {base:6.1f} s  ({base / reports:.2f} s/report)")
+        print(f"  playbook run --jobs {args.jobs}:                            {pb:6.1f} s  ({pb / reports:.2f} s/report)")
+        print(f"  ratio baseline / playbook: {base / pb:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
