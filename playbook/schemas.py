@@ -46,13 +46,27 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A column whose values must exist in another table's column (a foreign key)."""
+
+    column: str
+    table: str
+    target: str
+
+
+@dataclass(frozen=True)
 class Table:
-    """A canonical table: its columns, its id column and the column that places a row in time."""
+    """A canonical table: its columns, its id columns, the column that places a row in time, and
+    the columns that point at other tables.
+
+    Rows whose reference points nowhere are set aside when the referenced table is present.
+    """
 
     name: str
     columns: tuple[Column, ...]
-    key: str | None = None
+    key: tuple[str, ...] = ()
     time_column: str | None = None
+    references: tuple[Reference, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -80,7 +94,7 @@ TABLES: dict[str, Table] = {
                 _c("created_at", "timestamp"),
                 _c("churned_at", "timestamp", nullable=True),
             ),
-            key="account_id",
+            key=("account_id",),
         ),
         Table(
             "nps_responses",
@@ -93,7 +107,7 @@ TABLES: dict[str, Table] = {
                 _c("comment", nullable=True),
                 _c("submitted_at", "timestamp"),
             ),
-            key="response_id",
+            key=("response_id",),
             time_column="submitted_at",
         ),
         Table(
@@ -108,7 +122,7 @@ TABLES: dict[str, Table] = {
                 _c("roadmap_item_id", nullable=True),
                 _c("submitted_at", "timestamp"),
             ),
-            key="feedback_id",
+            key=("feedback_id",),
             time_column="submitted_at",
         ),
         Table(
@@ -128,7 +142,31 @@ TABLES: dict[str, Table] = {
                 _c("confidence", "float", check="{col} BETWEEN 0 AND 1", expect="0..1"),
                 _c("effort", "float", check="{col} > 0", expect="more than 0"),
             ),
-            key="item_id",
+            key=("item_id",),
+        ),
+        Table(
+            "tools",
+            (
+                _c("tool"),
+                _c("category"),
+                _c("owner_team"),
+                _c("annual_cost", "float", check=_NON_NEGATIVE, expect="0 or more (USD)"),
+                _c("seats", "int", check=_NON_NEGATIVE, expect="0 or more"),
+                _c("renewal_date", "timestamp", nullable=True),
+            ),
+            key=("tool",),
+        ),
+        Table(
+            "tool_seats",
+            (
+                _c("tool"),
+                _c("user_id"),
+                _c("team"),
+                _c("assigned_at", "timestamp"),
+                _c("last_active_at", "timestamp", nullable=True),
+            ),
+            key=("tool", "user_id"),
+            references=(Reference("tool", "tools", "tool"),),
         ),
     )
 }

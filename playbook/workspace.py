@@ -41,7 +41,8 @@ class SetAside:
     def describe(self) -> str:
         shown = ", ".join(f"row {row}: {value!r}" for row, value in self.examples)
         more = "" if self.count <= len(self.examples) else ", ..."
-        return f"column '{self.column}' {self.rule} ({shown}{more})"
+        what = "columns" if " + " in self.column else "column"
+        return f"{what} '{self.column}' {self.rule} ({shown}{more})"
 
 
 @dataclass(frozen=True)
@@ -238,9 +239,22 @@ class Workspace:
         columns += [_ident(c) for c in extras]
         duplicate = "1"
         if contract.key:
-            key = _ident(contract.key)
+            key = ", ".join(_ident(k) for k in contract.key)
             duplicate = f"row_number() OVER (PARTITION BY {key} ORDER BY _row)"
-            rules.append((contract.key, "repeats an id already used in an earlier row", "_dup > 1", key))
+            shown = _ident(contract.key[0]) if len(contract.key) == 1 else f"concat_ws(' / ', {key})"
+            what = "an id" if len(contract.key) == 1 else f"a ({', '.join(contract.key)}) pair"
+            rules.append((" + ".join(contract.key), f"repeats {what} already used in an earlier row", "_dup > 1", shown))
+        for ref in contract.references:
+            # Point-nowhere rows are only judged when the referenced table is there to judge by.
+            if self.has(ref.table):
+                target = self.load(ref.table)
+                col = _ident(ref.column)
+                rules.append((
+                    ref.column,
+                    f"refers to a {ref.target} missing from {target.source}",
+                    f"{col} IS NOT NULL AND {col} NOT IN (SELECT {_ident(ref.target)} FROM {_ident(ref.table)})",
+                    col,
+                ))
         # The first rule a row breaks is the reason it is set aside.
         reason = "CASE " + " ".join(f"WHEN {broken} THEN {i}" for i, (_, _, broken, _) in enumerate(rules)) + " END"
         checked = f"_checked_{table}"
