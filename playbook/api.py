@@ -7,7 +7,7 @@ the frames an area's pure ``build_report`` takes.
 
 from __future__ import annotations
 
-from playbook import feedback, plots, stats
+from playbook import feedback, plots, stats, tools
 from playbook.context import ReportContext, open_report, trend_window
 from playbook.display import (
     record,
@@ -36,6 +36,8 @@ __all__ = [
     "show_table",
     "show_text",
     "stats",
+    "tools",
+    "tools_report",
 ]
 
 
@@ -51,4 +53,15 @@ def feedback_report(ctx: ReportContext) -> feedback.FeedbackReport:
         roadmap=ctx.read("roadmap"),
         params=settings,
         period=ctx.period,
+    )
+
+
+def tools_report(ctx: ReportContext) -> tools.ToolsReport:
+    """Read the tool inventory and every seat, and compute the Tools area for the team (or ``all``)."""
+    return tools.build_report(
+        tools=ctx.read("tools"),
+        seats=ctx.read("tool_seats"),
+        params=ctx.params.tools,
+        period=ctx.period,
+        team=ctx.params.team,
     )

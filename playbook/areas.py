@@ -41,6 +41,7 @@ class Area:
 AREAS: dict[str, Area] = {
     a.name: a
     for a in (
+        Area("tools", "Tools", required=("tools", "tool_seats")),
         Area("feedback", "Feedback & NPS", required=("nps_responses", "accounts"), optional=("feedback", "roadmap")),
     )
 }

@@ -140,9 +140,9 @@ def demo(params_dir: Path, out_dir: Path, jobs: int | None, seed: int) -> None:
 
 
 def _ensure_sample(target: Path, seed: int, as_of: date) -> None:
-    from playbook.sample import generate, sample_as_of
+    from playbook.sample import generate, is_current, sample_as_of
 
-    if sample_as_of(target) == as_of:
+    if is_current(target, as_of):
         click.echo(f"Sample workspace {target} is current (as of {as_of}).", err=True)
         return
     if target.exists() and sample_as_of(target) is None and any(target.iterdir()):

@@ -65,6 +65,18 @@ class FeedbackParams(_Strict):
         return themes
 
 
+class ToolsParams(_Strict):
+    """Parameters of the Tools area."""
+
+    utilisation_floor: float = Field(0.6, gt=0, le=1, description="rightsize below this utilisation")
+    engaged_days: int = Field(30, ge=1, le=365)
+    new_days: int = Field(60, ge=1, le=365)
+    inactive_days: int = Field(60, ge=1, le=365)
+    renewal_horizon_days: int = Field(90, ge=30, le=730)
+    review_days: int = Field(60, ge=1, le=365, description="review renewals this close to the period end")
+    cost_ratio_alert: float = Field(2.0, gt=1, description="flag a team paying this many times the others' median")
+
+
 class Params(_Strict):
     """Everything one team's reports need: who the team is, what data, which period, thresholds."""
 
@@ -77,6 +89,7 @@ class Params(_Strict):
     )
     execution_timeout: int = Field(600, ge=10, description="seconds one notebook cell may run")
     feedback: FeedbackParams = FeedbackParams()
+    tools: ToolsParams = ToolsParams()
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,27 @@ def plot_demand(demand: pd.DataFrame, title: str, top: int = 10) -> plt.Figure:
         ax.grid(axis="y", visible=False)
         fig.tight_layout()
     return fig
+
+
+def plot_utilisation(inventory: pd.DataFrame, floor: float, title: str) -> plt.Figure:
+    """Utilisation per tool as horizontal bars, with the rightsizing floor; tools without seat data are named apart."""
+    measured = inventory.dropna(subset=["utilisation"]).sort_values("utilisation")
+    if measured.empty:
+        return _no_data(title, "No seat-level data for these tools.")
+    with theme():
+        fig, ax = plt.subplots(figsize=(8.0, 0.32 * len(measured) + 1.6))
+        colours = [ACCENT if u < floor else PALETTE[0] for u in measured["utilisation"]]
+        ax.barh(measured["tool"], measured["utilisation"] * 100, color=colours)
+        ax.axvline(floor * 100, color=INK, linestyle="--", linewidth=1)
+        ax.annotate(f" floor {floor:.0%}", (floor * 100, len(measured) - 0.5), fontsize=9, color=INK)
+        ax.set_xlim(0, 105)
+        ax.set_title(title)
+        ax.set_xlabel("Engaged seats / provisioned seats (%)")
+        ax.set_ylabel("Tool")
+        ax.xaxis.set_major_formatter(mticker.PercentFormatter(decimals=0))
+        ax.grid(axis="y", visible=False)
+        missing = inventory.loc[inventory["utilisation"].isna(), "tool"].tolist()
+        if missing:
+            fig.text(0.01, 0.005, "No seat data: " + ", ".join(missing), fontsize=8, color=MUTED)
+        fig.tight_layout(rect=(0, 0.03 if missing else 0, 1, 1))
+    return fig

@@ -85,9 +85,11 @@ def export_html(nb: Any, title: str) -> str:
 
 
 def headline_text(headline: dict[str, Any] | None) -> str:
-    """"NPS -17, down 60" from a recorded headline; empty when there is none."""
+    """"NPS -17, down 60" from a recorded headline (or its own ``text``); empty when there is none."""
     if not headline or headline.get("value") is None:
         return ""
+    if headline.get("text"):
+        return str(headline["text"])
     text = f"{headline['label']} {headline['value']}"
     change = headline.get("change")
     if change is None:

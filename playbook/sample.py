@@ -8,6 +8,7 @@ the analysis finds them; :data:`PLANTED` says what they are.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -56,6 +57,13 @@ class Planted:
     dominant_theme: str = "performance"
     demand_item: str = "MOB-3"
     demand_item_title: str = "Offline mode"
+    # Tools: an under-used tool renewing soon, a team paying for two tools of one category, and
+    # a team whose cost per engaged user is far above the others'.
+    renewal_tool: str = "Hotjar"
+    renewal_team: str = "growth"
+    overlap_team: str = "analytics"
+    overlap_tools: tuple[str, str] = ("Looker", "Tableau")
+    costly_team: str = "platform"
 
 
 PLANTED = Planted()
@@ -149,6 +157,68 @@ ROADMAP: tuple[tuple[str, str, str, str, float, float, float, float], ...] = (
     ("GRO-6", "billing", "Invoices in local currency", "idea", 900, 1, 0.5, 3),
     ("GRO-7", "onboarding", "Sample data on sign-up", "idea", 2500, 0.5, 0.8, 1),
     ("GRO-8", "billing", "Usage-based pricing preview", "idea", 1200, 2, 0.5, 5),
+)
+
+# The people behind the tool seats: product teams and the departments they share tools with.
+TEAM_SIZES = {"analytics": 30, "mobile": 24, "platform": 18, "growth": 34, "sales": 40, "support": 28, "marketing": 16}
+
+# The tool stack: (tool, category, owner team, cost per seat per year in USD, {team: share of the
+# team with a seat}, chance a seat was used in the last 30 days, spare seats bought on top as a
+# share of the assigned ones, days from the as-of date to renewal). A tool with no users has
+# licences but no seat-level data; for it the spare figure is the number of licences (0: none).
+TOOLS: tuple[tuple[str, str, str, float, dict[str, float], float, float, int], ...] = (
+    # communication
+    ("Slack", "communication", "it", 150, {"analytics": 1, "mobile": 1, "platform": 1, "growth": 1, "sales": 1, "support": 1, "marketing": 1}, 0.93, 0.05, 25),
+    ("Zoom", "communication", "it", 160, {"sales": 1, "support": 0.6, "marketing": 0.8}, 0.85, 0.05, 210),
+    ("Loom", "communication", "growth", 150, {"marketing": 0.3}, 0.6, 0.1, 120),
+    ("Microsoft Teams", "communication", "it", 100, {}, 0.0, 40, 300),
+    # docs
+    ("Notion", "docs", "analytics", 120, {"analytics": 1, "mobile": 1, "platform": 1, "growth": 1}, 0.9, 0.05, 150),
+    ("Confluence", "docs", "platform", 70, {}, 0.0, 0, 340),
+    ("Guru", "docs", "it", 120, {"sales": 0.9, "support": 1}, 0.75, 0.1, 120),
+    # project management
+    ("Jira", "project management", "platform", 100, {"analytics": 1, "mobile": 1, "platform": 1, "growth": 1, "support": 0.4}, 0.92, 0.05, 180),
+    ("Linear", "project management", "mobile", 96, {}, 0.0, 10, 270),
+    # roadmapping
+    ("Productboard", "roadmapping", "analytics", 720, {"analytics": 0.3, "mobile": 0.3, "growth": 0.3, "platform": 0.3}, 0.75, 0.1, 260),
+    ("Aha!", "roadmapping", "platform", 900, {}, 0.0, 5, 310),
+    # design
+    ("Figma", "design", "mobile", 540, {"mobile": 0.6, "growth": 0.3, "analytics": 0.2, "marketing": 0.5}, 0.8, 0.1, 210),
+    ("Miro", "design", "growth", 120, {"marketing": 0.5}, 0.7, 0.1, 240),
+    ("Sketch", "design", "mobile", 120, {}, 0.0, 8, 200),
+    # product analytics
+    ("Amplitude", "product analytics", "growth", 600, {"growth": 0.6, "marketing": 0.3}, 0.75, 0.1, 100),
+    ("Pendo", "product analytics", "analytics", 700, {"analytics": 0.5, "mobile": 0.4}, 0.72, 0.1, 130),
+    ("Mixpanel", "product analytics", "platform", 450, {"platform": 0.3}, 0.7, 0.1, 290),
+    # session replay
+    ("Hotjar", "session replay", "growth", 400, {"growth": 0.9, "analytics": 0.2}, 0.22, 0.25, 45),
+    ("FullStory", "session replay", "mobile", 600, {"mobile": 0.5}, 0.8, 0.05, 250),
+    # BI
+    ("Looker", "BI", "analytics", 1200, {"analytics": 0.8, "sales": 0.2}, 0.78, 0.05, 160),
+    ("Tableau", "BI", "analytics", 900, {"analytics": 0.5}, 0.62, 0.1, 280),
+    ("Metabase", "BI", "platform", 100, {"platform": 0.5}, 0.8, 0.1, 190),
+    # feature flags
+    ("LaunchDarkly", "feature flags", "platform", 500, {"platform": 0.8, "mobile": 0.6}, 0.8, 0.05, 220),
+    ("Statsig", "feature flags", "growth", 300, {"growth": 0.4}, 0.75, 0.1, 175),
+    # research & surveys
+    ("Typeform", "research & surveys", "growth", 300, {"marketing": 0.4}, 0.7, 0.1, 140),
+    ("Delighted", "research & surveys", "analytics", 240, {"analytics": 0.2, "mobile": 0.2, "growth": 0.2}, 0.7, 0.1, 170),
+    ("SurveyMonkey", "research & surveys", "it", 200, {"support": 0.3}, 0.65, 0.1, 115),
+    ("Dovetail", "research & surveys", "growth", 480, {"marketing": 0.3}, 0.7, 0.1, 135),
+    ("UserTesting", "research & surveys", "analytics", 1500, {"marketing": 0.2}, 0.75, 0.1, 295),
+    # observability: Datadog is the platform team's costly, little-used tool
+    ("Datadog", "observability", "platform", 4800, {"platform": 1}, 0.2, 0.2, 320),
+    ("Sentry", "observability", "mobile", 312, {"mobile": 0.7}, 0.85, 0.05, 230),
+    ("New Relic", "observability", "it", 1500, {}, 0.0, 15, 95),
+    ("PagerDuty", "observability", "platform", 1200, {}, 0.0, 12, 330),
+    ("Statuspage", "observability", "platform", 300, {"support": 0.3}, 0.7, 0.1, 205),
+    # customer platforms
+    ("Zendesk", "customer platforms", "it", 1100, {"support": 1}, 0.9, 0.05, 185),
+    ("Intercom", "customer platforms", "it", 900, {"support": 0.4}, 0.7, 0.1, 75),
+    ("Salesforce", "customer platforms", "it", 1800, {"sales": 1, "support": 0.3}, 0.9, 0.05, 245),
+    ("Gong", "customer platforms", "it", 1400, {"sales": 0.8}, 0.8, 0.05, 155),
+    ("Calendly", "customer platforms", "it", 96, {"sales": 0.7}, 0.8, 0.1, 65),
+    ("Chili Piper", "customer platforms", "it", 300, {"sales": 0.3}, 0.6, 0.1, 225),
 )
 
 _ADJECTIVES = ("Blue", "North", "Bright", "Silver", "Rapid", "Quiet", "Golden", "Urban", "Clear", "Summit", "Harbor", "Maple")
@@ -300,6 +370,39 @@ def make_feedback(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame,
     return frame[["feedback_id", "account_id", "product", "source", "text", "theme", "roadmap_item_id", "submitted_at"]]
 
 
+def make_tools(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tool inventory and its seats, with last activity per seat."""
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    tools, seats = [], []
+    for tool, category, owner, per_seat, users, engage, spare, renewal_days in TOOLS:
+        assigned_rows = []
+        for team, share in users.items():
+            members = [f"{team[:3]}-{i:03d}" for i in range(1, TEAM_SIZES[team] + 1)]
+            chosen = rng.choice(members, size=max(1, round(share * len(members))), replace=False)
+            for user in sorted(chosen):
+                new = rng.random() < 0.08
+                assigned = end - pd.Timedelta(days=int(rng.integers(1, 59) if new else rng.integers(61, 720)))
+                if rng.random() < engage:
+                    active = end - pd.Timedelta(seconds=int(rng.integers(60, 30 * 86400)))
+                elif rng.random() < 0.4:
+                    active = pd.NaT
+                else:
+                    active = end - pd.Timedelta(days=int(rng.integers(31, 300)))
+                    active = max(active, assigned) if not new else pd.NaT
+                assigned_rows.append((tool, user, team, assigned, active))
+        seats += assigned_rows
+        licensed = int(np.ceil(len(assigned_rows) * (1 + spare))) if assigned_rows else int(spare)
+        tools.append(
+            (tool, category, owner, float(licensed * per_seat), licensed, pd.Timestamp(as_of) + pd.Timedelta(days=renewal_days))
+        )
+    tool_frame = pd.DataFrame(tools, columns=["tool", "category", "owner_team", "annual_cost", "seats", "renewal_date"])
+    seat_frame = pd.DataFrame(seats, columns=["tool", "user_id", "team", "assigned_at", "last_active_at"])
+    tool_frame["renewal_date"] = tool_frame["renewal_date"].dt.strftime("%Y-%m-%d")
+    for column in ("assigned_at", "last_active_at"):
+        seat_frame[column] = _iso(seat_frame[column])
+    return tool_frame, seat_frame
+
+
 def generate(
     out: Path | str,
     seed: int = 7,
@@ -322,20 +425,28 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     account_frame = make_accounts(rng, as_of, accounts)
     roadmap = make_roadmap()
+    tool_frame, seat_frame = make_tools(np.random.default_rng([seed, 1]), as_of)
     tables = {
         "accounts": account_frame,
         "nps_responses": make_nps_responses(rng, as_of, account_frame, responses),
         "roadmap": roadmap,
         "feedback": make_feedback(rng, as_of, account_frame, roadmap, feedback),
+        "tools": tool_frame,
+        "tool_seats": seat_frame,
     }
     for name, frame in tables.items():
         tmp = out / f".{name}.csv.tmp"
         frame.to_csv(tmp, index=False)
         tmp.replace(out / f"{name}.csv")
     counts = {name: len(frame) for name, frame in tables.items()}
-    meta = {"seed": seed, "as_of": as_of.isoformat(), "rows": counts}
+    meta = {"seed": seed, "as_of": as_of.isoformat(), "generator": generator_version(), "rows": counts}
     (out / "sample.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return counts
+
+
+def generator_version() -> str:
+    """A hash of this module, so a sample written by an older generator is known to be stale."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
 def sample_as_of(out: Path | str) -> date | None:
@@ -345,3 +456,12 @@ def sample_as_of(out: Path | str) -> date | None:
         return date.fromisoformat(json.loads(meta.read_text(encoding="utf-8"))["as_of"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def is_current(out: Path | str, as_of: date) -> bool:
+    """Whether ``out`` holds a sample for ``as_of`` written by this version of the generator."""
+    try:
+        meta = json.loads((Path(out) / "sample.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("as_of") == as_of.isoformat() and meta.get("generator") == generator_version()

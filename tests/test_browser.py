@@ -75,5 +75,6 @@ def test_index_links_to_every_report(browser, sample_run):
     page, outside, errors = _open(browser, out / "index.html")
     assert outside == [] and errors == []
     links = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
-    assert sorted(links) == [f"{t}/feedback.html" for t in ("analytics", "growth", "mobile", "platform")]
+    teams = ("all", "analytics", "growth", "mobile", "platform")
+    assert sorted(links) == sorted(f"{t}/{a}.html" for t in teams for a in ("feedback", "tools"))
     assert "NPS" in page.inner_text("body")

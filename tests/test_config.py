@@ -17,7 +17,7 @@ def _params(tmp_path: Path, team_yaml: str, defaults: str | None = None) -> Path
 
 
 def test_project_params_load_for_every_team():
-    assert list_teams(PARAMS) == ["analytics", "growth", "mobile", "platform"]
+    assert list_teams(PARAMS) == ["all", "analytics", "growth", "mobile", "platform"]
     for team in list_teams(PARAMS):
         params = load_params(PARAMS, team)
         assert params.team == team and params.products

@@ -36,6 +36,7 @@ def test_format_value(value, fmt, text):
         ({"label": "NPS", "value": 31, "change": 0}, "NPS 31, unchanged"),
         ({"label": "NPS", "value": 31, "change": None}, "NPS 31"),
         ({"label": "NPS", "value": None, "change": None}, ""),
+        ({"label": "Idle spend", "value": 18210, "text": "Idle spend $18k/yr", "change": None}, "Idle spend $18k/yr"),
         (None, ""),
     ],
 )

@@ -61,7 +61,7 @@ def test_other_teams_do_not_report_a_fall(sample_run):
 def test_unknown_team_exits_2_and_lists_known_teams(params_dir, tmp_path):
     result = playbook_cli("run", "--params", str(params_dir), "--out", str(tmp_path / "r"), "--team", "nosuchteam")
     assert result.returncode == 2
-    assert "unknown team 'nosuchteam'; known teams: analytics, growth, mobile, platform" in result.stderr
+    assert "unknown team 'nosuchteam'; known teams: all, analytics, growth, mobile, platform" in result.stderr
     assert not (tmp_path / "r").exists()
 
 
@@ -148,7 +148,7 @@ def test_24_parallel_executions_on_4_workers_without_a_failure(tmp_path, tiny_wo
     teams = {f"team{i:02d}": {"name": f"Team {i}", "products": ["mobile-app", "insights"]} for i in range(24)}
     params = make_params(tmp_path, tiny_workspace, teams=teams)
     out = tmp_path / "reports"
-    plan = make_plan(params, out, as_of=AS_OF)
+    plan = make_plan(params, out, areas=["feedback"], as_of=AS_OF)
     assert len(plan.jobs) == 24
     outcomes = run_plan(plan, out, jobs=4, as_of=AS_OF)
     failures = [(o.key, o.reason) for o in outcomes if o.status != "rendered"]

@@ -1,0 +1,341 @@
+"""Tools: the product team's tech stack, what it costs and whether it is used.
+
+Definitions (DESIGN.md section 5, "tools"; anchors: Productiv and Zylo licence analytics,
+Pendo's licence-utilisation widget):
+
+- A seat is *engaged* when its ``last_active_at`` falls in the last ``engaged_days`` (30) days of
+  the period; seats assigned after the period are left out.
+- utilisation = engaged seats / provisioned seats (``tools.seats``, the licences bought).
+- cost per engaged user = annual cost / engaged seats; idle spend = (seats - engaged) x
+  (annual cost / seats).
+- Seat segments, in this order: *new* (assigned less than ``new_days``, 60, before the period end;
+  too early to judge), *engaged*, *inactive* (no activity for ``inactive_days``, 60, or never),
+  otherwise *lapsing* (last active between 30 and 60 days ago).
+- A team's share of a tool: the seats assigned to its people, costed at the tool's cost per seat.
+  A team's cost per engaged user is its allocated cost over its engaged seats (a person engaged
+  in three tools counts three times, as in the per-tool figure).
+- Overlap: a team with seats in more than one tool of a category.
+- Renewal calendar: renewals within 30, 60 and 90 days after the period end.
+
+A tool with zero seats, or no seat-level data at all, has no utilisation (NaN): it is listed,
+never recommended for rightsizing on a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from playbook.config import Period, ToolsParams
+
+SEGMENTS = ("new", "engaged", "lapsing", "inactive")
+MAX_OVERLAP_LINES = 3
+ORGANISATION = "all"
+
+
+def _day_end(day: date) -> pd.Timestamp:
+    """The first instant after ``day`` (periods include their last day in full)."""
+    return pd.Timestamp(day) + pd.Timedelta(days=1)
+
+
+def classify_seats(seats: pd.DataFrame, end: date, params: ToolsParams) -> pd.DataFrame:
+    """Seats assigned by the period end, with ``engaged`` (bool) and ``segment`` columns."""
+    now = _day_end(end)
+    kept = seats[seats["assigned_at"] < now]
+    active = kept["last_active_at"]
+    engaged = active.notna() & (active >= now - pd.Timedelta(days=params.engaged_days))
+    new = kept["assigned_at"] >= now - pd.Timedelta(days=params.new_days)
+    inactive = active.isna() | (active < now - pd.Timedelta(days=params.inactive_days))
+    segment = np.select([new, engaged, inactive], ["new", "engaged", "inactive"], "lapsing")
+    return kept.assign(engaged=engaged.to_numpy(), segment=pd.Categorical(segment, categories=SEGMENTS))
+
+
+def _seat_counts(classified: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    counts = classified.groupby(by, observed=True).agg(
+        assigned=("user_id", "size"),
+        engaged=("engaged", "sum"),
+        never_used=("last_active_at", lambda s: int(s.isna().sum())),
+    )
+    segments = pd.crosstab([classified[c] for c in by], classified["segment"]).reindex(columns=list(SEGMENTS), fill_value=0)
+    segments.columns = [f"seats_{c}" for c in segments.columns]
+    return counts.join(segments).reset_index()
+
+
+def tool_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
+    """One row per tool: licences, assigned and engaged seats, utilisation, cost per engaged user, idle spend."""
+    count_columns = ["assigned", "engaged", "never_used", *(f"seats_{s}" for s in SEGMENTS)]
+    counts = _seat_counts(classified, ["tool"]) if len(classified) else pd.DataFrame(columns=["tool", *count_columns])
+    table = tools.merge(counts, on="tool", how="left")
+    has_data = table["assigned"].notna()
+    for column in count_columns:
+        table[column] = table[column].fillna(0).astype(int)
+    licences = table["seats"].astype(float)
+    cost_per_seat = (table["annual_cost"] / licences).where(licences > 0)
+    measurable = has_data & (licences > 0)
+    table = table.assign(
+        has_seat_data=has_data,
+        cost_per_seat=cost_per_seat,
+        utilisation=(table["engaged"] / licences).where(measurable),
+        idle_spend=((licences - table["engaged"]).clip(lower=0) * cost_per_seat).where(measurable),
+        cost_per_engaged=(table["annual_cost"] / table["engaged"]).where(measurable & (table["engaged"] > 0)),
+    )
+    return table.sort_values(["category", "tool"], ignore_index=True)
+
+
+def team_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
+    """One row per (team, tool) with seats: the team's share of the tool's seats and cost."""
+    if classified.empty:
+        return pd.DataFrame(columns=["team", "tool", "category", "assigned", "engaged", "utilisation", "allocated_cost", "idle_spend"])
+    counts = _seat_counts(classified, ["team", "tool"])
+    per_seat = tools.assign(cost_per_seat=(tools["annual_cost"] / tools["seats"]).where(tools["seats"] > 0))
+    table = counts.merge(per_seat[["tool", "category", "cost_per_seat"]], on="tool", how="left")
+    return table.assign(
+        utilisation=table["engaged"] / table["assigned"],
+        allocated_cost=table["assigned"] * table["cost_per_seat"],
+        idle_spend=(table["assigned"] - table["engaged"]) * table["cost_per_seat"],
+    ).sort_values(["team", "category", "tool"], ignore_index=True)
+
+
+def team_costs(usage_by_team: pd.DataFrame) -> pd.DataFrame:
+    """Per team: allocated cost, engaged seats, cost per engaged user, and how it compares with the
+    median of the *other* teams (``ratio_to_others``)."""
+    table = (
+        usage_by_team.groupby("team")
+        .agg(tools=("tool", "nunique"), seats=("assigned", "sum"), engaged=("engaged", "sum"),
+             allocated_cost=("allocated_cost", "sum"), idle_spend=("idle_spend", "sum"))
+        .reset_index()
+    )
+    table["cost_per_engaged"] = (table["allocated_cost"] / table["engaged"]).where(table["engaged"] > 0)
+    others = [float(table.loc[table["team"] != team, "cost_per_engaged"].median()) for team in table["team"]]
+    table["others_median"] = others
+    table["ratio_to_others"] = table["cost_per_engaged"] / table["others_median"]
+    return table.sort_values("cost_per_engaged", ascending=False, ignore_index=True)
+
+
+def overlaps(usage_by_team: pd.DataFrame) -> pd.DataFrame:
+    """(team, category) pairs where the team has seats in more than one tool.
+
+    The money at stake is the allocated cost of every tool but the one with the most engaged
+    seats: what consolidating onto that one could save.
+    """
+    rows = []
+    for (team, category), group in usage_by_team.groupby(["team", "category"]):
+        if group["tool"].nunique() < 2:
+            continue
+        ranked = group.sort_values(["engaged", "allocated_cost"], ascending=[False, False])
+        keep = ranked.iloc[0]
+        rows.append(
+            {
+                "team": team,
+                "category": category,
+                "tools": ", ".join(ranked["tool"]),
+                "seats": int(group["assigned"].sum()),
+                "keep": keep["tool"],
+                "allocated_cost": float(group["allocated_cost"].sum()),
+                "money": float(ranked.iloc[1:]["allocated_cost"].sum()),
+            }
+        )
+    columns = ["team", "category", "tools", "seats", "keep", "allocated_cost", "money"]
+    return pd.DataFrame(rows, columns=columns).sort_values("money", ascending=False, ignore_index=True)
+
+
+def renewal_calendar(usage: pd.DataFrame, end: date, horizon_days: int = 90) -> pd.DataFrame:
+    """Tools renewing within ``horizon_days`` after the period end, soonest first, with their window."""
+    start = pd.Timestamp(end)
+    days = (usage["renewal_date"].dt.normalize() - start).dt.days
+    due = usage.assign(days_to_renewal=days)[(days > 0) & (days <= horizon_days)].copy()
+    due["days_to_renewal"] = due["days_to_renewal"].astype(int)
+    edges = sorted({0, *(d for d in (30, 60, 90) if d < horizon_days), horizon_days})
+    due["window"] = pd.cut(due["days_to_renewal"], edges, labels=[f"within {d} days" for d in edges[1:]]).astype(str)
+    return due.sort_values(["days_to_renewal", "tool"], ignore_index=True)
+
+
+def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.DataFrame, params: ToolsParams) -> pd.DataFrame:
+    """What to do, with the money at stake per year (USD), largest first.
+
+    - rightsize: utilisation under ``utilisation_floor``; money = idle spend.
+    - consolidate: an overlap; money = the cost of the tools other than the most engaged one.
+    - review before renewal: renewal within ``review_days``; money = the annual cost up for renewal.
+    """
+    rows = []
+    floor = params.utilisation_floor
+    for tool in usage[usage["utilisation"] < floor].itertuples():
+        rows.append({
+            "action": "rightsize", "subject": tool.tool,
+            "reason": f"{tool.utilisation:.0%} of {tool.seats:,} seats engaged (floor {floor:.0%})",
+            "money": float(tool.idle_spend),
+        })
+    for row in overlap.itertuples():
+        rows.append({
+            "action": "consolidate", "subject": f"{row.category}: {row.tools}",
+            "reason": f"team {row.team} pays for {row.tools.count(',') + 1} {row.category} tools; keep {row.keep}",
+            "money": float(row.money),
+        })
+    for tool in calendar[calendar["days_to_renewal"] <= params.review_days].itertuples():
+        usage_note = "no seat data" if pd.isna(tool.utilisation) else f"{tool.utilisation:.0%} utilisation"
+        rows.append({
+            "action": "review before renewal", "subject": tool.tool,
+            "reason": f"renews {tool.renewal_date:%d %b %Y} (in {tool.days_to_renewal} days), {usage_note}",
+            "money": float(tool.annual_cost),
+        })
+    frame = pd.DataFrame(rows, columns=["action", "subject", "reason", "money"])
+    return frame.sort_values(["money", "action"], ascending=[False, True], ignore_index=True)
+
+
+@dataclass(frozen=True)
+class ToolsReport:
+    """Everything the tools notebook shows for one team (or the organisation), computed once."""
+
+    scope: str
+    inventory: pd.DataFrame
+    team_tools: pd.DataFrame
+    costs: pd.DataFrame
+    overlap: pd.DataFrame
+    calendar: pd.DataFrame
+    actions: pd.DataFrame
+    segments: pd.DataFrame
+    summary: list[str] = field(default_factory=list)
+    needs_action: bool = False
+    idle_spend: float = math.nan
+
+    def headline(self) -> dict[str, object]:
+        return {
+            "label": "Idle spend",
+            "value": None if math.isnan(self.idle_spend) else round(self.idle_spend),
+            "text": None if math.isnan(self.idle_spend) else f"Idle spend {_money(self.idle_spend)}/yr",
+            "change": None,
+            "needs_action": self.needs_action,
+        }
+
+
+def _money(value: float) -> str:
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:,.1f}M"
+    if abs(value) >= 1e4:
+        return f"${value / 1e3:,.0f}k"
+    return f"${value:,.0f}"
+
+
+def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, period: Period, team: str) -> ToolsReport:
+    """Compute the tools area for ``team`` (``"all"``: the whole organisation).
+
+    Args:
+        tools: the whole tool inventory.
+        seats: every seat (all teams: a team's cost is compared with the others').
+        params: the area's parameters.
+        period: the reporting period; activity is judged at its end.
+        team: the team the report is for.
+    """
+    classified = classify_seats(seats, period.end, params)
+    usage = tool_usage(tools, classified)
+    by_team = team_usage(tools, classified)
+    costs = team_costs(by_team)
+    all_overlaps = overlaps(by_team)
+    calendar_all = renewal_calendar(usage, period.end, params.renewal_horizon_days)
+    if team == ORGANISATION:
+        scope_tools = set(usage["tool"])
+        owned = scope_tools
+        overlap = all_overlaps
+        team_tools = by_team
+        in_scope = classified
+    else:
+        used = set(by_team.loc[by_team["team"] == team, "tool"])
+        owned = set(usage.loc[usage["owner_team"] == team, "tool"])
+        scope_tools = used | owned
+        overlap = all_overlaps[all_overlaps["team"] == team].reset_index(drop=True)
+        team_tools = by_team[by_team["team"] == team].reset_index(drop=True)
+        in_scope = classified[classified["team"] == team]
+    inventory = usage[usage["tool"].isin(scope_tools)].merge(
+        team_tools[["tool", "assigned", "engaged", "utilisation", "allocated_cost"]].rename(
+            columns=lambda c: c if c == "tool" else f"team_{c}"
+        ) if team != ORGANISATION else team_tools.groupby("tool").size().rename("teams_using").reset_index(),
+        on="tool",
+        how="left",
+    ).reset_index(drop=True)
+    calendar = calendar_all[calendar_all["tool"].isin(scope_tools)].reset_index(drop=True)
+    actions = recommendations(
+        usage[usage["tool"].isin(owned)], overlap, calendar[calendar["tool"].isin(owned)], params
+    )
+    segments = in_scope.groupby("segment", observed=False).size().reindex(list(SEGMENTS), fill_value=0).rename("seats").reset_index()
+    idle = float(team_tools["idle_spend"].sum()) if len(team_tools) else math.nan
+    report = ToolsReport(team, inventory, team_tools, costs, overlap, calendar, actions, segments, idle_spend=idle)
+    summary, action = summarise(report, params, team)
+    return ToolsReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+
+
+def summarise(report: ToolsReport, params: ToolsParams, team: str) -> tuple[list[str], bool]:
+    """Opening sentences, most urgent first, and whether anything needs action."""
+    lines: list[str] = []
+    action = False
+    floor = params.utilisation_floor
+    calendar = report.calendar if team == ORGANISATION else report.calendar[report.calendar["owner_team"] == team]
+    urgent = calendar[(calendar["days_to_renewal"] <= params.review_days) & (calendar["utilisation"] < floor)]
+    for tool in urgent.itertuples():
+        action = True
+        lines.append(
+            f"{tool.tool} renews on {tool.renewal_date:%d %b %Y}, in {tool.days_to_renewal} days, with only "
+            f"{tool.utilisation:.0%} of its {tool.seats:,} seats engaged: review it before renewing "
+            f"({_money(tool.annual_cost)} a year, {_money(tool.idle_spend)} of it idle)."
+        )
+    shown = report.overlap.head(MAX_OVERLAP_LINES)
+    for row in shown.itertuples():
+        action = True
+        owner = "" if team != ORGANISATION else f"Team {row.team}: "
+        lines.append(
+            f"{owner}{row.tools.count(',') + 1} tools in {row.category} ({row.tools}; {row.seats:,} seats, "
+            f"{_money(row.allocated_cost)} a year): consolidating onto {row.keep} could save {_money(row.money)} a year."
+        )
+    if len(report.overlap) > len(shown):
+        lines.append(f"{len(report.overlap) - len(shown)} more overlaps are listed in the overlap table.")
+    costs = report.costs
+    flagged = costs[costs["ratio_to_others"] > params.cost_ratio_alert]
+    if team != ORGANISATION:
+        flagged = flagged[flagged["team"] == team]
+    for row in flagged.itertuples():
+        action = True
+        who = "This team pays" if team != ORGANISATION else f"Team {row.team} pays"
+        lines.append(
+            f"{who} {_money(row.cost_per_engaged)} a year per engaged user, {row.ratio_to_others:.1f}x the median of "
+            f"the other teams ({_money(row.others_median)}); {_money(row.idle_spend)} of its {_money(row.allocated_cost)} is idle."
+        )
+    if team != ORGANISATION and flagged.empty:
+        mine = costs[costs["team"] == team]
+        if len(mine) and not math.isnan(mine["cost_per_engaged"].iloc[0]):
+            row = mine.iloc[0]
+            lines.append(
+                f"Cost per engaged user is {_money(row['cost_per_engaged'])} a year, "
+                f"{row['ratio_to_others']:.1f}x the median of the other teams ({_money(row['others_median'])})."
+            )
+    if len(report.actions):
+        total = report.actions.drop_duplicates("subject")["money"].sum()
+        lines.append(f"{len(report.actions)} recommendations on the tools this team owns put {_money(total)} a year at stake."
+                     if team != ORGANISATION else f"{len(report.actions)} recommendations put {_money(total)} a year at stake.")
+    if not lines:
+        lines.append("No tools or seats for this team in the workspace.")
+    return lines, action
+
+
+# How the notebook shows the inventory: the columns every scope has, then the scope's own.
+INVENTORY_COLUMNS = [
+    ("tool", "Tool", "text"),
+    ("category", "Category", "text"),
+    ("owner_team", "Owner", "text"),
+    ("seats", "Seats", "int"),
+    ("engaged", "Engaged", "int"),
+    ("utilisation", "Utilisation", "pct"),
+    ("annual_cost", "Annual cost", "money"),
+    ("cost_per_engaged", "Cost per engaged user", "money"),
+    ("idle_spend", "Idle spend", "money"),
+    ("renewal_date", "Renews", "date"),
+]
+
+
+def scope_columns(report: ToolsReport) -> list[tuple[str, str, str]]:
+    """The team's own seat columns in a team report; how many teams use each tool in the organisation's."""
+    if report.scope == ORGANISATION:
+        return [("teams_using", "Teams using", "int")]
+    return [("team_assigned", "Team seats", "int"), ("team_engaged", "Team engaged", "int"), ("team_allocated_cost", "Team cost", "money")]
