@@ -115,6 +115,7 @@ class Plan:
     params: dict[str, Any]
     fingerprints: dict[str, str]
     warnings: list[str]
+    known_teams: list[str] = field(default_factory=list)
 
 
 def _now() -> str:
@@ -204,7 +205,7 @@ def make_plan(
     for ws in opened.values():
         if isinstance(ws, Workspace):
             ws.close()
-    return Plan(jobs, decided, run_params, fingerprints, warnings)
+    return Plan(jobs, decided, run_params, fingerprints, warnings, known)
 
 
 def check_kernel() -> None:
@@ -397,7 +398,12 @@ def build_manifest(previous: dict[str, Any], outcomes: list[Outcome], plan: Plan
             versions[package] = version(package)
         except PackageNotFoundError:
             versions[package] = None
-    reports = dict(previous.get("reports", {}))
+    # Reports of teams or areas that no longer exist drop out of the index; the others carry over.
+    reports = {
+        key: entry
+        for key, entry in previous.get("reports", {}).items()
+        if isinstance(entry, dict) and entry.get("team") in plan.known_teams and entry.get("area") in AREAS
+    }
     for outcome in outcomes:
         reports[outcome.key] = asdict(outcome)
     periods = sorted({f"{o.period['start']} to {o.period['end']}" for o in outcomes if o.period})
@@ -411,7 +417,7 @@ def build_manifest(previous: dict[str, Any], outcomes: list[Outcome], plan: Plan
         "fingerprints": plan.fingerprints,
         "workers": workers,
         "versions": versions,
-        "params": {**previous.get("params", {}), **plan.params},
+        "params": {k: v for k, v in {**previous.get("params", {}), **plan.params}.items() if k in plan.known_teams},
         "warnings": plan.warnings,
         "reports": reports,
     }

@@ -154,3 +154,22 @@ def test_24_parallel_executions_on_4_workers_without_a_failure(tmp_path, tiny_wo
     failures = [(o.key, o.reason) for o in outcomes if o.status != "rendered"]
     assert failures == []
     assert sum(1 for t in teams if (out / t / "feedback.html").exists()) == 24
+
+
+def test_removed_teams_and_areas_leave_the_index():
+    from datetime import date
+
+    from playbook.runner import Plan, build_manifest
+
+    previous = {
+        "reports": {
+            "gone/feedback": {"team": "gone", "area": "feedback", "status": "rendered"},
+            "mobile/retired-area": {"team": "mobile", "area": "retired-area", "status": "rendered"},
+            "mobile/tools": {"team": "mobile", "area": "tools", "status": "rendered"},
+        },
+        "params": {"gone": {}, "mobile": {"name": "Mobile"}},
+    }
+    plan = Plan(jobs=[], decided=[], params={}, fingerprints={}, warnings=[], known_teams=["mobile"])
+    manifest = build_manifest(previous, [], plan, date(2026, 11, 27), 1)
+    assert list(manifest["reports"]) == ["mobile/tools"]
+    assert list(manifest["params"]) == ["mobile"]
