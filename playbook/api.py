@@ -7,9 +7,10 @@ the frames an area's pure ``build_report`` takes.
 
 from __future__ import annotations
 
-from playbook import feedback, plots, stats, tools
+from playbook import escalations, feedback, health, plots, stats, tools
 from playbook.context import ReportContext, open_report, trend_window
 from playbook.display import (
+    format_value,
     record,
     show_data_notes,
     show_figure,
@@ -22,6 +23,10 @@ from playbook.display import (
 )
 
 __all__ = [
+    "format_value",
+    "escalations",
+    "escalations_report",
+    "health",
     "feedback",
     "feedback_report",
     "open_report",
@@ -64,4 +69,18 @@ def tools_report(ctx: ReportContext) -> tools.ToolsReport:
         params=ctx.params.tools,
         period=ctx.period,
         team=ctx.params.team,
+    )
+
+
+def escalations_report(ctx: ReportContext) -> escalations.EscalationsReport:
+    """Read the team's escalations, bugs, features and events, and compute the area."""
+    return escalations.build_report(
+        escalations=ctx.read("escalations"),
+        bugs=ctx.read("bugs"),
+        accounts=ctx.read("accounts"),
+        responses=ctx.read("nps_responses"),
+        features=ctx.read("features"),
+        events=ctx.relation("events"),
+        params=ctx.params.escalations,
+        period=ctx.period,
     )

@@ -42,6 +42,12 @@ AREAS: dict[str, Area] = {
     a.name: a
     for a in (
         Area("tools", "Tools", required=("tools", "tool_seats")),
+        Area(
+            "escalations",
+            "Escalations & health",
+            required=("escalations", "accounts"),
+            optional=("bugs", "features", "events", "nps_responses"),
+        ),
         Area("feedback", "Feedback & NPS", required=("nps_responses", "accounts"), optional=("feedback", "roadmap")),
     )
 }

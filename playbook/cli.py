@@ -160,9 +160,11 @@ def _ensure_sample(target: Path, seed: int, as_of: date) -> None:
 @click.option("--accounts", default=2000, show_default=True, type=click.IntRange(20, 10_000_000), help="Number of accounts.")
 @click.option("--responses", default=10_000, show_default=True, type=click.IntRange(10, 100_000_000), help="Number of NPS responses.")
 @click.option("--feedback", "feedback_rows", default=3_000, show_default=True, type=click.IntRange(0, 100_000_000), help="Feedback rows.")
+@click.option("--events", default=1_000_000, show_default=True, type=click.IntRange(1_000, 1_000_000_000),
+              help="About this many product-usage events (Parquet); scales the heavy table.")
 @click.option("--if-missing", is_flag=True, help="Do nothing when a current sample (same as-of date) is already there.")
 def sample(out_dir: Path | None, params_dir: Path, seed: int, as_of: str | None, accounts: int, responses: int,
-           feedback_rows: int, if_missing: bool) -> None:
+           feedback_rows: int, events: int, if_missing: bool) -> None:
     """Write a deterministic sample company with planted effects as a workspace."""
     from playbook.config import list_teams, load_params, workspace_path
     from playbook.sample import generate
@@ -177,7 +179,7 @@ def sample(out_dir: Path | None, params_dir: Path, seed: int, as_of: str | None,
         if if_missing:
             _ensure_sample(out_dir, seed, day)
             return
-        counts = generate(out_dir, seed=seed, as_of=day, accounts=accounts, responses=responses, feedback=feedback_rows)
+        counts = generate(out_dir, seed=seed, as_of=day, accounts=accounts, responses=responses, feedback=feedback_rows, events=events)
         click.echo(f"Wrote {out_dir} (seed {seed}, as of {day}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     except PlaybookError as err:
         _fail(err)

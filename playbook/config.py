@@ -77,6 +77,61 @@ class ToolsParams(_Strict):
     cost_ratio_alert: float = Field(2.0, gt=1, description="flag a team paying this many times the others' median")
 
 
+class SLATarget(_Strict):
+    """Hours allowed for the first response and for resolution."""
+
+    first_response_hours: float = Field(gt=0)
+    resolution_hours: float = Field(gt=0)
+
+
+class HealthWeights(_Strict):
+    """Weights of the account health score's parts; any non-negative numbers, normalised."""
+
+    usage: float = Field(0.4, ge=0)
+    nps: float = Field(0.2, ge=0)
+    escalations: float = Field(0.2, ge=0)
+    trend: float = Field(0.2, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> HealthWeights:
+        if self.usage + self.nps + self.escalations + self.trend <= 0:
+            raise ValueError("at least one health weight must be above 0")
+        return self
+
+
+DEFAULT_SLA = {
+    "P1": SLATarget(first_response_hours=1, resolution_hours=24),
+    "P2": SLATarget(first_response_hours=4, resolution_hours=72),
+    "P3": SLATarget(first_response_hours=8, resolution_hours=168),
+    "P4": SLATarget(first_response_hours=24, resolution_hours=336),
+}
+
+
+class EscalationsParams(_Strict):
+    """Parameters of the Escalations and product-health area."""
+
+    sla: dict[Literal["P1", "P2", "P3", "P4"], SLATarget] = Field(default_factory=lambda: dict(DEFAULT_SLA))
+    breach_target: float = Field(0.10, ge=0, le=1, description="largest acceptable breach rate")
+    repeat_threshold: int = Field(3, ge=2)
+    stickiness: Literal["dau_mau", "wau_mau"] = "dau_mau"
+    stickiness_drop_alert: float = Field(0.33, gt=0, lt=1, description="relative fall that needs action")
+    adoption_floor: float = Field(0.10, gt=0, lt=1, description="core features adopted by fewer active accounts are flagged")
+    retention_cohorts: int = Field(12, ge=4, le=52)
+    retention_weeks: int = Field(8, ge=1, le=26)
+    retention_drop_alert: float = Field(0.15, gt=0, lt=1, description="fall in week-1 retention, in points of share")
+    usage_target_days: int = Field(12, ge=1, le=31)
+    escalation_cap: int = Field(3, ge=1)
+    bug_weeks: int = Field(12, ge=2, le=104)
+    health_weights: HealthWeights = HealthWeights()
+
+    @model_validator(mode="after")
+    def _every_priority(self) -> EscalationsParams:
+        missing = [p for p in ("P1", "P2", "P3", "P4") if p not in self.sla]
+        if missing:
+            raise ValueError(f"sla needs a target for every priority; missing {', '.join(missing)}")
+        return self
+
+
 class Params(_Strict):
     """Everything one team's reports need: who the team is, what data, which period, thresholds."""
 
@@ -90,6 +145,7 @@ class Params(_Strict):
     execution_timeout: int = Field(600, ge=10, description="seconds one notebook cell may run")
     feedback: FeedbackParams = FeedbackParams()
     tools: ToolsParams = ToolsParams()
+    escalations: EscalationsParams = EscalationsParams()
 
 
 @dataclass(frozen=True)

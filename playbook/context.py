@@ -16,7 +16,6 @@ import pandas as pd
 from playbook.areas import Area, get_area
 from playbook.config import Params, Period, load_params, resolve_period, workspace_path
 from playbook.errors import ParamsError, SchemaError
-from playbook.schemas import get_table
 from playbook.workspace import Workspace
 
 
@@ -49,11 +48,20 @@ class ReportContext:
         contract's columns, so its sections can say "no data" instead of failing.
         """
         if table in self.area.optional and not self.workspace.has(table):
-            return pd.DataFrame(columns=list(get_table(table).column_names))
+            return self.workspace.empty(table).df()
         span = {"current": self.period, "previous": self.previous}.get(window, window)  # type: ignore[arg-type]
         start, end = (span.start, span.end) if isinstance(span, Period) else (None, None)
         products = self.params.products if table != "accounts" else None
         return self.workspace.read(table, products=products, start=start, end=end)
+
+    def relation(self, table: str):
+        """The team's rows of a large table (events) as a DuckDB relation, for SQL aggregation.
+
+        An absent optional table reads as an empty relation with the contract's columns.
+        """
+        if table in self.area.optional and not self.workspace.has(table):
+            return self.workspace.empty(table)
+        return self.workspace.relation(table, products=self.params.products)
 
     def data_notes(self) -> list[str]:
         """Rows set aside in the tables read so far, one line per reason."""

@@ -154,3 +154,101 @@ def plot_utilisation(inventory: pd.DataFrame, floor: float, title: str) -> plt.F
             fig.text(0.01, 0.005, "No seat data: " + ", ".join(missing), fontsize=8, color=MUTED)
         fig.tight_layout(rect=(0, 0.03 if missing else 0, 1, 1))
     return fig
+
+
+def plot_backlog(backlog: pd.DataFrame, title: str) -> plt.Figure:
+    """Open escalations at the period end by priority, stacked by age."""
+    if backlog.empty or backlog["escalations"].sum() == 0:
+        return _no_data(title, "No open escalations at the period end.")
+    with theme():
+        grid = backlog.pivot_table(index="priority", columns="age", values="escalations", observed=False, aggfunc="sum").fillna(0)
+        fig, ax = plt.subplots(figsize=(8.0, 2.8))
+        left = pd.Series(0.0, index=grid.index)
+        colours = ["#81c3d7", "#3a7ca5", "#d9a441", "#c0392b"]
+        for colour, column in zip(colours, grid.columns):
+            ax.barh(grid.index, grid[column], left=left, color=colour, label=str(column))
+            left += grid[column]
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.set_xlabel("Open escalations (count)")
+        ax.set_ylabel("Priority")
+        ax.legend(title="Age", loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4)
+        ax.grid(axis="y", visible=False)
+        fig.tight_layout()
+    return fig
+
+
+def plot_retention(matrix: pd.DataFrame, title: str) -> plt.Figure:
+    """Weekly cohort retention as a heatmap of percentages (rows: cohorts, columns: weeks since the first)."""
+    import seaborn as sns
+
+    if matrix.empty:
+        return _no_data(title, "No new accounts in the cohort window.")
+    with theme():
+        fig, ax = plt.subplots(figsize=(8.0, 0.34 * len(matrix) + 1.6))
+        sns.heatmap(matrix * 100, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100, cbar_kws={"label": "Accounts retained (%)"},
+                    linewidths=0.5, ax=ax)
+        ax.set_title(title)
+        ax.set_xlabel("Weeks since the cohort's first week")
+        ax.set_ylabel("Cohort (week starting, accounts)")
+        fig.tight_layout()
+    return fig
+
+
+def plot_stickiness(daily: pd.DataFrame, title: str) -> plt.Figure:
+    """Daily DAU/MAU and WAU/MAU over the previous and the current period."""
+    if daily.empty or daily["dau_mau"].isna().all():
+        return _no_data(title, "No visits in these periods.")
+    with theme():
+        fig, ax = plt.subplots()
+        ax.plot(daily["day"], daily["dau_mau"] * 100, color=PALETTE[0], linewidth=2, label="DAU/MAU")
+        ax.plot(daily["day"], daily["wau_mau"] * 100, color=PALETTE[3], linewidth=1.5, label="WAU/MAU")
+        current = daily[daily["window"] == "current"]
+        if len(current):
+            ax.axvspan(current["day"].min(), current["day"].max(), color="#e4e7eb", alpha=0.6, label="this period")
+        ax.set_ylim(0, 100)
+        ax.set_title(title)
+        ax.set_xlabel("Day")
+        ax.set_ylabel("Visitors returning (%)")
+        ax.legend(loc="upper left", ncol=3)
+        fig.autofmt_xdate()
+        fig.tight_layout()
+    return fig
+
+
+def plot_adoption(adoption: pd.DataFrame, floor: float, title: str) -> plt.Figure:
+    """Share of active accounts using each feature; core features in red when under the floor."""
+    if adoption.empty or adoption["adoption"].isna().all():
+        return _no_data(title, "No active accounts in the period.")
+    with theme():
+        data = adoption.sort_values("adoption")
+        labels = [f"{n}{' (core)' if c else ''}" for n, c in zip(data["name"], data["is_core"])]
+        colours = [ACCENT if c and a < floor else (PALETTE[0] if c else PALETTE[2]) for c, a in zip(data["is_core"], data["adoption"])]
+        fig, ax = plt.subplots(figsize=(8.0, 0.34 * len(data) + 1.4))
+        ax.barh(labels, data["adoption"] * 100, color=colours)
+        ax.axvline(floor * 100, color=INK, linestyle="--", linewidth=1)
+        ax.set_xlim(0, 100)
+        ax.set_title(title)
+        ax.set_xlabel("Active accounts that used the feature (%)")
+        ax.set_ylabel("Feature")
+        ax.grid(axis="y", visible=False)
+        fig.tight_layout()
+    return fig
+
+
+def plot_bugs_weekly(weekly: pd.DataFrame, title: str) -> plt.Figure:
+    """Bugs opened and closed per week."""
+    if weekly.empty or (weekly["opened"].sum() + weekly["closed"].sum()) == 0:
+        return _no_data(title, "No bugs opened or closed in these weeks.")
+    with theme():
+        fig, ax = plt.subplots(figsize=(8.0, 3.0))
+        ax.plot(weekly["week"], weekly["opened"], marker="o", color=ACCENT, label="opened")
+        ax.plot(weekly["week"], weekly["closed"], marker="o", color=PALETTE[0], label="closed")
+        ax.set_title(title)
+        ax.set_xlabel("Week starting")
+        ax.set_ylabel("Bugs (count)")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left")
+        fig.autofmt_xdate()
+        fig.tight_layout()
+    return fig

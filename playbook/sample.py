@@ -24,6 +24,13 @@ TEAM_PRODUCTS: dict[str, tuple[str, ...]] = {
     "growth": ("onboarding", "billing"),
 }
 PRODUCT_TEAM = {product: team for team, products in TEAM_PRODUCTS.items() for product in products}
+# SLA targets in hours per priority, as in params/defaults.yaml (escalations.sla).
+DEFAULT_SLA = {
+    "P1": {"first_response_hours": 1, "resolution_hours": 24},
+    "P2": {"first_response_hours": 4, "resolution_hours": 72},
+    "P3": {"first_response_hours": 8, "resolution_hours": 168},
+    "P4": {"first_response_hours": 24, "resolution_hours": 336},
+}
 # Share of survey answers and feedback per product.
 PRODUCT_WEIGHTS = {
     "insights": 0.18,
@@ -64,6 +71,16 @@ class Planted:
     overlap_team: str = "analytics"
     overlap_tools: tuple[str, str] = ("Looker", "Tableau")
     costly_team: str = "platform"
+    # Escalations and product health.
+    sla_team: str = "platform"
+    repeat_team: str = "analytics"
+    repeat_escalations: int = 4
+    stickiness_team: str = "growth"
+    low_adoption_team: str = "mobile"
+    low_adoption_feature: str = "F-MOB-3"
+    retention_team: str = "analytics"
+    retention_release: str = "F-INS-5"
+    retention_release_days_ago: int = 42
 
 
 PLANTED = Planted()
@@ -221,6 +238,47 @@ TOOLS: tuple[tuple[str, str, str, float, dict[str, float], float, float, int], .
     ("Chili Piper", "customer platforms", "it", 300, {"sales": 0.3}, 0.6, 0.1, 225),
 )
 
+# Features per product: (feature_id, name, is_core, days before the as-of date it shipped).
+FEATURES: tuple[tuple[str, str, str, bool, int], ...] = (
+    ("F-INS-1", "insights", "Saved reports", True, 900),
+    ("F-INS-2", "insights", "Funnels", True, 700),
+    ("F-INS-3", "insights", "Cohort tables", False, 400),
+    ("F-INS-4", "insights", "Scheduled e-mails", False, 250),
+    ("F-INS-5", "insights", "Redesigned report builder", False, 42),
+    ("F-DSH-1", "dashboards", "Dashboard builder", True, 900),
+    ("F-DSH-2", "dashboards", "Sharing", True, 600),
+    ("F-DSH-3", "dashboards", "Alerts", False, 300),
+    ("F-DSH-4", "dashboards", "Embeds", False, 150),
+    ("F-MOB-1", "mobile-app", "Home feed", True, 900),
+    ("F-MOB-2", "mobile-app", "Push notifications", True, 800),
+    ("F-MOB-3", "mobile-app", "Shared workspaces", True, 500),
+    ("F-MOB-4", "mobile-app", "Offline drafts", False, 200),
+    ("F-MOB-5", "mobile-app", "Dark theme", False, 90),
+    ("F-API-1", "api", "REST v2", True, 900),
+    ("F-API-2", "api", "Webhooks", True, 600),
+    ("F-API-3", "api", "Bulk endpoints", False, 120),
+    ("F-INT-1", "integrations", "Salesforce sync", True, 800),
+    ("F-INT-2", "integrations", "Slack app", True, 500),
+    ("F-INT-3", "integrations", "Zapier triggers", False, 100),
+    ("F-ONB-1", "onboarding", "Setup checklist", True, 700),
+    ("F-ONB-2", "onboarding", "Invite teammates", True, 600),
+    ("F-ONB-3", "onboarding", "Templates", False, 60),
+    ("F-BIL-1", "billing", "Self-serve upgrade", True, 800),
+    ("F-BIL-2", "billing", "Invoices", True, 700),
+    ("F-BIL-3", "billing", "Usage meter", False, 75),
+)
+# Chance an account uses each product.
+PRODUCT_UPTAKE = {"insights": 0.6, "dashboards": 0.45, "mobile-app": 0.5, "api": 0.25, "integrations": 0.3, "onboarding": 0.35, "billing": 0.3}
+EVENT_DAYS = 180
+ESCALATION_CATEGORIES = {
+    "performance": ("Reports time out for our team", "Dashboard takes minutes to load", "App freezes on large accounts"),
+    "data": ("Numbers do not match our export", "Missing data since yesterday", "Duplicate records after import"),
+    "access": ("Users locked out after SSO change", "Cannot invite new admins", "Permissions reset unexpectedly"),
+    "billing": ("Charged twice this month", "Invoice shows the wrong plan", "Cannot download invoices"),
+    "integration": ("Salesforce sync stopped", "Webhooks not delivered", "Slack alerts missing"),
+    "bug": ("Export button does nothing", "Filters reset on refresh", "Error when saving a report"),
+}
+
 _ADJECTIVES = ("Blue", "North", "Bright", "Silver", "Rapid", "Quiet", "Golden", "Urban", "Clear", "Summit", "Harbor", "Maple")
 _NOUNS = ("Harbor", "Peak", "River", "Forge", "Signal", "Field", "Bridge", "Orbit", "Stone", "Lantern", "Grove", "Works")
 _SUFFIXES = ("Labs", "Group", "Systems", "Co", "Partners", "Health", "Logistics", "Retail", "Media", "Finance")
@@ -245,7 +303,9 @@ def make_accounts(rng: np.random.Generator, as_of: date, n: int) -> pd.DataFrame
     plan = np.where(
         segment == "enterprise", "enterprise", np.where(rng.random(n) < 0.6, "growth", "starter")
     )
-    created = _moments(rng, as_of - timedelta(days=400), 3 * 365, n)
+    # A growing company: one account in seven signed up in the last 180 days.
+    recent = rng.random(n) < 0.14
+    created = pd.Series(np.where(recent, _moments(rng, as_of, 180, n), _moments(rng, as_of - timedelta(days=180), 3 * 365, n)))
     churned = created + pd.to_timedelta(rng.integers(60, 700, size=n), unit="D")
     end = pd.Timestamp(as_of)
     churned = churned.where((rng.random(n) < 0.06) & (churned < end))
@@ -403,6 +463,211 @@ def make_tools(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFrame, pd.
     return tool_frame, seat_frame
 
 
+def make_features(as_of: date) -> pd.DataFrame:
+    """The features of every product, which ones are core, and when they shipped."""
+    frame = pd.DataFrame(FEATURES, columns=["feature_id", "product", "name", "is_core", "days_ago"])
+    released = pd.Timestamp(as_of) - pd.to_timedelta(frame["days_ago"], unit="D")
+    return pd.DataFrame(
+        {
+            "feature_id": frame["feature_id"],
+            "name": frame["name"],
+            "product": frame["product"],
+            "team": frame["product"].map(PRODUCT_TEAM),
+            "is_core": frame["is_core"],
+            "released_at": released.dt.strftime("%Y-%m-%dT10:00:00Z"),
+        }
+    )
+
+
+def make_events(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, target: int) -> pd.DataFrame:
+    """About ``target`` product-usage events over the last 180 days, with the planted health effects.
+
+    Each account uses some products; each of its visitors comes back on a day with a chance of
+    their own. The growth team's visitors come back half as often in the last 30 days; new
+    analytics accounts signed up after the planted release often stop after their first week; one
+    mobile core feature is used by few accounts.
+    """
+    start = pd.Timestamp(as_of) - pd.Timedelta(days=EVENT_DAYS - 1)
+    products = list(PRODUCT_UPTAKE)
+    n_acc = len(accounts)
+    created = pd.to_datetime(accounts["created_at"]).dt.tz_localize(None)
+    churned = pd.to_datetime(accounts["churned_at"]).dt.tz_localize(None)
+    first_day = ((created.dt.normalize() - start).dt.days.clip(lower=0)).to_numpy()
+    last_day = ((churned.dt.normalize() - start).dt.days.fillna(EVENT_DAYS - 1).clip(upper=EVENT_DAYS - 1)).to_numpy().astype(int)
+    visitors = np.select(
+        [accounts["segment"] == "enterprise", accounts["segment"] == "mid-market"],
+        [rng.integers(8, 21, n_acc), rng.integers(3, 9, n_acc)],
+        rng.integers(1, 4, n_acc),
+    )
+    uses = rng.random((n_acc, len(products))) < np.array(list(PRODUCT_UPTAKE.values()))
+    uses[~uses.any(axis=1), 0] = True
+    # New analytics accounts after the planted release often leave after their first week.
+    release_day = EVENT_DAYS - 1 - PLANTED.retention_release_days_ago
+    is_new = created >= start
+    leaves = np.where(first_day >= release_day, rng.random(n_acc) < 0.6, rng.random(n_acc) < 0.1) & is_new.to_numpy()
+    rows_acc, rows_vis, rows_prod = [], [], []
+    for a in range(n_acc):
+        for p in np.flatnonzero(uses[a]):
+            for v in range(visitors[a]):
+                if rng.random() < 0.75:
+                    rows_acc.append(a), rows_vis.append(v), rows_prod.append(p)
+    acc, vis, prod = np.array(rows_acc), np.array(rows_vis), np.array(rows_prod)
+    rate = rng.beta(2, 9, len(acc))
+    days = np.arange(EVENT_DAYS)
+    team_of = np.array([PRODUCT_TEAM[p] for p in products])
+    end = last_day[acc].copy()
+    # Leaving accounts are not seen after the (Monday-to-Sunday) week they started in.
+    first_week_end = first_day + 6 - (start + pd.to_timedelta(first_day, unit="D")).day_of_week.to_numpy()
+    gone = (team_of[prod] == PLANTED.retention_team) & leaves[acc]
+    end[gone] = np.minimum(end[gone], first_week_end[acc][gone])
+    chance = np.repeat(rate[:, None], EVENT_DAYS, axis=1)
+    chance[np.ix_(team_of[prod] == PLANTED.stickiness_team, days >= EVENT_DAYS - 30)] *= 0.45
+    alive = (days[None, :] >= first_day[acc][:, None]) & (days[None, :] <= end[:, None])
+    active = (rng.random(chance.shape) < chance) & alive
+    row, day = np.nonzero(active)
+    per_day = max(target / max(len(row), 1), 0.05)
+    counts = np.maximum(rng.poisson(per_day, len(row)), 1 if per_day >= 1 else 0)
+    row, day = np.repeat(row, counts), np.repeat(day, counts)
+    ts = start + pd.to_timedelta(day * 86400 + rng.integers(0, 86400, len(row)), unit="s")
+    event_prod = np.array(products)[prod[row]]
+    account_ids = accounts["account_id"].to_numpy()[acc[row]]
+    features = make_features(as_of)
+    feature = np.full(len(row), None, dtype=object)
+    with_feature = rng.random(len(row)) < 0.6
+    for product in products:
+        mine = features[features["product"] == product]
+        weights = np.where(mine["is_core"], 3.0, 1.0)
+        pick = (event_prod == product) & with_feature
+        feature[pick] = rng.choice(mine["feature_id"].to_numpy(), size=int(pick.sum()), p=weights / weights.sum())
+    released = dict(zip(features["feature_id"], pd.to_datetime(features["released_at"]).dt.tz_localize(None)))
+    feature_ts = pd.Series(feature).map(released)
+    feature[(feature_ts > pd.Series(ts)).to_numpy()] = None
+    # Few accounts ever find the planted core feature.
+    finders = rng.random(n_acc) < 0.05
+    hidden = (feature == PLANTED.low_adoption_feature) & ~finders[acc[row]]
+    feature[hidden] = None
+    frame = pd.DataFrame(
+        {
+            "ts": ts,
+            "visitor_id": [f"U{a + 1:05d}-{v:02d}" for a, v in zip(acc[row], vis[row])],
+            "account_id": account_ids,
+            "product": event_prod,
+            "feature_id": feature,
+        }
+    )
+    return frame.sort_values("ts", kind="stable", ignore_index=True)
+
+
+def make_escalations(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, n: int, sla: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Customer escalations over the last year, with the planted SLA breaches and repeat account."""
+    products = rng.choice(list(PRODUCT_WEIGHTS), size=n, p=list(PRODUCT_WEIGHTS.values()))
+    live = accounts[accounts["churned_at"].isna()].reset_index(drop=True)
+    weights = np.sqrt(live["arr"].to_numpy())
+    account = live["account_id"].to_numpy()[rng.choice(len(live), size=n, p=weights / weights.sum())]
+    priority = rng.choice(["P1", "P2", "P3", "P4"], size=n, p=[0.08, 0.22, 0.42, 0.28])
+    opened = _moments(rng, as_of, 365, n)
+    teams = pd.Series(products).map(PRODUCT_TEAM).to_numpy()
+    # Median first response: a quarter of the target, except the planted team's P1s (twice it).
+    target_fr = np.array([sla[p][0] for p in priority])
+    factor = np.where((teams == PLANTED.sla_team) & (priority == "P1"), 2.0, 0.12)
+    first_response = opened + pd.to_timedelta(target_fr * factor * rng.lognormal(0, 0.8, n) * 3600, unit="s")
+    target_res = np.array([sla[p][1] for p in priority])
+    resolved = first_response + pd.to_timedelta(target_res * 0.25 * rng.lognormal(0, 0.6, n) * 3600, unit="s")
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    recent = opened > end - pd.Timedelta(days=10)
+    still_open = np.where(recent, rng.random(n) < 0.2, rng.random(n) < 0.01) | (resolved >= end).to_numpy()
+    no_reply = still_open & (rng.random(n) < 0.03) | (first_response >= end).to_numpy()
+    categories = rng.choice(list(ESCALATION_CATEGORIES), size=n)
+    titles = [str(rng.choice(ESCALATION_CATEGORIES[c])) for c in categories]
+    frame = pd.DataFrame(
+        {
+            "account_id": account,
+            "product": products,
+            "team": teams,
+            "priority": priority,
+            "category": categories,
+            "title": titles,
+            "opened_at": opened,
+            "first_response_at": first_response.where(~no_reply),
+            "resolved_at": resolved.where(~still_open),
+            "reopened": rng.choice([0, 1, 2], size=n, p=[0.91, 0.075, 0.015]),
+        }
+    )
+    # The planted repeat account: the largest live account escalates four times this month.
+    top = live.sort_values("arr", ascending=False).iloc[0]["account_id"]
+    k = PLANTED.repeat_escalations
+    product = TEAM_PRODUCTS[PLANTED.repeat_team][0]
+    opened_top = end - pd.to_timedelta(rng.integers(2, 28, k) * 86400 + rng.integers(0, 86400, k), unit="s")
+    repeat = pd.DataFrame(
+        {
+            "account_id": top,
+            "product": product,
+            "team": PLANTED.repeat_team,
+            "priority": ["P2", "P2", "P1", "P3"][:k] + ["P3"] * max(0, k - 4),
+            "category": "data",
+            "title": [str(t) for t in rng.choice(ESCALATION_CATEGORIES["data"], size=k)],
+            "opened_at": opened_top,
+            "first_response_at": opened_top + pd.Timedelta(minutes=25),
+            "resolved_at": [opened_top[0] + pd.Timedelta(days=1)] + [pd.NaT] * (k - 1),
+            "reopened": [1] + [0] * (k - 1),
+        }
+    )
+    # The planted slow team: this month's P1s wait two to five hours for a first reply (target: one).
+    slow_n = 6
+    opened_slow = end - pd.to_timedelta(rng.integers(3, 28, slow_n) * 86400 + rng.integers(0, 86400, slow_n), unit="s")
+    reply = pd.to_timedelta(np.array([0.5, 2.0, 2.5, 3.0, 4.0, 5.0]) * 3600, unit="s")
+    slow = pd.DataFrame(
+        {
+            "account_id": live["account_id"].to_numpy()[rng.choice(len(live), size=slow_n, replace=False)],
+            "product": rng.choice(TEAM_PRODUCTS[PLANTED.sla_team], size=slow_n),
+            "team": PLANTED.sla_team,
+            "priority": "P1",
+            "category": "performance",
+            "title": [str(t) for t in rng.choice(ESCALATION_CATEGORIES["performance"], size=slow_n)],
+            "opened_at": opened_slow,
+            "first_response_at": opened_slow + reply,
+            "resolved_at": opened_slow + reply + pd.Timedelta(hours=10),
+            "reopened": 0,
+        }
+    )
+    frame = pd.concat([frame, repeat, slow], ignore_index=True).sort_values("opened_at", kind="stable", ignore_index=True)
+    frame.insert(0, "escalation_id", [f"E{i:06d}" for i in range(1, len(frame) + 1)])
+    for column in ("opened_at", "first_response_at", "resolved_at"):
+        frame[column] = _iso(pd.to_datetime(frame[column]))
+    return frame
+
+
+def make_bugs(rng: np.random.Generator, as_of: date, escalations: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Bugs found by customers and internally; some customer bugs come from an escalation."""
+    products = rng.choice(list(PRODUCT_WEIGHTS), size=n, p=list(PRODUCT_WEIGHTS.values()))
+    opened = _moments(rng, as_of, 365, n)
+    closed = opened + pd.to_timedelta(rng.lognormal(np.log(12), 0.9, n) * 86400, unit="s")
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    still_open = (closed >= end).to_numpy() | (rng.random(n) < 0.08)
+    source = rng.choice(["customer", "internal"], size=n, p=[0.4, 0.6])
+    links = []
+    by_product = escalations.groupby("product")["escalation_id"].apply(list).to_dict()
+    for product, src in zip(products, source):
+        pool = by_product.get(product, [])
+        links.append(str(rng.choice(pool)) if src == "customer" and pool and rng.random() < 0.3 else None)
+    frame = pd.DataFrame(
+        {
+            "bug_id": [f"B{i:05d}" for i in range(1, n + 1)],
+            "product": products,
+            "team": pd.Series(products).map(PRODUCT_TEAM),
+            "severity": rng.choice(["S1", "S2", "S3", "S4"], size=n, p=[0.05, 0.2, 0.45, 0.3]),
+            "source": source,
+            "opened_at": opened,
+            "closed_at": closed.where(~still_open),
+            "escalation_id": links,
+        }
+    ).sort_values("opened_at", kind="stable", ignore_index=True)
+    frame["bug_id"] = [f"B{i:05d}" for i in range(1, n + 1)]
+    for column in ("opened_at", "closed_at"):
+        frame[column] = _iso(frame[column])
+    return frame
+
+
 def generate(
     out: Path | str,
     seed: int = 7,
@@ -410,6 +675,9 @@ def generate(
     accounts: int = 2000,
     responses: int = 10_000,
     feedback: int = 3_000,
+    events: int = 1_000_000,
+    escalations: int = 3_000,
+    bugs: int = 900,
 ) -> dict[str, int]:
     """Write the sample workspace to ``out`` and return the row count of each table.
 
@@ -417,7 +685,8 @@ def generate(
         out: the folder to write (created if needed; existing table files are replaced).
         seed: the random seed; the same seed and ``as_of`` give identical files.
         as_of: the last day the data covers (default: today).
-        accounts, responses, feedback: table sizes.
+        accounts, responses, feedback, escalations, bugs: table sizes.
+        events: about this many product-usage events (written as Parquet).
     """
     as_of = as_of or date.today()
     rng = np.random.default_rng(seed)
@@ -434,10 +703,18 @@ def generate(
         "tools": tool_frame,
         "tool_seats": seat_frame,
     }
+    health_rng = np.random.default_rng([seed, 2])
+    sla = {p: (DEFAULT_SLA[p]["first_response_hours"], DEFAULT_SLA[p]["resolution_hours"]) for p in DEFAULT_SLA}
+    tables["features"] = make_features(as_of)
+    tables["escalations"] = make_escalations(health_rng, as_of, account_frame, escalations, sla)
+    tables["bugs"] = make_bugs(health_rng, as_of, tables["escalations"], bugs)
+    event_frame = make_events(health_rng, as_of, account_frame, events)
     for name, frame in tables.items():
         tmp = out / f".{name}.csv.tmp"
         frame.to_csv(tmp, index=False)
         tmp.replace(out / f"{name}.csv")
+    _write_parquet(event_frame, out / "events.parquet")
+    tables["events"] = event_frame
     counts = {name: len(frame) for name, frame in tables.items()}
     meta = {"seed": seed, "as_of": as_of.isoformat(), "generator": generator_version(), "rows": counts}
     (out / "sample.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -447,6 +724,21 @@ def generate(
 def generator_version() -> str:
     """A hash of this module, so a sample written by an older generator is known to be stale."""
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write a frame as Parquet through DuckDB (timestamps as UTC), replacing ``path`` atomically."""
+    import duckdb
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("frame", frame)
+        con.execute(f"COPY (SELECT * FROM frame) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
+    finally:
+        con.close()
+    tmp.replace(path)
 
 
 def sample_as_of(out: Path | str) -> date | None:

@@ -36,6 +36,9 @@ class Column:
         check: SQL predicate over the parsed column (written with ``{col}``) that holds for a
             usable value.
         expect: what ``check`` allows, in words, for messages ("0..10").
+        clear: when the check fails, empty the value (and report it) instead of setting the whole
+            row aside; for optional facts such as a first response time recorded before the
+            escalation was opened, where the row itself is still good.
     """
 
     name: str
@@ -43,6 +46,7 @@ class Column:
     nullable: bool = False
     check: str | None = None
     expect: str = ""
+    clear: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,10 @@ class Table:
         return tuple(c.name for c in self.columns)
 
 
-def _c(name: str, type: ColumnType = "string", nullable: bool = False, check: str | None = None, expect: str = "") -> Column:
-    return Column(name, type, nullable, check, expect)
+def _c(
+    name: str, type: ColumnType = "string", nullable: bool = False, check: str | None = None, expect: str = "", clear: bool = False
+) -> Column:
+    return Column(name, type, nullable, check, expect, clear)
 
 
 _NON_NEGATIVE = "{col} >= 0"
@@ -167,6 +173,62 @@ TABLES: dict[str, Table] = {
             ),
             key=("tool", "user_id"),
             references=(Reference("tool", "tools", "tool"),),
+        ),
+        Table(
+            "features",
+            (
+                _c("feature_id"),
+                _c("name"),
+                _c("product"),
+                _c("team"),
+                _c("is_core", "bool"),
+                _c("released_at", "timestamp", nullable=True),
+            ),
+            key=("feature_id",),
+        ),
+        Table(
+            "events",
+            (
+                _c("ts", "timestamp"),
+                _c("visitor_id"),
+                _c("account_id"),
+                _c("product"),
+                _c("feature_id", nullable=True),
+            ),
+            time_column="ts",
+        ),
+        Table(
+            "escalations",
+            (
+                _c("escalation_id"),
+                _c("account_id"),
+                _c("product"),
+                _c("team"),
+                _c("priority", check="{col} IN ('P1', 'P2', 'P3', 'P4')", expect="one of P1, P2, P3, P4"),
+                _c("category"),
+                _c("title", nullable=True),
+                _c("opened_at", "timestamp"),
+                _c("first_response_at", "timestamp", nullable=True, check='{col} >= "opened_at"', expect="on or after opened_at", clear=True),
+                _c("resolved_at", "timestamp", nullable=True, check='{col} >= "opened_at"', expect="on or after opened_at", clear=True),
+                _c("reopened", "int", check=_NON_NEGATIVE, expect="0 or more"),
+            ),
+            key=("escalation_id",),
+            time_column="opened_at",
+        ),
+        Table(
+            "bugs",
+            (
+                _c("bug_id"),
+                _c("product"),
+                _c("team"),
+                _c("severity", check="{col} IN ('S1', 'S2', 'S3', 'S4')", expect="one of S1, S2, S3, S4"),
+                _c("source", check="{col} IN ('customer', 'internal')", expect="customer or internal"),
+                _c("opened_at", "timestamp"),
+                _c("closed_at", "timestamp", nullable=True, check='{col} >= "opened_at"', expect="on or after opened_at", clear=True),
+                _c("escalation_id", nullable=True),
+            ),
+            key=("bug_id",),
+            time_column="opened_at",
         ),
     )
 }

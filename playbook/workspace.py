@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class TableReport:
     source: str
     rows_read: int
     set_aside: tuple[SetAside, ...] = field(default_factory=tuple)
+    cleared: tuple[SetAside, ...] = field(default_factory=tuple)
 
     @property
     def rows_set_aside(self) -> int:
@@ -63,11 +64,14 @@ class TableReport:
         return self.rows_read - self.rows_set_aside
 
     def describe(self) -> list[str]:
-        """One line per reason, e.g. ``nps_responses.csv: 1 row set aside: column 'score' outside 0..10 (row 3: 11)``."""
+        """One line per reason, e.g. ``nps_responses.csv: 1 row set aside: column 'score' expected 0..10 (row 3: 11)``."""
         lines = []
         for reason in self.set_aside:
             rows = "row" if reason.count == 1 else "rows"
             lines.append(f"{self.source}: {reason.count:,} {rows} set aside: {reason.describe()}")
+        for reason in self.cleared:
+            values = "value" if reason.count == 1 else "values"
+            lines.append(f"{self.source}: {reason.count:,} {values} emptied (the rows are kept): {reason.describe()}")
         return lines
 
 
@@ -217,7 +221,7 @@ class Workspace:
             )
 
     def _set_aside(self, table: str, contract: Table, raw: str, label: str, found: list[str], is_text: bool) -> TableReport:
-        columns, rules = [], []
+        columns, rules, clears = [], [], []
         for column in contract.columns:
             col, parsed = _ident(column.name), self._typed(column, is_text)
             missing = f"{col} IS NULL"
@@ -233,7 +237,9 @@ class Workspace:
                 columns.append(f"{parsed} AS {col}")
             if not column.nullable:
                 rules.append((column.name, "is empty but required", missing, col))
-            if column.check:
+            if column.check and column.clear:
+                clears.append((column.name, f"expected {column.expect}", f"NOT ({column.check.format(col=col)})", col))
+            elif column.check:
                 rules.append((column.name, f"expected {column.expect}", f"NOT ({column.check.format(col=col)})", col))
         extras = [c for c in found if c not in contract.column_names and not c.startswith("_")]
         columns += [_ident(c) for c in extras]
@@ -262,7 +268,16 @@ class Workspace:
             f"CREATE OR REPLACE TEMP TABLE {checked} AS SELECT *, {reason} AS _reason FROM "
             f"(SELECT _row, {', '.join(columns)}, {duplicate} AS _dup FROM {raw})"
         )
-        keep = ", ".join(_ident(c) for c in (*contract.column_names, *extras))
+        # Values that break a "clear" rule are emptied in rows that are otherwise kept.
+        cleared = []
+        for name, words, broken, shown in clears:
+            bad = f"_reason IS NULL AND {broken}"
+            count = self.con.execute(f"SELECT count(*) FROM {checked} WHERE {bad}").fetchone()[0]
+            if count:
+                examples = self.con.execute(f"SELECT _row, {shown} FROM {checked} WHERE {bad} ORDER BY _row LIMIT {EXAMPLES}").fetchall()
+                cleared.append(SetAside(name, words, int(count), tuple((int(r), _plain(v)) for r, v in examples)))
+        clear_sql = {name: f"CASE WHEN {broken} THEN NULL ELSE {_ident(name)} END AS {_ident(name)}" for name, _, broken, _ in clears}
+        keep = ", ".join(clear_sql.get(c, _ident(c)) for c in (*contract.column_names, *extras))
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(table)} AS SELECT {keep} FROM {checked} WHERE _reason IS NULL")
         rows_read = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
         set_aside = []
@@ -275,7 +290,7 @@ class Workspace:
                 f"SELECT _row, {shown} FROM {checked} WHERE _reason = ? ORDER BY _row LIMIT {EXAMPLES}", [index]
             ).fetchall()
             set_aside.append(SetAside(name, words, int(count), tuple((int(r), _plain(v)) for r, v in examples)))
-        return TableReport(table, label, int(rows_read), tuple(set_aside))
+        return TableReport(table, label, int(rows_read), tuple(set_aside), tuple(cleared))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -313,6 +328,25 @@ class Workspace:
             sql += " WHERE " + " AND ".join(where)
         return self.con.execute(sql, args).df()
 
+    def relation(self, table: str, products: list[str] | None = None) -> duckdb.DuckDBPyRelation:
+        """The usable rows of a table as a lazy DuckDB relation, for aggregation in SQL (events).
+
+        Args:
+            table: a canonical table name.
+            products: keep rows whose ``product`` is one of these.
+        """
+        self.load(table)
+        sql = f"SELECT * FROM {_ident(table)}"
+        if products is not None and "product" in get_table(table).column_names:
+            sql += " WHERE product IN (" + (", ".join(_literal(p) for p in products) or "NULL") + ")"
+        return self.con.sql(sql)
+
+    def empty(self, table: str) -> duckdb.DuckDBPyRelation:
+        """A relation with the table's contract columns and types and no rows (for absent optional tables)."""
+        types = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
+        columns = ", ".join(f"CAST(NULL AS {types[c.type]}) AS {_ident(c.name)}" for c in get_table(table).columns)
+        return self.con.sql(f"SELECT {columns} WHERE false")
+
     def sql(self, query: str, params: list[Any] | None = None):
         """Run SQL over loaded tables (load them first) and return a DataFrame."""
         return self.con.execute(query, params or []).df()
@@ -336,8 +370,11 @@ def _first_line(err: Exception) -> str:
 
 
 def _plain(value: Any) -> Any:
+    """An example value as a user wrote it: whole floats as ints, times as ISO text."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
     return value
 
 

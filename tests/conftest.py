@@ -97,7 +97,7 @@ def tiny_workspace(tmp_path_factory):
     from playbook.sample import generate
 
     path = tmp_path_factory.mktemp("tiny-workspace")
-    generate(path, seed=3, as_of=AS_OF, accounts=200, responses=600, feedback=150)
+    generate(path, seed=3, as_of=AS_OF, accounts=200, responses=600, feedback=150, events=20_000, escalations=300, bugs=100)
     return path
 
 

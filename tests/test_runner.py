@@ -100,7 +100,7 @@ def test_broken_team_fails_alone_and_keeps_its_last_good_report(sample_workspace
         "growth": {"name": "Growth", "products": ["onboarding", "billing"]},
     })
     out = root / "reports"
-    args = ["run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat()]
+    args = ["run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--area", "feedback"]
     first = playbook_cli(*args)
     assert first.returncode == 0, first.stdout + first.stderr
     good = (out / "growth" / "feedback.html").read_bytes()

@@ -7,6 +7,7 @@ bug in the analysis cannot hide a generator that stopped planting.
 import filecmp
 from datetime import date, timedelta
 
+import duckdb
 import pandas as pd
 
 from conftest import AS_OF
@@ -15,12 +16,16 @@ from playbook.sample import PLANTED, TEAM_PRODUCTS, generate, sample_as_of
 
 def test_same_seed_and_date_give_identical_files(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    generate(a, seed=11, as_of=AS_OF, accounts=200, responses=500, feedback=100)
-    generate(b, seed=11, as_of=AS_OF, accounts=200, responses=500, feedback=100)
-    generate(c, seed=12, as_of=AS_OF, accounts=200, responses=500, feedback=100)
-    names = ["accounts.csv", "nps_responses.csv", "feedback.csv", "roadmap.csv"]
+    sizes = dict(as_of=AS_OF, accounts=200, responses=500, feedback=100, events=5000, escalations=200, bugs=50)
+    generate(a, seed=11, **sizes)
+    generate(b, seed=11, **sizes)
+    generate(c, seed=12, **sizes)
+    names = sorted(p.name for p in a.glob("*.csv"))
+    assert len(names) == 9
     match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
     assert match == names and not mismatch and not errors
+    events = [duckdb.sql(f"SELECT * FROM read_parquet('{p / 'events.parquet'}')").df() for p in (a, b)]
+    pd.testing.assert_frame_equal(*events)
     assert not filecmp.cmp(a / "nps_responses.csv", c / "nps_responses.csv", shallow=False)
     assert sample_as_of(a) == AS_OF
 
@@ -29,6 +34,7 @@ def test_default_sizes(tmp_path):
     counts = generate(tmp_path, as_of=AS_OF)
     assert counts["accounts"] == 2000 and counts["nps_responses"] == 10_000
     assert counts["feedback"] >= 3000 and counts["roadmap"] == 32
+    assert 900_000 <= counts["events"] <= 1_200_000 and counts["features"] == 26
 
 
 def _nps(scores):

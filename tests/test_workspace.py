@@ -136,3 +136,23 @@ def test_fingerprint_changes_with_content(tmp_path):
     first = Workspace(tmp_path).fingerprint()
     _write(tmp_path, "nps_responses.csv", HEADER + "R1,A1,,p,8,,2026-01-01\n")
     assert Workspace(tmp_path).fingerprint() != first
+
+
+def test_response_before_opening_is_emptied_not_a_negative_duration(tmp_path):
+    header = "escalation_id,account_id,product,team,priority,category,title,opened_at,first_response_at,resolved_at,reopened\n"
+    rows = (
+        "E1,A1,p,t,P1,bug,ok,2026-11-01T10:00:00Z,2026-11-01T10:30:00Z,2026-11-02T10:00:00Z,0\n"
+        "E2,A1,p,t,P2,bug,early reply,2026-11-01T10:00:00Z,2026-11-01T09:00:00Z,2026-11-03T10:00:00Z,0\n"
+        "E3,A1,p,t,P5,bug,bad priority,2026-11-01T10:00:00Z,,,0\n"
+    )
+    _write(tmp_path, "escalations.csv", header + rows)
+    with Workspace(tmp_path) as ws:
+        report = ws.load("escalations")
+        frame = ws.read("escalations").set_index("escalation_id")
+    assert report.rows_kept == 2 and sorted(frame.index) == ["E1", "E2"]
+    assert pd.isna(frame.loc["E2", "first_response_at"]) and frame.loc["E2", "resolved_at"] == pd.Timestamp("2026-11-03 10:00")
+    assert report.describe() == [
+        "escalations.csv: 1 row set aside: column 'priority' expected one of P1, P2, P3, P4 (row 3: 'P5')",
+        "escalations.csv: 1 value emptied (the rows are kept): column 'first_response_at' expected on or after opened_at "
+        "(row 2: '2026-11-01 09:00:00')",
+    ]

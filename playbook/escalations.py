@@ -1,0 +1,462 @@
+"""Escalations and product health: SLAs, backlog, ARR at risk, bugs, and the health of accounts.
+
+Definitions (DESIGN.md section 5, "escalations"; anchors: Zendesk and Jira SLA reports, Totango
+health scores; the usage metrics are in :mod:`playbook.health`):
+
+- SLA per priority, targets in params: time to first response and to resolution. A target is
+  *achieved* when met, *breached* when missed, including escalations still waiting longer than
+  the target at the period end; the others are *pending* and left out. Breach rate = breached /
+  (achieved + breached), as in Zendesk's SLA reports.
+- Reopen rate = resolved escalations reopened at least once / resolved escalations.
+- Backlog: escalations open at the period end; their age in days (median and 90th percentile).
+- ARR at risk: ARR of live accounts with an open P1 or P2 escalation at the period end.
+- Repeat-escalation accounts: accounts with ``repeat_threshold`` or more escalations opened in
+  the period.
+- Bugs: open by severity at the period end, opened and closed per week, the customer-found share
+  of bugs opened in the period, and the age of open bugs.
+- Account health (Totango-style weighted score, 0-100, weights in params) over four parts, each
+  0..1: usage = active days in the period / ``usage_target_days`` (capped at 1); NPS = the
+  latest answer for the team's products (promoter 1, passive 0.5, detractor 0, none 0.5);
+  escalations = 1 - escalations opened in the period / ``escalation_cap`` (floored at 0); trend =
+  the change in active days against the previous period, 0.5 when flat. The data contract holds
+  no ARR history, so the trend part follows usage, the leading indicator of ARR.
+
+Escalation tables are small; the pandas here is vectorised. Events go through DuckDB SQL.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from playbook import health
+from playbook.config import EscalationsParams, Period
+
+PRIORITIES = ("P1", "P2", "P3", "P4")
+SEVERITIES = ("S1", "S2", "S3", "S4")
+AGE_BUCKETS = (0, 7, 30, 90, 10_000)
+AGE_LABELS = ("under 1 week", "1-4 weeks", "1-3 months", "over 3 months")
+
+
+def _end(day: date) -> pd.Timestamp:
+    return pd.Timestamp(day) + pd.Timedelta(days=1)
+
+
+def _in(frame: pd.DataFrame, column: str, period: Period) -> pd.Series:
+    return (frame[column] >= pd.Timestamp(period.start)) & (frame[column] < _end(period.end))
+
+
+def _hours(delta: pd.Series) -> pd.Series:
+    return delta.dt.total_seconds() / 3600
+
+
+def _sla_outcome(opened: pd.Series, done: pd.Series, target_hours: pd.Series, now: pd.Timestamp) -> pd.Series:
+    """achieved / breached / pending for each escalation, judged at ``now``."""
+    taken = _hours(done - opened)
+    waited = _hours(now - opened)
+    return pd.Series(
+        np.select(
+            [done.notna() & (taken <= target_hours), done.notna(), waited > target_hours],
+            ["achieved", "breached", "breached"],
+            "pending",
+        ),
+        index=opened.index,
+    )
+
+
+def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsParams) -> pd.DataFrame:
+    """Per priority, for escalations opened in the period: volume, median times, breach rates."""
+    now = _end(period.end)
+    opened = escalations[_in(escalations, "opened_at", period)]
+    # Times recorded after the period end are not known yet at the period end.
+    first = opened["first_response_at"].where(opened["first_response_at"] < now)
+    resolved = opened["resolved_at"].where(opened["resolved_at"] < now)
+    fr_target = opened["priority"].map({p: t.first_response_hours for p, t in params.sla.items()})
+    res_target = opened["priority"].map({p: t.resolution_hours for p, t in params.sla.items()})
+    judged = opened.assign(
+        first_response_hours=_hours(first - opened["opened_at"]),
+        resolution_hours=_hours(resolved - opened["opened_at"]),
+        fr=_sla_outcome(opened["opened_at"], first, fr_target, now),
+        res=_sla_outcome(opened["opened_at"], resolved, res_target, now),
+    )
+    rows = []
+    for priority in PRIORITIES:
+        part = judged[judged["priority"] == priority]
+        fr_done = (part["fr"] != "pending").sum()
+        res_done = (part["res"] != "pending").sum()
+        rows.append(
+            {
+                "priority": priority,
+                "opened": len(part),
+                "first_response_target": params.sla[priority].first_response_hours,
+                "median_first_response": part["first_response_hours"].median(),
+                "first_response_breached": int((part["fr"] == "breached").sum()),
+                "first_response_breach_rate": (part["fr"] == "breached").sum() / fr_done if fr_done else math.nan,
+                "resolution_target": params.sla[priority].resolution_hours,
+                "median_resolution": part["resolution_hours"].median(),
+                "resolution_breached": int((part["res"] == "breached").sum()),
+                "resolution_breach_rate": (part["res"] == "breached").sum() / res_done if res_done else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def reopen_rate(escalations: pd.DataFrame, period: Period) -> float:
+    """Resolved escalations (opened in the period) reopened at least once, over all resolved ones."""
+    opened = escalations[_in(escalations, "opened_at", period)]
+    resolved = opened[opened["resolved_at"].notna() & (opened["resolved_at"] < _end(period.end))]
+    return float((resolved["reopened"] >= 1).mean()) if len(resolved) else math.nan
+
+
+def open_at(frame: pd.DataFrame, end: date, opened: str = "opened_at", closed: str = "resolved_at") -> pd.DataFrame:
+    """Rows open at the end of ``end``: opened by then and not closed by then; with ``age_days``."""
+    now = _end(end)
+    still = frame[(frame[opened] < now) & (frame[closed].isna() | (frame[closed] >= now))]
+    return still.assign(age_days=(now - still[opened]).dt.total_seconds() / 86400)
+
+
+def backlog(escalations: pd.DataFrame, end: date) -> pd.DataFrame:
+    """Open escalations at the period end by priority and age bucket."""
+    still = open_at(escalations, end)
+    bucket = pd.cut(still["age_days"], AGE_BUCKETS, labels=AGE_LABELS, right=False)
+    return (
+        still.assign(age=bucket)
+        .groupby(["priority", "age"], observed=False)
+        .size()
+        .rename("escalations")
+        .reset_index()
+    )
+
+
+def backlog_age(escalations: pd.DataFrame, end: date) -> tuple[int, float, float]:
+    """Open escalations at the period end: count, median age and 90th-percentile age in days."""
+    ages = open_at(escalations, end)["age_days"]
+    if ages.empty:
+        return 0, math.nan, math.nan
+    return len(ages), float(ages.median()), float(ages.quantile(0.9))
+
+
+def _live(accounts: pd.DataFrame, end: date) -> pd.DataFrame:
+    churned = accounts["churned_at"]
+    return accounts[churned.isna() | (churned >= _end(end))]
+
+
+def arr_at_risk(escalations: pd.DataFrame, accounts: pd.DataFrame, end: date) -> tuple[float, pd.DataFrame]:
+    """ARR of live accounts with an open P1/P2 escalation at the period end, and those accounts."""
+    urgent = open_at(escalations, end)
+    urgent = urgent[urgent["priority"].isin(["P1", "P2"])]
+    per_account = urgent.groupby("account_id").agg(open_urgent=("escalation_id", "size")).reset_index()
+    table = per_account.merge(_live(accounts, end)[["account_id", "name", "segment", "arr"]], on="account_id")
+    table = table.sort_values("arr", ascending=False, ignore_index=True)
+    return float(table["arr"].sum()), table
+
+
+def repeat_accounts(escalations: pd.DataFrame, accounts: pd.DataFrame, period: Period, threshold: int = 3) -> pd.DataFrame:
+    """Accounts with ``threshold`` or more escalations opened in the period, highest ARR first."""
+    opened = escalations[_in(escalations, "opened_at", period)]
+    now = _end(period.end)
+    counts = opened.assign(still_open=opened["resolved_at"].isna() | (opened["resolved_at"] >= now)).groupby("account_id").agg(
+        escalations=("escalation_id", "size"), still_open=("still_open", "sum")
+    )
+    counts = counts[counts["escalations"] >= threshold].reset_index()
+    table = counts.merge(accounts[["account_id", "name", "segment", "arr"]], on="account_id", how="left")
+    return table.sort_values(["arr", "escalations"], ascending=False, ignore_index=True)
+
+
+def bugs_open_by_severity(bugs: pd.DataFrame, end: date) -> pd.DataFrame:
+    """Open bugs at the period end per severity, with the median age in days."""
+    still = open_at(bugs, end, closed="closed_at")
+    table = still.groupby("severity").agg(open=("bug_id", "size"), median_age_days=("age_days", "median"))
+    return table.reindex(list(SEVERITIES)).fillna({"open": 0}).astype({"open": int}).reset_index()
+
+
+def bugs_per_week(bugs: pd.DataFrame, end: date, weeks: int = 12) -> pd.DataFrame:
+    """Bugs opened and closed in each of the ``weeks`` weeks (Monday starts) up to ``end``."""
+    last = pd.Timestamp(end) - pd.Timedelta(days=pd.Timestamp(end).weekday())
+    starts = [last - pd.Timedelta(weeks=w) for w in range(weeks - 1, -1, -1)]
+    opened_week = bugs["opened_at"].dt.normalize() - pd.to_timedelta(bugs["opened_at"].dt.day_of_week, unit="D")
+    closed = bugs["closed_at"].where(bugs["closed_at"] < _end(end))
+    closed_week = closed.dt.normalize() - pd.to_timedelta(closed.dt.day_of_week, unit="D")
+    return pd.DataFrame(
+        {
+            "week": starts,
+            "opened": [int(((opened_week == s) & (bugs["opened_at"] < _end(end))).sum()) for s in starts],
+            "closed": [int((closed_week == s).sum()) for s in starts],
+        }
+    )
+
+
+def customer_found_share(bugs: pd.DataFrame, period: Period) -> float:
+    opened = bugs[_in(bugs, "opened_at", period)]
+    return float((opened["source"] == "customer").mean()) if len(opened) else math.nan
+
+
+def account_health(
+    activity: pd.DataFrame,
+    responses: pd.DataFrame,
+    escalations: pd.DataFrame,
+    accounts: pd.DataFrame,
+    period: Period,
+    params: EscalationsParams,
+    current: str = "current",
+    before: str = "previous",
+) -> pd.DataFrame:
+    """The weighted 0-100 health score per account (see the module docstring for its parts).
+
+    Args:
+        activity: per account, active days in named periods (:func:`playbook.health.active_days`).
+        responses: NPS answers for the team's products.
+        escalations: the team's escalations.
+        accounts: all accounts.
+        period: the period the score is for.
+        params: weights and caps.
+        current, before: the columns of ``activity`` for this period and the one before.
+    """
+    ids = pd.Index(activity["account_id"].unique()).union(pd.Index(escalations.loc[_in(escalations, "opened_at", period), "account_id"].unique()))
+    table = pd.DataFrame({"account_id": ids}).merge(activity[["account_id", current, before]], on="account_id", how="left")
+    table = table.fillna({current: 0, before: 0})
+    now, prev = table[current].astype(float), table[before].astype(float)
+    usage = (now / params.usage_target_days).clip(upper=1.0)
+    top = np.maximum(now, prev)
+    trend = pd.Series(np.where(top > 0, 0.5 + 0.5 * (now - prev) / np.where(top > 0, top, 1), 0.5), index=table.index).clip(0, 1)
+    recent = responses[(responses["submitted_at"] < _end(period.end)) & (responses["submitted_at"] >= _end(period.end) - pd.Timedelta(days=180))]
+    latest = recent.sort_values("submitted_at").drop_duplicates("account_id", keep="last").set_index("account_id")["score"]
+    score = table["account_id"].map(latest)
+    nps_part = pd.Series(np.select([score >= 9, score >= 7, score.notna()], [1.0, 0.5, 0.0], 0.5), index=table.index)
+    counts = escalations[_in(escalations, "opened_at", period)].groupby("account_id").size()
+    esc_part = (1 - table["account_id"].map(counts).fillna(0) / params.escalation_cap).clip(lower=0)
+    w = params.health_weights
+    total = w.usage + w.nps + w.escalations + w.trend
+    health_score = 100 * (w.usage * usage + w.nps * nps_part + w.escalations * esc_part + w.trend * trend) / total
+    table = table.assign(usage=usage, nps=nps_part, escalations=esc_part, trend=trend, health=health_score)
+    return table.merge(accounts[["account_id", "name", "segment", "arr"]], on="account_id", how="left")
+
+
+@dataclass(frozen=True)
+class EscalationsReport:
+    """Everything the escalations notebook shows for one team, computed once."""
+
+    sla: pd.DataFrame
+    reopen_rate: float
+    backlog: pd.DataFrame
+    backlog_count: int
+    backlog_median_days: float
+    backlog_p90_days: float
+    arr_at_risk: float
+    at_risk: pd.DataFrame
+    repeats: pd.DataFrame
+    bugs_open: pd.DataFrame
+    bugs_weekly: pd.DataFrame
+    customer_found: float
+    stickiness: pd.DataFrame
+    stickiness_now: float
+    stickiness_before: float
+    adoption: pd.DataFrame
+    breadth: float
+    retention: pd.DataFrame
+    retention_shift: health.RetentionShift | None
+    lifecycle: pd.DataFrame
+    pes_now: health.PES
+    pes_before: health.PES
+    health: pd.DataFrame
+    movers: pd.DataFrame
+    summary: list[str] = field(default_factory=list)
+    needs_action: bool = False
+
+    def headline(self) -> dict[str, object]:
+        now, before = self.pes_now.score, self.pes_before.score
+        return {
+            "label": "PES",
+            "value": None if math.isnan(now) else round(now),
+            "change": None if math.isnan(now) or math.isnan(before) else round(now) - round(before),
+            "needs_action": self.needs_action,
+        }
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def _money(value: float) -> str:
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:,.1f}M"
+    if abs(value) >= 1e4:
+        return f"${value / 1e3:,.0f}k"
+    return f"${value:,.0f}"
+
+
+def build_report(
+    escalations: pd.DataFrame,
+    bugs: pd.DataFrame,
+    accounts: pd.DataFrame,
+    responses: pd.DataFrame,
+    features: pd.DataFrame,
+    events: duckdb.DuckDBPyRelation,
+    params: EscalationsParams,
+    period: Period,
+) -> EscalationsReport:
+    """Compute the escalations and product-health area for one team.
+
+    Args:
+        escalations, bugs: the team's (any time; windows are applied here).
+        accounts: all accounts.
+        responses: NPS answers for the team's products (for account health).
+        features: the team's features.
+        events: the team's usage events as a DuckDB relation.
+        params: the area's parameters.
+        period: the reporting period.
+    """
+    previous = period.previous()
+    ratio = params.stickiness
+    count, median_age, p90_age = backlog_age(escalations, period.end)
+    risk, at_risk = arr_at_risk(escalations, accounts, period.end)
+    daily = health.stickiness(events, period)
+    daily_before = health.stickiness(events, previous)
+    retention_long = health.retention(events, period.end, params.retention_cohorts, params.retention_weeks)
+    shifts = health.retention_after_releases(retention_long, features)
+    breadth = health.core_breadth(events, features, period)
+    activity = health.active_days(events, {"current": period, "previous": previous, "before_previous": previous.previous()})
+    scores = account_health(activity, responses, escalations, accounts, period, params)
+    scores_before = account_health(activity, responses, escalations, accounts, previous, params, "previous", "before_previous")
+    movers = (
+        scores[["account_id", "name", "segment", "arr", "health"]]
+        .merge(scores_before[["account_id", "health"]].rename(columns={"health": "health_before"}), on="account_id", how="inner")
+        .assign(change=lambda f: f["health"] - f["health_before"])
+        .sort_values(["change", "arr"], ascending=[True, False], ignore_index=True)
+    )
+    report = EscalationsReport(
+        sla=sla_table(escalations, period, params),
+        reopen_rate=reopen_rate(escalations, period),
+        backlog=backlog(escalations, period.end),
+        backlog_count=count,
+        backlog_median_days=median_age,
+        backlog_p90_days=p90_age,
+        arr_at_risk=risk,
+        at_risk=at_risk,
+        repeats=repeat_accounts(escalations, accounts, period, params.repeat_threshold),
+        bugs_open=bugs_open_by_severity(bugs, period.end),
+        bugs_weekly=bugs_per_week(bugs, period.end, params.bug_weeks),
+        customer_found=customer_found_share(bugs, period),
+        stickiness=pd.concat([daily_before.assign(window="previous"), daily.assign(window="current")], ignore_index=True),
+        stickiness_now=health.average_stickiness(daily, ratio),
+        stickiness_before=health.average_stickiness(daily_before, ratio),
+        adoption=health.feature_adoption(events, features, period),
+        breadth=float(breadth["breadth"].mean()) if len(breadth) else math.nan,
+        retention=retention_long,
+        retention_shift=shifts[0] if shifts else None,
+        lifecycle=health.lifecycle(events, period.end, 7, params.retention_cohorts),
+        pes_now=health.pes(events, features, period, ratio),
+        pes_before=health.pes(events, features, previous, ratio),
+        health=scores.sort_values("health", ignore_index=True),
+        movers=movers,
+    )
+    summary, action = summarise(report, params)
+    return EscalationsReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+
+
+def summarise(report: EscalationsReport, params: EscalationsParams) -> tuple[list[str], bool]:
+    """What breached, who is at risk, what moved: the report's opening sentences."""
+    lines: list[str] = []
+    action = False
+    for row in report.sla.itertuples():
+        for kind, label in (("first_response", "first responses"), ("resolution", "resolutions")):
+            rate = getattr(row, f"{kind}_breach_rate")
+            if not math.isnan(rate) and rate > params.breach_target:
+                action = True
+                target = getattr(row, f"{kind}_target")
+                lines.append(
+                    f"{row.priority} {label} breached their {target:g}-hour target in {rate:.0%} of cases "
+                    f"({_plural(getattr(row, f'{kind}_breached'), 'escalation')}) this period, above the {params.breach_target:.0%} allowed."
+                )
+    for row in report.repeats.head(3).itertuples():
+        action = True
+        lines.append(
+            f"{row.name} ({_money(row.arr)} ARR, {row.segment}) opened {row.escalations} escalations this period; "
+            f"{int(row.still_open)} still open."
+        )
+    if report.arr_at_risk > 0:
+        lines.append(
+            f"ARR at risk: {_money(report.arr_at_risk)} across {len(report.at_risk)} accounts with an open P1 or P2 escalation."
+        )
+    now, before = report.stickiness_now, report.stickiness_before
+    name = "DAU/MAU" if params.stickiness == "dau_mau" else "WAU/MAU"
+    if before > 0 and not math.isnan(now):
+        change = (now - before) / before
+        if change <= -params.stickiness_drop_alert:
+            action = True
+            lines.append(
+                f"{name} stickiness fell from {before:.1%} to {now:.1%} against the previous period, "
+                f"down {abs(change):.0%}: visitors come back less often."
+            )
+    low = report.adoption[report.adoption["is_core"].astype(bool) & (report.adoption["adoption"] < params.adoption_floor)]
+    for row in low.itertuples():
+        action = True
+        lines.append(
+            f"Core feature {row.name} ({row.feature_id}) is used by only {row.adoption:.0%} of active accounts "
+            f"({row.accounts} of {row.active_accounts})."
+        )
+    shift = report.retention_shift
+    if shift is not None and shift.change <= -params.retention_drop_alert:
+        action = True
+        lines.append(
+            f"Week-1 retention of new accounts fell from {shift.before:.0%} ({shift.before_accounts} accounts in the cohorts "
+            f"before) to {shift.after:.0%} ({shift.after_accounts} accounts since) after {shift.name} was released on "
+            f"{shift.released:%d %b %Y}."
+        )
+    pes_now, pes_before = report.pes_now, report.pes_before
+    if not math.isnan(pes_now.score):
+        move = "" if math.isnan(pes_before.score) else f" ({round(pes_now.score) - round(pes_before.score):+d} against the previous period)"
+        lines.append(
+            f"PES {pes_now.score:.0f}{move}: adoption {pes_now.adoption:.0f}, stickiness {pes_now.stickiness:.0f}, growth {pes_now.growth:.0f}."
+        )
+    if report.backlog_count:
+        lines.append(
+            f"{report.backlog_count} escalations open at the period end; median age {report.backlog_median_days:.0f} days, "
+            f"90th percentile {report.backlog_p90_days:.0f} days."
+        )
+    if not lines:
+        lines.append("No escalations, bugs or usage for this team in the period.")
+    return lines, action
+
+
+# How the notebook shows the tables.
+SLA_COLUMNS = [
+    ("priority", "Priority", "text"),
+    ("opened", "Opened", "int"),
+    ("first_response_target", "First response target (h)", "num1"),
+    ("median_first_response", "Median first response (h)", "num1"),
+    ("first_response_breach_rate", "First response breached", "pct"),
+    ("resolution_target", "Resolution target (h)", "num1"),
+    ("median_resolution", "Median resolution (h)", "num1"),
+    ("resolution_breach_rate", "Resolution breached", "pct"),
+]
+LIFECYCLE_COLUMNS = [
+    ("start", "Week starting", "date"),
+    ("new", "New", "int"),
+    ("returning", "Returning", "int"),
+    ("resurrecting", "Resurrecting", "int"),
+    ("dormant", "Dormant", "int"),
+    ("quick_ratio", "Quick ratio", "num1"),
+]
+HEALTH_COLUMNS = [
+    ("name", "Account", "text"),
+    ("segment", "Segment", "text"),
+    ("arr", "ARR", "money"),
+    ("health_before", "Health before", "score"),
+    ("health", "Health now", "score"),
+    ("change", "Change", "signed"),
+]
+
+
+def pes_table(report: EscalationsReport) -> pd.DataFrame:
+    """PES and its components for the previous and the current period, as rows."""
+    rows = []
+    for name in ("adoption", "stickiness", "growth"):
+        rows.append({"component": name.capitalize(), "previous": getattr(report.pes_before, name), "current": getattr(report.pes_now, name)})
+    rows.append({"component": "PES", "previous": report.pes_before.score, "current": report.pes_now.score})
+    return pd.DataFrame(rows)

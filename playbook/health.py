@@ -1,0 +1,297 @@
+"""Product health from usage events, computed in DuckDB SQL.
+
+Every function takes the events as a DuckDB relation (``ts, visitor_id, account_id, product,
+feature_id``), already narrowed to a team's products, and returns a small pandas frame. Events
+can run to tens of millions of rows, so nothing here loops over rows in Python; tests pass a
+relation built from a small frame (``duckdb.from_df``).
+
+Definitions (DESIGN.md section 5, "escalations"; anchors: Pendo and PostHog product analytics):
+
+- Stickiness: DAU/MAU (and WAU/MAU) for each day of the period, where MAU counts the visitors
+  active in the 30 days ending that day and WAU the 7 days; the period's figure is the average of
+  the daily ratios (Pendo's "30-day rolling average", PostHog's stickiness).
+- Feature adoption: accounts (and visitors) that used a feature in the period / accounts (and
+  visitors) active in the period.
+- Core-feature breadth: per active account, the share of the team's core features it used;
+  Pendo's PES adoption component is its average.
+- Retention: accounts grouped into weekly cohorts (weeks start on Monday) by their first event;
+  week N retention = share of the cohort active in the N-th week after its first week. Only weeks
+  complete by the period end count.
+- Lifecycle (PostHog): for a period against the equally long one before it, accounts are *new*
+  (first event ever in the period), *returning* (active in both), *resurrecting* (active now, not
+  before, but earlier) or *dormant* (active before, not now); quick ratio = (new + resurrecting)
+  / dormant.
+- PES (Pendo): mean of adoption (average core-feature breadth), stickiness and growth, each on
+  0-100, with growth = (new + recovered) / dropped accounts, recovered = resurrecting and dropped
+  = dormant. Growth is capped at 100 so that one component cannot outweigh the other two.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import pandas as pd
+
+from playbook.config import Period
+
+
+def _lit(day: date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+def _query(events: duckdb.DuckDBPyRelation, sql: str) -> pd.DataFrame:
+    return events.query("ev", sql).df()
+
+
+def stickiness(events: duckdb.DuckDBPyRelation, period: Period) -> pd.DataFrame:
+    """Per day of the period: DAU, WAU, MAU (visitors) and the ratios DAU/MAU and WAU/MAU."""
+    start, end = period.start, period.end
+    sql = f"""
+        WITH visits AS (
+            SELECT DISTINCT CAST(ts AS DATE) AS day, visitor_id FROM ev
+            WHERE ts >= {_lit(start - timedelta(days=29))} AND ts < {_lit(end + timedelta(days=1))}
+        ),
+        calendar AS (
+            SELECT CAST(d AS DATE) AS day FROM range({_lit(start)}, {_lit(end + timedelta(days=1))}, INTERVAL 1 DAY) t(d)
+        ),
+        counts AS (
+            SELECT c.day,
+                   count(DISTINCT v.visitor_id) FILTER (WHERE v.day = c.day) AS dau,
+                   count(DISTINCT v.visitor_id) FILTER (WHERE v.day > c.day - 7) AS wau,
+                   count(DISTINCT v.visitor_id) AS mau
+            FROM calendar c JOIN visits v ON v.day BETWEEN c.day - 29 AND c.day
+            GROUP BY c.day
+        )
+        SELECT c.day, coalesce(n.dau, 0) AS dau, coalesce(n.wau, 0) AS wau, coalesce(n.mau, 0) AS mau
+        FROM calendar c LEFT JOIN counts n USING (day) ORDER BY c.day
+    """
+    daily = _query(events, sql)
+    mau = daily["mau"].where(daily["mau"] > 0)
+    return daily.assign(day=pd.to_datetime(daily["day"]), dau_mau=daily["dau"] / mau, wau_mau=daily["wau"] / mau)
+
+
+def average_stickiness(daily: pd.DataFrame, ratio: str = "dau_mau") -> float:
+    """The period's stickiness: the mean of the daily ratios (days with no monthly visitors skipped)."""
+    values = daily[ratio].dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def feature_adoption(events: duckdb.DuckDBPyRelation, features: pd.DataFrame, period: Period) -> pd.DataFrame:
+    """Per feature of the team: accounts and visitors that used it, and their share of the active ones."""
+    sql = f"""
+        WITH span AS (SELECT * FROM ev WHERE ts >= {_lit(period.start)} AND ts < {_lit(period.end + timedelta(days=1))})
+        SELECT feature_id,
+               count(DISTINCT account_id) AS accounts,
+               count(DISTINCT visitor_id) AS visitors,
+               (SELECT count(DISTINCT account_id) FROM span) AS active_accounts,
+               (SELECT count(DISTINCT visitor_id) FROM span) AS active_visitors
+        FROM span WHERE feature_id IS NOT NULL GROUP BY feature_id
+    """
+    used = _query(events, sql)
+    active = _query(
+        events,
+        f"SELECT count(DISTINCT account_id) AS a, count(DISTINCT visitor_id) AS v FROM ev "
+        f"WHERE ts >= {_lit(period.start)} AND ts < {_lit(period.end + timedelta(days=1))}",
+    ).iloc[0]
+    table = features[["feature_id", "name", "product", "is_core", "released_at"]].merge(
+        used[["feature_id", "accounts", "visitors"]], on="feature_id", how="left"
+    )
+    table = table.fillna({"accounts": 0, "visitors": 0}).astype({"accounts": int, "visitors": int})
+    table["active_accounts"] = int(active["a"])
+    table["adoption"] = table["accounts"] / active["a"] if active["a"] else math.nan
+    table["visitor_adoption"] = table["visitors"] / active["v"] if active["v"] else math.nan
+    return table.sort_values(["is_core", "adoption"], ascending=[False, True], ignore_index=True)
+
+
+def core_breadth(events: duckdb.DuckDBPyRelation, features: pd.DataFrame, period: Period) -> pd.DataFrame:
+    """Per active account: core features used, of how many, and the share (breadth)."""
+    core = features.loc[features["is_core"].astype(bool), "feature_id"].tolist()
+    if not core:
+        return pd.DataFrame(columns=["account_id", "core_used", "core_total", "breadth"])
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in core)
+    sql = f"""
+        SELECT account_id, count(DISTINCT feature_id) FILTER (WHERE feature_id IN ({listed})) AS core_used
+        FROM ev WHERE ts >= {_lit(period.start)} AND ts < {_lit(period.end + timedelta(days=1))}
+        GROUP BY account_id ORDER BY account_id
+    """
+    table = _query(events, sql)
+    return table.assign(core_total=len(core), breadth=table["core_used"] / len(core))
+
+
+def retention(events: duckdb.DuckDBPyRelation, end: date, cohorts: int = 12, weeks: int = 8) -> pd.DataFrame:
+    """Weekly cohorts by first event: for each cohort and week offset N (0..weeks), accounts active and their share.
+
+    Cohorts are the ``cohorts`` weeks ending with the week holding ``end``; an offset appears only
+    once its week is complete on ``end``.
+    """
+    last_week = end - timedelta(days=end.weekday())
+    first_cohort = last_week - timedelta(weeks=cohorts - 1)
+    sql = f"""
+        WITH firsts AS (
+            SELECT account_id, date_trunc('week', min(ts)) AS cohort FROM ev GROUP BY account_id
+        ),
+        weeks AS (
+            SELECT DISTINCT account_id, date_trunc('week', ts) AS week FROM ev WHERE ts < {_lit(end + timedelta(days=1))}
+        ),
+        sized AS (
+            SELECT cohort, count(*) AS size FROM firsts
+            WHERE cohort >= {_lit(first_cohort)} AND cohort <= {_lit(last_week)} GROUP BY cohort
+        ),
+        active AS (
+            SELECT f.cohort, CAST(datediff('day', f.cohort, w.week) / 7 AS INTEGER) AS offset_weeks,
+                   count(DISTINCT w.account_id) AS retained
+            FROM firsts f JOIN weeks w USING (account_id)
+            WHERE f.cohort >= {_lit(first_cohort)} AND f.cohort <= {_lit(last_week)}
+            GROUP BY ALL
+        ),
+        grid AS (
+            SELECT s.cohort, s.size, CAST(o AS INTEGER) AS offset_weeks FROM sized s, range(0, {weeks + 1}) t(o)
+            WHERE s.cohort + to_days(CAST(7 * o + 6 AS INTEGER)) <= {_lit(end)}
+        )
+        SELECT g.cohort, g.size, g.offset_weeks, coalesce(a.retained, 0) AS retained
+        FROM grid g LEFT JOIN active a USING (cohort, offset_weeks)
+        ORDER BY g.cohort, g.offset_weeks
+    """
+    table = _query(events, sql)
+    return table.assign(cohort=pd.to_datetime(table["cohort"]), share=table["retained"] / table["size"])
+
+
+def retention_matrix(long: pd.DataFrame) -> pd.DataFrame:
+    """The cohort table as a cohort x week grid of shares (for the heatmap)."""
+    if long.empty:
+        return pd.DataFrame()
+    grid = long.pivot(index="cohort", columns="offset_weeks", values="share")
+    grid.index = [f"{c:%d %b} (n={n})" for c, n in long.groupby("cohort")["size"].first().items()]
+    return grid
+
+
+@dataclass(frozen=True)
+class RetentionShift:
+    """Week-N retention of the cohorts before and after a release."""
+
+    feature_id: str
+    name: str
+    released: pd.Timestamp
+    before: float
+    after: float
+    before_accounts: int
+    after_accounts: int
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+
+def retention_after_releases(long: pd.DataFrame, features: pd.DataFrame, offset: int = 1, window: int = 4) -> list[RetentionShift]:
+    """For each release inside the cohort range, week-``offset`` retention of up to ``window``
+    cohorts before the release week against the cohorts after it (the release week itself, half
+    before and half after, is left out); weighted by cohort size, largest fall first."""
+    at = long[long["offset_weeks"] == offset]
+    shifts = []
+    for feature in features.dropna(subset=["released_at"]).itertuples():
+        released = pd.Timestamp(feature.released_at)
+        week = released.normalize() - pd.Timedelta(days=released.weekday())
+        before = at[at["cohort"] < week].tail(window)
+        after = at[at["cohort"] > week].head(window)
+        if len(before) < 2 or len(after) < 2:
+            continue
+        shifts.append(
+            RetentionShift(
+                feature.feature_id, feature.name, released,
+                before["retained"].sum() / before["size"].sum(), after["retained"].sum() / after["size"].sum(),
+                int(before["size"].sum()), int(after["size"].sum()),
+            )
+        )
+    return sorted(shifts, key=lambda s: s.change)
+
+
+def lifecycle(events: duckdb.DuckDBPyRelation, end: date, days: int = 7, buckets: int = 12) -> pd.DataFrame:
+    """Accounts new, returning, resurrecting and dormant in each of ``buckets`` spans of ``days`` days
+    ending on ``end``, with the quick ratio."""
+    final = end + timedelta(days=1)
+    first = final - timedelta(days=days * buckets)
+    sql = f"""
+        WITH acts AS (
+            SELECT DISTINCT account_id,
+                   CAST(floor(datediff('day', {_lit(first)}, CAST(ts AS DATE)) / {days}) AS INTEGER) AS b
+            FROM ev WHERE ts < {_lit(final)} AND ts >= {_lit(first - timedelta(days=days))}
+        ),
+        firsts AS (SELECT account_id, min(ts) AS first_ts FROM ev GROUP BY account_id),
+        spans AS (SELECT CAST(b AS INTEGER) AS b FROM range(0, {buckets}) t(b)),
+        now_active AS (
+            SELECT s.b, a.account_id FROM spans s JOIN acts a ON a.b = s.b
+        ),
+        classified AS (
+            SELECT n.b,
+                   CASE WHEN f.first_ts >= {_lit(first)} + to_days(CAST(n.b * {days} AS INTEGER)) THEN 'new'
+                        WHEN EXISTS (SELECT 1 FROM acts p WHERE p.account_id = n.account_id AND p.b = n.b - 1) THEN 'returning'
+                        ELSE 'resurrecting' END AS state
+            FROM now_active n JOIN firsts f USING (account_id)
+        ),
+        dormant AS (
+            SELECT s.b, count(*) AS dormant FROM spans s JOIN acts p ON p.b = s.b - 1
+            WHERE NOT EXISTS (SELECT 1 FROM acts c WHERE c.account_id = p.account_id AND c.b = s.b)
+            GROUP BY s.b
+        )
+        SELECT s.b,
+               count(*) FILTER (WHERE c.state = 'new') AS new,
+               count(*) FILTER (WHERE c.state = 'returning') AS returning,
+               count(*) FILTER (WHERE c.state = 'resurrecting') AS resurrecting,
+               coalesce(any_value(d.dormant), 0) AS dormant
+        FROM spans s LEFT JOIN classified c ON c.b = s.b LEFT JOIN dormant d ON d.b = s.b
+        GROUP BY s.b ORDER BY s.b
+    """
+    table = _query(events, sql)
+    table.insert(0, "start", [pd.Timestamp(first) + pd.Timedelta(days=days * int(b)) for b in table.pop("b")])
+    gained = table["new"] + table["resurrecting"]
+    table["quick_ratio"] = (gained / table["dormant"]).where(table["dormant"] > 0)
+    return table
+
+
+@dataclass(frozen=True)
+class PES:
+    """Pendo's Product Engagement Score and its three components, each on 0-100."""
+
+    adoption: float
+    stickiness: float
+    growth: float
+
+    @property
+    def score(self) -> float:
+        parts = [self.adoption, self.stickiness, self.growth]
+        return math.nan if any(math.isnan(p) for p in parts) else sum(parts) / 3
+
+
+def growth_score(new: int, resurrecting: int, dormant: int) -> float:
+    """(new + recovered) / dropped as 0-100, capped at 100; NaN when nothing was gained or lost."""
+    if dormant == 0:
+        return 100.0 if new + resurrecting > 0 else math.nan
+    return min(100.0, 100.0 * (new + resurrecting) / dormant)
+
+
+def pes(events: duckdb.DuckDBPyRelation, features: pd.DataFrame, period: Period, ratio: str = "dau_mau") -> PES:
+    """PES for a period: average core-feature breadth, average stickiness, and growth against the period before."""
+    breadth = core_breadth(events, features, period)
+    adoption = 100 * float(breadth["breadth"].mean()) if len(breadth) else math.nan
+    stick = 100 * average_stickiness(stickiness(events, period), ratio)
+    cycle = lifecycle(events, period.end, days=period.days, buckets=1).iloc[-1]
+    return PES(adoption, stick, growth_score(int(cycle["new"]), int(cycle["resurrecting"]), int(cycle["dormant"])))
+
+
+def active_days(events: duckdb.DuckDBPyRelation, periods: dict[str, Period]) -> pd.DataFrame:
+    """Per account, the number of distinct days with an event in each named period."""
+    columns = ", ".join(
+        f"count(DISTINCT CAST(ts AS DATE)) FILTER (WHERE ts >= {_lit(p.start)} AND ts < {_lit(p.end + timedelta(days=1))}) AS \"{name}\""
+        for name, p in periods.items()
+    )
+    start = min(p.start for p in periods.values())
+    end = max(p.end for p in periods.values())
+    sql = f"""
+        SELECT account_id, {columns} FROM ev
+        WHERE ts >= {_lit(start)} AND ts < {_lit(end + timedelta(days=1))}
+        GROUP BY account_id ORDER BY account_id
+    """
+    return _query(events, sql)

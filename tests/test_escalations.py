@@ -1,0 +1,134 @@
+"""Escalation and bug metrics against hand computations on a small frame."""
+
+import math
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from playbook import escalations as es
+from playbook.config import EscalationsParams, Period
+
+PERIOD = Period(date(2026, 11, 1), date(2026, 11, 30))
+PARAMS = EscalationsParams()
+T = pd.Timestamp
+
+
+@pytest.fixture
+def esc_df():
+    rows = [
+        ("E1", "A1", "P1", "2026-11-05 10:00", "2026-11-05 10:30", "2026-11-05 20:00", 0),
+        ("E2", "A1", "P1", "2026-11-10 10:00", "2026-11-10 12:00", "2026-11-12 10:00", 1),
+        ("E3", "A2", "P1", "2026-11-30 23:30", None, None, 0),  # too recent to judge: pending
+        ("E4", "A2", "P2", "2026-11-20 00:00", None, None, 0),  # never answered: breached both
+        ("E5", "A3", "P3", "2026-10-01 00:00", None, None, 0),  # before the period, still open
+        ("E6", "A1", "P2", "2026-11-25 09:00", "2026-11-25 10:00", "2026-12-03 00:00", 0),  # resolved after the end
+        ("E7", "A1", "P4", "2026-11-26 00:00", "2026-11-26 02:00", "2026-11-27 00:00", 0),
+    ]
+    frame = pd.DataFrame(rows, columns=["escalation_id", "account_id", "priority", "opened_at", "first_response_at", "resolved_at", "reopened"])
+    for column in ("opened_at", "first_response_at", "resolved_at"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame.assign(product="p", team="t", category="bug", title="x")
+
+
+@pytest.fixture
+def accounts3():
+    return pd.DataFrame(
+        {
+            "account_id": ["A1", "A2", "A3"],
+            "name": ["Big", "Mid", "Gone"],
+            "segment": ["enterprise", "mid-market", "smb"],
+            "arr": [500_000.0, 100_000.0, 50_000.0],
+            "churned_at": pd.to_datetime([None, None, "2026-11-15"]),
+        }
+    )
+
+
+def test_sla_table_by_hand(esc_df):
+    table = es.sla_table(esc_df, PERIOD, PARAMS).set_index("priority")
+    assert table["opened"].tolist() == [3, 2, 0, 1]
+    p1, p2, p3, p4 = (table.loc[p] for p in ("P1", "P2", "P3", "P4"))
+    assert p1["first_response_breach_rate"] == pytest.approx(1 / 2)  # E1 achieved, E2 breached, E3 pending
+    assert p1["median_first_response"] == pytest.approx(1.25)
+    assert p1["resolution_breach_rate"] == pytest.approx(1 / 2)
+    assert p2["first_response_breach_rate"] == pytest.approx(1 / 2)  # E4 waited 11 days, E6 answered in 1 h
+    assert p2["resolution_breach_rate"] == 1.0  # E6 was still open past 72 h at the end
+    assert math.isnan(p2["median_resolution"])
+    assert math.isnan(p3["first_response_breach_rate"])
+    assert p4["first_response_breach_rate"] == 0 and p4["resolution_breach_rate"] == 0
+
+
+def test_reopen_rate(esc_df):
+    assert es.reopen_rate(esc_df, PERIOD) == pytest.approx(1 / 3)  # E1, E2, E7 resolved; E2 reopened
+
+
+def test_backlog_age_and_buckets(esc_df):
+    count, median, p90 = es.backlog_age(esc_df, PERIOD.end)
+    ages = pd.Series([0.5 / 24, 11.0, 61.0, 5 + 15 / 24])
+    assert count == 4
+    assert median == pytest.approx(ages.median()) and p90 == pytest.approx(ages.quantile(0.9))
+    table = es.backlog(esc_df, PERIOD.end).set_index(["priority", "age"])["escalations"]
+    assert table[("P1", "under 1 week")] == 1 and table[("P2", "1-4 weeks")] == 1
+    assert table[("P2", "under 1 week")] == 1 and table[("P3", "1-3 months")] == 1 and table.sum() == 4
+
+
+def test_arr_at_risk_and_repeat_accounts(esc_df, accounts3):
+    risk, table = es.arr_at_risk(esc_df, accounts3, PERIOD.end)
+    assert risk == 600_000 and table["account_id"].tolist() == ["A1", "A2"]
+    repeats = es.repeat_accounts(esc_df, accounts3, PERIOD, threshold=3)
+    assert repeats[["account_id", "escalations", "still_open"]].values.tolist() == [["A1", 4, 1]]
+
+
+@pytest.fixture
+def bugs_df():
+    rows = [
+        ("B1", "S1", "customer", "2026-11-02", None),
+        ("B2", "S2", "internal", "2026-11-03", "2026-11-10"),
+        ("B3", "S2", "customer", "2026-11-16", None),
+        ("B4", "S3", "internal", "2026-10-01", None),
+        ("B5", "S1", "internal", "2026-11-20", "2026-12-05"),  # closed after the end: open at the end
+    ]
+    frame = pd.DataFrame(rows, columns=["bug_id", "severity", "source", "opened_at", "closed_at"])
+    return frame.assign(opened_at=pd.to_datetime(frame["opened_at"]), closed_at=pd.to_datetime(frame["closed_at"]), product="p", team="t")
+
+
+def test_bugs_by_hand(bugs_df):
+    table = es.bugs_open_by_severity(bugs_df, PERIOD.end).set_index("severity")
+    assert table["open"].tolist() == [2, 1, 1, 0]
+    assert table.loc["S3", "median_age_days"] == pytest.approx(61)
+    weekly = es.bugs_per_week(bugs_df, PERIOD.end, weeks=5).set_index("week")
+    assert weekly.loc[T("2026-11-02"), "opened"] == 2 and weekly.loc[T("2026-11-09"), "closed"] == 1
+    assert weekly["closed"].sum() == 1  # B5 closed after the end
+    assert es.customer_found_share(bugs_df, PERIOD) == pytest.approx(2 / 4)
+
+
+def test_account_health_by_hand(esc_df, accounts3):
+    activity = pd.DataFrame({"account_id": ["A1", "A2"], "current": [6, 12], "previous": [12, 0]})
+    responses = pd.DataFrame(
+        {"account_id": ["A1", "A2", "A2"], "score": [10, 3, 8], "submitted_at": pd.to_datetime(["2026-11-02", "2026-10-01", "2026-11-20"])}
+    )
+    table = es.account_health(activity, responses, esc_df, accounts3, PERIOD, PARAMS).set_index("account_id")
+    # A1: usage 6/12, promoter, 4 escalations (cap 3) -> 0, trend 0.5 + 0.5 * (6 - 12) / 12 = 0.25
+    assert table.loc["A1", ["usage", "nps", "escalations", "trend"]].tolist() == pytest.approx([0.5, 1.0, 0.0, 0.25])
+    assert table.loc["A1", "health"] == pytest.approx(100 * (0.4 * 0.5 + 0.2 * 1 + 0.2 * 0 + 0.2 * 0.25))
+    # A2: usage 1, latest answer 8 (passive), 2 escalations -> 1/3 left, trend from nothing -> 1
+    assert table.loc["A2", ["usage", "nps", "escalations", "trend"]].tolist() == pytest.approx([1.0, 0.5, 1 / 3, 1.0])
+
+
+def test_summary_names_breaches_and_repeat_account(esc_df, accounts3):
+    import duckdb
+
+    no_events = duckdb.connect().sql(
+        "SELECT TIMESTAMP '2026-01-01' AS ts, 'v' AS visitor_id, 'a' AS account_id, 'p' AS product, NULL::VARCHAR AS feature_id WHERE false"
+    )
+    features = pd.DataFrame(columns=["feature_id", "name", "product", "team", "is_core", "released_at"])
+    responses = pd.DataFrame(columns=["account_id", "score", "submitted_at"]).astype({"submitted_at": "datetime64[ns]"})
+    bugs = pd.DataFrame(columns=["bug_id", "severity", "source", "opened_at", "closed_at"]).astype(
+        {"opened_at": "datetime64[ns]", "closed_at": "datetime64[ns]"}
+    )
+    report = es.build_report(esc_df, bugs, accounts3, responses, features, no_events, PARAMS, PERIOD)
+    assert report.needs_action
+    assert "P1 first responses breached their 1-hour target in 50% of cases (1 escalation) this period, above the 10% allowed." in report.summary
+    assert "Big ($500k ARR, enterprise) opened 4 escalations this period; 1 still open." in report.summary
+    assert "ARR at risk: $600k across 2 accounts with an open P1 or P2 escalation." in report.summary
+    assert report.headline()["value"] is None
