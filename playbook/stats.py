@@ -129,3 +129,254 @@ def nps_group(score: int) -> str:
     if score >= PROMOTER_MIN:
         return "promoter"
     return "detractor" if score <= DETRACTOR_MAX else "passive"
+
+
+# --- Experiments ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Treatment against control on one metric.
+
+    Attributes:
+        control, treatment: the rates (proportions) or means.
+        abs_lift: treatment - control; abs_ci its interval.
+        rel_lift: (treatment - control) / control; rel_ci its interval.
+        p_value: two-sided.
+        chance_to_win: P(treatment better than control), flat prior.
+        theta, variance_reduction: CUPED only: the adjustment coefficient and the share of the
+            difference's variance the adjustment removed.
+    """
+
+    control: float
+    treatment: float
+    abs_lift: float
+    abs_ci: tuple[float, float]
+    rel_lift: float
+    rel_ci: tuple[float, float]
+    p_value: float
+    chance_to_win: float
+    theta: float | None = None
+    variance_reduction: float | None = None
+
+
+def _check_count(name: str, value: float, minimum: int = 0) -> None:
+    if value is None or isinstance(value, bool) or not float(value).is_integer() or value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+
+
+def _win(rel: float, se_rel: float) -> float:
+    from scipy.stats import norm
+
+    if se_rel == 0:
+        return 0.5 if rel == 0 else float(rel > 0)
+    return float(norm.cdf(rel / se_rel))
+
+
+def compare_proportions(
+    control_successes: int, control_n: int, treatment_successes: int, treatment_n: int, confidence: float = 0.95
+) -> Comparison:
+    """Two conversion rates, compared as GrowthBook (gbstats) and PostHog do.
+
+    - p-value: pooled two-proportion z-test (statsmodels ``proportions_ztest``).
+    - ``abs_ci``: unpooled Wald interval, diff +/- z * sqrt(pC(1-pC)/nC + pT(1-pT)/nT).
+    - ``rel_ci``: delta method, var = pT(1-pT)/(nT pC^2) + pC(1-pC) pT^2/(nC pC^4), normal quantile.
+    - ``chance_to_win``: Phi(rel_lift / se_rel), a flat prior on the relative lift.
+
+    Raises:
+        ValueError: a count that is negative or not whole, n = 0, successes above n, or a control
+            rate of 0 (no relative lift exists).
+    """
+    from scipy.stats import norm
+
+    _check_confidence(confidence)
+    for name, value, minimum in (
+        ("control_successes", control_successes, 0), ("control_n", control_n, 1),
+        ("treatment_successes", treatment_successes, 0), ("treatment_n", treatment_n, 1),
+    ):
+        _check_count(name, value, minimum)
+    if control_successes > control_n:
+        raise ValueError(f"control_successes ({control_successes}) cannot exceed control_n ({control_n})")
+    if treatment_successes > treatment_n:
+        raise ValueError(f"treatment_successes ({treatment_successes}) cannot exceed treatment_n ({treatment_n})")
+    p_c, p_t = control_successes / control_n, treatment_successes / treatment_n
+    if p_c == 0:
+        raise ValueError("control_successes is 0: the control rate is 0, so a relative lift does not exist")
+    z = float(norm.ppf(0.5 + confidence / 2))
+    diff = p_t - p_c
+    pooled = (control_successes + treatment_successes) / (control_n + treatment_n)
+    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / control_n + 1 / treatment_n))
+    p_value = 1.0 if se_pooled == 0 else float(2 * norm.sf(abs(diff) / se_pooled))
+    se_abs = math.sqrt(p_c * (1 - p_c) / control_n + p_t * (1 - p_t) / treatment_n)
+    rel = diff / p_c
+    se_rel = math.sqrt(p_t * (1 - p_t) / (treatment_n * p_c**2) + p_c * (1 - p_c) * p_t**2 / (control_n * p_c**4))
+    return Comparison(
+        p_c, p_t, diff, (diff - z * se_abs, diff + z * se_abs), rel, (rel - z * se_rel, rel + z * se_rel), p_value, _win(rel, se_rel)
+    )
+
+
+def _welch(var_c_over_n: float, var_t_over_n: float, n_c: int, n_t: int) -> float:
+    """Welch-Satterthwaite degrees of freedom."""
+    denominator = var_c_over_n**2 / (n_c - 1) + var_t_over_n**2 / (n_t - 1)
+    return (var_c_over_n + var_t_over_n) ** 2 / denominator if denominator > 0 else float("inf")
+
+
+def compare_means(
+    control_mean: float, control_sd: float, control_n: int, treatment_mean: float, treatment_sd: float, treatment_n: int,
+    confidence: float = 0.95,
+) -> Comparison:
+    """Two means, by Welch's t-test (scipy ``ttest_ind_from_stats(equal_var=False)``).
+
+    Both intervals use the t quantile with Welch-Satterthwaite degrees of freedom; the relative
+    interval's variance comes from the delta method with the sample variances,
+    var = sT^2/(nT mC^2) + sC^2 mT^2/(nC mC^4). ``chance_to_win`` = Phi(rel_lift / se_rel).
+
+    Raises:
+        ValueError: n below 2, a negative standard deviation, or a control mean of 0.
+    """
+    from scipy.stats import t as t_dist
+
+    _check_confidence(confidence)
+    _check_count("control_n", control_n, 2)
+    _check_count("treatment_n", treatment_n, 2)
+    for name, value in (("control_sd", control_sd), ("treatment_sd", treatment_sd)):
+        if not value >= 0:
+            raise ValueError(f"{name} must be 0 or more, got {value!r}")
+    if control_mean == 0:
+        raise ValueError("control_mean is 0, so a relative lift does not exist")
+    vc, vt = control_sd**2 / control_n, treatment_sd**2 / treatment_n
+    se = math.sqrt(vc + vt)
+    df = _welch(vc, vt, control_n, treatment_n)
+    q = float(t_dist.ppf(0.5 + confidence / 2, df))
+    diff = treatment_mean - control_mean
+    p_value = 1.0 if se == 0 else float(2 * t_dist.sf(abs(diff) / se, df))
+    rel = diff / control_mean
+    se_rel = math.sqrt(vt / control_mean**2 + vc * treatment_mean**2 / control_mean**4)
+    return Comparison(
+        control_mean, treatment_mean, diff, (diff - q * se, diff + q * se), rel, (rel - q * se_rel, rel + q * se_rel), p_value,
+        _win(rel, se_rel),
+    )
+
+
+def compare_means_cuped(control_post, control_pre, treatment_post, treatment_pre, confidence: float = 0.95) -> Comparison:
+    """Means compared after CUPED (Deng et al. 2013), on unit-level arrays.
+
+    theta = cov(post, pre) / var(pre), pooled over both arms; each unit's metric becomes
+    post - theta (pre - mean(pre)), and the adjusted arms go through Welch's test as in
+    :func:`compare_means`. The relative lift divides the adjusted difference by the unadjusted
+    control mean, its variance by the delta method (var_diff / mC^2 + diff^2 var(mC) / mC^4).
+    ``variance_reduction`` = 1 - var(adjusted difference) / var(unadjusted difference).
+
+    Raises:
+        ValueError: arrays of different lengths within an arm, fewer than 2 units in an arm, a
+            constant ``pre`` (no variance to use), or a control mean of 0.
+    """
+    import numpy as np
+    from scipy.stats import t as t_dist
+
+    _check_confidence(confidence)
+    arms = {}
+    for name, post, pre in (("control", control_post, control_pre), ("treatment", treatment_post, treatment_pre)):
+        post, pre = np.asarray(post, dtype=float), np.asarray(pre, dtype=float)
+        if post.shape != pre.shape:
+            raise ValueError(f"{name}_post and {name}_pre must have the same length ({len(post)} != {len(pre)})")
+        if len(post) < 2:
+            raise ValueError(f"{name}_post needs at least 2 units, got {len(post)}")
+        arms[name] = (post, pre)
+    post_all = np.concatenate([arms["control"][0], arms["treatment"][0]])
+    pre_all = np.concatenate([arms["control"][1], arms["treatment"][1]])
+    var_pre = pre_all.var(ddof=1)
+    if var_pre == 0:
+        raise ValueError("the pre values are constant: CUPED has no variance to remove")
+    theta = float(np.cov(post_all, pre_all, ddof=1)[0, 1] / var_pre)
+    adjusted = {k: post - theta * (pre - pre_all.mean()) for k, (post, pre) in arms.items()}
+    (c_post, _), (t_post, _) = arms["control"], arms["treatment"]
+    m_c = c_post.mean()
+    if m_c == 0:
+        raise ValueError("the control mean is 0, so a relative lift does not exist")
+    n_c, n_t = len(c_post), len(t_post)
+    vc, vt = adjusted["control"].var(ddof=1) / n_c, adjusted["treatment"].var(ddof=1) / n_t
+    raw_var = c_post.var(ddof=1) / n_c + t_post.var(ddof=1) / n_t
+    se = math.sqrt(vc + vt)
+    df = _welch(vc, vt, n_c, n_t)
+    q = float(t_dist.ppf(0.5 + confidence / 2, df))
+    diff = float(adjusted["treatment"].mean() - adjusted["control"].mean())
+    p_value = 1.0 if se == 0 else float(2 * t_dist.sf(abs(diff) / se, df))
+    rel = diff / m_c
+    se_rel = math.sqrt((vc + vt) / m_c**2 + diff**2 * (c_post.var(ddof=1) / n_c) / m_c**4)
+    return Comparison(
+        float(m_c), float(m_c + diff), diff, (diff - q * se, diff + q * se), rel, (rel - q * se_rel, rel + q * se_rel),
+        p_value, _win(rel, se_rel), theta, float(1 - (vc + vt) / raw_var) if raw_var else 0.0,
+    )
+
+
+def srm_pvalue(counts, weights) -> float:
+    """Sample-ratio mismatch: Pearson chi-square goodness of fit of ``counts`` against the planned
+    ``weights`` (scipy ``chisquare``); below 0.001 the split is broken (GrowthBook's threshold).
+
+    Raises:
+        ValueError: lengths differ, a count is negative or not whole, no units at all, or weights
+            that are negative or do not sum to a positive number.
+    """
+    from scipy.stats import chisquare
+
+    counts, weights = list(counts), [float(w) for w in weights]
+    if len(counts) != len(weights) or len(counts) < 2:
+        raise ValueError(f"counts and weights need the same length, at least 2 (got {len(counts)} and {len(weights)})")
+    for i, c in enumerate(counts):
+        _check_count(f"counts[{i}]", c, 0)
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"weights must be 0 or more and sum to a positive number, got {weights}")
+    total = sum(counts)
+    if total == 0:
+        raise ValueError("counts are all 0: no units to test")
+    expected = [total * w / sum(weights) for w in weights]
+    return float(chisquare(counts, f_exp=expected).pvalue)
+
+
+def adjust_pvalues(pvalues, method: str = "holm") -> list[float]:
+    """Multiple-testing adjusted p-values in input order: ``"holm"`` (family-wise error) or ``"bh"``
+    (Benjamini-Hochberg false discovery rate), as statsmodels ``multipletests``."""
+    from statsmodels.stats.multitest import multipletests
+
+    names = {"holm": "holm", "bh": "fdr_bh"}
+    if method not in names:
+        raise ValueError(f"method must be 'holm' or 'bh', got {method!r}")
+    values = [float(p) for p in pvalues]
+    if any(not 0 <= p <= 1 for p in values):
+        raise ValueError(f"p-values must lie in 0..1, got {values}")
+    if not values:
+        return []
+    return [float(p) for p in multipletests(values, method=names[method])[1]]
+
+
+def sample_size_per_variant(baseline_rate: float, mde: float, relative: bool = True, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Units per variant to detect ``mde`` on a conversion rate with a two-sided test.
+
+    n = (z_{1-alpha/2} + z_{power})^2 (p1(1-p1) + p2(1-p2)) / (p2 - p1)^2, rounded up, where p2 is
+    the baseline moved by the MDE (relative: p1 (1 + mde); absolute: p1 + mde).
+
+    Raises:
+        ValueError: a baseline outside 0..1 (exclusive), an MDE of 0 or one that moves the rate
+            outside 0..1, or alpha or power outside 0..1.
+    """
+    from scipy.stats import norm
+
+    if not 0 < baseline_rate < 1:
+        raise ValueError(f"baseline_rate must be between 0 and 1, got {baseline_rate!r}")
+    if mde == 0:
+        raise ValueError("mde must not be 0")
+    for name, value in (("alpha", alpha), ("power", power)):
+        if not 0 < value < 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
+    p1 = baseline_rate
+    p2 = p1 * (1 + mde) if relative else p1 + mde
+    if not 0 < p2 < 1:
+        raise ValueError(f"mde {mde!r} moves the rate to {p2!r}, outside 0..1")
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    return math.ceil(z**2 * (p1 * (1 - p1) + p2 * (1 - p2)) / (p2 - p1) ** 2)
