@@ -7,7 +7,7 @@ the frames an area's pure ``build_report`` takes.
 
 from __future__ import annotations
 
-from playbook import escalations, feedback, health, plots, stats, tools
+from playbook import escalations, experiments, feedback, health, plots, stats, tools
 from playbook.context import ReportContext, open_report, trend_window
 from playbook.display import (
     format_value,
@@ -23,6 +23,8 @@ from playbook.display import (
 )
 
 __all__ = [
+    "experiments",
+    "experiments_report",
     "format_value",
     "escalations",
     "escalations_report",
@@ -84,3 +86,15 @@ def escalations_report(ctx: ReportContext) -> escalations.EscalationsReport:
         params=ctx.params.escalations,
         period=ctx.period,
     )
+
+
+def experiments_report(ctx: ReportContext) -> experiments.ExperimentsReport:
+    """Read the team's experiments and exposures (and its traffic from events) and compute the area."""
+    catalogue = ctx.read("experiments")
+    units = ctx.read("exposures")
+    units = units[units["experiment_id"].isin(catalogue["experiment_id"])]
+    visitors = None
+    if ctx.has("events"):
+        daily = health.stickiness(ctx.relation("events"), ctx.period)
+        visitors = float(daily["dau"].mean()) if len(daily) else None
+    return experiments.build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period)

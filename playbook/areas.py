@@ -48,6 +48,7 @@ AREAS: dict[str, Area] = {
             required=("escalations", "accounts"),
             optional=("bugs", "features", "events", "nps_responses"),
         ),
+        Area("experiments", "Experiments", required=("experiments", "exposures"), optional=("events",)),
         Area("feedback", "Feedback & NPS", required=("nps_responses", "accounts"), optional=("feedback", "roadmap")),
     )
 }

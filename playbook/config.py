@@ -132,6 +132,17 @@ class EscalationsParams(_Strict):
         return self
 
 
+class ExperimentsParams(_Strict):
+    """Parameters of the Experimentation area."""
+
+    confidence: float = Field(0.95, gt=0, lt=1)
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level for decisions (Holm-adjusted)")
+    srm_threshold: float = Field(0.001, gt=0, lt=1, description="SRM p-value below which an experiment is invalid")
+    default_mde: float = Field(0.05, gt=0, description="relative MDE when an experiment states none")
+    default_baseline: float = Field(0.10, gt=0, lt=1, description="conversion used to size a proposal with no history")
+    max_days: int = Field(42, ge=1, le=365, description="longest an experiment may run")
+
+
 class Params(_Strict):
     """Everything one team's reports need: who the team is, what data, which period, thresholds."""
 
@@ -146,6 +157,7 @@ class Params(_Strict):
     feedback: FeedbackParams = FeedbackParams()
     tools: ToolsParams = ToolsParams()
     escalations: EscalationsParams = EscalationsParams()
+    experiments: ExperimentsParams = ExperimentsParams()
 
 
 @dataclass(frozen=True)

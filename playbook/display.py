@@ -48,6 +48,10 @@ def format_value(value: Any, fmt: Format) -> str:
         return f"{value:,.0f}"
     if fmt == "pct":
         return f"{value:.0%}"
+    if fmt == "pct1":
+        return f"{value:+.1%}" if value < 0 else f"{value:.1%}"
+    if fmt == "p":
+        return "<0.001" if value < 0.001 else f"{value:.3f}"
     if fmt == "money":
         return f"${value:,.0f}"
     if fmt == "score":
@@ -69,7 +73,7 @@ def table_html(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], capt
         columns: (column, label, format) triples, in display order.
         caption: optional caption above the table.
     """
-    numeric = {"int", "pct", "money", "score", "signed", "num1"}
+    numeric = {"int", "pct", "pct1", "p", "money", "score", "signed", "num1"}
     head = "".join(
         f'<th class="{"num" if fmt in numeric else "txt"}">{esc(label)}</th>' for _, label, fmt in columns
     )

@@ -252,3 +252,26 @@ def plot_bugs_weekly(weekly: pd.DataFrame, title: str) -> plt.Figure:
         fig.autofmt_xdate()
         fig.tight_layout()
     return fig
+
+
+def plot_forest(results: pd.DataFrame, title: str) -> plt.Figure:
+    """Relative lift of each variant with its interval (a forest plot), zero marked."""
+    if results.empty:
+        return _no_data(title, "No experiment results.")
+    with theme():
+        data = results.iloc[::-1].reset_index(drop=True)
+        labels = [f"{n} ({v})" for n, v in zip(data["name"], data["variant"])]
+        fig, ax = plt.subplots(figsize=(8.0, 0.36 * len(data) + 1.5))
+        for y, row in data.iterrows():
+            colour = PALETTE[0] if row["rel_low"] > 0 else (ACCENT if row["rel_high"] < 0 else MUTED)
+            ax.plot([row["rel_low"] * 100, row["rel_high"] * 100], [y, y], color=colour, linewidth=2)
+            ax.plot(row["rel_lift"] * 100, y, "o", color=colour)
+        ax.axvline(0, color=INK, linewidth=1)
+        ax.set_yticks(range(len(data)), labels)
+        ax.set_title(title)
+        ax.set_xlabel("Relative lift against control (%), with its interval")
+        ax.set_ylabel("Experiment (variant)")
+        ax.xaxis.set_major_formatter(mticker.PercentFormatter(decimals=0))
+        ax.grid(axis="y", visible=False)
+        fig.tight_layout()
+    return fig

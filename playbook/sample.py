@@ -81,6 +81,17 @@ class Planted:
     retention_team: str = "analytics"
     retention_release: str = "F-INS-5"
     retention_release_days_ago: int = 42
+    # Experiments.
+    winner: str = "EXP-GRO-1"
+    winner_team: str = "growth"
+    flat: str = "EXP-ANA-1"
+    flat_team: str = "analytics"
+    srm: str = "EXP-MOB-1"
+    srm_team: str = "mobile"
+    cuped: str = "EXP-PLA-1"
+    cuped_team: str = "platform"
+    infeasible: str = "EXP-MOB-9"
+    infeasible_team: str = "mobile"
 
 
 PLANTED = Planted()
@@ -668,6 +679,121 @@ def make_bugs(rng: np.random.Generator, as_of: date, escalations: pd.DataFrame, 
     return frame
 
 
+# Experiments that are not planted: (team, name, metric, status, relative effect, units per arm).
+OTHER_EXPERIMENTS = (
+    ("growth", "Shorter sign-up form", "signup", "concluded", 0.05, 1500),
+    ("growth", "Annual plan nudge", "upgrade", "running", 0.0, 900),
+    ("growth", "Trial length 21 days", "upgrade", "proposed", 0.08, 0),
+    ("growth", "Referral banner", "invite_sent", "proposed", 0.15, 0),
+    ("growth", "Pricing page FAQ", "upgrade", "concluded", -0.06, 2000),
+    ("analytics", "Default date range 90 days", "report_saved", "concluded", 0.1, 2500),
+    ("analytics", "Chart suggestions", "report_saved", "running", 0.03, 1200),
+    ("analytics", "Export to slides", "export", "proposed", 0.2, 0),
+    ("analytics", "Onboarding sample dashboard", "activation", "concluded", 0.0, 1800),
+    ("analytics", "Weekly digest e-mail", "return_visit", "proposed", 0.1, 0),
+    ("mobile", "Bigger tap targets", "task_done", "concluded", 0.04, 2200),
+    ("mobile", "Swipe to archive", "task_done", "concluded", 0.0, 1600),
+    ("mobile", "Widget promo card", "widget_added", "proposed", 0.3, 0),
+    ("mobile", "Push opt-in prompt timing", "push_opt_in", "running", 0.12, 1400),
+    ("platform", "Webhook retry UI", "webhook_fixed", "concluded", 0.15, 700),
+    ("platform", "Rate-limit headers docs", "support_ticket", "proposed", 0.1, 0),
+    ("platform", "API key rotation wizard", "key_rotated", "concluded", 0.0, 900),
+    ("platform", "SDK quick start", "first_call", "running", 0.06, 1000),
+    ("platform", "Status page subscription", "subscribed", "proposed", 0.2, 0),
+    ("growth", "Checkout trust badges", "upgrade", "concluded", 0.02, 1200),
+    ("mobile", "Offline banner copy", "task_done", "proposed", 0.05, 0),
+    ("analytics", "Saved filters", "report_saved", "concluded", 0.07, 1400),
+    ("platform", "Sandbox accounts", "first_call", "concluded", 0.09, 1100),
+    ("growth", "Free plan limits", "upgrade", "proposed", 0.1, 0),
+)
+
+
+def make_experiments(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """About 30 experiments over the four teams and their unit-level exposures, with the planted ones."""
+    day = pd.Timestamp(as_of)
+    experiments, exposures = [], []
+
+    def add(exp_id, team, name, metric, kind, status, start, end, mde, ice, split=None):
+        experiments.append({
+            "experiment_id": exp_id, "product": TEAM_PRODUCTS[team][0], "team": team, "name": name,
+            "hypothesis": f"{name} will raise {metric.replace('_', ' ')}", "primary_metric": metric, "metric_type": kind,
+            "status": status, "start_date": start, "end_date": end, "control_variant": "control", "split": split,
+            "mde": mde, "impact": ice[0], "confidence": ice[1], "ease": ice[2],
+        })
+
+    def expose(exp_id, start, end, variants):
+        """variants: {name: (units, conversions or None, values or None, pre or None)}"""
+        span = max(int((min(end, day) - start).days), 1)
+        for variant, (units, conversions, values, pre) in variants.items():
+            converted = np.zeros(units, dtype=int)
+            if conversions is not None:
+                converted[rng.choice(units, size=conversions, replace=False)] = 1
+            exposures.append(pd.DataFrame({
+                "experiment_id": exp_id,
+                "unit_id": [f"{exp_id}-{variant[:1]}{i:05d}" for i in range(units)],
+                "variant": variant,
+                "exposed_at": start + pd.to_timedelta(rng.integers(0, span * 86400, units), unit="s"),
+                "converted": converted if values is None else None,
+                "value": values,
+                "pre_value": pre,
+            }))
+
+    # (a) a clear winner: +2 points on 10%, 5,000 units per arm.
+    start, end = day - pd.Timedelta(days=40), day - pd.Timedelta(days=12)
+    add(PLANTED.winner, "growth", "Onboarding checklist v2", "activation", "binary", "concluded", start, end, 0.1, (8, 7, 6))
+    expose(PLANTED.winner, start, end, {"control": (5000, 500, None, None), "treatment": (5000, 600, None, None)})
+    # (b) a flat result: 8.00% against 8.03% on 20,000 units per arm.
+    start, end = day - pd.Timedelta(days=50), day - pd.Timedelta(days=20)
+    add(PLANTED.flat, "analytics", "Report templates gallery", "report_saved", "binary", "concluded", start, end, 0.1, (6, 6, 7))
+    expose(PLANTED.flat, start, end, {"control": (20000, 1600, None, None), "treatment": (20000, 1605, None, None)})
+    # (c) a broken split: planned 50/50, observed 5,000 against 4,600.
+    start, end = day - pd.Timedelta(days=14), day + pd.Timedelta(days=14)
+    add(PLANTED.srm, "mobile", "Dark theme by default", "task_done", "binary", "running", start, end, 0.05, (5, 5, 8),
+        "control=0.5;treatment=0.5")
+    expose(PLANTED.srm, start, end, {"control": (5000, 1500, None, None), "treatment": (4600, 1410, None, None)})
+    # (d) a continuous metric with a strongly correlated pre-period value.
+    start, end = day - pd.Timedelta(days=45), day - pd.Timedelta(days=15)
+    add(PLANTED.cuped, "platform", "API docs redesign", "api_calls_per_week", "continuous", "concluded", start, end, 0.05, (7, 6, 5))
+    arms = {}
+    for variant, lift in (("control", 0.0), ("treatment", 0.04)):
+        pre = rng.normal(100, 30, 800).clip(1)
+        post = (0.9 * pre + 10 + rng.normal(0, 14, 800)) * (1 + lift)
+        arms[variant] = (800, None, post.round(2), pre.round(2))
+    expose(PLANTED.cuped, start, end, arms)
+    # (e) a proposal whose MDE needs far more traffic than the team has.
+    add(PLANTED.infeasible, "mobile", "Onboarding tooltip copy", "task_done", "binary", "proposed", None, None, 0.01, (4, 5, 9))
+    # The rest: modest effects, a mix of statuses; one running past its planned end.
+    counters: dict[str, int] = {}
+    for team, name, metric, status, effect, units in OTHER_EXPERIMENTS:
+        counters[team] = counters.get(team, 1) + 1
+        exp_id = f"EXP-{team[:3].upper()}-{counters[team]}"
+        ice = tuple(int(v) for v in rng.integers(3, 10, 3))
+        mde = float(rng.choice([0.05, 0.1, 0.15, 0.2]))
+        if status == "proposed":
+            add(exp_id, team, name, metric, "binary", status, None, None, mde, ice)
+            continue
+        length = int(rng.integers(14, 35))
+        start = day - pd.Timedelta(days=int(rng.integers(length + 1, 200)) if status == "concluded" else int(rng.integers(5, 30)))
+        end = start + pd.Timedelta(days=length)
+        if name == "Chart suggestions":
+            end = day - pd.Timedelta(days=6)  # overdue: still running after its planned end
+        add(exp_id, team, name, metric, "binary", status, start, end, mde, ice)
+        base = float(rng.uniform(0.08, 0.3))
+        counts = rng.binomial(2 * units, 0.5)
+        arms = {
+            "control": (counts, int(rng.binomial(counts, base)), None, None),
+            "treatment": (2 * units - counts, int(rng.binomial(2 * units - counts, min(base * (1 + effect), 0.95))), None, None),
+        }
+        expose(exp_id, start, end, arms)
+    frame = pd.DataFrame(experiments)
+    for column in ("start_date", "end_date"):
+        frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
+    units = pd.concat(exposures, ignore_index=True)
+    units["exposed_at"] = _iso(units["exposed_at"])
+    units["converted"] = units["converted"].astype("Int64")
+    return frame, units
+
+
 def generate(
     out: Path | str,
     seed: int = 7,
@@ -709,6 +835,7 @@ def generate(
     tables["escalations"] = make_escalations(health_rng, as_of, account_frame, escalations, sla)
     tables["bugs"] = make_bugs(health_rng, as_of, tables["escalations"], bugs)
     event_frame = make_events(health_rng, as_of, account_frame, events)
+    tables["experiments"], tables["exposures"] = make_experiments(np.random.default_rng([seed, 3]), as_of)
     for name, frame in tables.items():
         tmp = out / f".{name}.csv.tmp"
         frame.to_csv(tmp, index=False)

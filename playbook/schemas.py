@@ -230,6 +230,43 @@ TABLES: dict[str, Table] = {
             key=("bug_id",),
             time_column="opened_at",
         ),
+        Table(
+            "experiments",
+            (
+                _c("experiment_id"),
+                _c("product"),
+                _c("team"),
+                _c("name"),
+                _c("hypothesis", nullable=True),
+                _c("primary_metric"),
+                _c("metric_type", check="{col} IN ('binary', 'continuous')", expect="binary or continuous"),
+                _c("status", check="{col} IN ('proposed', 'running', 'concluded')", expect="proposed, running or concluded"),
+                _c("start_date", "timestamp", nullable=True),
+                _c("end_date", "timestamp", nullable=True),
+                _c("control_variant", nullable=True),
+                _c("split", nullable=True),
+                _c("mde", "float", nullable=True, check="{col} > 0", expect="above 0 (a relative effect)"),
+                _c("impact", "float", nullable=True, check="{col} BETWEEN 1 AND 10", expect="1..10"),
+                _c("confidence", "float", nullable=True, check="{col} BETWEEN 1 AND 10", expect="1..10"),
+                _c("ease", "float", nullable=True, check="{col} BETWEEN 1 AND 10", expect="1..10"),
+            ),
+            key=("experiment_id",),
+        ),
+        Table(
+            "exposures",
+            (
+                _c("experiment_id"),
+                _c("unit_id"),
+                _c("variant"),
+                _c("exposed_at", "timestamp"),
+                _c("converted", "int", nullable=True, check="{col} IN (0, 1)", expect="0 or 1"),
+                _c("value", "float", nullable=True),
+                _c("pre_value", "float", nullable=True),
+            ),
+            key=("experiment_id", "unit_id"),
+            time_column="exposed_at",
+            references=(Reference("experiment_id", "experiments", "experiment_id"),),
+        ),
     )
 }
 

@@ -1,0 +1,391 @@
+"""Experimentation: did the experiments succeed, and which proposed ones are worth running.
+
+Definitions (DESIGN.md section 5, "experiments"; anchors: GrowthBook's gbstats, PostHog
+experiments, statsmodels). The statistics themselves live in :mod:`playbook.stats`.
+
+- Each treatment variant is compared with the control on the primary metric: conversion
+  (``converted``) for binary metrics, the mean of ``value`` for continuous ones, with CUPED when
+  every unit has a ``pre_value``.
+- SRM: chi-square of the units per variant against the planned split (``split``, equal when
+  empty); p below ``srm_threshold`` (0.001) makes the experiment invalid.
+- Several treatment variants: Holm and Benjamini-Hochberg adjusted p-values; decisions use Holm.
+- Decision: *invalid (SRM)*; *ship* when a variant is better with adjusted p below ``alpha``;
+  *do not ship* when variants are only significantly worse; *no effect* when every variant's
+  relative interval lies within +/- the experiment's MDE; otherwise *inconclusive*. Running
+  experiments get the same label, marked as interim.
+- Backlog: ICE = impact x confidence x ease; units per variant for the MDE at alpha 0.05 and
+  power 0.8 (:func:`playbook.stats.sample_size_per_variant`) from the team's baseline conversion
+  (its experiments' control rate on the same metric, else any, else ``default_baseline``); days =
+  units x variants / daily traffic, traffic being the team's average daily visitors from
+  ``events`` where present, else the units its experiments exposed per day. Feasible when the days
+  fit in ``max_days``.
+- Portfolio: win rate of concluded experiments, median days from start to end, and running
+  experiments past their planned end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from playbook import stats
+from playbook.config import ExperimentsParams, Period
+
+SHIP, DO_NOT_SHIP, NO_EFFECT, INCONCLUSIVE, INVALID = "ship", "do not ship", "no effect", "inconclusive", "invalid (SRM)"
+
+
+def parse_split(split: object, variants: list[str], experiment: str = "") -> dict[str, float]:
+    """Planned weights from ``control=0.5;treatment=0.5`` (any positive numbers; equal when empty).
+
+    Raises:
+        ValueError: a malformed split, naming the experiment and what was expected.
+    """
+    if split is None or (isinstance(split, float) and math.isnan(split)) or not str(split).strip():
+        return {v: 1.0 for v in variants}
+    weights: dict[str, float] = {}
+    for part in str(split).split(";"):
+        name, sep, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+            if not sep or weights[name.strip()] < 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"experiment {experiment}: split {split!r} is not of the form 'control=0.5;treatment=0.5' (bad part {part!r})"
+            ) from None
+    return weights
+
+
+def variant_stats(exposures: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment and variant: units, conversions, rate, mean and sd of value, and whether every unit has a pre value."""
+    grouped = exposures.groupby(["experiment_id", "variant"])
+    table = grouped.agg(
+        units=("unit_id", "size"),
+        conversions=("converted", "sum"),
+        mean=("value", "mean"),
+        sd=("value", "std"),
+        with_pre=("pre_value", "count"),
+        first_exposure=("exposed_at", "min"),
+        last_exposure=("exposed_at", "max"),
+    ).reset_index()
+    return table.assign(rate=table["conversions"] / table["units"], has_pre=table["with_pre"] == table["units"])
+
+
+def _compare(kind: str, control: pd.DataFrame, treatment: pd.DataFrame, c: pd.Series, t: pd.Series, confidence: float) -> stats.Comparison:
+    if kind == "binary":
+        return stats.compare_proportions(int(c["conversions"]), int(c["units"]), int(t["conversions"]), int(t["units"]), confidence)
+    if c["has_pre"] and t["has_pre"]:
+        return stats.compare_means_cuped(control["value"], control["pre_value"], treatment["value"], treatment["pre_value"], confidence)
+    return stats.compare_means(c["mean"], c["sd"], int(c["units"]), t["mean"], t["sd"], int(t["units"]), confidence)
+
+
+def analyse(experiments: pd.DataFrame, exposures: pd.DataFrame, params: ExperimentsParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Results per (experiment, treatment variant) and one decision per experiment.
+
+    Returns:
+        (results, decisions): ``results`` has the comparison, SRM and adjusted p-values per
+        variant; ``decisions`` has per experiment the SRM p-value, decision, best variant and notes.
+    """
+    counts = variant_stats(exposures)
+    rows, decisions = [], []
+    for exp in experiments[experiments["status"] != "proposed"].itertuples():
+        mine = counts[counts["experiment_id"] == exp.experiment_id].set_index("variant")
+        control_name = exp.control_variant if isinstance(exp.control_variant, str) and exp.control_variant else "control"
+        base = {"experiment_id": exp.experiment_id, "name": exp.name, "team": exp.team, "status": exp.status}
+        if control_name not in mine.index or len(mine) < 2:
+            decisions.append({**base, "decision": INCONCLUSIVE, "srm_p": math.nan, "best_variant": None,
+                              "note": f"no exposures for the control '{control_name}' and a treatment"})
+            continue
+        weights = parse_split(exp.split, list(mine.index), exp.experiment_id)
+        unknown = [v for v in mine.index if v not in weights]
+        srm_p = stats.srm_pvalue([int(mine.loc[v, "units"]) for v in mine.index], [weights.get(v, 0.0) for v in mine.index]) if not unknown else math.nan
+        units = exposures[exposures["experiment_id"] == exp.experiment_id]
+        control_units = units[units["variant"] == control_name]
+        variant_rows = []
+        for variant in [v for v in mine.index if v != control_name]:
+            try:
+                result = _compare(exp.metric_type, control_units, units[units["variant"] == variant], mine.loc[control_name], mine.loc[variant], params.confidence)
+            except ValueError as err:
+                decisions.append({**base, "decision": INCONCLUSIVE, "srm_p": srm_p, "best_variant": None, "note": str(err)})
+                variant_rows = []
+                break
+            variant_rows.append({
+                **base, "variant": variant, "metric": exp.primary_metric, "metric_type": exp.metric_type,
+                "control_units": int(mine.loc[control_name, "units"]), "units": int(mine.loc[variant, "units"]),
+                "control": result.control, "treatment": result.treatment, "abs_lift": result.abs_lift,
+                "control_shown": _show(result.control, exp.metric_type), "treatment_shown": _show(result.treatment, exp.metric_type),
+                "abs_low": result.abs_ci[0], "abs_high": result.abs_ci[1], "rel_lift": result.rel_lift,
+                "rel_low": result.rel_ci[0], "rel_high": result.rel_ci[1], "p_value": result.p_value,
+                "interval": f"{result.rel_ci[0]:+.1%} to {result.rel_ci[1]:+.1%}",
+                "chance_to_win": result.chance_to_win, "cuped": result.theta is not None,
+                "variance_reduction": result.variance_reduction, "srm_p": srm_p, "mde": exp.mde,
+            })
+        if not variant_rows:
+            if not any(d["experiment_id"] == exp.experiment_id for d in decisions):
+                decisions.append({**base, "decision": INCONCLUSIVE, "srm_p": srm_p, "best_variant": None, "note": "no treatment variant"})
+            continue
+        holm = stats.adjust_pvalues([r["p_value"] for r in variant_rows], "holm")
+        bh = stats.adjust_pvalues([r["p_value"] for r in variant_rows], "bh")
+        for row, h, b in zip(variant_rows, holm, bh):
+            row.update(p_holm=h, p_bh=b)
+        rows += variant_rows
+        decision, best, note = _decide(variant_rows, srm_p, exp.mde, unknown, params)
+        if exp.status == "running":
+            note = f"{note}; interim result" if note else "interim result"
+        decisions.append({**base, "decision": decision, "srm_p": srm_p, "best_variant": best, "note": note})
+    results = pd.DataFrame(rows)
+    return results, pd.DataFrame(decisions, columns=["experiment_id", "name", "team", "status", "decision", "srm_p", "best_variant", "note"])
+
+
+def _show(value: float, kind: str) -> str:
+    return f"{value:.2%}" if kind == "binary" else f"{value:,.2f}"
+
+
+def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], params: ExperimentsParams) -> tuple[str, str | None, str]:
+    if unknown:
+        return INVALID, None, f"variants not in the planned split: {', '.join(unknown)}"
+    if srm_p < params.srm_threshold:
+        return INVALID, None, f"units per variant are off the planned split (SRM p = {srm_p:.1e})"
+    winners = [r for r in rows if r["p_holm"] < params.alpha and r["rel_lift"] > 0]
+    if winners:
+        best = max(winners, key=lambda r: r["rel_lift"])
+        return SHIP, best["variant"], ""
+    if any(r["p_holm"] < params.alpha for r in rows):
+        return DO_NOT_SHIP, None, "significantly worse than control"
+    margin = mde if isinstance(mde, float) and not math.isnan(mde) else params.default_mde
+    if all(-margin < r["rel_low"] and r["rel_high"] < margin for r in rows):
+        return NO_EFFECT, None, f"the interval rules out effects of {margin:.0%} or more"
+    return INCONCLUSIVE, None, "too few units to tell"
+
+
+def team_baseline(experiments: pd.DataFrame, results: pd.DataFrame, metric: str, default: float) -> float:
+    """The control conversion of the team's experiments on ``metric``, else on any binary metric, else ``default``."""
+    binary = results[results["metric_type"] == "binary"] if len(results) else results
+    for subset in (binary[binary["metric"] == metric] if len(binary) else binary, binary):
+        if len(subset):
+            return float(subset["control"].mean())
+    return default
+
+
+def traffic_per_day(daily_visitors: float | None, exposures: pd.DataFrame, period: Period) -> tuple[float, str]:
+    """Units a day the team can put into experiments, and where the figure comes from."""
+    if daily_visitors and daily_visitors > 0:
+        return float(daily_visitors), "average daily visitors (events)"
+    start, end = pd.Timestamp(period.start), pd.Timestamp(period.end) + pd.Timedelta(days=1)
+    recent = exposures[(exposures["exposed_at"] >= start) & (exposures["exposed_at"] < end)]
+    if len(recent):
+        return len(recent) / period.days, "units exposed per day in the period (exposures)"
+    return math.nan, "no traffic data"
+
+
+def backlog(experiments: pd.DataFrame, results: pd.DataFrame, traffic: float, params: ExperimentsParams) -> pd.DataFrame:
+    """Proposed experiments ranked by ICE, with the units and days each needs and whether it fits."""
+    proposed = experiments[experiments["status"] == "proposed"]
+    rows = []
+    for exp in proposed.itertuples():
+        ice = exp.impact * exp.confidence * exp.ease
+        variants = max(len(parse_split(exp.split, ["control", "treatment"], exp.experiment_id)), 2)
+        mde = exp.mde if not pd.isna(exp.mde) else params.default_mde
+        baseline = team_baseline(experiments, results, exp.primary_metric, params.default_baseline)
+        note = ""
+        try:
+            n = stats.sample_size_per_variant(baseline, mde) if exp.metric_type == "binary" else None
+        except ValueError as err:
+            n, note = None, str(err)
+        if exp.metric_type != "binary":
+            note = "continuous metric: needs a standard deviation to size"
+        days = math.ceil(n * variants / traffic) if n and traffic and not math.isnan(traffic) else None
+        rows.append({
+            "experiment_id": exp.experiment_id, "name": exp.name, "metric": exp.primary_metric, "ice": ice,
+            "baseline": baseline, "mde": mde, "units_per_variant": n, "variants": variants, "days_needed": days,
+            "feasible": None if days is None else days <= params.max_days,
+            "fits": "unknown" if days is None else ("yes" if days <= params.max_days else "no"), "note": note,
+        })
+    table = pd.DataFrame(rows, columns=["experiment_id", "name", "metric", "ice", "baseline", "mde", "units_per_variant",
+                                        "variants", "days_needed", "feasible", "fits", "note"])
+    return table.sort_values(["ice", "experiment_id"], ascending=[False, True], ignore_index=True)
+
+
+def portfolio(experiments: pd.DataFrame, decisions: pd.DataFrame, as_of: date) -> dict[str, object]:
+    """Win rate and time to decision of concluded experiments, and running ones past their planned end."""
+    concluded = experiments[experiments["status"] == "concluded"]
+    done = decisions[decisions["status"] == "concluded"]
+    days = (concluded["end_date"] - concluded["start_date"]).dt.days.dropna()
+    running = experiments[experiments["status"] == "running"]
+    overdue = running[running["end_date"].notna() & (running["end_date"] < pd.Timestamp(as_of))]
+    overdue = overdue.assign(days_over=(pd.Timestamp(as_of) - overdue["end_date"]).dt.days)[["experiment_id", "name", "end_date", "days_over"]]
+    return {
+        "concluded": len(done),
+        "wins": int((done["decision"] == SHIP).sum()),
+        "win_rate": float((done["decision"] == SHIP).mean()) if len(done) else math.nan,
+        "median_days_to_decision": float(days.median()) if len(days) else math.nan,
+        "running": len(running),
+        "proposed": int((experiments["status"] == "proposed").sum()),
+        "overdue": overdue.reset_index(drop=True),
+    }
+
+
+@dataclass(frozen=True)
+class ExperimentsReport:
+    """Everything the experiments notebook shows for one team, computed once."""
+
+    results: pd.DataFrame
+    decisions: pd.DataFrame
+    backlog: pd.DataFrame
+    portfolio: dict[str, object]
+    traffic: float
+    traffic_source: str
+    summary: list[str] = field(default_factory=list)
+    needs_action: bool = False
+
+    def headline(self) -> dict[str, object]:
+        rate = self.portfolio["win_rate"]
+        shipped = int((self.decisions["decision"] == SHIP).sum()) if len(self.decisions) else 0
+        text = f"{shipped} to ship" + ("" if math.isnan(rate) else f", win rate {rate:.0%}")
+        return {"label": "Win rate", "value": None if math.isnan(rate) else round(100 * rate), "text": text,
+                "change": None, "needs_action": self.needs_action}
+
+
+def build_report(
+    experiments: pd.DataFrame, exposures: pd.DataFrame, daily_visitors: float | None, params: ExperimentsParams, period: Period
+) -> ExperimentsReport:
+    """Compute the experiments area for one team.
+
+    Args:
+        experiments: the team's experiments.
+        exposures: their exposures.
+        daily_visitors: the team's average daily visitors (from events), or None.
+        params: the area's parameters.
+        period: the reporting period (as-of date = its end).
+    """
+    results, decisions = analyse(experiments, exposures, params)
+    traffic, source = traffic_per_day(daily_visitors, exposures, period)
+    report = ExperimentsReport(
+        results=results,
+        decisions=decisions,
+        backlog=backlog(experiments, results, traffic, params),
+        portfolio=portfolio(experiments, decisions, period.end),
+        traffic=traffic,
+        traffic_source=source,
+    )
+    summary, action = summarise(report, params)
+    return ExperimentsReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+
+
+def _p(value: float) -> str:
+    return "< 0.0001" if value < 0.0001 else f"= {value:.4f}"
+
+
+def _pct(value: float, digits: int = 1) -> str:
+    return f"{100 * value:+.{digits}f}%"
+
+
+def summarise(report: ExperimentsReport, params: ExperimentsParams) -> tuple[list[str], bool]:
+    """The decisions first (invalid, ship, no effect), then CUPED, the backlog and the portfolio."""
+    lines: list[str] = []
+    action = False
+    results = report.results
+    level = f"{params.confidence:.0%}"
+    for d in report.decisions.itertuples():
+        if d.decision == INVALID:
+            action = True
+            reason = d.note.removesuffix("; interim result")
+            lines.append(f"{d.name} ({d.experiment_id}) is invalid: {reason}; do not read its results until the split is fixed.")
+    for d in report.decisions.itertuples():
+        if d.decision == SHIP:
+            action = True
+            r = results[(results["experiment_id"] == d.experiment_id) & (results["variant"] == d.best_variant)].iloc[0]
+            fmt = (lambda v: f"{v:.1%}") if r["metric_type"] == "binary" else (lambda v: f"{v:,.2f}")
+            lines.append(
+                f"Ship {d.name} ({d.experiment_id}): {r['metric']} went from {fmt(r['control'])} to {fmt(r['treatment'])}, "
+                f"{_pct(r['rel_lift'])} relative ({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), "
+                f"p {_p(r['p_holm'])}, chance to beat control {r['chance_to_win']:.1%}."
+                + (" Interim: still running." if d.status == "running" else "")
+            )
+    for d in report.decisions.itertuples():
+        if d.decision == NO_EFFECT:
+            r = results[results["experiment_id"] == d.experiment_id].iloc[0]
+            lines.append(
+                f"{d.name} ({d.experiment_id}) made no difference: {_pct(r['rel_lift'])} relative "
+                f"({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), within the {r['mde']:.0%} MDE; stop or rethink it."
+            )
+    if len(results):
+        for r in results[results["cuped"].astype(bool)].itertuples():
+            shrink = 1 - math.sqrt(1 - r.variance_reduction) if r.variance_reduction is not None else math.nan
+            lines.append(
+                f"CUPED on {r.name} ({r.experiment_id}) used the pre-period {r.metric} to cut the variance by "
+                f"{r.variance_reduction:.0%}, narrowing the interval by {shrink:.0%}: {_pct(r.rel_lift)} relative "
+                f"({level} interval {_pct(r.rel_low)} to {_pct(r.rel_high)})."
+            )
+    too_long = report.backlog[report.backlog["feasible"] == False]  # noqa: E712 - None means unknown
+    for b in too_long.itertuples():
+        action = True
+        lines.append(
+            f"{b.name} ({b.experiment_id}) cannot reach significance in time: a {b.mde:.0%} MDE on a {b.baseline:.1%} baseline needs "
+            f"{b.units_per_variant:,} units per variant, {b.days_needed:,} days at {report.traffic:,.0f} a day, against {params.max_days} allowed."
+        )
+    p = report.portfolio
+    if p["concluded"]:
+        lines.append(
+            f"{p['wins']} of {p['concluded']} concluded experiments shipped a winner ({p['win_rate']:.0%}); "
+            f"median {p['median_days_to_decision']:.0f} days from start to decision."
+        )
+    for o in p["overdue"].itertuples():
+        action = True
+        lines.append(f"{o.name} ({o.experiment_id}) is still running {o.days_over} days after its planned end ({o.end_date:%d %b %Y}).")
+    if not lines:
+        lines.append("No experiments for this team in the workspace.")
+    return lines, action
+
+
+RESULT_COLUMNS = [
+    ("name", "Experiment", "text"),
+    ("variant", "Variant", "text"),
+    ("metric", "Metric", "text"),
+    ("control_units", "Control units", "int"),
+    ("units", "Variant units", "int"),
+    ("control_shown", "Control", "text"),
+    ("treatment_shown", "Variant", "text"),
+    ("rel_lift", "Relative lift", "pct1"),
+    ("interval", "Interval", "text"),
+    ("p_value", "p", "p"),
+    ("p_holm", "p (Holm)", "p"),
+    ("chance_to_win", "Chance to win", "pct1"),
+]
+DECISION_COLUMNS = [
+    ("experiment_id", "Id", "text"),
+    ("name", "Experiment", "text"),
+    ("status", "Status", "text"),
+    ("decision", "Decision", "text"),
+    ("srm_p", "SRM p", "p"),
+    ("note", "Note", "text"),
+]
+BACKLOG_COLUMNS = [
+    ("experiment_id", "Id", "text"),
+    ("name", "Experiment", "text"),
+    ("ice", "ICE", "int"),
+    ("baseline", "Baseline", "pct1"),
+    ("mde", "MDE", "pct"),
+    ("units_per_variant", "Units per variant", "int"),
+    ("days_needed", "Days needed", "int"),
+    ("fits", "Fits in time", "text"),
+    ("note", "Note", "text"),
+]
+
+
+def portfolio_table(report: ExperimentsReport) -> pd.DataFrame:
+    p = report.portfolio
+    return pd.DataFrame(
+        [
+            {"measure": "Concluded", "value": f"{p['concluded']:,}"},
+            {"measure": "Shipped a winner", "value": f"{p['wins']:,}"},
+            {"measure": "Win rate", "value": "–" if math.isnan(p["win_rate"]) else f"{p['win_rate']:.0%}"},
+            {"measure": "Median days to decision", "value": "–" if math.isnan(p["median_days_to_decision"]) else f"{p['median_days_to_decision']:.0f}"},
+            {"measure": "Running", "value": f"{p['running']:,}"},
+            {"measure": "Proposed", "value": f"{p['proposed']:,}"},
+        ]
+    )
+

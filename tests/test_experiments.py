@@ -1,0 +1,136 @@
+"""The experiments area on small hand-made frames, checked with statsmodels and by hand."""
+
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import proportions_ztest
+
+from playbook import experiments as ex
+from playbook import stats
+from playbook.config import ExperimentsParams, Period
+
+PARAMS = ExperimentsParams()
+PERIOD = Period(date(2026, 11, 1), date(2026, 11, 30))
+
+
+def _exp(exp_id, status="concluded", kind="binary", split=None, mde=0.1, start="2026-10-01", end="2026-10-29", ice=(5, 5, 5)):
+    return {
+        "experiment_id": exp_id, "product": "p", "team": "t", "name": f"Exp {exp_id}", "hypothesis": None,
+        "primary_metric": "conv" if kind == "binary" else "spend", "metric_type": kind, "status": status,
+        "start_date": pd.Timestamp(start) if start else pd.NaT, "end_date": pd.Timestamp(end) if end else pd.NaT,
+        "control_variant": "control", "split": split, "mde": mde, "impact": ice[0], "confidence": ice[1], "ease": ice[2],
+    }
+
+
+def _units(exp_id, variant, n, conversions=None, values=None, pre=None, day="2026-11-10"):
+    converted = None if conversions is None else np.r_[np.ones(conversions, int), np.zeros(n - conversions, int)]
+    return pd.DataFrame({
+        "experiment_id": exp_id, "unit_id": [f"{exp_id}-{variant}-{i}" for i in range(n)], "variant": variant,
+        "exposed_at": pd.Timestamp(day), "converted": converted, "value": values, "pre_value": pre,
+    })
+
+
+def test_parse_split():
+    assert ex.parse_split(None, ["control", "b"]) == {"control": 1.0, "b": 1.0}
+    assert ex.parse_split("control=0.6; treatment=0.4", []) == {"control": 0.6, "treatment": 0.4}
+    with pytest.raises(ValueError, match=r"experiment X1: split 'control:0.5' is not of the form 'control=0.5;treatment=0.5' \(bad part 'control:0.5'\)"):
+        ex.parse_split("control:0.5", [], "X1")
+
+
+@pytest.fixture
+def catalogue():
+    return pd.DataFrame([
+        _exp("WIN"), _exp("FLAT"), _exp("SRM", status="running", split="control=0.5;treatment=0.5", end="2026-11-20"),
+        _exp("BAD"), _exp("MULTI"), _exp("CUP", kind="continuous"),
+        _exp("NEW", status="proposed", start=None, end=None, mde=0.2, ice=(8, 5, 4)),
+        _exp("HUGE", status="proposed", start=None, end=None, mde=0.01, ice=(9, 9, 9)),
+    ])
+
+
+@pytest.fixture
+def units(rng):
+    pre_c, pre_t = rng.normal(50, 10, 300), rng.normal(50, 10, 300)
+    return pd.concat([
+        _units("WIN", "control", 4000, 400), _units("WIN", "treatment", 4000, 500),
+        _units("FLAT", "control", 30000, 3000), _units("FLAT", "treatment", 30000, 3010),
+        _units("SRM", "control", 5000, 500), _units("SRM", "treatment", 4600, 460),
+        _units("BAD", "control", 4000, 500), _units("BAD", "treatment", 4000, 380),
+        _units("MULTI", "control", 2000, 200), _units("MULTI", "b", 2000, 215), _units("MULTI", "c", 2000, 260),
+        _units("CUP", "control", 300, values=pre_c * 0.9 + rng.normal(0, 4, 300), pre=pre_c),
+        _units("CUP", "treatment", 300, values=pre_t * 0.9 + 2 + rng.normal(0, 4, 300), pre=pre_t),
+    ], ignore_index=True)
+
+
+def test_decisions(catalogue, units):
+    results, decisions = ex.analyse(catalogue, units, PARAMS)
+    decided = decisions.set_index("experiment_id")["decision"].to_dict()
+    assert decided == {"WIN": "ship", "FLAT": "no effect", "SRM": "invalid (SRM)", "BAD": "do not ship", "MULTI": "ship", "CUP": "ship"}
+    assert decisions.set_index("experiment_id").loc["SRM", "note"].endswith("; interim result")
+    assert decisions.set_index("experiment_id").loc["MULTI", "best_variant"] == "c"
+    win = results[results["experiment_id"] == "WIN"].iloc[0]
+    _, p = proportions_ztest([500, 400], [4000, 4000])
+    assert win["p_value"] == pytest.approx(p) and win["p_holm"] == pytest.approx(p)
+    assert win["rel_lift"] == pytest.approx(0.25)
+
+
+def test_holm_and_bh_across_variants(catalogue, units):
+    results, _ = ex.analyse(catalogue, units, PARAMS)
+    multi = results[results["experiment_id"] == "MULTI"].set_index("variant")
+    raw = [stats.compare_proportions(200, 2000, 215, 2000).p_value, stats.compare_proportions(200, 2000, 260, 2000).p_value]
+    assert multi["p_value"].tolist() == pytest.approx(raw)
+    assert multi["p_holm"].tolist() == pytest.approx(stats.adjust_pvalues(raw, "holm"))
+    assert multi["p_bh"].tolist() == pytest.approx(stats.adjust_pvalues(raw, "bh"))
+
+
+def test_continuous_with_pre_values_uses_cuped(catalogue, units):
+    results, _ = ex.analyse(catalogue, units, PARAMS)
+    row = results[results["experiment_id"] == "CUP"].iloc[0]
+    arms = {v: units[(units["experiment_id"] == "CUP") & (units["variant"] == v)] for v in ("control", "treatment")}
+    expected = stats.compare_means_cuped(arms["control"]["value"], arms["control"]["pre_value"], arms["treatment"]["value"], arms["treatment"]["pre_value"])
+    assert bool(row["cuped"]) and row["rel_lift"] == pytest.approx(expected.rel_lift)
+    assert row["variance_reduction"] == pytest.approx(expected.variance_reduction) and row["variance_reduction"] > 0.5
+
+
+def test_missing_control_is_inconclusive_with_a_note(catalogue, units):
+    only_treatment = units[~((units["experiment_id"] == "WIN") & (units["variant"] == "control"))]
+    _, decisions = ex.analyse(catalogue, only_treatment, PARAMS)
+    row = decisions.set_index("experiment_id").loc["WIN"]
+    assert row["decision"] == "inconclusive" and row["note"] == "no exposures for the control 'control' and a treatment"
+
+
+def test_backlog_sizes_and_flags(catalogue, units):
+    results, _ = ex.analyse(catalogue, units, PARAMS)
+    traffic, source = ex.traffic_per_day(None, units, PERIOD)
+    assert source.startswith("units exposed per day") and traffic == pytest.approx(len(units) / 30)
+    table = ex.backlog(catalogue, results, traffic, PARAMS).set_index("experiment_id")
+    baseline = results[results["metric_type"] == "binary"]["control"].mean()
+    n = stats.sample_size_per_variant(baseline, 0.01)
+    assert table.loc["HUGE", "ice"] == 729 and table.index.tolist() == ["HUGE", "NEW"]
+    assert table.loc["HUGE", "units_per_variant"] == n
+    assert table.loc["HUGE", "days_needed"] == math.ceil(2 * n / traffic)
+    assert table.loc["HUGE", "fits"] == "no" and table.loc["NEW", "fits"] == "yes"
+
+
+def test_traffic_prefers_events():
+    assert ex.traffic_per_day(812.5, pd.DataFrame(columns=["exposed_at"]), PERIOD) == (812.5, "average daily visitors (events)")
+
+
+def test_portfolio(catalogue, units):
+    _, decisions = ex.analyse(catalogue, units, PARAMS)
+    result = ex.portfolio(catalogue, decisions, date(2026, 11, 27))
+    assert (result["concluded"], result["wins"]) == (5, 3) and result["win_rate"] == pytest.approx(3 / 5)
+    assert result["median_days_to_decision"] == 28
+    assert result["overdue"][["experiment_id", "days_over"]].values.tolist() == [["SRM", 7]]
+
+
+def test_summary_sentences(catalogue, units):
+    report = ex.build_report(catalogue, units, None, PARAMS, PERIOD)
+    text = "\\n".join(report.summary)
+    assert "Exp SRM (SRM) is invalid: units per variant are off the planned split (SRM p = " in text
+    assert "Ship Exp WIN (WIN): conv went from 10.0% to 12.5%, +25.0% relative (95% interval" in text
+    assert "Exp FLAT (FLAT) made no difference: +0.3% relative" in text
+    assert "Exp HUGE (HUGE) cannot reach significance in time" in text
+    assert report.needs_action
