@@ -7,9 +7,10 @@ the frames an area's pure ``build_report`` takes.
 
 from __future__ import annotations
 
-from playbook import escalations, experiments, feedback, health, plots, stats, tools
+from playbook import communication, enablement, escalations, experiments, feedback, health, plots, stats, tools
 from playbook.context import ReportContext, open_report, trend_window
 from playbook.display import (
+    show_digest,
     format_value,
     record,
     show_data_notes,
@@ -23,6 +24,11 @@ from playbook.display import (
 )
 
 __all__ = [
+    "show_digest",
+    "communication",
+    "communication_report",
+    "enablement",
+    "enablement_report",
     "experiments",
     "experiments_report",
     "format_value",
@@ -66,8 +72,8 @@ def feedback_report(ctx: ReportContext) -> feedback.FeedbackReport:
 def tools_report(ctx: ReportContext) -> tools.ToolsReport:
     """Read the tool inventory and every seat, and compute the Tools area for the team (or ``all``)."""
     return tools.build_report(
-        tools=ctx.read("tools"),
-        seats=ctx.read("tool_seats"),
+        tools=ctx.read("tools", whole_organisation=True),
+        seats=ctx.read("tool_seats", whole_organisation=True),
         params=ctx.params.tools,
         period=ctx.period,
         team=ctx.params.team,
@@ -98,3 +104,32 @@ def experiments_report(ctx: ReportContext) -> experiments.ExperimentsReport:
         daily = health.stickiness(ctx.relation("events"), ctx.period)
         visitors = float(daily["dau"].mean()) if len(daily) else None
     return experiments.build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period)
+
+
+def communication_report(ctx: ReportContext) -> communication.CommunicationReport:
+    """Read the team's requests, releases, release notes, roadmap and known issues, and compute the area."""
+    releases = ctx.read("releases")
+    comms = ctx.read("release_comms")
+    return communication.build_report(
+        requests=ctx.read("stakeholder_requests"),
+        releases=releases,
+        comms=comms[comms["release_id"].isin(releases["release_id"])],
+        roadmap=ctx.read("roadmap"),
+        escalations=ctx.read("escalations"),
+        bugs=ctx.read("bugs"),
+        params=ctx.params.communication,
+        period=ctx.period,
+    )
+
+
+def enablement_report(ctx: ReportContext) -> enablement.EnablementReport:
+    """Read the team's releases, trainings, features, escalations and events, and compute the area."""
+    return enablement.build_report(
+        releases=ctx.read("releases"),
+        trainings=ctx.read("trainings"),
+        features=ctx.read("features"),
+        escalations=ctx.read("escalations"),
+        events=ctx.relation("events"),
+        params=ctx.params.enablement,
+        period=ctx.period,
+    )

@@ -49,6 +49,18 @@ AREAS: dict[str, Area] = {
             optional=("bugs", "features", "events", "nps_responses"),
         ),
         Area("experiments", "Experiments", required=("experiments", "exposures"), optional=("events",)),
+        Area(
+            "communication",
+            "Communication",
+            required=("stakeholder_requests",),
+            optional=("releases", "release_comms", "roadmap", "escalations", "bugs"),
+        ),
+        Area(
+            "enablement",
+            "Enablement",
+            required=("releases",),
+            optional=("trainings", "features", "escalations", "events"),
+        ),
         Area("feedback", "Feedback & NPS", required=("nps_responses", "accounts"), optional=("feedback", "roadmap")),
     )
 }

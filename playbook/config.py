@@ -143,6 +143,36 @@ class ExperimentsParams(_Strict):
     max_days: int = Field(42, ge=1, le=365, description="longest an experiment may run")
 
 
+Audience = Literal["sales", "success", "support", "marketing", "leadership", "product"]
+
+
+class CommunicationParams(_Strict):
+    """Parameters of the Cross-communication area."""
+
+    first_response_hours: float = Field(24, gt=0, description="intake SLA: first response to a request")
+    close_hours: float = Field(120, gt=0, description="intake SLA: closing a request")
+    slow_ratio_alert: float = Field(2.0, gt=1, description="flag a group whose median wait is this many times the SLA")
+    required_audiences: dict[Literal["major", "minor"], list[Audience]] = Field(
+        default_factory=lambda: {"major": ["sales", "success", "support"], "minor": ["support"]}
+    )
+    digest_audiences: dict[str, list[Audience]] = Field(
+        default_factory=lambda: {"revenue": ["sales", "marketing"], "support": ["support"], "success": ["success"]}
+    )
+    lookback_days: int = Field(180, ge=7, le=730, description="releases this recent are checked for reach and coverage")
+
+
+class EnablementParams(_Strict):
+    """Parameters of the Product enablement area."""
+
+    required_items: dict[Literal["major", "minor"], list[Literal["docs", "training", "notes"]]] = Field(
+        default_factory=lambda: {"major": ["docs", "training", "notes"], "minor": ["notes"]}
+    )
+    min_completion: float = Field(0.5, gt=0, le=1, description="training completion below this is a knowledge gap")
+    min_quiz_score: float = Field(60, gt=0, le=100, description="a mean quiz score below this is a knowledge gap")
+    slow_ratio: float = Field(0.5, gt=0, lt=1, description="a launch adopted by under this share of the team's median is slow")
+    lookback_days: int = Field(180, ge=7, le=730, description="releases and trainings this recent are reported")
+
+
 class Params(_Strict):
     """Everything one team's reports need: who the team is, what data, which period, thresholds."""
 
@@ -158,6 +188,8 @@ class Params(_Strict):
     tools: ToolsParams = ToolsParams()
     escalations: EscalationsParams = EscalationsParams()
     experiments: ExperimentsParams = ExperimentsParams()
+    communication: CommunicationParams = CommunicationParams()
+    enablement: EnablementParams = EnablementParams()
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,15 @@ class ReportContext:
     def has(self, table: str) -> bool:
         return self.workspace.has(table)
 
-    def read(self, table: str, window: str | Period | None = None) -> pd.DataFrame:
-        """Rows of ``table`` for the team's products, filtered in SQL.
+    def read(self, table: str, window: str | Period | None = None, whole_organisation: bool = False) -> pd.DataFrame:
+        """Rows of ``table`` for the team, filtered in SQL: by the team's products where the table
+        has a product column, else by its ``team`` column (every team for the team ``all``).
 
         Args:
             table: a canonical table.
             window: ``"current"`` (the period), ``"previous"`` (the period before), a
                 :class:`Period`, or None for all time. Tables without a time column ignore it.
+            whole_organisation: read every team's rows (to compare a team with the others).
 
         An optional table of the area that the workspace lacks reads as an empty frame with the
         contract's columns, so its sections can say "no data" instead of failing.
@@ -51,8 +53,9 @@ class ReportContext:
             return self.workspace.empty(table).df()
         span = {"current": self.period, "previous": self.previous}.get(window, window)  # type: ignore[arg-type]
         start, end = (span.start, span.end) if isinstance(span, Period) else (None, None)
-        products = self.params.products if table != "accounts" else None
-        return self.workspace.read(table, products=products, start=start, end=end)
+        products = None if whole_organisation or table == "accounts" else self.params.products
+        teams = None if whole_organisation or self.params.team == "all" else [self.params.team]
+        return self.workspace.read(table, products=products, teams=teams, start=start, end=end)
 
     def relation(self, table: str):
         """The team's rows of a large table (events) as a DuckDB relation, for SQL aggregation.

@@ -137,6 +137,28 @@ def show_quotes(quotes: pd.DataFrame, theme: str | None) -> None:
     _html(f'<div class="pb-quotes"><p>Recent detractor comments about <b>{esc(theme)}</b>:</p>{items}</div>')
 
 
+def show_digest(digest: Any, team_name: str, period_label: str) -> None:
+    """One audience's digest as a self-contained section a reader outside product can act on."""
+    def items(frame: pd.DataFrame, render) -> str:
+        return "".join(f"<li>{render(row)}</li>" for row in frame.to_dict("records")) or "<li>Nothing.</li>"
+
+    shipped = items(digest.shipped, lambda r: f"{esc(r['title'])} ({esc(r['product'])}, {esc(r['tier'])}, "
+                    f"{format_value(r['release_date'], 'date')})")
+    coming = items(digest.coming, lambda r: f"{esc(r['title'])} ({esc(r['product'])}, {esc(r['status']).replace('_', ' ')})")
+    issues = items(digest.issues, lambda r: f"{esc(r['kind'])}: {esc(r['what'])} ({esc(r['product'])}, open since "
+                   f"{format_value(r['since'], 'date')})")
+    unreached = ""
+    if len(digest.unreached):
+        names = ", ".join(esc(t) for t in digest.unreached["title"])
+        unreached = f'<p class="pb-warn">Release notes for {names} were not sent to {esc(", ".join(digest.groups))}.</p>'
+    _html(
+        f'<section class="pb-digest"><h3>For {esc(digest.audience)} ({esc(", ".join(digest.groups))})</h3>'
+        f"<p>{esc(team_name)}, {esc(period_label)}.</p>"
+        f"<h4>What shipped</h4><ul>{shipped}</ul><h4>What is coming</h4><ul>{coming}</ul>"
+        f"<h4>Known issues</h4><ul>{issues}</ul>{unreached}</section>"
+    )
+
+
 def show_figure(fig: Any) -> None:
     """Display a matplotlib figure once, as an embedded PNG, and free it."""
     import matplotlib.pyplot as plt

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import matplotlib.pyplot as plt
+import numpy as np
 import matplotlib.ticker as mticker
 import pandas as pd
 
@@ -273,5 +274,31 @@ def plot_forest(results: pd.DataFrame, title: str) -> plt.Figure:
         ax.set_ylabel("Experiment (variant)")
         ax.xaxis.set_major_formatter(mticker.PercentFormatter(decimals=0))
         ax.grid(axis="y", visible=False)
+        fig.tight_layout()
+    return fig
+
+
+def plot_knowledge_gaps(matrix: pd.DataFrame, min_completion: float, min_score: float, title: str) -> plt.Figure:
+    """Group x feature heatmaps of training completion and mean quiz score; gaps are outlined."""
+    import seaborn as sns
+
+    if matrix.empty:
+        return _no_data(title, "No trainings in the window.")
+    with theme():
+        completion = matrix.pivot(index="audience", columns="feature", values="completion") * 100
+        score = matrix.pivot(index="audience", columns="feature", values="mean_score")
+        width = max(8.0, 1.1 * completion.shape[1] + 2)
+        fig, axes = plt.subplots(1, 2, figsize=(width, 0.5 * completion.shape[0] + 2.4), sharey=True)
+        for ax, grid, label, floor in ((axes[0], completion, "Training completed (%)", min_completion * 100), (axes[1], score, "Mean quiz score (0-100)", min_score)):
+            sns.heatmap(grid, annot=True, fmt=".0f", cmap="RdYlGn", vmin=0, vmax=100, cbar_kws={"label": label}, linewidths=0.5, ax=ax)
+            for (i, j), value in np.ndenumerate(grid.to_numpy()):
+                if value < floor:
+                    ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor=INK, linewidth=2.5))
+            ax.set_xlabel("Feature")
+            ax.set_title(label, fontsize=10, loc="left")
+            ax.tick_params(axis="x", rotation=30)
+        axes[0].set_ylabel("Group")
+        axes[1].set_ylabel("")
+        fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
         fig.tight_layout()
     return fig

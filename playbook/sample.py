@@ -92,6 +92,19 @@ class Planted:
     cuped_team: str = "platform"
     infeasible: str = "EXP-MOB-9"
     infeasible_team: str = "mobile"
+    # Communication and enablement.
+    slow_intake_team: str = "mobile"
+    slow_intake_group: str = "sales"
+    unreached_release: str = "REL-API-3"
+    unreached_team: str = "platform"
+    unreached_audience: str = "support"
+    early_release: str = "REL-INS-5"
+    early_team: str = "analytics"
+    gap_group: str = "support"
+    gap_feature: str = "F-BIL-3"
+    gap_team: str = "growth"
+    slow_adoption_feature: str = "F-INT-3"
+    slow_adoption_team: str = "platform"
 
 
 PLANTED = Planted()
@@ -188,7 +201,7 @@ ROADMAP: tuple[tuple[str, str, str, str, float, float, float, float], ...] = (
 )
 
 # The people behind the tool seats: product teams and the departments they share tools with.
-TEAM_SIZES = {"analytics": 30, "mobile": 24, "platform": 18, "growth": 34, "sales": 40, "support": 28, "marketing": 16}
+TEAM_SIZES = {"analytics": 30, "mobile": 24, "platform": 18, "growth": 34, "sales": 40, "support": 28, "marketing": 16, "success": 20}
 
 # The tool stack: (tool, category, owner team, cost per seat per year in USD, {team: share of the
 # team with a seat}, chance a seat was used in the last 30 days, spare seats bought on top as a
@@ -557,6 +570,11 @@ def make_events(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, t
     finders = rng.random(n_acc) < 0.05
     hidden = (feature == PLANTED.low_adoption_feature) & ~finders[acc[row]]
     feature[hidden] = None
+    # The planted slow launch: in its first 30 days only a few accounts try the new feature.
+    early = rng.random(n_acc) < 0.04
+    launch = released[PLANTED.slow_adoption_feature]
+    slow = (feature == PLANTED.slow_adoption_feature) & (pd.Series(ts) < launch + pd.Timedelta(days=30)).to_numpy() & ~early[acc[row]]
+    feature[slow] = None
     frame = pd.DataFrame(
         {
             "ts": ts,
@@ -641,7 +659,24 @@ def make_escalations(rng: np.random.Generator, as_of: date, accounts: pd.DataFra
             "reopened": 0,
         }
     )
-    frame = pd.concat([frame, repeat, slow], ignore_index=True).sort_values("opened_at", kind="stable", ignore_index=True)
+    # Support escalations about the newest analytics feature in the weeks after its launch.
+    launched = end - pd.Timedelta(days=PLANTED.retention_release_days_ago + 1)
+    about = pd.DataFrame(
+        {
+            "account_id": live["account_id"].to_numpy()[rng.choice(len(live), size=3, replace=False)],
+            "product": TEAM_PRODUCTS[PLANTED.retention_team][0],
+            "team": PLANTED.retention_team,
+            "priority": ["P2", "P3", "P3"],
+            "category": "bug",
+            "title": ["Redesigned report builder loses my filters", "Cannot find export in the redesigned report builder",
+                      "Redesigned report builder is slow on big reports"],
+            "opened_at": [launched + pd.Timedelta(days=d) for d in (3, 9, 20)],
+            "first_response_at": [launched + pd.Timedelta(days=d, hours=2) for d in (3, 9, 20)],
+            "resolved_at": [launched + pd.Timedelta(days=d + 2) for d in (3, 9, 20)],
+            "reopened": 0,
+        }
+    )
+    frame = pd.concat([frame, repeat, slow, about], ignore_index=True).sort_values("opened_at", kind="stable", ignore_index=True)
     frame.insert(0, "escalation_id", [f"E{i:06d}" for i in range(1, len(frame) + 1)])
     for column in ("opened_at", "first_response_at", "resolved_at"):
         frame[column] = _iso(pd.to_datetime(frame[column]))
@@ -794,6 +829,116 @@ def make_experiments(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFram
     return frame, units
 
 
+# Releases: a feature's launch, or one without a feature. Major tiers need docs, training and
+# notes, and the sales, success and support audiences (params: enablement and communication).
+MAJOR_FEATURES = {"F-INS-5", "F-DSH-4", "F-MOB-5", "F-API-3", "F-BIL-3"}
+OTHER_RELEASES = (
+    ("insights", "Faster report loading", 20), ("mobile-app", "Crash fixes for Android", 12), ("api", "Rate-limit headers", 35),
+    ("onboarding", "Clearer sign-up errors", 28), ("dashboards", "Print layout", 160), ("billing", "Invoice PDF redesign", 210),
+)
+AUDIENCE_SIZES = {"sales": 40, "success": 20, "support": 28, "marketing": 16}
+REQUEST_TOPICS = {
+    "sales": ("Can we promise SSO to a prospect?", "Roadmap date for a deal", "Pricing for a custom plan", "Security questionnaire"),
+    "success": ("Customer asks about a missing export", "Renewal at risk: feature gap", "Onboarding help for a large account"),
+    "support": ("Bug reproduction needed", "Known issue wording", "Workaround for a failing sync"),
+    "marketing": ("Launch blog review", "Screenshots for the release", "Webinar speaker"),
+    "leadership": ("Board deck numbers", "Quarterly roadmap review", "Competitor response"),
+}
+
+
+def make_releases(rng: np.random.Generator, as_of: date) -> pd.DataFrame:
+    """Releases of the last year (feature launches and others), with when docs, training and notes were ready."""
+    day = pd.Timestamp(as_of)
+    rows = []
+    features = make_features(as_of)
+    for f in features.itertuples():
+        released = pd.Timestamp(f.released_at).tz_localize(None)
+        if released < day - pd.Timedelta(days=365):
+            continue
+        rows.append((f"REL-{f.feature_id[2:]}", f.product, f.team, f.feature_id, f"{f.name} launch",
+                     "major" if f.feature_id in MAJOR_FEATURES else "minor", released))
+    for i, (product, title, days_ago) in enumerate(OTHER_RELEASES, start=1):
+        rows.append((f"REL-X{i}", product, PRODUCT_TEAM[product], None, title, "minor", day - pd.Timedelta(days=days_ago)))
+    frame = pd.DataFrame(rows, columns=["release_id", "product", "team", "feature_id", "title", "tier", "release_date"])
+    lead = lambda: pd.to_timedelta(rng.integers(3, 15, len(frame)), unit="D")  # noqa: E731
+    frame["docs_ready_at"] = frame["release_date"] - lead()
+    frame["training_ready_at"] = (frame["release_date"] - lead()).where(frame["tier"] == "major")
+    frame["notes_ready_at"] = frame["release_date"] - lead()
+    early = frame["release_id"] == PLANTED.early_release
+    frame.loc[early, "docs_ready_at"] = frame.loc[early, "release_date"] + pd.Timedelta(days=5)
+    for column in ("release_date", "docs_ready_at", "training_ready_at", "notes_ready_at"):
+        frame[column] = _iso(frame[column])
+    return frame.sort_values("release_date", ignore_index=True)
+
+
+def make_release_comms(rng: np.random.Generator, releases: pd.DataFrame) -> pd.DataFrame:
+    """Release notes sent to each audience the tier requires (and sometimes marketing)."""
+    rows = []
+    for r in releases.itertuples():
+        audiences = ["sales", "success", "support"] if r.tier == "major" else ["support"]
+        if rng.random() < 0.5:
+            audiences.append("marketing")
+        if r.release_id == PLANTED.unreached_release:
+            audiences = [a for a in audiences if a != PLANTED.unreached_audience]
+        sent = pd.Timestamp(r.release_date).tz_localize(None) + pd.Timedelta(hours=int(rng.integers(1, 48)))
+        for audience in audiences:
+            recipients = AUDIENCE_SIZES[audience]
+            rows.append((r.release_id, audience, str(rng.choice(["email", "slack"])), sent, recipients, int(rng.binomial(recipients, 0.6))))
+    frame = pd.DataFrame(rows, columns=["release_id", "audience", "channel", "sent_at", "recipients", "opened"])
+    frame.insert(0, "comm_id", [f"C{i:05d}" for i in range(1, len(frame) + 1)])
+    frame["sent_at"] = _iso(frame["sent_at"])
+    return frame
+
+
+def make_trainings(rng: np.random.Generator, as_of: date, releases: pd.DataFrame) -> pd.DataFrame:
+    """A course per feature launch for sales, success and support; the planted gap is support on one feature."""
+    day = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    rows = []
+    for r in releases.dropna(subset=["feature_id"]).itertuples():
+        assigned = pd.Timestamp(r.release_date).tz_localize(None) - pd.Timedelta(days=7)
+        for audience in ("sales", "success", "support"):
+            gap = audience == PLANTED.gap_group and r.feature_id == PLANTED.gap_feature
+            for i in range(1, AUDIENCE_SIZES[audience] + 1):
+                done = rng.random() < (0.3 if gap else 0.85)
+                completed = assigned + pd.Timedelta(days=int(rng.integers(1, 21)))
+                completed = completed if done and completed < day else pd.NaT
+                score = float(np.clip(rng.normal(52 if gap else 82, 8), 0, 100).round()) if pd.notna(completed) else None
+                rows.append((f"{audience[:3]}-{i:03d}", audience, r.team, f"C-{r.feature_id[2:]}", r.release_id, r.feature_id,
+                             assigned, completed, score))
+    frame = pd.DataFrame(rows, columns=["person_id", "audience", "team", "course_id", "release_id", "feature_id", "assigned_at", "completed_at", "quiz_score"])
+    for column in ("assigned_at", "completed_at"):
+        frame[column] = _iso(frame[column])
+    return frame
+
+
+def make_requests(rng: np.random.Generator, as_of: date, n: int) -> pd.DataFrame:
+    """Requests to product teams from the rest of the company; the planted team answers sales slowly."""
+    groups = rng.choice(list(REQUEST_TOPICS), size=n, p=[0.3, 0.25, 0.25, 0.1, 0.1])
+    teams = rng.choice(list(TEAM_PRODUCTS), size=n)
+    opened = _moments(rng, as_of, 180, n)
+    slow = (teams == PLANTED.slow_intake_team) & (groups == PLANTED.slow_intake_group)
+    first = opened + pd.to_timedelta(np.where(slow, 72, 5) * rng.lognormal(0, 0.6, n) * 3600, unit="s")
+    closed = first + pd.to_timedelta(36 * rng.lognormal(0, 0.8, n) * 3600, unit="s")
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    open_now = (closed >= end).to_numpy() | (rng.random(n) < 0.03)
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"Q{i:05d}" for i in range(1, n + 1)],
+            "from_group": groups,
+            "team": teams,
+            "topic": [str(rng.choice(REQUEST_TOPICS[g])) for g in groups],
+            "channel": rng.choice(["slack", "email", "form"], size=n, p=[0.5, 0.3, 0.2]),
+            "opened_at": opened,
+            "first_response_at": first.where(first < end),
+            "closed_at": closed.where(~open_now),
+        }
+    ).sort_values("opened_at", ignore_index=True)
+    frame["request_id"] = [f"Q{i:05d}" for i in range(1, n + 1)]
+    for column in ("opened_at", "first_response_at", "closed_at"):
+        frame[column] = _iso(frame[column])
+    return frame
+
+
 def generate(
     out: Path | str,
     seed: int = 7,
@@ -804,6 +949,7 @@ def generate(
     events: int = 1_000_000,
     escalations: int = 3_000,
     bugs: int = 900,
+    requests: int = 1_200,
 ) -> dict[str, int]:
     """Write the sample workspace to ``out`` and return the row count of each table.
 
@@ -811,7 +957,7 @@ def generate(
         out: the folder to write (created if needed; existing table files are replaced).
         seed: the random seed; the same seed and ``as_of`` give identical files.
         as_of: the last day the data covers (default: today).
-        accounts, responses, feedback, escalations, bugs: table sizes.
+        accounts, responses, feedback, escalations, bugs, requests: table sizes.
         events: about this many product-usage events (written as Parquet).
     """
     as_of = as_of or date.today()
@@ -836,6 +982,11 @@ def generate(
     tables["bugs"] = make_bugs(health_rng, as_of, tables["escalations"], bugs)
     event_frame = make_events(health_rng, as_of, account_frame, events)
     tables["experiments"], tables["exposures"] = make_experiments(np.random.default_rng([seed, 3]), as_of)
+    comms_rng = np.random.default_rng([seed, 4])
+    tables["releases"] = make_releases(comms_rng, as_of)
+    tables["release_comms"] = make_release_comms(comms_rng, tables["releases"])
+    tables["trainings"] = make_trainings(comms_rng, as_of, tables["releases"])
+    tables["stakeholder_requests"] = make_requests(comms_rng, as_of, requests)
     for name, frame in tables.items():
         tmp = out / f".{name}.csv.tmp"
         frame.to_csv(tmp, index=False)

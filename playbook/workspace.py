@@ -299,6 +299,7 @@ class Workspace:
         table: str,
         products: list[str] | None = None,
         start: date | None = None,
+        teams: list[str] | None = None,
         end: date | None = None,
         columns: list[str] | None = None,
     ):
@@ -307,6 +308,8 @@ class Workspace:
         Args:
             table: a canonical table name.
             products: keep rows whose ``product`` is one of these (tables with a product column).
+            teams: keep rows whose ``team`` is one of these, for tables with a team column but no
+                product column (requests, trainings, seats).
             start, end: keep rows whose time column falls on these dates, both inclusive.
             columns: the columns to return (default: all).
         """
@@ -316,6 +319,9 @@ class Workspace:
         if products is not None and "product" in contract.column_names:
             where.append("product IN (SELECT UNNEST(?))")
             args.append(list(products))
+        elif teams is not None and "team" in contract.column_names and "product" not in contract.column_names:
+            where.append("team IN (SELECT UNNEST(?))")
+            args.append(list(teams))
         if contract.time_column and start is not None:
             where.append(f"{_ident(contract.time_column)} >= ?")
             args.append(start)

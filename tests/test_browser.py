@@ -76,5 +76,5 @@ def test_index_links_to_every_report(browser, sample_run):
     assert outside == [] and errors == []
     links = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
     teams = ("all", "analytics", "growth", "mobile", "platform")
-    assert sorted(links) == sorted(f"{t}/{a}.html" for t in teams for a in ("feedback", "tools", "escalations", "experiments"))
+    assert sorted(links) == sorted(f"{t}/{a}.html" for t in teams for a in ("feedback", "tools", "escalations", "experiments", "communication", "enablement"))
     assert "NPS" in page.inner_text("body")

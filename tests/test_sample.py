@@ -21,7 +21,7 @@ def test_same_seed_and_date_give_identical_files(tmp_path):
     generate(b, seed=11, **sizes)
     generate(c, seed=12, **sizes)
     names = sorted(p.name for p in a.glob("*.csv"))
-    assert len(names) == 11
+    assert len(names) == 15
     match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
     assert match == names and not mismatch and not errors
     events = [duckdb.sql(f"SELECT * FROM read_parquet('{p / 'events.parquet'}')").df() for p in (a, b)]

@@ -1,0 +1,237 @@
+"""Cross-communication: requests from the rest of the company, release-note reach, and digests.
+
+Few vendors publish formulas here, so each definition is stated in the report as well
+(DESIGN.md section 5, "communication"; anchors: intake SLAs, Pendo release-note reach):
+
+- Request times: hours from ``opened_at`` to the first response and to closing. Medians and
+  90th percentiles cover the requests opened in the period that got one. A request is *overdue*
+  when, at the period end, it has waited longer than the intake SLA (params) for a first
+  response, or longer than the closing SLA to be closed.
+- Reach = opened / recipients, per release, audience and channel.
+- Coverage = audiences reached / audiences the release's tier requires (params); the audiences a
+  release never reached are listed.
+- Digest per audience (revenue, support, success): what shipped in the period (releases), what
+  is coming (roadmap items planned or in progress), known issues (open P1/P2 escalations and
+  S1/S2 bugs, where those tables exist).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from playbook.config import CommunicationParams, Period
+
+
+def _end(day: date) -> pd.Timestamp:
+    return pd.Timestamp(day) + pd.Timedelta(days=1)
+
+
+def request_times(requests: pd.DataFrame, end: date, params: CommunicationParams) -> pd.DataFrame:
+    """Each request with hours to first response and to close (as known at the end), open and overdue flags."""
+    now = _end(end)
+    first = requests["first_response_at"].where(requests["first_response_at"] < now)
+    closed = requests["closed_at"].where(requests["closed_at"] < now)
+    waited = (now - requests["opened_at"]).dt.total_seconds() / 3600
+    table = requests[requests["opened_at"] < now].assign(
+        hours_to_first_response=(first - requests["opened_at"]).dt.total_seconds() / 3600,
+        hours_to_close=(closed - requests["opened_at"]).dt.total_seconds() / 3600,
+        waiting_hours=waited,
+        is_open=closed.isna(),
+    )
+    unanswered = table["hours_to_first_response"].isna() & (table["waiting_hours"] > params.first_response_hours)
+    unclosed = table["is_open"] & (table["waiting_hours"] > params.close_hours)
+    return table.assign(overdue=unanswered | unclosed)
+
+
+def requests_by_group(requests: pd.DataFrame, period: Period, params: CommunicationParams) -> pd.DataFrame:
+    """Per requesting group, for requests opened in the period: volume, median and p90 hours to first
+    response and to close, the share answered within the SLA, and how many are open or overdue now."""
+    timed = request_times(requests, period.end, params)
+    opened = timed[timed["opened_at"] >= pd.Timestamp(period.start)]
+    rows = []
+    for group, part in opened.groupby("from_group"):
+        first, close = part["hours_to_first_response"], part["hours_to_close"]
+        answered = first.notna() | (part["waiting_hours"] > params.first_response_hours)
+        within = (first <= params.first_response_hours).sum()
+        rows.append(
+            {
+                "from_group": group,
+                "requests": len(part),
+                "median_first_response": first.median(),
+                "p90_first_response": first.quantile(0.9),
+                "median_close": close.median(),
+                "p90_close": close.quantile(0.9),
+                "within_sla": within / answered.sum() if answered.sum() else math.nan,
+                "open": int(part["is_open"].sum()),
+                "overdue": int(part["overdue"].sum()),
+            }
+        )
+    columns = ["from_group", "requests", "median_first_response", "p90_first_response", "median_close", "p90_close",
+               "within_sla", "open", "overdue"]
+    return pd.DataFrame(rows, columns=columns).sort_values("requests", ascending=False, ignore_index=True)
+
+
+def overdue_requests(requests: pd.DataFrame, end: date, params: CommunicationParams) -> pd.DataFrame:
+    """Requests overdue at the period end, longest waiting first."""
+    timed = request_times(requests, end, params)
+    late = timed[timed["overdue"]].assign(waiting_days=lambda f: f["waiting_hours"] / 24)
+    return late.sort_values("waiting_hours", ascending=False, ignore_index=True)
+
+
+def reach(comms: pd.DataFrame, releases: pd.DataFrame) -> pd.DataFrame:
+    """Per release, audience and channel: recipients, opened and reach = opened / recipients."""
+    merged = comms.merge(releases[["release_id", "title", "tier", "release_date"]], on="release_id", how="inner")
+    table = merged.groupby(["release_id", "title", "tier", "release_date", "audience", "channel"], as_index=False)[["recipients", "opened"]].sum()
+    table["reach"] = (table["opened"] / table["recipients"]).where(table["recipients"] > 0)
+    return table.sort_values(["release_date", "audience"], ascending=[False, True], ignore_index=True)
+
+
+def coverage(releases: pd.DataFrame, comms: pd.DataFrame, params: CommunicationParams) -> pd.DataFrame:
+    """Per release: the audiences its tier requires, those its notes reached, the missing ones, and coverage."""
+    sent = comms[comms["recipients"] > 0].groupby("release_id")["audience"].agg(lambda a: sorted(set(a)))
+    rows = []
+    for r in releases.itertuples():
+        required = sorted(params.required_audiences.get(r.tier, []))
+        reached = sent.get(r.release_id, [])
+        missing = [a for a in required if a not in reached]
+        rows.append(
+            {
+                "release_id": r.release_id, "title": r.title, "tier": r.tier, "release_date": r.release_date,
+                "required": ", ".join(required), "reached": ", ".join(reached) or "none", "missing": ", ".join(missing),
+                "coverage": (len(required) - len(missing)) / len(required) if required else math.nan,
+            }
+        )
+    columns = ["release_id", "title", "tier", "release_date", "required", "reached", "missing", "coverage"]
+    return pd.DataFrame(rows, columns=columns).sort_values("release_date", ascending=False, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What one audience outside product needs to know, readable on its own."""
+
+    audience: str
+    groups: list[str]
+    shipped: pd.DataFrame
+    coming: pd.DataFrame
+    issues: pd.DataFrame
+    unreached: pd.DataFrame
+
+
+def known_issues(escalations: pd.DataFrame, bugs: pd.DataFrame, end: date) -> pd.DataFrame:
+    """Open P1/P2 escalations and S1/S2 bugs at the period end, as one list."""
+    now = _end(end)
+    rows = []
+    if len(escalations):
+        open_esc = escalations[(escalations["opened_at"] < now) & (escalations["resolved_at"].isna() | (escalations["resolved_at"] >= now))]
+        for e in open_esc[open_esc["priority"].isin(["P1", "P2"])].itertuples():
+            rows.append({"kind": f"escalation {e.priority}", "id": e.escalation_id, "what": e.title, "product": e.product, "since": e.opened_at})
+    if len(bugs):
+        open_bugs = bugs[(bugs["opened_at"] < now) & (bugs["closed_at"].isna() | (bugs["closed_at"] >= now))]
+        for b in open_bugs[open_bugs["severity"].isin(["S1", "S2"])].itertuples():
+            rows.append({"kind": f"bug {b.severity}", "id": b.bug_id, "what": f"{b.severity} bug in {b.product}", "product": b.product, "since": b.opened_at})
+    return pd.DataFrame(rows, columns=["kind", "id", "what", "product", "since"]).sort_values(["kind", "since"], ignore_index=True)
+
+
+def digests(
+    releases: pd.DataFrame, comms: pd.DataFrame, roadmap: pd.DataFrame, issues: pd.DataFrame, period: Period, params: CommunicationParams
+) -> list[Digest]:
+    """One digest per audience in params (revenue, support, success)."""
+    start, now = pd.Timestamp(period.start), _end(period.end)
+    shipped = releases[(releases["release_date"] >= start) & (releases["release_date"] < now)]
+    coming = roadmap[roadmap["status"].isin(["planned", "in_progress"])][["item_id", "title", "product", "status"]]
+    result = []
+    for audience, groups in params.digest_audiences.items():
+        got = comms[comms["audience"].isin(groups)].groupby("release_id").size()
+        unreached = shipped[~shipped["release_id"].isin(got.index)]
+        result.append(Digest(audience, list(groups), shipped.reset_index(drop=True), coming.reset_index(drop=True), issues, unreached.reset_index(drop=True)))
+    return result
+
+
+@dataclass(frozen=True)
+class CommunicationReport:
+    """Everything the communication notebook shows for one team, computed once."""
+
+    requests: pd.DataFrame
+    overdue: pd.DataFrame
+    reach: pd.DataFrame
+    coverage: pd.DataFrame
+    digests: list[Digest]
+    summary: list[str] = field(default_factory=list)
+    needs_action: bool = False
+
+    def headline(self) -> dict[str, object]:
+        late = len(self.overdue)
+        gaps = int((self.coverage["missing"] != "").sum()) if len(self.coverage) else 0
+        text = f"{late} overdue request{'s' if late != 1 else ''}, {gaps} release{'s' if gaps != 1 else ''} missed an audience"
+        return {"label": "Overdue requests", "value": late, "text": text,
+                "change": None, "needs_action": self.needs_action}
+
+
+def build_report(
+    requests: pd.DataFrame,
+    releases: pd.DataFrame,
+    comms: pd.DataFrame,
+    roadmap: pd.DataFrame,
+    escalations: pd.DataFrame,
+    bugs: pd.DataFrame,
+    params: CommunicationParams,
+    period: Period,
+) -> CommunicationReport:
+    """Compute the communication area for one team (all frames already narrowed to the team)."""
+    recent = releases[releases["release_date"] >= pd.Timestamp(period.end) - pd.Timedelta(days=params.lookback_days)]
+    report = CommunicationReport(
+        requests=requests_by_group(requests, period, params),
+        overdue=overdue_requests(requests, period.end, params),
+        reach=reach(comms, recent),
+        coverage=coverage(recent, comms, params),
+        digests=digests(releases, comms, roadmap, known_issues(escalations, bugs, period.end), period, params),
+    )
+    summary, action = summarise(report, params)
+    return CommunicationReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+
+
+def summarise(report: CommunicationReport, params: CommunicationParams) -> tuple[list[str], bool]:
+    lines: list[str] = []
+    action = False
+    sla = params.first_response_hours
+    for row in report.requests.itertuples():
+        if not np.isnan(row.median_first_response) and row.median_first_response > params.slow_ratio_alert * sla:
+            action = True
+            lines.append(
+                f"Requests from {row.from_group} wait {row.median_first_response:.0f} hours for a first response (median of "
+                f"{row.requests}; 90th percentile {row.p90_first_response:.0f} h), {row.median_first_response / sla:.1f}x the "
+                f"{sla:g}-hour intake SLA."
+            )
+    for row in report.coverage[report.coverage["missing"] != ""].itertuples():
+        action = True
+        lines.append(
+            f"The {row.tier} release {row.title} ({row.release_id}, {row.release_date:%d %b %Y}) never reached {row.missing}: "
+            f"its notes went to {row.reached} only."
+        )
+    if len(report.overdue):
+        action = True
+        lines.append(f"{len(report.overdue)} requests are overdue at the period end; the oldest has waited {report.overdue['waiting_days'].iloc[0]:.0f} days.")
+    if len(report.reach):
+        total = report.reach["opened"].sum() / report.reach["recipients"].sum()
+        lines.append(f"Release notes in the last {params.lookback_days} days were opened by {total:.0%} of their recipients.")
+    if not lines:
+        lines.append("No requests or releases for this team in the period.")
+    return lines, action
+
+
+REQUEST_COLUMNS = [
+    ("from_group", "From", "text"),
+    ("requests", "Requests", "int"),
+    ("median_first_response", "Median first response (h)", "num1"),
+    ("p90_first_response", "90th pct first response (h)", "num1"),
+    ("median_close", "Median to close (h)", "num1"),
+    ("p90_close", "90th pct to close (h)", "num1"),
+    ("within_sla", "Answered within SLA", "pct"),
+    ("open", "Open", "int"),
+    ("overdue", "Overdue", "int"),
+]

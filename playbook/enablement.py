@@ -1,0 +1,223 @@
+"""Product enablement: are the people who sell and support the product ready for what ships?
+
+Definitions, stated in the report too (DESIGN.md section 5, "enablement"; anchors: Pendo guides
+and time to first use, sales-certification practice):
+
+- Launch readiness: for each release, whether docs, training and notes were ready on or before
+  ``release_date``; the tier says which are required (params). A required item with no date was
+  never ready.
+- Training by group and feature: completion = completed / assigned; mean quiz score over the
+  completed ones. A knowledge gap is a (group, feature) pair whose completion or mean score falls
+  below the thresholds in params.
+- Post-launch adoption: for a release of a feature, the days from ``release_date`` to each
+  account's first use of the feature; the share of accounts active in the 30 days after the
+  release that used the feature in those 30 days; and the escalations whose title names the
+  feature, opened in those 30 days. A launch is *slow* when its share is under ``slow_ratio``
+  times the median of the team's other launches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import duckdb
+import pandas as pd
+
+from playbook.config import EnablementParams, Period
+
+ITEMS = ("docs", "training", "notes")
+
+
+def readiness(releases: pd.DataFrame, params: EnablementParams) -> pd.DataFrame:
+    """Per release: each item ready on time, days early (negative: late), and what required item was missing."""
+    rows = []
+    for r in releases.itertuples():
+        required = params.required_items.get(r.tier, [])
+        row = {"release_id": r.release_id, "title": r.title, "tier": r.tier, "release_date": r.release_date}
+        late = []
+        for item in ITEMS:
+            ready_at = getattr(r, f"{item}_ready_at")
+            early = (r.release_date - ready_at).total_seconds() / 86400 if pd.notna(ready_at) else math.nan
+            on_time = pd.notna(ready_at) and ready_at <= r.release_date
+            row[f"{item}_days_early"] = early
+            row[item] = "ready" if on_time else ("late" if pd.notna(ready_at) else "missing")
+            if item in required and not on_time:
+                late.append(item if pd.notna(ready_at) else f"{item} (never)")
+        row["not_ready"] = ", ".join(late)
+        row["ready"] = not late
+        rows.append(row)
+    columns = ["release_id", "title", "tier", "release_date", *ITEMS, *(f"{i}_days_early" for i in ITEMS), "not_ready", "ready"]
+    return pd.DataFrame(rows, columns=columns).sort_values("release_date", ascending=False, ignore_index=True)
+
+
+def training_matrix(trainings: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """Per (group, feature): people assigned, completed, completion and mean quiz score."""
+    table = trainings.groupby(["audience", "feature_id"]).agg(
+        assigned=("person_id", "size"), completed=("completed_at", "count"), mean_score=("quiz_score", "mean")
+    ).reset_index()
+    table["completion"] = table["completed"] / table["assigned"]
+    names = features.set_index("feature_id")["name"] if len(features) else pd.Series(dtype=object)
+    table["feature"] = table["feature_id"].map(names).fillna(table["feature_id"])
+    return table
+
+
+def knowledge_gaps(matrix: pd.DataFrame, params: EnablementParams) -> pd.DataFrame:
+    """(group, feature) pairs under the completion or score threshold, worst first."""
+    low = matrix[(matrix["completion"] < params.min_completion) | (matrix["mean_score"] < params.min_quiz_score)]
+    return low.sort_values(["completion", "mean_score"], ignore_index=True)
+
+
+def launch_adoption(
+    events: duckdb.DuckDBPyRelation, releases: pd.DataFrame, escalations: pd.DataFrame, features: pd.DataFrame, window_days: int = 30
+) -> pd.DataFrame:
+    """Per release of a feature: accounts active after launch, adopters within the window, their share,
+    median days to first use, and escalations naming the feature in the window."""
+    launches = releases.dropna(subset=["feature_id"])
+    names = features.set_index("feature_id")["name"] if len(features) else pd.Series(dtype=object)
+    rows = []
+    for r in launches.itertuples():
+        start = r.release_date
+        stop = start + pd.Timedelta(days=window_days)
+        lit = lambda t: f"TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}'"  # noqa: E731
+        feature = str(r.feature_id).replace("'", "''")
+        sql = f"""
+            WITH span AS (SELECT * FROM ev WHERE ts >= {lit(start)} AND ts < {lit(stop)}),
+            firsts AS (SELECT account_id, min(ts) AS first_use FROM ev WHERE feature_id = '{feature}' AND ts >= {lit(start)} GROUP BY account_id)
+            SELECT (SELECT count(DISTINCT account_id) FROM span) AS active,
+                   (SELECT count(*) FROM firsts WHERE first_use < {lit(stop)}) AS adopters,
+                   (SELECT median(datediff('second', {lit(start)}, first_use)) / 86400.0 FROM firsts) AS median_days,
+                   (SELECT max(ts) FROM ev) AS last_event
+        """
+        got = events.query("ev", sql).df().iloc[0]
+        name = names.get(r.feature_id, r.feature_id)
+        mentions = escalations[
+            (escalations["opened_at"] >= start) & (escalations["opened_at"] < stop)
+            & escalations["title"].fillna("").str.contains(str(name), case=False, regex=False)
+        ] if len(escalations) else escalations
+        complete = pd.notna(got["last_event"]) and pd.Timestamp(got["last_event"]) >= stop - pd.Timedelta(days=1)
+        rows.append(
+            {
+                "release_id": r.release_id, "feature_id": r.feature_id, "feature": name, "tier": r.tier, "release_date": start,
+                "active_accounts": int(got["active"]), "adopters": int(got["adopters"]),
+                "adoption_30d": got["adopters"] / got["active"] if got["active"] else math.nan,
+                "median_days_to_first_use": got["median_days"], "escalations_30d": len(mentions), "complete_window": complete,
+            }
+        )
+    columns = ["release_id", "feature_id", "feature", "tier", "release_date", "active_accounts", "adopters", "adoption_30d",
+               "median_days_to_first_use", "escalations_30d", "complete_window"]
+    return pd.DataFrame(rows, columns=columns).sort_values("release_date", ascending=False, ignore_index=True)
+
+
+def slow_launches(adoption: pd.DataFrame, ratio: float) -> pd.DataFrame:
+    """Launches whose 30-day adoption is under ``ratio`` x the median of the team's other launches."""
+    usable = adoption[adoption["active_accounts"] > 0].dropna(subset=["adoption_30d"])
+    rows = []
+    for r in usable.itertuples():
+        others = usable.loc[usable["release_id"] != r.release_id, "adoption_30d"]
+        if len(others) and r.adoption_30d < ratio * others.median():
+            rows.append({**r._asdict(), "others_median": float(others.median())})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class EnablementReport:
+    """Everything the enablement notebook shows for one team, computed once."""
+
+    readiness: pd.DataFrame
+    matrix: pd.DataFrame
+    gaps: pd.DataFrame
+    adoption: pd.DataFrame
+    slow: pd.DataFrame
+    summary: list[str] = field(default_factory=list)
+    needs_action: bool = False
+
+    def headline(self) -> dict[str, object]:
+        ready = self.readiness["ready"].mean() if len(self.readiness) else math.nan
+        text = f"{len(self.gaps)} knowledge gap{'s' if len(self.gaps) != 1 else ''}" + ("" if math.isnan(ready) else f", {ready:.0%} of launches ready")
+        return {"label": "Launches ready", "value": None if math.isnan(ready) else round(100 * ready), "text": text,
+                "change": None, "needs_action": self.needs_action}
+
+
+def build_report(
+    releases: pd.DataFrame,
+    trainings: pd.DataFrame,
+    features: pd.DataFrame,
+    escalations: pd.DataFrame,
+    events: duckdb.DuckDBPyRelation,
+    params: EnablementParams,
+    period: Period,
+) -> EnablementReport:
+    """Compute the enablement area for one team over the releases of the last ``lookback_days``."""
+    since = pd.Timestamp(period.end) - pd.Timedelta(days=params.lookback_days)
+    recent = releases[(releases["release_date"] >= since) & (releases["release_date"] < pd.Timestamp(period.end + timedelta(days=1)))]
+    courses = trainings[trainings["assigned_at"] >= since - pd.Timedelta(days=30)]
+    matrix = training_matrix(courses, features)
+    adoption = launch_adoption(events, recent, escalations, features)
+    report = EnablementReport(
+        readiness=readiness(recent, params),
+        matrix=matrix,
+        gaps=knowledge_gaps(matrix, params),
+        adoption=adoption,
+        slow=slow_launches(adoption, params.slow_ratio),
+    )
+    summary, action = summarise(report, params)
+    return EnablementReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+
+
+def summarise(report: EnablementReport, params: EnablementParams) -> tuple[list[str], bool]:
+    lines: list[str] = []
+    action = False
+    for r in report.readiness[~report.readiness["ready"]].itertuples():
+        action = True
+        detail = []
+        for item in ITEMS:
+            early = getattr(r, f"{item}_days_early")
+            if getattr(r, item) == "late" and item in r.not_ready:
+                detail.append(f"{item} came {abs(early):.0f} days after the release")
+            elif getattr(r, item) == "missing" and item in r.not_ready:
+                detail.append(f"{item} never came")
+        lines.append(
+            f"The {r.tier} release {r.title} ({r.release_id}) shipped on {r.release_date:%d %b %Y} before it was ready: {'; '.join(detail)}."
+        )
+    for g in report.gaps.itertuples():
+        action = True
+        lines.append(
+            f"Knowledge gap: {g.audience} on {g.feature}: {g.completion:.0%} completed the training ({g.completed} of {g.assigned}), "
+            f"mean quiz score {g.mean_score:.0f} (thresholds {params.min_completion:.0%} and {params.min_quiz_score:.0f})."
+        )
+    for s in report.slow.itertuples():
+        action = True
+        lines.append(
+            f"{s.feature} was adopted by only {s.adoption_30d:.0%} of active accounts in the 30 days after its launch on "
+            f"{s.release_date:%d %b %Y} ({s.adopters} of {s.active_accounts}), against a median of {s.others_median:.0%} "
+            f"for the team's other launches."
+        )
+    mentioned = report.adoption[report.adoption["escalations_30d"] > 0]
+    for m in mentioned.itertuples():
+        lines.append(f"{m.escalations_30d} escalations named {m.feature} in the 30 days after its launch.")
+    if not lines:
+        lines.append("Every launch in the window was ready on time, and no group is behind on its training.")
+    return lines, action
+
+
+READINESS_COLUMNS = [
+    ("release_id", "Release", "text"),
+    ("title", "Title", "text"),
+    ("tier", "Tier", "text"),
+    ("release_date", "Released", "date"),
+    ("docs", "Docs", "text"),
+    ("training", "Training", "text"),
+    ("notes", "Notes", "text"),
+    ("not_ready", "Not ready in time", "text"),
+]
+ADOPTION_COLUMNS = [
+    ("feature", "Feature", "text"),
+    ("release_date", "Released", "date"),
+    ("active_accounts", "Active accounts", "int"),
+    ("adopters", "Adopted in 30 days", "int"),
+    ("adoption_30d", "Share", "pct"),
+    ("median_days_to_first_use", "Median days to first use", "num1"),
+    ("escalations_30d", "Escalations naming it", "int"),
+]
