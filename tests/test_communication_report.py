@@ -35,8 +35,6 @@ def test_major_release_that_never_reached_support(sample_run, sample_workspace):
     assert PLANTED.unreached_audience not in set(comms.loc[comms["release_id"] == PLANTED.unreached_release, "audience"])
     text = _text(out, PLANTED.unreached_team, "communication")
     assert re.search(rf"The major release .+ \({PLANTED.unreached_release}, .+\) never reached {PLANTED.unreached_audience}", text)
-    # the support digest says so to its readers too
-    assert f"were not sent to {PLANTED.unreached_audience}" in text or "Release notes for" in text
 
 
 def test_knowledge_gap(sample_run, sample_workspace):
