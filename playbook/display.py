@@ -65,6 +65,15 @@ def format_value(value: Any, fmt: Format) -> str:
     return str(value)
 
 
+def short_money(value: float) -> str:
+    """Money in a sentence: $8.6M, $42k, $9,732 (USD)."""
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:,.1f}M"
+    if abs(value) >= 1e4:
+        return f"${value / 1e3:,.0f}k"
+    return f"${value:,.0f}"
+
+
 def table_html(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], caption: str = "") -> str:
     """A readable HTML table: chosen columns with labels and formats, no index, all text escaped.
 

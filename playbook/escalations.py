@@ -36,6 +36,7 @@ import pandas as pd
 
 from playbook import health
 from playbook.config import EscalationsParams, Period
+from playbook.display import short_money
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 SEVERITIES = ("S1", "S2", "S3", "S4")
@@ -282,14 +283,6 @@ def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
-def _money(value: float) -> str:
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.1f}M"
-    if abs(value) >= 1e4:
-        return f"${value / 1e3:,.0f}k"
-    return f"${value:,.0f}"
-
-
 def build_report(
     escalations: pd.DataFrame,
     bugs: pd.DataFrame,
@@ -376,12 +369,12 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> tuple[lis
     for row in report.repeats.head(3).itertuples():
         action = True
         lines.append(
-            f"{row.name} ({_money(row.arr)} ARR, {row.segment}) opened {row.escalations} escalations this period; "
+            f"{row.name} ({short_money(row.arr)} ARR, {row.segment}) opened {row.escalations} escalations this period; "
             f"{int(row.still_open)} still open."
         )
     if report.arr_at_risk > 0:
         lines.append(
-            f"ARR at risk: {_money(report.arr_at_risk)} across {len(report.at_risk)} accounts with an open P1 or P2 escalation."
+            f"ARR at risk: {short_money(report.arr_at_risk)} across {len(report.at_risk)} accounts with an open P1 or P2 escalation."
         )
     now, before = report.stickiness_now, report.stickiness_before
     name = "DAU/MAU" if params.stickiness == "dau_mau" else "WAU/MAU"

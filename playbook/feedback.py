@@ -25,6 +25,7 @@ import pandas as pd
 
 from playbook import stats
 from playbook.config import FeedbackParams, Period
+from playbook.display import short_money
 
 GROUPS = ("promoter", "passive", "detractor")
 OTHER_THEME = "other"
@@ -298,14 +299,6 @@ def _nps_text(result: stats.NPSResult) -> str:
     return f"{result.score:.0f} ({level}% interval {result.low:.0f} to {result.high:.0f}, {result.n:,} responses)"
 
 
-def _money(value: float) -> str:
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.1f}M"
-    if abs(value) >= 1e3:
-        return f"${value / 1e3:,.0f}k"
-    return f"${value:,.0f}"
-
-
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
@@ -363,12 +356,12 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> tuple[list[str]
         )
         lines.append(
             f"Highest ARR-weighted demand: {top['title']} ({top['item_id']}), asked for by {top['accounts']:,} "
-            f"accounts with {_money(top['arr'])} ARR, {rice_note}."
+            f"accounts with {short_money(top['arr'])} ARR, {rice_note}."
         )
     detractor_arr = report.arr_split.set_index("group").loc["detractor"]
     if detractor_arr["arr"] > 0:
         lines.append(
-            f"{_money(detractor_arr['arr'])} of ARR ({detractor_arr['share']:.0%} of respondents' ARR) sits with "
+            f"{short_money(detractor_arr['arr'])} of ARR ({detractor_arr['share']:.0%} of respondents' ARR) sits with "
             f"{int(detractor_arr['accounts']):,} accounts whose latest answer was a detractor."
         )
     return lines, action

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from playbook.config import Period, ToolsParams
+from playbook.display import short_money
 
 SEGMENTS = ("new", "engaged", "lapsing", "inactive")
 MAX_OVERLAP_LINES = 3
@@ -206,18 +207,10 @@ class ToolsReport:
         return {
             "label": "Idle spend",
             "value": None if math.isnan(self.idle_spend) else round(self.idle_spend),
-            "text": None if math.isnan(self.idle_spend) else f"Idle spend {_money(self.idle_spend)}/yr",
+            "text": None if math.isnan(self.idle_spend) else f"Idle spend {short_money(self.idle_spend)}/yr",
             "change": None,
             "needs_action": self.needs_action,
         }
-
-
-def _money(value: float) -> str:
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.1f}M"
-    if abs(value) >= 1e4:
-        return f"${value / 1e3:,.0f}k"
-    return f"${value:,.0f}"
 
 
 def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, period: Period, team: str) -> ToolsReport:
@@ -279,7 +272,7 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> tuple[list
         lines.append(
             f"{tool.tool} renews on {tool.renewal_date:%d %b %Y}, in {tool.days_to_renewal} days, with only "
             f"{tool.utilisation:.0%} of its {tool.seats:,} seats engaged: review it before renewing "
-            f"({_money(tool.annual_cost)} a year, {_money(tool.idle_spend)} of it idle)."
+            f"({short_money(tool.annual_cost)} a year, {short_money(tool.idle_spend)} of it idle)."
         )
     shown = report.overlap.head(MAX_OVERLAP_LINES)
     for row in shown.itertuples():
@@ -287,7 +280,7 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> tuple[list
         owner = "" if team != ORGANISATION else f"Team {row.team}: "
         lines.append(
             f"{owner}{row.tools.count(',') + 1} tools in {row.category} ({row.tools}; {row.seats:,} seats, "
-            f"{_money(row.allocated_cost)} a year): consolidating onto {row.keep} could save {_money(row.money)} a year."
+            f"{short_money(row.allocated_cost)} a year): consolidating onto {row.keep} could save {short_money(row.money)} a year."
         )
     if len(report.overlap) > len(shown):
         lines.append(f"{len(report.overlap) - len(shown)} more overlaps are listed in the overlap table.")
@@ -299,21 +292,21 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> tuple[list
         action = True
         who = "This team pays" if team != ORGANISATION else f"Team {row.team} pays"
         lines.append(
-            f"{who} {_money(row.cost_per_engaged)} a year per engaged user, {row.ratio_to_others:.1f}x the median of "
-            f"the other teams ({_money(row.others_median)}); {_money(row.idle_spend)} of its {_money(row.allocated_cost)} is idle."
+            f"{who} {short_money(row.cost_per_engaged)} a year per engaged user, {row.ratio_to_others:.1f}x the median of "
+            f"the other teams ({short_money(row.others_median)}); {short_money(row.idle_spend)} of its {short_money(row.allocated_cost)} is idle."
         )
     if team != ORGANISATION and flagged.empty:
         mine = costs[costs["team"] == team]
         if len(mine) and not math.isnan(mine["cost_per_engaged"].iloc[0]):
             row = mine.iloc[0]
             lines.append(
-                f"Cost per engaged user is {_money(row['cost_per_engaged'])} a year, "
-                f"{row['ratio_to_others']:.1f}x the median of the other teams ({_money(row['others_median'])})."
+                f"Cost per engaged user is {short_money(row['cost_per_engaged'])} a year, "
+                f"{row['ratio_to_others']:.1f}x the median of the other teams ({short_money(row['others_median'])})."
             )
     if len(report.actions):
         total = report.actions.drop_duplicates("subject")["money"].sum()
-        lines.append(f"{len(report.actions)} recommendations on the tools this team owns put {_money(total)} a year at stake."
-                     if team != ORGANISATION else f"{len(report.actions)} recommendations put {_money(total)} a year at stake.")
+        lines.append(f"{len(report.actions)} recommendations on the tools this team owns put {short_money(total)} a year at stake."
+                     if team != ORGANISATION else f"{len(report.actions)} recommendations put {short_money(total)} a year at stake.")
     if not lines:
         lines.append("No tools or seats for this team in the workspace.")
     return lines, action
