@@ -119,10 +119,15 @@ def show_summary(lines: Iterable[str], needs_action: bool) -> None:
     record("summary", {"lines": items, "needs_action": needs_action})
 
 
+def section_id(title: str) -> str:
+    """A stable anchor for a section title (used by the report's table of contents)."""
+    return "section-" + ("-".join("".join(c if c.isalnum() else " " for c in title.lower()).split()) or "untitled")
+
+
 def show_section(title: str, how_measured: str = "") -> None:
     """A section heading with its one-line "how this is measured" note."""
     note = f'<p class="pb-how">How this is measured: {esc(how_measured)}</p>' if how_measured else ""
-    _html(f"<h2>{esc(title)}</h2>{note}")
+    _html(f'<h2 class="pb-section" id="{section_id(title)}">{esc(title)}</h2>{note}')
 
 
 def show_table(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], caption: str = "") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import os
 import tempfile
 from pathlib import Path
@@ -67,6 +68,30 @@ def clean_for_readers(nb: Any) -> Any:
     return nb
 
 
+SECTION = re.compile(r'<h2 class="pb-section" id="([^"]+)">(.*?)</h2>', re.S)
+
+
+def add_contents(nb: Any) -> Any:
+    """Insert a table of contents, linking every section, right after the summary (a new output cell)."""
+    from nbformat.v4 import new_code_cell, new_output
+
+    sections, summary_at = [], None
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            markup = output.get("data", {}).get("text/html", "")
+            markup = "".join(markup) if isinstance(markup, list) else markup
+            if "pb-summary" in markup and summary_at is None:
+                summary_at = index
+            sections += SECTION.findall(markup)
+    if summary_at is None or not sections:
+        return nb
+    links = "".join(f'<li><a href="#{anchor}">{title}</a></li>' for anchor, title in sections)
+    toc = new_code_cell("")
+    toc.outputs = [new_output("display_data", data={"text/html": f'<nav class="pb-toc"><h2>Contents</h2><ol>{links}</ol></nav>'})]
+    nb.cells.insert(summary_at + 1, toc)
+    return nb
+
+
 def export_html(nb: Any, title: str) -> str:
     """Self-contained HTML of an executed notebook: no code, no prompts, no external scripts."""
     from nbconvert import HTMLExporter
@@ -78,7 +103,7 @@ def export_html(nb: Any, title: str) -> str:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    nb = clean_for_readers(nb)
+    nb = add_contents(clean_for_readers(nb))
     nb.metadata["title"] = title
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body

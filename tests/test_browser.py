@@ -78,3 +78,62 @@ def test_index_links_to_every_report(browser, sample_run):
     teams = ("all", "analytics", "growth", "mobile", "platform")
     assert sorted(links) == sorted(f"{t}/{a}.html" for t in teams for a in ("feedback", "tools", "escalations", "experiments", "communication", "enablement"))
     assert "NPS" in page.inner_text("body")
+
+
+PAYLOADS = (
+    "<script>window.__pwned = 1</script>",
+    '<img src=x onerror="window.__pwned = 2">',
+    '<a href="javascript:window.__pwned = 3">click me</a>',
+)
+
+
+@pytest.fixture(scope="module")
+def injected_run(tmp_path_factory, sample_workspace):
+    """The mobile team's reports from a workspace whose free text is full of markup."""
+    import pandas as pd
+
+    from conftest import AS_OF, make_params, playbook_cli
+
+    root = tmp_path_factory.mktemp("injected")
+    ws = root / "ws"
+    shutil.copytree(sample_workspace, ws)
+
+    def poison(table, column, where=None, prefix=""):
+        frame = pd.read_csv(ws / f"{table}.csv", dtype=str, keep_default_na=False)
+        rows = frame.index if where is None else frame.index[where(frame)]
+        frame.loc[rows, column] = [f"{prefix}{PAYLOADS[i % 3]}" for i in range(len(rows))]
+        frame.to_csv(ws / f"{table}.csv", index=False)
+
+    poison("nps_responses", "comment", lambda f: (f["product"] == "mobile-app") & (f["comment"] != ""), prefix="slow ")
+    poison("accounts", "name")
+    poison("escalations", "title", lambda f: f["team"] == "mobile")
+    poison("stakeholder_requests", "topic", lambda f: f["team"] == "mobile")
+    poison("roadmap", "title", lambda f: f["team"] == "mobile")
+    poison("releases", "title", lambda f: f["team"] == "mobile")
+    poison("experiments", "name", lambda f: f["team"] == "mobile")
+    params = make_params(root, ws, teams={"mobile": {"name": "Mobile <b>team</b>", "products": ["mobile-app"]}})
+    result = playbook_cli("run", "--params", str(params), "--out", str(root / "out"), "--as-of", AS_OF.isoformat())
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root / "out"
+
+
+@pytest.mark.parametrize("area", ["feedback", "escalations", "communication", "experiments", "enablement", "tools"])
+def test_customer_text_cannot_inject_markup(browser, injected_run, area):
+    page, outside, errors = _open(browser, injected_run / "mobile" / f"{area}.html")
+    assert page.evaluate("window.__pwned") is None
+    links = page.eval_on_selector_all("a[href^='javascript']", "els => els.length")
+    assert links == 0 and outside == [] and errors == []
+    text = page.inner_text("body")
+    assert "Mobile <b>team</b>" in text
+    if area in ("feedback", "escalations", "communication", "experiments"):
+        assert any(p in text for p in PAYLOADS), f"no payload shown as text in {area}"
+
+
+def test_screenshots_of_the_index_and_a_report(browser, sample_run):
+    _, out = sample_run
+    shots = out / "screenshots"
+    shots.mkdir(exist_ok=True)
+    for name, path in (("index", out / "index.html"), ("feedback", out / PLANTED.nps_drop_team / "feedback.html")):
+        page, _, _ = _open(browser, path)
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
+        assert (shots / f"{name}.png").stat().st_size > 10_000

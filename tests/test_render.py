@@ -96,3 +96,20 @@ def test_write_atomic_failure_keeps_old_file(tmp_path):
         write_atomic(target, 12345)  # not text: fails before the rename
     assert target.read_text() == "good"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_contents_follow_the_summary_and_link_every_section():
+    from playbook.render import add_contents
+
+    nb = new_notebook()
+    cells = []
+    for markup in ('<section class="pb-summary">S</section>', '<h2 class="pb-section" id="section-a">A &amp; B</h2>',
+                   '<h2 class="pb-section" id="section-c">C</h2>'):
+        cell = new_code_cell("x")
+        cell.outputs = [new_output("display_data", data={"text/html": markup})]
+        cells.append(cell)
+    nb.cells = cells
+    out = add_contents(nb)
+    toc = out.cells[1].outputs[0]["data"]["text/html"]
+    assert '<a href="#section-a">A &amp; B</a>' in toc and '<a href="#section-c">C</a>' in toc
+    assert len(out.cells) == 4 and "pb-summary" in out.cells[0].outputs[0]["data"]["text/html"]
