@@ -24,6 +24,7 @@ from playbook.display import (
 )
 
 __all__ = [
+    "explore",
     "show_digest",
     "communication",
     "communication_report",
@@ -133,3 +134,10 @@ def enablement_report(ctx: ReportContext) -> enablement.EnablementReport:
         params=ctx.params.enablement,
         period=ctx.period,
     )
+
+
+def explore(ctx: ReportContext, params_dir: str):
+    """The area's ipywidgets explorer for JupyterLab (see :mod:`playbook.widgets`)."""
+    from playbook.widgets import explore as make_explorer
+
+    return make_explorer(ctx, params_dir)

@@ -93,6 +93,8 @@ def open_report(
     params_dir: str | Path = "../params",
     workspace: str | Path = "",
     as_of: str | date = "",
+    period: str | None = None,
+    products: list[str] | None = None,
 ) -> ReportContext:
     """Load the team's parameters, resolve the period and open the workspace, checking required tables.
 
@@ -102,12 +104,17 @@ def open_report(
         params_dir: the params folder (relative paths from the notebook's folder work).
         workspace: overrides the workspace in params when not empty.
         as_of: the day relative periods end on; empty means today.
+        period: overrides the period in params (a relative period name), for explorers.
+        products: narrows the team's products, for explorers.
 
     Raises:
         SchemaError: a table the area requires is absent ("no data").
     """
     spec = get_area(area)
     params = load_params(params_dir, team)
+    overrides = {k: v for k, v in (("period", period), ("products", products)) if v}
+    if overrides:
+        params = params.model_copy(update=overrides)
     day = parse_as_of(as_of)
     path = Path(workspace) if workspace else workspace_path(params, params_dir)
     ws = Workspace(path)

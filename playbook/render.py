@@ -50,8 +50,11 @@ def extract_records(nb: Any) -> dict[str, dict[str, Any]]:
 
 
 def clean_for_readers(nb: Any) -> Any:
-    """A copy of the notebook without records, stderr (warnings, logs) or the parameters' cells."""
+    """A copy of the notebook without records, stderr (warnings, logs), widget state, the
+    parameters' cells or cells tagged ``hide`` (notes and explorers for ops leads)."""
     nb = copy.deepcopy(nb)
+    # Explorer widgets only work in JupyterLab; their saved state would only bloat the HTML.
+    nb.metadata.pop("widgets", None)
     kept = []
     for cell in nb.cells:
         tags = set(cell.get("metadata", {}).get("tags", []))

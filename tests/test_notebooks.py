@@ -26,7 +26,7 @@ def test_notebook_runs_with_tiny_parameters(area, products, tmp_path, tiny_works
     nbformat.write(nb, path)
     fixture = NBRegressionFixture(
         exec_timeout=300,
-        diff_ignore=("/cells/*/outputs", "/cells/*/execution_count", "/metadata/language_info", "/cells/*/metadata"),
+        diff_ignore=("/cells/*/outputs", "/cells/*/execution_count", "/metadata/language_info", "/metadata/widgets", "/cells/*/metadata"),
     )
     result = fixture.check(str(path), raise_errors=True)
     executed = result.nb_final

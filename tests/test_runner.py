@@ -173,3 +173,16 @@ def test_removed_teams_and_areas_leave_the_index():
     manifest = build_manifest(previous, [], plan, date(2026, 11, 27), 1)
     assert list(manifest["reports"]) == ["mobile/tools"]
     assert list(manifest["params"]) == ["mobile"]
+
+
+def test_reports_hold_no_code_warnings_or_reprs_and_stay_small(sample_run):
+    _, out = sample_run
+    pages = sorted(out.glob("*/*.html"))
+    assert len(pages) == 30
+    for page in pages:
+        raw = page.read_text()
+        text = visible_text(raw)
+        for bad in ("Traceback", "Warning", "object at 0x", "dtype:", "NaN", "import playbook", "pb.show", "could not be displayed"):
+            assert bad not in text, f"{page}: {bad!r} shown to readers"
+        assert "widget-state" not in raw and "<script src" not in raw
+        assert page.stat().st_size < 3_000_000, f"{page} is over 3 MB"
