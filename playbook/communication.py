@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from playbook.config import CommunicationParams, Period
+from playbook.display import change_words
 
 
 def _end(day: date) -> pd.Timestamp:
@@ -161,15 +162,17 @@ class CommunicationReport:
     reach: pd.DataFrame
     coverage: pd.DataFrame
     digests: list[Digest]
+    overdue_before: int | None = None
     summary: list[str] = field(default_factory=list)
     needs_action: bool = False
 
     def headline(self) -> dict[str, object]:
         late = len(self.overdue)
         gaps = int((self.coverage["missing"] != "").sum()) if len(self.coverage) else 0
-        text = f"{late} overdue request{'s' if late != 1 else ''}, {gaps} release{'s' if gaps != 1 else ''} missed an audience"
-        return {"label": "Overdue requests", "value": late, "text": text,
-                "change": None, "needs_action": self.needs_action}
+        change = None if self.overdue_before is None else late - self.overdue_before
+        moved = "" if change is None else f" ({change_words(change, '')})"
+        text = f"{late} overdue request{'s' if late != 1 else ''}{moved}, {gaps} release{'s' if gaps != 1 else ''} missed an audience"
+        return {"label": "Overdue requests", "value": late, "text": text, "change": change, "needs_action": self.needs_action}
 
 
 def build_report(
@@ -190,6 +193,7 @@ def build_report(
         reach=reach(comms, recent),
         coverage=coverage(recent, comms, params),
         digests=digests(releases, comms, roadmap, known_issues(escalations, bugs, period.end), period, params),
+        overdue_before=len(overdue_requests(requests, period.previous().end, params)),
     )
     summary, action = summarise(report, params)
     return CommunicationReport(**{**report.__dict__, "summary": summary, "needs_action": action})

@@ -65,6 +65,15 @@ def format_value(value: Any, fmt: Format) -> str:
     return str(value)
 
 
+def change_words(change: float | None, unit: str = "") -> str:
+    """"down 15", "up 4 points", "unchanged", or "" when there is nothing to compare with."""
+    if change is None:
+        return ""
+    if change == 0:
+        return "unchanged"
+    return f"{'up' if change > 0 else 'down'} {abs(change):g}{unit}"
+
+
 def short_money(value: float) -> str:
     """Money in a sentence: $8.6M, $42k, $9,732 (USD)."""
     if abs(value) >= 1e6:

@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from playbook.config import EnablementParams, Period
+from playbook.display import change_words
 
 ITEMS = ("docs", "training", "notes")
 
@@ -130,14 +131,18 @@ class EnablementReport:
     gaps: pd.DataFrame
     adoption: pd.DataFrame
     slow: pd.DataFrame
+    ready_before: float = math.nan
     summary: list[str] = field(default_factory=list)
     needs_action: bool = False
 
     def headline(self) -> dict[str, object]:
-        ready = self.readiness["ready"].mean() if len(self.readiness) else math.nan
-        text = f"{len(self.gaps)} knowledge gap{'s' if len(self.gaps) != 1 else ''}" + ("" if math.isnan(ready) else f", {ready:.0%} of launches ready")
-        return {"label": "Launches ready", "value": None if math.isnan(ready) else round(100 * ready), "text": text,
-                "change": None, "needs_action": self.needs_action}
+        ready = float(self.readiness["ready"].mean()) if len(self.readiness) else math.nan
+        gaps = len(self.gaps)
+        value = None if math.isnan(ready) else round(100 * ready)
+        change = None if value is None or math.isnan(self.ready_before) else value - round(100 * self.ready_before)
+        moved = "" if change is None else f" ({change_words(change, ' points')})"
+        text = f"{gaps} knowledge gap{'s' if gaps != 1 else ''}" + ("" if value is None else f", {value}% of launches ready{moved}")
+        return {"label": "Launches ready", "value": value, "text": text, "change": change, "needs_action": self.needs_action}
 
 
 def build_report(
@@ -152,6 +157,10 @@ def build_report(
     """Compute the enablement area for one team over the releases of the last ``lookback_days``."""
     since = pd.Timestamp(period.end) - pd.Timedelta(days=params.lookback_days)
     recent = releases[(releases["release_date"] >= since) & (releases["release_date"] < pd.Timestamp(period.end + timedelta(days=1)))]
+    # The same window ending a period earlier, for the index's change.
+    shift = pd.Timedelta(days=period.days)
+    earlier = releases[(releases["release_date"] >= since - shift) & (releases["release_date"] < pd.Timestamp(period.end + timedelta(days=1)) - shift)]
+    before = readiness(earlier, params)["ready"]
     courses = trainings[trainings["assigned_at"] >= since - pd.Timedelta(days=30)]
     matrix = training_matrix(courses, features)
     adoption = launch_adoption(events, recent, escalations, features)
@@ -161,6 +170,7 @@ def build_report(
         gaps=knowledge_gaps(matrix, params),
         adoption=adoption,
         slow=slow_launches(adoption, params.slow_ratio),
+        ready_before=float(before.mean()) if len(before) else math.nan,
     )
     summary, action = summarise(report, params)
     return EnablementReport(**{**report.__dict__, "summary": summary, "needs_action": action})

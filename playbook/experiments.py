@@ -33,6 +33,7 @@ import pandas as pd
 
 from playbook import stats
 from playbook.config import ExperimentsParams, Period
+from playbook.display import change_words
 
 SHIP, DO_NOT_SHIP, NO_EFFECT, INCONCLUSIVE, INVALID = "ship", "do not ship", "no effect", "inconclusive", "invalid (SRM)"
 
@@ -238,15 +239,18 @@ class ExperimentsReport:
     portfolio: dict[str, object]
     traffic: float
     traffic_source: str
+    win_rate_before: float = math.nan
     summary: list[str] = field(default_factory=list)
     needs_action: bool = False
 
     def headline(self) -> dict[str, object]:
         rate = self.portfolio["win_rate"]
         shipped = int((self.decisions["decision"] == SHIP).sum()) if len(self.decisions) else 0
-        text = f"{shipped} to ship" + ("" if math.isnan(rate) else f", win rate {rate:.0%}")
-        return {"label": "Win rate", "value": None if math.isnan(rate) else round(100 * rate), "text": text,
-                "change": None, "needs_action": self.needs_action}
+        value = None if math.isnan(rate) else round(100 * rate)
+        change = None if value is None or math.isnan(self.win_rate_before) else value - round(100 * self.win_rate_before)
+        moved = "" if change is None else f" ({change_words(change, ' points')})"
+        text = f"{shipped} to ship" + ("" if value is None else f", win rate {value}%{moved}")
+        return {"label": "Win rate", "value": value, "text": text, "change": change, "needs_action": self.needs_action}
 
 
 def build_report(
@@ -263,6 +267,9 @@ def build_report(
     """
     results, decisions = analyse(experiments, exposures, params)
     traffic, source = traffic_per_day(daily_visitors, exposures, period)
+    # The win rate as it stood at the end of the previous period: experiments concluded by then.
+    ended_before = experiments[(experiments["status"] == "concluded") & (experiments["end_date"] <= pd.Timestamp(period.previous().end))]
+    before = portfolio(ended_before, decisions[decisions["experiment_id"].isin(ended_before["experiment_id"])], period.previous().end)
     report = ExperimentsReport(
         results=results,
         decisions=decisions,
@@ -270,6 +277,7 @@ def build_report(
         portfolio=portfolio(experiments, decisions, period.end),
         traffic=traffic,
         traffic_source=source,
+        win_rate_before=before["win_rate"],
     )
     summary, action = summarise(report, params)
     return ExperimentsReport(**{**report.__dict__, "summary": summary, "needs_action": action})

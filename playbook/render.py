@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from playbook.display import RECORD_MIME
+from playbook.display import RECORD_MIME, change_words
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -119,12 +119,8 @@ def headline_text(headline: dict[str, Any] | None) -> str:
     if headline.get("text"):
         return str(headline["text"])
     text = f"{headline['label']} {headline['value']}"
-    change = headline.get("change")
-    if change is None:
-        return text
-    if change == 0:
-        return f"{text}, unchanged"
-    return f"{text}, {'up' if change > 0 else 'down'} {abs(change)}"
+    words = change_words(headline.get("change"))
+    return f"{text}, {words}" if words else text
 
 
 def no_data_html(team_name: str, area_title: str, reason: str, period: str) -> str:

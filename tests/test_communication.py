@@ -143,3 +143,15 @@ def test_launch_adoption_by_hand(releases_df):
     assert table.loc["R2", "adoption_30d"] == 1.0
     slow = en.slow_launches(table.reset_index(), 0.6)
     assert slow["release_id"].tolist() == ["R1"]
+
+
+def test_headlines_carry_the_change_against_the_previous_period(requests_df, releases_df, comms_df):
+    empty = pd.DataFrame(columns=["item_id", "title", "product", "status"])
+    escalations = pd.DataFrame(columns=["escalation_id", "priority", "title", "product", "opened_at", "resolved_at"]).astype(
+        {"opened_at": "datetime64[ns]", "resolved_at": "datetime64[ns]"})
+    bugs = pd.DataFrame(columns=["bug_id", "severity", "product", "opened_at", "closed_at"]).astype(
+        {"opened_at": "datetime64[ns]", "closed_at": "datetime64[ns]"})
+    report = cm.build_report(requests_df, releases_df, comms_df, empty, escalations, bugs, CP, PERIOD)
+    # at 31 Oct only Q5 was overdue (answered, never closed); at 30 Nov Q5, Q3 and Q4
+    assert report.overdue_before == 1 and report.headline()["change"] == 2
+    assert report.headline()["text"] == "3 overdue requests (up 2), 2 releases missed an audience"  # R1 and R3
