@@ -221,12 +221,19 @@ def check_kernel() -> None:
         ) from None
 
 
-def _is_start_failure(err: BaseException) -> bool:
-    text = f"{type(err).__name__}: {err}"
-    return any(
-        s in text
-        for s in ("Kernel died before replying", "Address already in use", "kernel_info", "Kernel didn't respond", "TimeoutError")
-    ) and "PapermillExecutionError" not in text
+def _should_retry(err: BaseException, attempt: int) -> bool:
+    """Retry a kernel that failed to start (up to START_ATTEMPTS), or a cell that timed out once.
+
+    A timed-out cell is usually a kernel that stopped answering (a lost message leaves the client
+    waiting); a fresh kernel gets one more try, a genuinely slow notebook fails the second time.
+    """
+    name, text = type(err).__name__, str(err)
+    if "PapermillExecutionError" in name:
+        return False
+    if "CellTimeoutError" in name:
+        return attempt == 1
+    starting = ("Kernel died before replying", "Address already in use", "kernel_info", "Kernel didn't respond", "TimeoutError")
+    return attempt < START_ATTEMPTS and any(s in f"{name}: {text}" for s in starting)
 
 
 def _error_reason(err: BaseException) -> str:
@@ -281,7 +288,7 @@ def execute_job(job: Job) -> Outcome:
             )
             break
         except Exception as err:  # noqa: BLE001 - every failure must become an outcome
-            if attempt < START_ATTEMPTS and _is_start_failure(err):
+            if _should_retry(err, attempt):
                 time.sleep(0.5 * attempt)
                 continue
             outcome.reason = _error_reason(err)

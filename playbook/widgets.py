@@ -114,17 +114,15 @@ class Explorer:
         current = ctx.params.period if isinstance(ctx.params.period, str) else RELATIVE_PERIODS[0]
         self.period = w.Dropdown(options=list(RELATIVE_PERIODS), value=current, description="Period")
         self.view = w.Dropdown(options=list(self.views), value=next(iter(self.views)), description="View")
+        # The output stays empty until a value changes: a scheduled run never writes into it.
         self.output = w.Output()
         self.last: Any = None
         self.shown: tuple[str, str, str, str] | None = None
         for control in (self.team, self.product, self.period, self.view):
             control.observe(self.refresh, names="value")
         self.team.observe(self._products_for_team, names="value")
-        self.widget = w.VBox([w.HBox([self.team, self.product]), w.HBox([self.period, self.view]), self.output])
-        with self.output:
-            from IPython.display import display
-
-            display(_html("<p><i>Change a value above to redraw this view.</i></p>"))
+        hint = w.HTML("<i>Change a value above to redraw this view.</i>")
+        self.widget = w.VBox([w.HBox([self.team, self.product]), w.HBox([self.period, self.view]), hint, self.output])
 
     def _products_for_team(self, change: dict) -> None:
         ctx = open_report(self.area, change["new"], self.params_dir, self.workspace, self.as_of)

@@ -137,3 +137,17 @@ def test_screenshots_of_the_index_and_a_report(browser, sample_run):
         page, _, _ = _open(browser, path)
         page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("area", ["tools", "escalations", "feedback", "communication", "experiments", "enablement"])
+def test_every_area_reads_complete_offline(browser, sample_run, area):
+    _, out = sample_run
+    page, outside, errors = _open(browser, out / "platform" / f"{area}.html")
+    assert outside == [] and errors == []
+    assert page.is_visible(".pb-summary") and page.is_visible(".pb-toc")
+    images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.getBoundingClientRect().height])")
+    assert images, f"{area} has no charts"
+    assert all(done and width > 0 and height > 0 for done, width, height in images)
+    headings = page.eval_on_selector_all("h2.pb-section", "els => els.map(e => e.id)")
+    links = page.eval_on_selector_all(".pb-toc a", "els => els.map(e => e.getAttribute('href').slice(1))")
+    assert links == headings and len(headings) >= 3

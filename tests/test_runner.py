@@ -186,3 +186,20 @@ def test_reports_hold_no_code_warnings_or_reprs_and_stay_small(sample_run):
             assert bad not in text, f"{page}: {bad!r} shown to readers"
         assert "widget-state" not in raw and "<script src" not in raw
         assert page.stat().st_size < 3_000_000, f"{page} is over 3 MB"
+
+
+def test_retry_rules():
+    from playbook.runner import _should_retry
+
+    class CellTimeoutError(Exception):
+        pass
+
+    class PapermillExecutionError(Exception):
+        pass
+
+    assert _should_retry(RuntimeError("Kernel died before replying to kernel_info"), 1)
+    assert _should_retry(RuntimeError("Kernel died before replying to kernel_info"), 2)
+    assert not _should_retry(RuntimeError("Kernel died before replying to kernel_info"), 3)
+    assert _should_retry(CellTimeoutError("A cell timed out"), 1) and not _should_retry(CellTimeoutError("again"), 2)
+    assert not _should_retry(PapermillExecutionError("ValueError"), 1)
+    assert not _should_retry(ValueError("boom"), 1)
