@@ -302,3 +302,25 @@ def plot_knowledge_gaps(matrix: pd.DataFrame, min_completion: float, min_score: 
         fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
         fig.tight_layout()
     return fig
+
+
+def plot_request_waits(requests: pd.DataFrame, sla_hours: float, title: str) -> plt.Figure:
+    """Median and 90th-percentile hours to a first response per requesting group, against the SLA."""
+    data = requests.dropna(subset=["median_first_response"])
+    if data.empty:
+        return _no_data(title, "No requests answered in the period.")
+    with theme():
+        data = data.sort_values("median_first_response")
+        fig, ax = plt.subplots(figsize=(8.0, 0.45 * len(data) + 1.5))
+        colours = [ACCENT if m > sla_hours else PALETTE[0] for m in data["median_first_response"]]
+        ax.barh(data["from_group"], data["median_first_response"], color=colours, label="median")
+        ax.scatter(data["p90_first_response"], data["from_group"], color=INK, marker="|", s=200, label="90th percentile", zorder=3)
+        ax.axvline(sla_hours, color=INK, linestyle="--", linewidth=1)
+        ax.annotate(f" SLA {sla_hours:g} h", (sla_hours, len(data) - 0.6), fontsize=9, color=INK)
+        ax.set_title(title)
+        ax.set_xlabel("Hours to a first response")
+        ax.set_ylabel("Requests from")
+        ax.legend(loc="lower right")
+        ax.grid(axis="y", visible=False)
+        fig.tight_layout()
+    return fig
