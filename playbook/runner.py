@@ -26,7 +26,7 @@ from jupyter_client.manager import AsyncKernelManager
 import playbook
 from playbook.areas import AREAS, Area, get_area
 from playbook.config import check_team_name, list_teams, load_params, resolve_period, workspace_path
-from playbook.errors import PlaybookError, RunError, SchemaError, UsageError, WorkspaceError
+from playbook.errors import PlaybookError, RunError, SchemaError, UsageError
 from playbook.workspace import Workspace
 
 KERNEL_NAME = "playbook"
@@ -440,4 +440,4 @@ def exit_status(outcomes: list[Outcome], plan: Plan) -> int:
     return 1
 
 
-__all__ = ["Job", "Outcome", "Plan", "make_plan", "run_plan", "execute_job", "exit_status", "WorkspaceError"]
+__all__ = ["Job", "Outcome", "Plan", "make_plan", "run_plan", "execute_job", "exit_status"]
