@@ -27,9 +27,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# JupyterLab refuses to run as root unless told; containers and CI often are root.
 lab: setup
 	$(BIN)/playbook sample --if-missing
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 clean:
 	rm -rf $(VENV) reports data
