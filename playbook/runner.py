@@ -9,6 +9,7 @@ fails to start is retried.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import shutil
@@ -16,10 +17,11 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from jupyter_client.manager import AsyncKernelManager
 
@@ -328,6 +330,39 @@ def write_no_data(job_out: Path, outcome: Outcome, area_title: str) -> None:
     outcome.html = f"{outcome.team}/{outcome.area}.html"
 
 
+LOCK_NAME = ".playbook-run.lock"
+
+
+@contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the output folder for one run at a time; a second run refuses with who holds it.
+
+    The lock is an advisory ``flock`` on a file in the folder, so the system drops it when the
+    holder dies, even by SIGKILL: a crashed run never blocks the next scheduled one.
+
+    Raises:
+        RunError: another run holds the folder.
+    """
+    path = out_dir / LOCK_NAME
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunError(
+                f"another playbook run is writing to {out_dir} ({holder}); wait for it to finish or pass another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {_now()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
 def run_plan(
     plan: Plan,
     out_dir: Path,
@@ -343,11 +378,10 @@ def run_plan(
         jobs: worker processes (default: the number of cores).
         as_of: the run's as-of date, for the manifest.
         on_done: called with (outcome, done, total) as each report finishes (progress display).
+
+    Raises:
+        RunError: the folder cannot be written, or another run is writing to it.
     """
-    import multiprocessing
-
-    from playbook.render import read_manifest, write_index, write_manifest
-
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -355,6 +389,17 @@ def run_plan(
         probe.close()
     except OSError as err:
         raise RunError(f"cannot write to the output folder {out_dir}: {err.strerror or err}") from err
+    with output_lock(out_dir):
+        return _run_locked(plan, out_dir, jobs, as_of, on_done)
+
+
+def _run_locked(
+    plan: Plan, out_dir: Path, jobs: int | None, as_of: date | None, on_done: Callable[[Outcome, int, int], None] | None
+) -> list[Outcome]:
+    import multiprocessing
+
+    from playbook.render import read_manifest, write_index, write_manifest
+
     if plan.jobs:
         check_kernel()
     previous = read_manifest(out_dir)

@@ -203,3 +203,36 @@ def test_retry_rules():
     assert _should_retry(CellTimeoutError("A cell timed out"), 1) and not _should_retry(CellTimeoutError("again"), 2)
     assert not _should_retry(PapermillExecutionError("ValueError"), 1)
     assert not _should_retry(ValueError("boom"), 1)
+
+
+def test_a_second_run_on_the_same_folder_refuses_clearly(params_dir, tmp_path):
+    import fcntl
+
+    from playbook.runner import LOCK_NAME
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    with open(out / LOCK_NAME, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("pid 4242, started 2026-11-27T06:00:00+00:00")
+        held.flush()
+        result = playbook_cli("run", "--params", str(params_dir), "--out", str(out), "--team", "mobile", "--area", "feedback",
+                              "--as-of", AS_OF.isoformat())
+    assert result.returncode == 2
+    assert f"another playbook run is writing to {out} (pid 4242, started 2026-11-27T06:00:00+00:00)" in result.stderr
+    assert not (out / "index.html").exists()
+    # once the holder is gone, the next run goes ahead
+    again = playbook_cli("run", "--params", str(params_dir), "--out", str(out), "--team", "mobile", "--area", "feedback",
+                         "--as-of", AS_OF.isoformat())
+    assert again.returncode == 0, again.stderr
+    assert (out / "mobile" / "feedback.html").exists()
+
+
+def test_an_output_folder_that_cannot_be_written_exits_2(params_dir, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the reports folder should be")
+    result = playbook_cli("run", "--params", str(params_dir), "--out", str(blocker / "reports"), "--team", "mobile",
+                          "--as-of", AS_OF.isoformat())
+    assert result.returncode == 2
+    assert f"cannot write to the output folder {blocker / 'reports'}" in result.stderr
+    assert blocker.read_text() == "a file where the reports folder should be"
