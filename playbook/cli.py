@@ -70,11 +70,11 @@ def _progress(total_hint: int):
 
 
 def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], workspace: str | None,
-         jobs: int | None, as_of: date) -> int:
+         jobs: int | None, as_of: date, notebooks: Path | None = None) -> int:
     from playbook.render import headline_text
     from playbook.runner import exit_status, make_plan, run_plan
 
-    plan = make_plan(params_dir, out_dir, teams or None, areas or None, as_of, workspace)
+    plan = make_plan(params_dir, out_dir, teams or None, areas or None, as_of, workspace, notebooks)
     for line in plan.warnings:
         click.secho(f"warning: {line}", fg="yellow", err=True)
     bar, on_done = _progress(len(plan.jobs) + len(plan.decided))
@@ -105,15 +105,22 @@ def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], wo
 @OUT
 @JOBS
 @AS_OF
+@click.option("--notebooks", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder of <area>.ipynb to run instead of the bundled notebooks (your own copies).")
 def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], workspace: str | None, out_dir: Path,
-        jobs: int | None, as_of: str | None) -> None:
+        jobs: int | None, as_of: str | None, notebooks: Path | None) -> None:
     """Render every selected team x area report with papermill and nbconvert.
 
     Writes reports/<team>/<area>.html (and the executed .ipynb), reports/index.html and
     reports/manifest.json. A report that fails leaves its last good HTML in place.
+
+    \b
+    Exit status: 0 every report rendered (or had no data); 1 some failed, the
+    others rendered; 2 nothing could run (bad usage, params or data, or the
+    reports folder cannot be written or is in use by another run).
     """
     try:
-        sys.exit(_run(params_dir, out_dir, list(teams), list(areas), workspace, jobs, _as_of(as_of)))
+        sys.exit(_run(params_dir, out_dir, list(teams), list(areas), workspace, jobs, _as_of(as_of), notebooks))
     except PlaybookError as err:
         _fail(err)
 

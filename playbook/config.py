@@ -184,6 +184,7 @@ class Params(_Strict):
         "last_30_days"
     )
     execution_timeout: int = Field(600, ge=10, description="seconds one notebook cell may run")
+    time_limit: int = Field(1800, ge=1, description="seconds one whole report may take, kernel start included")
     feedback: FeedbackParams = FeedbackParams()
     tools: ToolsParams = ToolsParams()
     escalations: EscalationsParams = EscalationsParams()

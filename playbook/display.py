@@ -147,13 +147,27 @@ def show_text(text: str) -> None:
     _html(f"<p>{esc(text)}</p>")
 
 
+QUOTE_CHARS = 600
+
+
+def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
+    """Text cut at a word boundary near ``limit`` characters, saying how long the original is."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    cut = cut[: cut.rfind(" ")] if " " in cut[limit // 2 :] else cut
+    return f"{cut.rstrip()} … [shortened; {len(text):,} characters in full]"
+
+
 def show_quotes(quotes: pd.DataFrame, theme: str | None) -> None:
-    """Customer comments as block quotes (escaped: whatever they contain is shown as text)."""
+    """Customer comments as block quotes (escaped: whatever they contain is shown as text; very
+    long comments are shortened so one pasted log cannot swamp the report)."""
     if quotes.empty or not theme:
         _html("<p>No detractor comments to quote in this period.</p>")
         return
     items = "".join(
-        f"<blockquote>“{esc(q['comment'])}”<footer>{esc(q['product'])}, score {int(q['score'])}, "
+        f"<blockquote>“{esc(shorten(q['comment']))}”<footer>{esc(q['product'])}, score {int(q['score'])}, "
         f"{format_value(q['submitted_at'], 'date')}</footer></blockquote>"
         for q in quotes.to_dict("records")
     )

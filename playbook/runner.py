@@ -13,9 +13,12 @@ import fcntl
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
+import weakref
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -43,11 +46,20 @@ class IPCKernelManager(AsyncKernelManager):
     system temporary directory rather than Jupyter's runtime folder.
     """
 
+    live: "weakref.WeakSet[IPCKernelManager]" = weakref.WeakSet()
+
     def __init__(self, **kwargs: Any) -> None:
         self._ipc_dir = tempfile.mkdtemp(prefix="pbk-")
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("ip", os.path.join(self._ipc_dir, "k"))
         super().__init__(**kwargs)
+        IPCKernelManager.live.add(self)
+
+    def kill_now(self) -> None:
+        """Kill the kernel process from any thread (a report over its time limit)."""
+        process = getattr(self.provisioner, "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
@@ -55,6 +67,14 @@ class IPCKernelManager(AsyncKernelManager):
             shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
     cleanup_resources = _async_cleanup_resources
+
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client interrupts a kernel before shutting it down. Ours is idle by then (or
+        # about to be killed), and the interrupt only makes it log "KeyboardInterrupt caught in
+        # kernel" into the run's output.
+        if self.shutting_down:
+            return
+        await super()._async_interrupt_kernel()
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,7 @@ class Job:
     period: tuple[str, str]
     timeout: int
     fingerprint: str = ""
+    time_limit: int = 1800
 
     @property
     def key(self) -> str:
@@ -131,11 +152,15 @@ def make_plan(
     areas: list[str] | None = None,
     as_of: date | None = None,
     workspace: str | None = None,
+    notebooks: Path | None = None,
 ) -> Plan:
     """Decide which reports to render and check their inputs before any kernel starts.
 
+    Args:
+        notebooks: a folder of ``<area>.ipynb`` to run instead of the project's notebooks.
+
     Raises:
-        UsageError: an unknown team or area (nothing is run).
+        UsageError: an unknown team or area, or a notebook missing from ``notebooks`` (nothing is run).
     """
     params_dir = Path(params_dir).resolve()
     known = list_teams(params_dir)
@@ -146,6 +171,12 @@ def make_plan(
         if team not in known:
             raise UsageError(f"unknown team '{team}'; known teams: {', '.join(known)}")
     selected_areas: list[Area] = [get_area(a) for a in (areas or list(AREAS))]
+    notebook_of = {a.name: str(a.notebook) for a in selected_areas}
+    if notebooks is not None:
+        notebook_of = {a.name: str(Path(notebooks).resolve() / f"{a.name}.ipynb") for a in selected_areas}
+        absent = [Path(n).name for n in notebook_of.values() if not Path(n).is_file()]
+        if absent:
+            raise UsageError(f"the notebooks folder {notebooks} has no {', '.join(absent)}")
     as_of = as_of or date.today()
     jobs: list[Job] = []
     decided: list[Outcome] = []
@@ -194,7 +225,7 @@ def make_plan(
                     team_name=params.name,
                     area=area.name,
                     area_title=area.title,
-                    notebook=str(area.notebook),
+                    notebook=notebook_of[area.name],
                     params_dir=str(params_dir),
                     out_dir=str(Path(out_dir).resolve()),
                     as_of=as_of.isoformat(),
@@ -202,6 +233,7 @@ def make_plan(
                     period=(period.start.isoformat(), period.end.isoformat()),
                     timeout=params.execution_timeout,
                     fingerprint=fingerprint,
+                    time_limit=params.time_limit,
                 )
             )
     for ws in opened.values():
@@ -230,7 +262,7 @@ def _should_retry(err: BaseException, attempt: int) -> bool:
     waiting); a fresh kernel gets one more try, a genuinely slow notebook fails the second time.
     """
     name, text = type(err).__name__, str(err)
-    if "PapermillExecutionError" in name:
+    if "PapermillExecutionError" in name or "DeadKernel" in name:
         return False
     if "CellTimeoutError" in name:
         return attempt == 1
@@ -273,6 +305,17 @@ def execute_job(job: Job) -> Outcome:
     partial_path = out_dir / job.team / f".{job.area}.partial.ipynb"
     partial_path.parent.mkdir(parents=True, exist_ok=True)
     nb = None
+    # The whole report's time limit: past it, the kernel is killed, whatever it is doing.
+    over_time = threading.Event()
+
+    def _time_up() -> None:
+        over_time.set()
+        for manager in list(IPCKernelManager.live):
+            manager.kill_now()
+
+    watchdog = threading.Timer(job.time_limit, _time_up)
+    watchdog.daemon = True
+    watchdog.start()
     for attempt in range(1, START_ATTEMPTS + 1):
         outcome.attempts = attempt
         try:
@@ -290,13 +333,17 @@ def execute_job(job: Job) -> Outcome:
             )
             break
         except Exception as err:  # noqa: BLE001 - every failure must become an outcome
-            if _should_retry(err, attempt):
+            if not over_time.is_set() and _should_retry(err, attempt):
                 time.sleep(0.5 * attempt)
                 continue
-            outcome.reason = _error_reason(err)
+            if over_time.is_set():
+                outcome.reason = f"timed out after {job.time_limit} s (time_limit in params); the kernel was stopped"
+            else:
+                outcome.reason = _error_reason(err)
             if partial_path.exists():
                 partial_path.replace(failed_path)
             break
+    watchdog.cancel()
     partial_path.unlink(missing_ok=True)
     if nb is not None:
         try:
@@ -331,6 +378,32 @@ def write_no_data(job_out: Path, outcome: Outcome, area_title: str) -> None:
 
 
 LOCK_NAME = ".playbook-run.lock"
+
+
+def _worker_init() -> None:
+    """Make a worker die with the run that started it (Linux), so a killed run leaves no orphans.
+
+    Its kernel follows: ipykernel exits when its parent process goes away.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+
+def remove_leftovers(out_dir: Path) -> list[Path]:
+    """Delete temporary files a killed run left behind (never a report): ``.*.tmp``, ``.*.partial.ipynb``."""
+    removed = []
+    for pattern in (".*.tmp", "*/.*.tmp", "*/.*.partial.ipynb"):
+        for path in out_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 @contextmanager
@@ -402,6 +475,7 @@ def _run_locked(
 
     if plan.jobs:
         check_kernel()
+    remove_leftovers(out_dir)
     previous = read_manifest(out_dir)
     outcomes: list[Outcome] = []
     total = len(plan.jobs) + len(plan.decided)
@@ -414,7 +488,7 @@ def _run_locked(
     workers = max(1, min(jobs or os.cpu_count() or 1, len(plan.jobs) or 1))
     if plan.jobs:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
             futures = {pool.submit(execute_job, job): job for job in plan.jobs}
             for future in as_completed(futures):
                 job = futures[future]

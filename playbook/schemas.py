@@ -39,6 +39,9 @@ class Column:
         clear: when the check fails, empty the value (and report it) instead of setting the whole
             row aside; for optional facts such as a first response time recorded before the
             escalation was opened, where the row itself is still good.
+        past: the time records something that has happened (an answer submitted, an event), so
+            a value in the future is a fault and sets the row aside. Planned times (a release
+            date, a renewal, an experiment's end) may lie ahead.
     """
 
     name: str
@@ -47,6 +50,7 @@ class Column:
     check: str | None = None
     expect: str = ""
     clear: bool = False
+    past: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,15 @@ class Table:
 def _c(
     name: str, type: ColumnType = "string", nullable: bool = False, check: str | None = None, expect: str = "", clear: bool = False
 ) -> Column:
-    return Column(name, type, nullable, check, expect, clear)
+    return Column(name, type, nullable, check, expect, clear, past=(name, type) in _HAPPENED)
+
+
+# Times that record something that already happened (see Column.past).
+_HAPPENED = {
+    (name, "timestamp")
+    for name in ("submitted_at", "ts", "opened_at", "first_response_at", "resolved_at", "closed_at", "exposed_at",
+                 "sent_at", "completed_at", "last_active_at", "created_at")
+}
 
 
 _NON_NEGATIVE = "{col} >= 0"
@@ -214,6 +226,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("escalation_id",),
             time_column="opened_at",
+            references=(Reference("account_id", "accounts", "account_id"),),
         ),
         Table(
             "bugs",

@@ -8,7 +8,12 @@ contract in :mod:`playbook.schemas`:
   :class:`~playbook.errors.SchemaError` naming the file, the column, the expected type and
   example rows;
 - rows that break a rule (a score of 11, a negative ARR, a missing required value, a repeated
-  id) are set aside and listed in :attr:`Workspace.reports`, never used.
+  id, a time in the future) are set aside and listed in :attr:`Workspace.reports`, never used;
+- files as spreadsheets really save them are read: a UTF-8 byte-order mark, semicolons as
+  delimiters, quoted line breaks, and Windows-1252/Latin-1 text (noted in the report, since a
+  file that is not UTF-8 may be another encoding still).
+
+Files are only ever read: nothing in the workspace is written, moved or locked.
 
 All filtering by product and period is done in SQL. This module is the only one that reads data.
 """
@@ -16,8 +21,10 @@ All filtering by product and period is done in SQL. This module is the only one 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +61,7 @@ class TableReport:
     rows_read: int
     set_aside: tuple[SetAside, ...] = field(default_factory=tuple)
     cleared: tuple[SetAside, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def rows_set_aside(self) -> int:
@@ -72,6 +80,7 @@ class TableReport:
         for reason in self.cleared:
             values = "value" if reason.count == 1 else "values"
             lines.append(f"{self.source}: {reason.count:,} {values} emptied (the rows are kept): {reason.describe()}")
+        lines += [f"{self.source}: {note}" for note in self.notes]
         return lines
 
 
@@ -84,13 +93,18 @@ class Workspace:
 
     Args:
         path: a folder of CSV/Parquet files or a ``.duckdb`` file.
+        now: the moment times are judged against ("in the future"); default the current time.
 
     Raises:
         WorkspaceError: the path does not exist or is not a folder or DuckDB file.
     """
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, now: datetime | None = None):
         self.path = Path(path)
+        today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+        # A day of slack: a value written "tomorrow" in a time zone ahead of UTC is not an error.
+        self.future_after = today + timedelta(days=1)
+        self._scratch: Path | None = None
         if not self.path.exists():
             raise WorkspaceError(
                 f"workspace {self.path} does not exist; create it with `playbook sample --out {self.path}` "
@@ -157,11 +171,16 @@ class Workspace:
             return self.reports[table]
         contract = get_table(table)
         source, label, is_text = self._source(table)
+        notes: list[str] = []
         raw = f"_raw_{table}"
         try:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT row_number() OVER () AS _row, * FROM {source}")
         except duckdb.Error as err:
-            raise SchemaError(f"{label}: cannot be read as a table: {_first_line(err)}") from err
+            if not (is_text and "not utf-8" in str(err).lower()):
+                raise SchemaError(f"{label}: cannot be read as a table: {_first_line(err)}") from err
+            source, note = self._transcoded(table)
+            notes.append(note)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT row_number() OVER () AS _row, * FROM {source}")
         found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
         missing = [c for c in contract.column_names if c not in found]
         if missing:
@@ -173,8 +192,35 @@ class Workspace:
         for column in contract.columns:
             self._check_type(raw, label, column, is_text)
         report = self._set_aside(table, contract, raw, label, found, is_text)
+        if notes:
+            report = TableReport(report.table, report.source, report.rows_read, report.set_aside, report.cleared, tuple(notes))
         self.reports[table] = report
         return report
+
+    def _transcoded(self, table: str) -> tuple[str, str]:
+        """A UTF-8 copy, outside the workspace, of a CSV file saved as Windows-1252 or Latin-1.
+
+        Spreadsheets on Windows save "CSV" as Windows-1252 by default; Latin-1 is its subset
+        without the printable characters at 0x80-0x9F (curly quotes, the euro sign).
+        """
+        path = self._file(table)
+        assert path is not None
+        data = path.read_bytes()
+        bad = _first_non_utf8(data)
+        line = data.count(b"\n", 0, bad) + 1
+        try:
+            text, encoding = data.decode("cp1252"), "Windows-1252"
+        except UnicodeDecodeError:
+            text, encoding = data.decode("latin-1"), "Latin-1"
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="playbook-utf8-"))
+        copy = self._scratch / path.name
+        copy.write_text(text, encoding="utf-8")
+        note = (
+            f"not UTF-8 (first at line {line}, byte 0x{data[bad]:02X}); read as {encoding}. "
+            "Check accented text in the report, and save the file as UTF-8 to be sure"
+        )
+        return f"read_csv({_literal(str(copy))}, all_varchar = true, header = true)", note
 
     def _source(self, table: str) -> tuple[str, str, bool]:
         if self._db_file:
@@ -188,7 +234,21 @@ class Workspace:
                 f"(expected columns: {', '.join(get_table(table).column_names)})"
             )
         if path.suffix == ".parquet":
+            with open(path, "rb") as handle:
+                magic = handle.read(64)
+            if not magic.startswith(b"PAR1"):
+                looks = "CSV text" if b"," in magic or b";" in magic else "something else"
+                begins = magic[:24].decode("utf-8", "replace").splitlines()[0] if magic.strip() else ""
+                raise SchemaError(
+                    f"{path.name}: not a Parquet file (it begins {begins!r}, which looks like {looks}); "
+                    f"if it is CSV, rename it to {table}.csv"
+                )
             return f"read_parquet({_literal(str(path))})", path.name, False
+        if _blank(path):
+            raise SchemaError(
+                f"{path.name}: the file is empty; expected a header row with the columns "
+                f"{', '.join(get_table(table).column_names)}"
+            )
         reader = f"read_csv({_literal(str(path))}, all_varchar = true, header = true)"
         return reader, path.name, True
 
@@ -241,6 +301,10 @@ class Workspace:
                 clears.append((column.name, f"expected {column.expect}", f"NOT ({column.check.format(col=col)})", col))
             elif column.check:
                 rules.append((column.name, f"expected {column.expect}", f"NOT ({column.check.format(col=col)})", col))
+            if column.past:
+                after = self.future_after.isoformat()
+                cutoff = (self.future_after + timedelta(days=1)).isoformat()
+                rules.append((column.name, f"is in the future (after {after})", f"{col} >= TIMESTAMP '{cutoff}'", col))
         extras = [c for c in found if c not in contract.column_names and not c.startswith("_")]
         columns += [_ident(c) for c in extras]
         duplicate = "1"
@@ -257,7 +321,7 @@ class Workspace:
                 col = _ident(ref.column)
                 rules.append((
                     ref.column,
-                    f"refers to a {ref.target} missing from {target.source}",
+                    f"refers to {'an' if ref.target[0] in 'aeiou' else 'a'} {ref.target} missing from {target.source}",
                     f"{col} IS NOT NULL AND {col} NOT IN (SELECT {_ident(ref.target)} FROM {_ident(ref.table)})",
                     col,
                 ))
@@ -359,6 +423,9 @@ class Workspace:
 
     def close(self) -> None:
         self.con.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def __enter__(self) -> Workspace:
         return self
@@ -369,6 +436,24 @@ class Workspace:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _first_non_utf8(data: bytes) -> int:
+    """The offset of the first byte that breaks UTF-8."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return err.start
+    return len(data)
+
+
+def _blank(path: Path) -> bool:
+    """Whether a file holds nothing but whitespace (or a byte-order mark)."""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            if block.replace(b"\xef\xbb\xbf", b"").strip():
+                return False
+    return True
 
 
 def _first_line(err: Exception) -> str:

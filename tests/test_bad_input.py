@@ -1,0 +1,293 @@
+"""The bad-input corpus: files and params as users really hand them over, each with its exact outcome.
+
+Every case is a small workspace (or params folder) and asserts one of three outcomes:
+
+- ``Error``: the table (or params) cannot be used; the message, asserted in full, names the
+  file, the column, what was expected and example rows;
+- ``Kept``: the table loads; rows that break a rule are set aside and reported (the lines
+  asserted in full), the rest are used (their count and, where it matters, their values);
+- a "no data" notice in the rendered report (``test_reports_*`` below, one shared run).
+
+Rows are numbered from 1 for the first data row, as the messages number them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import AS_OF, PARAMS, ROOT, make_params, playbook_cli, visible_text
+from playbook.config import check_team_name, load_params
+from playbook.errors import ParamsError, SchemaError, UsageError
+from playbook.schemas import get_table
+from playbook.workspace import Workspace
+
+# Judge "the future" against a fixed moment, so the corpus means the same on any day.
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+VALID = {
+    "nps_responses": {"response_id": "R1", "account_id": "A1", "visitor_id": "", "product": "p", "score": "9",
+                      "comment": "fine", "submitted_at": "2026-11-01T10:00:00Z"},
+    "accounts": {"account_id": "A1", "name": "Acme", "segment": "smb", "plan": "starter", "region": "NA",
+                 "arr": "1000", "created_at": "2025-01-01", "churned_at": ""},
+    "escalations": {"escalation_id": "E1", "account_id": "A1", "product": "p", "team": "t", "priority": "P1",
+                    "category": "bug", "title": "Down", "opened_at": "2026-11-01T10:00:00Z",
+                    "first_response_at": "2026-11-01T10:30:00Z", "resolved_at": "", "reopened": "0"},
+    "tools": {"tool": "Slack", "category": "communication", "owner_team": "it", "annual_cost": "3000", "seats": "20",
+              "renewal_date": "2027-01-01"},
+    "experiments": {"experiment_id": "X1", "product": "p", "team": "t", "name": "Test", "hypothesis": "",
+                    "primary_metric": "activation", "metric_type": "binary", "status": "concluded",
+                    "start_date": "2026-10-01", "end_date": "2026-10-30", "control_variant": "control",
+                    "split": "control=0.5;treatment=0.5", "mde": "0.1", "impact": "5", "confidence": "5", "ease": "5"},
+    "exposures": {"experiment_id": "X1", "unit_id": "u1", "variant": "control", "exposed_at": "2026-10-02T10:00:00Z",
+                  "converted": "0", "value": "", "pre_value": ""},
+    "releases": None,  # not used by the corpus
+}
+
+
+def csv_text(table: str, *changes: dict[str, Any], sep: str = ",", drop: tuple[str, ...] = (), extra: dict[str, str] | None = None) -> str:
+    """A CSV of ``table``: one row per ``changes`` (a valid row with those values changed)."""
+    columns = [c for c in get_table(table).column_names if c not in drop] + list(extra or {})
+    lines = [sep.join(columns)]
+    for number, change in enumerate(changes, start=1):
+        row = {**VALID[table], **(extra or {}), **change}
+        # ids follow the row number unless the case sets them
+        key = get_table(table).key
+        if len(key) == 1 and key[0] not in change:
+            row[key[0]] = f"{row[key[0]][:1]}{number}"
+        lines.append(sep.join(_quote(str(row[c]), sep) for c in columns))
+    return "\n".join(lines) + "\n"
+
+
+def _quote(value: str, sep: str) -> str:
+    if any(ch in value for ch in (sep, '"', "\n")):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@dataclass
+class Error:
+    """Loading the table raises SchemaError with exactly this message."""
+
+    message: str
+
+
+@dataclass
+class Kept:
+    """The table loads: ``lines`` are its report lines exactly, ``rows`` the rows used."""
+
+    rows: int
+    lines: list[str] = field(default_factory=list)
+    check: Callable[[pd.DataFrame], None] | None = None
+
+
+@dataclass
+class Case:
+    name: str
+    table: str
+    files: dict[str, str | bytes]
+    outcome: Error | Kept
+
+
+NPS_COLUMNS = ", ".join(get_table("nps_responses").column_names)
+ONE_MB = "slow " * 210_000 + "end"
+
+
+def _equals(column: str, expected: list[Any]) -> Callable[[pd.DataFrame], None]:
+    def check(frame: pd.DataFrame) -> None:
+        assert frame[column].tolist() == expected
+
+    return check
+
+
+CASES = [
+    Case("table file missing", "nps_responses", {"accounts.csv": csv_text("accounts", {})}, Error(
+        f"{{ws}}: missing table file nps_responses.csv or nps_responses.parquet (expected columns: {NPS_COLUMNS})")),
+    Case("empty file", "nps_responses", {"nps_responses.csv": ""}, Error(
+        f"nps_responses.csv: the file is empty; expected a header row with the columns {NPS_COLUMNS}")),
+    Case("blank lines only", "nps_responses", {"nps_responses.csv": "\n\n  \n"}, Error(
+        f"nps_responses.csv: the file is empty; expected a header row with the columns {NPS_COLUMNS}")),
+    Case("header only", "nps_responses", {"nps_responses.csv": csv_text("nps_responses")}, Kept(0)),
+    Case("required column missing", "nps_responses", {"nps_responses.csv": csv_text("nps_responses", {}, drop=("score",))}, Error(
+        f"nps_responses.csv: missing column 'score'; expected columns: {NPS_COLUMNS}; "
+        "found: response_id, account_id, visitor_id, product, comment, submitted_at")),
+    Case("extra column ignored", "nps_responses",
+         {"nps_responses.csv": csv_text("nps_responses", {}, {"score": "3"}, extra={"survey": "q4"})}, Kept(2, check=_equals("score", [9, 3]))),
+    Case("wrong type", "nps_responses", {"nps_responses.csv": csv_text("nps_responses", {}, {"score": "nine"}, {"score": "ten"})}, Error(
+        "nps_responses.csv: column 'score' expected a whole number; 2 values do not parse (row 2: 'nine', row 3: 'ten')")),
+    Case("unparseable date", "nps_responses", {"nps_responses.csv": csv_text("nps_responses", {"submitted_at": "2026-13-45"})}, Error(
+        "nps_responses.csv: column 'submitted_at' expected an ISO-8601 date or timestamp (UTC); 1 value does not parse (row 1: '2026-13-45')")),
+    Case("mixed date formats", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"submitted_at": "2026-11-01"}, {"submitted_at": "01/11/2026"}, {"submitted_at": "Nov 3 2026"})}, Error(
+        "nps_responses.csv: column 'submitted_at' expected an ISO-8601 date or timestamp (UTC); "
+        "2 values do not parse (row 2: '01/11/2026', row 3: 'Nov 3 2026')")),
+    Case("offsets other than UTC are converted", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"submitted_at": "2026-11-01T23:30:00+02:00"}, {"submitted_at": "2026-11-01 23:30:00-05:00"},
+        {"submitted_at": "2026-11-01T23:30:00Z"})}, Kept(3, check=_equals("submitted_at", [
+            pd.Timestamp("2026-11-01 21:30"), pd.Timestamp("2026-11-02 04:30"), pd.Timestamp("2026-11-01 23:30")]))),
+    Case("dates in the future", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {}, {"submitted_at": "2027-03-01T00:00:00Z"}, {"submitted_at": "2026-11-28T23:00:00+05:00"})}, Kept(2, [
+            "nps_responses.csv: 1 row set aside: column 'submitted_at' is in the future (after 2026-11-28) (row 2: '2027-03-01 00:00:00')",
+        ])),
+    Case("duplicate ids", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"response_id": "R1"}, {"response_id": "R1", "score": "0"}, {"response_id": "R2"})}, Kept(2, [
+            "nps_responses.csv: 1 row set aside: column 'response_id' repeats an id already used in an earlier row (row 2: 'R1')",
+        ], check=_equals("score", [9, 9]))),
+    Case("NPS score out of 0..10", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"score": "11"}, {"score": "-1"}, {"score": "10"})}, Kept(1, [
+            "nps_responses.csv: 2 rows set aside: column 'score' expected 0..10 (row 1: 11, row 2: -1)",
+        ])),
+    Case("NPS score not whole", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"score": "9.5"}, {"score": "7.0"})}, Kept(1, [
+            "nps_responses.csv: 1 row set aside: column 'score' is not a whole number (row 1: 9.5)",
+        ], check=_equals("score", [7]))),
+    Case("required value empty", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"account_id": ""}, {})}, Kept(1, [
+            "nps_responses.csv: 1 row set aside: column 'account_id' is empty but required (row 1: None)",
+        ])),
+    Case("negative money", "accounts", {"accounts.csv": csv_text("accounts", {"arr": "-500"}, {})}, Kept(1, [
+        "accounts.csv: 1 row set aside: column 'arr' expected 0 or more (USD) (row 1: -500)",
+    ])),
+    Case("negative seats", "tools", {"tools.csv": csv_text("tools", {"tool": "Zoom", "seats": "-3"}, {"tool": "Slack"})}, Kept(1, [
+        "tools.csv: 1 row set aside: column 'seats' expected 0 or more (row 1: -3)",
+    ])),
+    Case("negative counts", "escalations", {"escalations.csv": csv_text("escalations", {"reopened": "-1"}, {})}, Kept(1, [
+        "escalations.csv: 1 row set aside: column 'reopened' expected 0 or more (row 1: -1)",
+    ])),
+    Case("an escalation's account missing from accounts", "escalations", {
+        "accounts.csv": csv_text("accounts", {}),
+        "escalations.csv": csv_text("escalations", {}, {"account_id": "A404"}, {"account_id": "A405"}),
+    }, Kept(1, [
+        "escalations.csv: 2 rows set aside: column 'account_id' refers to an account_id missing from accounts.csv (row 2: 'A404', row 3: 'A405')",
+    ])),
+    Case("a response before its first response time is emptied, not negative", "escalations", {"escalations.csv": csv_text(
+        "escalations", {"first_response_at": "2026-11-01T09:00:00Z"}, {})}, Kept(2, [
+            "escalations.csv: 1 value emptied (the rows are kept): column 'first_response_at' expected on or after opened_at "
+            "(row 1: '2026-11-01 09:00:00')",
+        ])),
+    Case("exposure outside 0/1 conversion", "exposures", {"exposures.csv": csv_text(
+        "exposures", {"unit_id": "u1", "converted": "2"}, {"unit_id": "u2"})}, Kept(1, [
+            "exposures.csv: 1 row set aside: column 'converted' expected 0 or 1 (row 1: 2)",
+        ])),
+    Case("UTF-8 with a byte-order mark", "nps_responses", {"nps_responses.csv": "\ufeff" + csv_text("nps_responses", {})},
+         Kept(1, check=_equals("response_id", ["R1"]))),
+    Case("Latin-1 file", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {}, {"comment": "Très lent, déçu"}).encode("latin-1")}, Kept(2, [
+            "nps_responses.csv: not UTF-8 (first at line 3, byte 0xE8); read as Windows-1252. "
+            "Check accented text in the report, and save the file as UTF-8 to be sure",
+        ], check=_equals("comment", ["fine", "Très lent, déçu"]))),
+    Case("Windows-1252 curly quotes", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"comment": "“Too slow” – 10€"}).encode("cp1252")}, Kept(1, [
+            "nps_responses.csv: not UTF-8 (first at line 2, byte 0x93); read as Windows-1252. "
+            "Check accented text in the report, and save the file as UTF-8 to be sure",
+        ], check=_equals("comment", ["“Too slow” – 10€"]))),
+    Case("semicolon-delimited CSV", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"comment": "slow, and buggy"}, {"score": "3"}, sep=";")}, Kept(2, check=_equals("comment", ["slow, and buggy", "fine"]))),
+    Case("quoted newlines inside comments", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"comment": "line one\nline two"}, {})}, Kept(2, check=_equals("comment", ["line one\nline two", "fine"]))),
+    Case("a 1 MB comment", "nps_responses", {"nps_responses.csv": csv_text("nps_responses", {"comment": ONE_MB}, {})},
+         Kept(2, check=lambda f: [len(c) for c in f["comment"]] == [len(ONE_MB), 4] or pytest.fail("comment lengths"))),
+    Case("emoji and right-to-left text", "nps_responses", {"nps_responses.csv": csv_text(
+        "nps_responses", {"comment": "😡 بطيء جدا — איטי מאוד"})}, Kept(1, check=_equals("comment", ["😡 بطيء جدا — איטי מאוד"]))),
+    Case("a .parquet file that is really CSV", "nps_responses", {"nps_responses.parquet": csv_text("nps_responses", {})}, Error(
+        "nps_responses.parquet: not a Parquet file (it begins 'response_id,account_id,v', which looks like CSV text); "
+        "if it is CSV, rename it to nps_responses.csv")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_table(case: Case, tmp_path):
+    ws_path = tmp_path / "ws"
+    ws_path.mkdir()
+    for name, body in case.files.items():
+        target = ws_path / name
+        target.write_bytes(body) if isinstance(body, bytes) else target.write_text(body, encoding="utf-8")
+    before = _checksums(ws_path)
+    with Workspace(ws_path, now=NOW) as ws:
+        if isinstance(case.outcome, Error):
+            with pytest.raises(SchemaError) as err:
+                ws.load(case.table)
+            assert str(err.value) == case.outcome.message.format(ws=ws_path)
+        else:
+            report = ws.load(case.table)
+            assert report.describe() == case.outcome.lines
+            frame = ws.read(case.table)
+            assert len(frame) == case.outcome.rows == report.rows_kept
+            if case.outcome.check:
+                case.outcome.check(frame)
+    # Loading only ever reads.
+    assert _checksums(ws_path) == before
+
+
+def test_exposure_variants_unknown_to_their_experiment_invalidate_it(tmp_path):
+    """Exposures to a variant the experiment's split does not plan (a typo) make the result invalid, named."""
+    from playbook.config import ExperimentsParams
+    from playbook.experiments import analyse
+
+    rows = [{"unit_id": f"u{i}", "variant": v, "converted": str(i % 2)} for i, v in
+            enumerate(["control"] * 40 + ["treatment"] * 30 + ["treatmnet"] * 10)]
+    (tmp_path / "experiments.csv").write_text(csv_text("experiments", {}))
+    (tmp_path / "exposures.csv").write_text(csv_text("exposures", *rows))
+    with Workspace(tmp_path, now=NOW) as ws:
+        _, decisions = analyse(ws.read("experiments"), ws.read("exposures"), ExperimentsParams())
+    decision = decisions.set_index("experiment_id").loc["X1"]
+    assert decision["decision"] == "invalid (SRM)"
+    assert decision["note"] == "variants not in the planned split: treatmnet"
+
+
+# -- params -------------------------------------------------------------------------------------
+
+def _params(tmp_path: Path, team_yaml: str) -> Path:
+    folder = tmp_path / "params"
+    (folder / "teams").mkdir(parents=True)
+    shutil.copy(PARAMS / "defaults.yaml", folder / "defaults.yaml")
+    (folder / "teams" / "alpha.yaml").write_text(team_yaml)
+    return folder
+
+
+PARAMS_CASES = [
+    ("malformed YAML", "name: Alpha\nproducts: [a, b\nperiod: last_30_days\n",
+     "teams/alpha.yaml, line 3, column 7: malformed YAML: expected ',' or ']', but got ':'"),
+    ("unknown params key", "name: Alpha\nproducts: [a]\nfeedbak:\n  drop_alert: 5\n",
+     "teams/alpha.yaml, line 3: unknown key 'feedbak'"),
+    ("period end before start", "name: Alpha\nproducts: [a]\nperiod:\n  start: 2026-06-30\n  end: 2026-06-01\n",
+     "teams/alpha.yaml, line 3: period: period end 2026-06-01 is before its start 2026-06-30"),
+    ("a time limit of zero", "name: Alpha\nproducts: [a]\ntime_limit: 0\n",
+     "teams/alpha.yaml, line 3: time_limit: expected greater than or equal to 1; found 0"),
+]
+
+
+@pytest.mark.parametrize("team_yaml, message", [c[1:] for c in PARAMS_CASES], ids=[c[0] for c in PARAMS_CASES])
+def test_bad_params(team_yaml, message, tmp_path):
+    folder = _params(tmp_path, team_yaml)
+    with pytest.raises(ParamsError) as err:
+        load_params(folder, "alpha")
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("team", ["../secrets", "a/b", "..", "growth/../../etc"])
+def test_team_names_with_slash_or_dots_are_refused_before_any_path_is_built(team, tmp_path):
+    with pytest.raises(UsageError) as err:
+        check_team_name(team)
+    assert str(err.value) == (f"invalid team name {team!r}: expected lower-case letters, digits, '-' or '_' "
+                              "(no '/', '..' or spaces)")
+    # The command line refuses it too, and creates nothing.
+    result = playbook_cli("run", "--params", str(PARAMS), "--team", team, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert f"invalid team name {team!r}" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}

@@ -1,0 +1,233 @@
+"""Faults during a run: a notebook that raises, a kernel that dies, a report over its time limit,
+a run killed with SIGKILL, and the reports that must come through all of it.
+
+The runs here are real `playbook run` commands on notebooks copied from the project, with one cell
+added that misbehaves for one named team only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from conftest import AS_OF, ROOT, make_params, playbook_cli, visible_text
+
+PLANTED_CELL = """\
+import os, time
+if team == "raises":
+    raise RuntimeError("planted failure for team raises")
+if team == "dies":
+    os.kill(os.getpid(), 9)
+if team == "slow":
+    time.sleep(120)
+"""
+NO_RESPONSES = "No NPS responses in this period, so there is no score to report."
+LONG_COMMENT = "slow " * 210_000 + "end"
+WORLD_TEXT = "😡 slow بطيء جدا — איטי מאוד"
+
+
+def _notebooks_with_planted_cell(folder: Path) -> Path:
+    shutil.copytree(ROOT / "notebooks", folder)
+    for path in folder.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
+        nb.cells.insert(at, nbformat.v4.new_code_cell(PLANTED_CELL))
+        nbformat.write(nb, path)
+    return folder
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory, tiny_workspace):
+    """One run of seven teams' feedback reports: three healthy, one without responses, one without
+    rows, and three that raise, kill their kernel, or overrun a 5 s time limit."""
+    root = tmp_path_factory.mktemp("faults")
+    header_only = root / "ws-header-only"
+    shutil.copytree(tiny_workspace, header_only)
+    columns = pd.read_csv(header_only / "nps_responses.csv", nrows=0).columns
+    (header_only / "nps_responses.csv").write_text(",".join(columns) + "\n")
+    long_text = root / "ws-long-text"
+    shutil.copytree(tiny_workspace, long_text)
+    account = pd.read_csv(tiny_workspace / "accounts.csv")["account_id"].iloc[0]
+    rows = [
+        {"response_id": "L1", "comment": LONG_COMMENT, "submitted_at": "2026-11-20T10:00:00Z", "score": 2},
+        {"response_id": "L2", "comment": WORLD_TEXT, "submitted_at": "2026-11-21T10:00:00Z", "score": 3},
+        {"response_id": "L3", "comment": "Great", "submitted_at": "2026-11-22T10:00:00Z", "score": 10},
+    ]
+    frame = pd.DataFrame([{**r, "account_id": account, "visitor_id": None, "product": "mobile-app"} for r in rows])
+    frame[list(columns)].to_csv(long_text / "nps_responses.csv", index=False)
+    healthy = {"name": "Healthy", "products": ["mobile-app"]}
+    teams = {
+        "healthy": healthy,
+        "header-only": {**healthy, "name": "Header only", "workspace": str(header_only)},
+        "no-rows": {"name": "No rows", "products": ["no-such-product"]},
+        "long-text": {**healthy, "name": "Long text", "workspace": str(long_text)},
+        "raises": {**healthy, "name": "Raises"},
+        "dies": {**healthy, "name": "Dies"},
+        "slow": {**healthy, "name": "Slow", "time_limit": 5},
+    }
+    params = make_params(root, tiny_workspace, teams=teams)
+    notebooks = _notebooks_with_planted_cell(root / "notebooks")
+    out = root / "reports"
+    before = _checksums(tiny_workspace)
+    started = time.monotonic()
+    result = playbook_cli("run", "--params", str(params), "--out", str(out), "--area", "feedback", "--as-of", AS_OF.isoformat(),
+                          "--notebooks", str(notebooks), "--jobs", "2")
+    seconds = time.monotonic() - started
+    manifest = json.loads((out / "manifest.json").read_text())
+    return result, out, manifest, seconds, before == _checksums(tiny_workspace)
+
+
+def _report(out: Path, team: str) -> str:
+    return visible_text((out / team / "feedback.html").read_text(encoding="utf-8"))
+
+
+def test_one_failing_team_never_stops_the_others(fault_run):
+    result, out, manifest, _, _ = fault_run
+    assert result.returncode == 1, result.stdout + result.stderr
+    status = {key: entry["status"] for key, entry in manifest["reports"].items()}
+    assert status == {
+        "healthy/feedback": "rendered", "header-only/feedback": "rendered", "no-rows/feedback": "rendered",
+        "long-text/feedback": "rendered", "raises/feedback": "failed", "dies/feedback": "failed", "slow/feedback": "failed",
+    }
+    assert "3 failed: dies/feedback, raises/feedback, slow/feedback" in result.stderr
+    assert "Healthy" in _report(out, "healthy") and "NPS" in _report(out, "healthy")
+
+
+def test_a_notebook_raising_for_one_team_fails_that_report_with_the_exception(fault_run):
+    result, out, manifest, _, _ = fault_run
+    entry = manifest["reports"]["raises/feedback"]
+    assert entry["reason"] == "RuntimeError: planted failure for team raises"
+    assert "FAILED   raises/feedback  RuntimeError: planted failure for team raises" in result.stdout
+    assert not (out / "raises" / "feedback.html").exists()
+    # The executed notebook with its traceback is kept beside the reports for the ops lead.
+    failed = nbformat.read(out / "raises" / "feedback.failed.ipynb", as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in failed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_a_kernel_that_dies_fails_its_report_with_a_clear_reason(fault_run):
+    _, _, manifest, _, _ = fault_run
+    reason = manifest["reports"]["dies/feedback"]["reason"]
+    assert reason.startswith("the kernel died while running the notebook"), reason
+    assert manifest["reports"]["dies/feedback"]["attempts"] == 1
+
+
+def test_a_report_over_its_time_limit_fails_as_timed_out(fault_run):
+    _, _, manifest, seconds, _ = fault_run
+    entry = manifest["reports"]["slow/feedback"]
+    assert entry["reason"] == "timed out after 5 s (time_limit in params); the kernel was stopped"
+    # The planted cell sleeps 120 s: the run did not wait for it.
+    assert entry["seconds"] < 30 and seconds < 110
+
+
+def test_a_team_without_responses_gets_a_no_data_notice(fault_run):
+    _, out, manifest, _, _ = fault_run
+    for team in ("header-only", "no-rows"):
+        assert NO_RESPONSES in _report(out, team)
+        assert manifest["reports"][f"{team}/feedback"]["headline"]["value"] is None
+
+
+def test_long_emoji_and_right_to_left_comments_are_shown_as_written_and_shortened(fault_run):
+    _, out, _, _, _ = fault_run
+    text = _report(out, "long-text")
+    assert WORLD_TEXT in text
+    assert f"[shortened; {len(LONG_COMMENT):,} characters in full]" in text
+    # A 1 MB comment does not make a 1 MB report: nowhere in it is the comment whole.
+    html = (out / "long-text" / "feedback.html").read_text(encoding="utf-8")
+    assert html.count("slow") < 500
+    assert (out / "long-text" / "feedback.html").stat().st_size < 1_000_000
+
+
+def test_the_workspace_is_only_read(fault_run):
+    *_, unchanged = fault_run
+    assert unchanged
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the run's processes")
+def test_a_run_killed_with_sigkill_loses_nothing_and_the_next_run_completes(tmp_path, tiny_workspace):
+    teams = {"alpha": {"name": "Alpha", "products": ["mobile-app"]}, "beta": {"name": "Beta", "products": ["insights"]}}
+    params = make_params(tmp_path, tiny_workspace, teams=teams)
+    out = tmp_path / "reports"
+    args = ["run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", "2",
+            "--area", "feedback", "--area", "tools", "--area", "communication"]
+    first = playbook_cli(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    old = {p: p.read_bytes() for p in out.rglob("*.html")}
+
+    command = [str(Path(sys.executable).parent / "playbook"), *args]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    finished: list[str] = []
+    reader = threading.Thread(target=lambda: finished.extend(line for line in run.stderr if line.startswith("[")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while len(finished) < 2 and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    assert run.poll() is None, "the run finished before it could be killed"
+    helpers = _descendants(run.pid)
+    assert helpers, "the run had started its workers"
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=10)
+
+    # Its workers and kernels die with it rather than writing on behind its back.
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in helpers if _alive(p)]
+
+    # Every report path holds a whole report: the old one or a new one, never a part.
+    for path, before in old.items():
+        now = path.read_bytes()
+        assert now == before or now.rstrip().endswith(b"</html>"), path
+    index = visible_text((out / "index.html").read_text())
+    assert "Alpha" in index and "Beta" in index
+    json.loads((out / "manifest.json").read_text())
+
+    again = playbook_cli(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "6 of 6 reports ok" in again.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {e["status"] for e in manifest["reports"].values()} == {"rendered"}
+    # Nothing a killed run left half-done stays behind.
+    assert not list(out.rglob(".*.tmp")) and not list(out.rglob(".*.partial.ipynb"))
