@@ -44,6 +44,7 @@ __all__ = [
     "show_data_notes",
     "show_figure",
     "show_header",
+    "show_missing",
     "show_quotes",
     "show_section",
     "show_summary",
@@ -53,6 +54,17 @@ __all__ = [
     "tools",
     "tools_report",
 ]
+
+
+def show_missing(ctx: ReportContext, table: str, what: str) -> bool:
+    """Say, in place of a section, that the workspace lacks the optional ``table`` it needs.
+
+    Returns True when the table is missing (the caller then skips the section's tables).
+    """
+    if ctx.has(table):
+        return False
+    show_text(f"The workspace has no {table} table, so {what} cannot be shown.")
+    return True
 
 
 def feedback_report(ctx: ReportContext) -> feedback.FeedbackReport:

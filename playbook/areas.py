@@ -45,8 +45,8 @@ AREAS: dict[str, Area] = {
         Area(
             "escalations",
             "Escalations & health",
-            required=("escalations", "accounts"),
-            optional=("bugs", "features", "events", "nps_responses"),
+            required=("escalations",),
+            optional=("accounts", "bugs", "features", "events", "nps_responses"),
         ),
         Area("experiments", "Experiments", required=("experiments", "exposures"), optional=("events",)),
         Area(
@@ -61,7 +61,7 @@ AREAS: dict[str, Area] = {
             required=("releases",),
             optional=("trainings", "features", "escalations", "events"),
         ),
-        Area("feedback", "Feedback & NPS", required=("nps_responses", "accounts"), optional=("feedback", "roadmap")),
+        Area("feedback", "Feedback & NPS", required=("nps_responses",), optional=("accounts", "feedback", "roadmap")),
     )
 }
 

@@ -166,6 +166,8 @@ def repeat_accounts(escalations: pd.DataFrame, accounts: pd.DataFrame, period: P
     )
     counts = counts[counts["escalations"] >= threshold].reset_index()
     table = counts.merge(accounts[["account_id", "name", "segment", "arr"]], on="account_id", how="left")
+    # Without an accounts table (an imported ticket export alone), accounts are named by their id.
+    table["name"] = table["name"].fillna(table["account_id"])
     return table.sort_values(["arr", "escalations"], ascending=False, ignore_index=True)
 
 
@@ -368,10 +370,8 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> tuple[lis
                 )
     for row in report.repeats.head(3).itertuples():
         action = True
-        lines.append(
-            f"{row.name} ({short_money(row.arr)} ARR, {row.segment}) opened {row.escalations} escalations this period; "
-            f"{int(row.still_open)} still open."
-        )
+        known = "" if pd.isna(row.arr) else f" ({short_money(row.arr)} ARR, {row.segment})"
+        lines.append(f"{row.name}{known} opened {row.escalations} escalations this period; {int(row.still_open)} still open.")
     if report.arr_at_risk > 0:
         lines.append(
             f"ARR at risk: {short_money(report.arr_at_risk)} across {len(report.at_risk)} accounts with an open P1 or P2 escalation."
