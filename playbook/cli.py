@@ -227,6 +227,50 @@ def validate(workspace: Path | None, params_dir: Path) -> None:
     sys.exit(EXIT_USAGE if errors else 0)
 
 
+@main.command("import", context_settings={"max_content_width": 100})
+@click.argument("preset")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--workspace", "-w", type=click.Path(path_type=Path), required=True, help="Workspace folder to write into.")
+@click.option("--mapping", "mapping_file", type=click.Path(path_type=Path), default=None,
+              help="YAML mapping merged over the preset's (required for 'generic'); see params/mappings/.")
+@click.option("--table", default=None, help="Canonical table to write, for presets offering several (jira: bugs or escalations).")
+def import_(preset: str, files: tuple[Path, ...], workspace: Path, mapping_file: Path | None, table: str | None) -> None:
+    """Turn a tool's export into a canonical workspace table.
+
+    Reads FILE(s) with PRESET's mapping (and --mapping), checks the rows against the data
+    contract, and appends the usable ones to the workspace's table without repeating an id.
+    Prints what was written, skipped and set aside, and why. Exit 2 when the export cannot be
+    read at all (the message names the file, the column and what was expected).
+
+    \b
+    Presets:
+      generic         any CSV or JSON-lines file, described by --mapping
+      jira            Jira CSV (all fields) to bugs, or to escalations with --table
+      zendesk         Zendesk tickets: incremental export JSON with metric_sets, or admin CSV
+      delighted       Delighted survey responses (API JSON or JSON lines) to nps_responses
+      posthog-survey  PostHog "survey sent" events (CSV or JSON lines) to nps_responses
+      posthog-events  PostHog events (CSV or JSON lines) to events; account from $groups
+      amplitude       Amplitude export (zip of gzipped JSON lines) to events
+      assignments     experiment assignments (GrowthBook's shape) to exposures
+
+    \b
+    Example:
+      playbook import jira jira-export.csv --workspace data/acme
+      playbook import generic answers.csv --mapping params/mappings/nps_scores.yaml -w data/acme
+    """
+    from playbook.importers import run_import
+
+    try:
+        result = run_import(preset, list(files), workspace, mapping_file, table)
+    except PlaybookError as err:
+        _fail(err)
+        return
+    lines = result.describe()
+    click.echo(lines[0])
+    for line in lines[1:]:
+        click.secho(f"  {line}", fg="yellow")
+
+
 @main.command("list")
 @PARAMS
 def list_(params_dir: Path) -> None:

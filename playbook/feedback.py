@@ -296,7 +296,7 @@ def _points(value: float) -> str:
 
 def _nps_text(result: stats.NPSResult) -> str:
     level = round(result.confidence * 100)
-    return f"{result.score:.0f} ({level}% interval {result.low:.0f} to {result.high:.0f}, {result.n:,} responses)"
+    return f"{result.score:+.1f} ({level}% interval [{result.low:.1f}, {result.high:.1f}], {result.n:,} responses)"
 
 
 def _ordinal(n: int) -> str:

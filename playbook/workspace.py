@@ -46,7 +46,7 @@ class SetAside:
     examples: tuple[tuple[int, Any], ...]
 
     def describe(self) -> str:
-        shown = ", ".join(f"row {row}: {value!r}" for row, value in self.examples)
+        shown = ", ".join(f"row {row}: {'empty' if value is None else repr(value)}" for row, value in self.examples)
         more = "" if self.count <= len(self.examples) else ", ..."
         what = "columns" if " + " in self.column else "column"
         return f"{what} '{self.column}' {self.rule} ({shown}{more})"

@@ -152,7 +152,7 @@ CASES = [
         ], check=_equals("score", [7]))),
     Case("required value empty", "nps_responses", {"nps_responses.csv": csv_text(
         "nps_responses", {"account_id": ""}, {})}, Kept(1, [
-            "nps_responses.csv: 1 row set aside: column 'account_id' is empty but required (row 1: None)",
+            "nps_responses.csv: 1 row set aside: column 'account_id' is empty but required (row 1: empty)",
         ])),
     Case("negative money", "accounts", {"accounts.csv": csv_text("accounts", {"arr": "-500"}, {})}, Kept(1, [
         "accounts.csv: 1 row set aside: column 'arr' expected 0 or more (USD) (row 1: -500)",

@@ -141,7 +141,7 @@ def test_build_report_summary_states_the_fall(responses_df, accounts_df, roadmap
     )
     assert report.needs_action
     assert report.change.change == pytest.approx(-60)
-    assert report.summary[0].startswith("NPS fell by 60 points: from 60")
+    assert report.summary[0].startswith("NPS fell by 60 points: from +60.0 (95% interval [")
     assert "Detractors mostly talk about pricing: 2 of 4 detractor comments (50%)" in report.summary[2]
     assert report.headline() == {"label": "NPS", "value": 0, "change": -60, "needs_action": True}
 
