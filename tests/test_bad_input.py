@@ -220,7 +220,9 @@ def test_bad_table(case: Case, tmp_path):
         else:
             report = ws.load(case.table)
             assert report.describe() == case.outcome.lines
-            frame = ws.read(case.table)
+            # in file order, which a DuckDB scan does not promise
+            key = list(get_table(case.table).key)
+            frame = ws.read(case.table).sort_values(key, key=lambda c: c.str.zfill(12), ignore_index=True)
             assert len(frame) == case.outcome.rows == report.rows_kept
             if case.outcome.check:
                 case.outcome.check(frame)
