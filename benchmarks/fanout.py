@@ -9,6 +9,10 @@ Both sides render the same reports (every built area for N teams) from the same 
 Each side runs ``--repeat`` times (median reported) and the ratio baseline / playbook is printed.
 The visible summary of every report must be the same on both sides, or the benchmark fails.
 
+Then incremental reruns on the first playbook run's folder (median of ``--repeat``): nothing
+changed (every report reused), and one team's params changed (only its reports re-rendered),
+each as a share of the full run.
+
     .venv/bin/python benchmarks/fanout.py [--teams 8] [--repeat 3] [--jobs 2]
 
 Run by hand, never from the test suite.
@@ -90,6 +94,15 @@ def run_playbook(params: Path, out: Path, jobs: int) -> float:
     return time.perf_counter() - started
 
 
+def reran(out: Path) -> tuple[int, int]:
+    """(reports reused, reports executed) in the folder's last run."""
+    import json
+
+    reports = json.loads((out / "manifest.json").read_text())["reports"].values()
+    reused = sum(1 for r in reports if r.get("reused"))
+    return reused, len(reports) - reused
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teams", type=int, default=8, help="teams to render (default 8)")
@@ -114,11 +127,24 @@ def main() -> None:
         ]
         if mismatched:
             sys.exit(f"report content differs between the two sides: {', '.join(mismatched)}")
+        unchanged, one_team = [], []
+        team_file = params / "teams" / f"{teams[0]}.yaml"
+        for i in range(args.repeat):
+            unchanged.append(run_playbook(params, tmp / "pb0", args.jobs))
+            assert reran(tmp / "pb0") == (reports, 0), reran(tmp / "pb0")
+            body = yaml.safe_load(team_file.read_text())
+            body.setdefault("feedback", {})["drop_alert"] = 5 + i
+            team_file.write_text(yaml.safe_dump(body))
+            one_team.append(run_playbook(params, tmp / "pb0", args.jobs))
+            assert reran(tmp / "pb0") == (reports - len(AREAS), len(AREAS)), reran(tmp / "pb0")
         base, pb = statistics.median(base_times), statistics.median(pb_times)
         print(f"\n{reports} reports ({len(teams)} teams x {len(AREAS)} areas), {os.cpu_count()} cores, median of {args.repeat}:")
         print(f"  baseline (papermill CLI + nbconvert CLI, sequential): {base:6.1f} s  ({base / reports:.2f} s/report)")
         print(f"  playbook run --jobs {args.jobs}:                            {pb:6.1f} s  ({pb / reports:.2f} s/report)")
         print(f"  ratio baseline / playbook: {base / pb:.2f}x")
+        still, one = statistics.median(unchanged), statistics.median(one_team)
+        print(f"  rerun, nothing changed (all {reports} reused):          {still:6.1f} s  ({still / pb:.1%} of the full run)")
+        print(f"  rerun, one team's params changed ({len(AREAS)} re-rendered):  {one:6.1f} s  ({one / pb:.1%} of the full run)")
 
 
 if __name__ == "__main__":

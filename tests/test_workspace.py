@@ -71,7 +71,7 @@ def test_out_of_range_rows_are_set_aside_and_reported(tmp_path):
     assert report.rows_read == 7 and report.rows_kept == 2 and report.rows_set_aside == 5
     assert sorted(kept["response_id"]) == ["R1", "R7"]
     assert report.describe() == [
-        "nps_responses.csv: 1 row set aside: column 'account_id' is empty but required (row 6: None)",
+        "nps_responses.csv: 1 row set aside: column 'account_id' is empty but required (row 6: empty)",
         "nps_responses.csv: 1 row set aside: column 'score' is not a whole number (row 3: 7.5)",
         "nps_responses.csv: 2 rows set aside: column 'score' expected 0..10 (row 2: 11, row 4: -1)",
         "nps_responses.csv: 1 row set aside: column 'response_id' repeats an id already used in an earlier row (row 5: 'R1')",
