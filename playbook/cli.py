@@ -70,28 +70,30 @@ def _progress(total_hint: int):
 
 
 def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], workspace: str | None,
-         jobs: int | None, as_of: date, notebooks: Path | None = None) -> int:
+         jobs: int | None, as_of: date, notebooks: Path | None = None, force: bool = False, dask: str | None = None) -> int:
     from playbook.render import headline_text
     from playbook.runner import exit_status, make_plan, run_plan
 
-    plan = make_plan(params_dir, out_dir, teams or None, areas or None, as_of, workspace, notebooks)
+    plan = make_plan(params_dir, out_dir, teams or None, areas or None, as_of, workspace, notebooks, force)
     for line in plan.warnings:
         click.secho(f"warning: {line}", fg="yellow", err=True)
     bar, on_done = _progress(len(plan.jobs) + len(plan.decided))
     try:
-        outcomes = run_plan(plan, out_dir, jobs, as_of, on_done)
+        outcomes = run_plan(plan, out_dir, jobs, as_of, on_done, dask)
     finally:
         bar.close()
     click.echo("")
     for o in outcomes:
-        mark = {"rendered": "ok", "no_data": "no data", "failed": "FAILED"}[o.status]
+        mark = "reused" if o.reused else {"rendered": "ok", "no_data": "no data", "failed": "FAILED"}[o.status]
         detail = headline_text(o.headline) if o.status == "rendered" else o.reason
         line = f"  {mark:8} {o.team}/{o.area}" + (f"  {detail}" if detail else "")
         if o.status == "failed" and o.last_good_at:
             line += f"\n           the last good report ({o.last_good_at}) is kept at {out_dir / o.html}"
         click.secho(line, fg="red" if o.status == "failed" else None)
     failed = [o for o in outcomes if o.status == "failed"]
-    click.echo(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} reports ok; index: {out_dir / 'index.html'}")
+    reused = sum(1 for o in outcomes if o.reused)
+    note = f" ({reused} unchanged since their last render, reused; --force re-renders them)" if reused else ""
+    click.echo(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} reports ok{note}; index: {out_dir / 'index.html'}")
     if failed:
         click.secho(f"{len(failed)} failed: {', '.join(o.key for o in failed)}", fg="red", err=True)
     return exit_status(outcomes, plan)
@@ -107,12 +109,19 @@ def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], wo
 @AS_OF
 @click.option("--notebooks", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder of <area>.ipynb to run instead of the bundled notebooks (your own copies).")
+@click.option("--force", is_flag=True, help="Re-render every report, even those whose inputs are unchanged since their last good render.")
+@click.option("--dask", metavar="ADDRESS", default=None,
+              help="Run each report on a Dask cluster (e.g. tcp://scheduler:8786); workers must see the workspace, params and --out at the same paths.")
 def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], workspace: str | None, out_dir: Path,
-        jobs: int | None, as_of: str | None, notebooks: Path | None) -> None:
+        jobs: int | None, as_of: str | None, notebooks: Path | None, force: bool, dask: str | None) -> None:
     """Render every selected team x area report with papermill and nbconvert.
 
     Writes reports/<team>/<area>.html (and the executed .ipynb), reports/index.html and
     reports/manifest.json. A report that fails leaves its last good HTML in place.
+
+    A report whose inputs (notebook, the team's params, the data it reads, its period and
+    as-of date, the playbook version) are unchanged since its last good render is reused
+    without running; --force runs it anyway.
 
     \b
     Exit status: 0 every report rendered (or had no data); 1 some failed, the
@@ -120,7 +129,7 @@ def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], worksp
     reports folder cannot be written or is in use by another run).
     """
     try:
-        sys.exit(_run(params_dir, out_dir, list(teams), list(areas), workspace, jobs, _as_of(as_of), notebooks))
+        sys.exit(_run(params_dir, out_dir, list(teams), list(areas), workspace, jobs, _as_of(as_of), notebooks, force, dask))
     except PlaybookError as err:
         _fail(err)
 

@@ -10,6 +10,8 @@ fails to start is retried.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 import platform
 import shutil
@@ -46,14 +48,16 @@ class IPCKernelManager(AsyncKernelManager):
     system temporary directory rather than Jupyter's runtime folder.
     """
 
-    live: "weakref.WeakSet[IPCKernelManager]" = weakref.WeakSet()
+    # Each manager belongs to the thread that started it, so a report's time limit stops only its
+    # own kernel when several reports share a process (threads of a Dask worker).
+    owners: "weakref.WeakKeyDictionary[IPCKernelManager, int]" = weakref.WeakKeyDictionary()
 
     def __init__(self, **kwargs: Any) -> None:
         self._ipc_dir = tempfile.mkdtemp(prefix="pbk-")
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("ip", os.path.join(self._ipc_dir, "k"))
         super().__init__(**kwargs)
-        IPCKernelManager.live.add(self)
+        IPCKernelManager.owners[self] = threading.get_ident()
 
     def kill_now(self) -> None:
         """Kill the kernel process from any thread (a report over its time limit)."""
@@ -94,6 +98,7 @@ class Job:
     timeout: int
     fingerprint: str = ""
     time_limit: int = 1800
+    input_key: str = ""
 
     @property
     def key(self) -> str:
@@ -120,6 +125,8 @@ class Outcome:
     rendered_at: str | None = None
     last_good_at: str | None = None
     attempts: int = 0
+    input_key: str | None = None
+    reused: bool = False
 
     @property
     def key(self) -> str:
@@ -153,11 +160,16 @@ def make_plan(
     as_of: date | None = None,
     workspace: str | None = None,
     notebooks: Path | None = None,
+    force: bool = False,
 ) -> Plan:
     """Decide which reports to render and check their inputs before any kernel starts.
 
+    A report whose inputs are unchanged since its last good render (see :func:`input_key`) is
+    reused as it is, without validating its tables again or starting a kernel, unless ``force``.
+
     Args:
         notebooks: a folder of ``<area>.ipynb`` to run instead of the project's notebooks.
+        force: execute every report even when its inputs are unchanged.
 
     Raises:
         UsageError: an unknown team or area, or a notebook missing from ``notebooks`` (nothing is run).
@@ -184,6 +196,10 @@ def make_plan(
     fingerprints: dict[str, str] = {}
     warnings: list[str] = []
     opened: dict[Path, Workspace | PlaybookError] = {}
+    from playbook.render import read_manifest
+
+    previous = read_manifest(Path(out_dir))["reports"]
+    notebook_hashes: dict[str, str] = {}
     for team in teams or known:
         try:
             params = load_params(params_dir, team)
@@ -209,6 +225,16 @@ def make_plan(
                 reason = f"the workspace {ws_path} has no {', '.join(missing)} table"
                 decided.append(Outcome(team, area.name, STATUS_NO_DATA, reason=reason, **common))
                 continue
+            fingerprint = ws.fingerprint([t for t in area.tables if ws.has(t)])
+            notebook = notebook_of[area.name]
+            if notebook not in notebook_hashes:
+                notebook_hashes[notebook] = hashlib.sha256(Path(notebook).read_bytes()).hexdigest()
+            key = input_key(notebook_hashes[notebook], run_params[team], fingerprint, period, as_of)
+            fingerprints[f"{team}/{area.name}"] = fingerprint
+            old = previous.get(f"{team}/{area.name}", {})
+            if not force and _reusable(old, key, Path(out_dir)):
+                decided.append(_reused(old, key))
+                continue
             try:
                 for table in area.tables:
                     if ws.has(table):
@@ -217,8 +243,6 @@ def make_plan(
             except SchemaError as err:
                 decided.append(Outcome(team, area.name, STATUS_FAILED, reason=str(err), **common))
                 continue
-            fingerprint = ws.fingerprint([t for t in area.tables if ws.has(t)])
-            fingerprints[f"{team}/{area.name}"] = fingerprint
             jobs.append(
                 Job(
                     team=team,
@@ -234,12 +258,44 @@ def make_plan(
                     timeout=params.execution_timeout,
                     fingerprint=fingerprint,
                     time_limit=params.time_limit,
+                    input_key=key,
                 )
             )
     for ws in opened.values():
         if isinstance(ws, Workspace):
             ws.close()
     return Plan(jobs, decided, run_params, fingerprints, warnings, known)
+
+
+def input_key(notebook_hash: str, params: dict[str, Any], fingerprint: str, period: Any, as_of: date) -> str:
+    """Everything a report depends on, hashed: the notebook, the team's merged params, the data
+    it reads, its period and as-of date, and the playbook's version."""
+    facts = {
+        "notebook": notebook_hash,
+        "params": params,
+        "data": fingerprint,
+        "period": [period.start.isoformat(), period.end.isoformat()],
+        "as_of": as_of.isoformat(),
+        "playbook": playbook.__version__,
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _reusable(old: dict[str, Any], key: str, out_dir: Path) -> bool:
+    """The last render of this report was good, from the same inputs, and its HTML is still there."""
+    return (
+        old.get("status") == STATUS_RENDERED
+        and old.get("input_key") == key
+        and bool(old.get("html"))
+        and (out_dir / str(old["html"])).is_file()
+    )
+
+
+def _reused(old: dict[str, Any], key: str) -> Outcome:
+    known = {f for f in Outcome.__dataclass_fields__}
+    outcome = Outcome(**{k: v for k, v in old.items() if k in known})
+    outcome.input_key, outcome.reused, outcome.seconds, outcome.attempts = key, True, 0.0, 0
+    return outcome
 
 
 def check_kernel() -> None:
@@ -307,11 +363,13 @@ def execute_job(job: Job) -> Outcome:
     nb = None
     # The whole report's time limit: past it, the kernel is killed, whatever it is doing.
     over_time = threading.Event()
+    me = threading.get_ident()
 
     def _time_up() -> None:
         over_time.set()
-        for manager in list(IPCKernelManager.live):
-            manager.kill_now()
+        for manager, owner in list(IPCKernelManager.owners.items()):
+            if owner == me:
+                manager.kill_now()
 
     watchdog = threading.Timer(job.time_limit, _time_up)
     watchdog.daemon = True
@@ -358,6 +416,7 @@ def execute_job(job: Job) -> Outcome:
             outcome.data_notes = records.get("data_notes", {}).get("lines", [])
             outcome.rendered_at = _now()
             outcome.last_good_at = outcome.rendered_at
+            outcome.input_key = job.input_key
         except Exception as err:  # noqa: BLE001
             outcome.reason = f"export failed: {type(err).__name__}: {err}"
     if html_path.exists():
@@ -442,6 +501,7 @@ def run_plan(
     jobs: int | None = None,
     as_of: date | None = None,
     on_done: Callable[[Outcome, int, int], None] | None = None,
+    dask: str | None = None,
 ) -> list[Outcome]:
     """Execute the plan's jobs in parallel processes, then write the manifest and the index.
 
@@ -451,6 +511,9 @@ def run_plan(
         jobs: worker processes (default: the number of cores).
         as_of: the run's as-of date, for the manifest.
         on_done: called with (outcome, done, total) as each report finishes (progress display).
+        dask: the address of a Dask scheduler; each report then runs on the cluster's workers,
+            which must reach the workspace, the params and this folder at the same paths and
+            have the ``playbook`` kernel installed.
 
     Raises:
         RunError: the folder cannot be written, or another run is writing to it.
@@ -463,11 +526,40 @@ def run_plan(
     except OSError as err:
         raise RunError(f"cannot write to the output folder {out_dir}: {err.strerror or err}") from err
     with output_lock(out_dir):
-        return _run_locked(plan, out_dir, jobs, as_of, on_done)
+        return _run_locked(plan, out_dir, jobs, as_of, on_done, dask)
+
+
+def _on_dask(address: str, jobs: list[Job]) -> Iterator[tuple[Job, Outcome | BaseException]]:
+    """Each job as a task on the Dask cluster at ``address``, yielded as it finishes."""
+    try:
+        from distributed import Client, as_completed as completed
+    except ImportError:
+        raise RunError("--dask needs the distributed package: pip install 'playbook[cluster]'") from None
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as err:
+        raise RunError(f"cannot reach the Dask scheduler at {address}: {err}") from None
+    with client:
+        futures = {client.submit(execute_job, job, pure=False, key=f"playbook-{job.team}-{job.area}-{os.getpid()}-{time.time_ns()}"): job
+                   for job in jobs}
+        for future in completed(futures):
+            job = futures[future]
+            try:
+                yield job, future.result()
+            except Exception as err:  # noqa: BLE001 - a lost worker fails only its report
+                yield job, err
+
+
+def _dask_workers(address: str) -> int:
+    from distributed import Client
+
+    with Client(address, timeout="10s") as client:
+        return len(client.scheduler_info().get("workers", {})) or 1
 
 
 def _run_locked(
-    plan: Plan, out_dir: Path, jobs: int | None, as_of: date | None, on_done: Callable[[Outcome, int, int], None] | None
+    plan: Plan, out_dir: Path, jobs: int | None, as_of: date | None, on_done: Callable[[Outcome, int, int], None] | None,
+    dask: str | None = None,
 ) -> list[Outcome]:
     import multiprocessing
 
@@ -486,7 +578,15 @@ def _run_locked(
         if on_done:
             on_done(outcome, len(outcomes), total)
     workers = max(1, min(jobs or os.cpu_count() or 1, len(plan.jobs) or 1))
-    if plan.jobs:
+    if plan.jobs and dask:
+        for job, result in _on_dask(dask, plan.jobs):
+            if isinstance(result, BaseException):
+                result = Outcome(job.team, job.area, STATUS_FAILED, team_name=job.team_name, reason=f"Dask task failed: {result}")
+            outcomes.append(result)
+            if on_done:
+                on_done(result, len(outcomes), total)
+        workers = _dask_workers(dask)
+    elif plan.jobs:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
             futures = {pool.submit(execute_job, job): job for job in plan.jobs}
@@ -508,6 +608,9 @@ def _run_locked(
                 outcome.html = f"{outcome.team}/{outcome.area}.html"
                 outcome.last_good_at = old.get("last_good_at")
                 outcome.headline = outcome.headline or old.get("headline")
+    if any(o.reused for o in outcomes):
+        # Reused reports were not validated this time; their data warnings are the last run's.
+        plan.warnings += [w for w in previous.get("warnings", []) if w not in plan.warnings]
     manifest = build_manifest(previous, outcomes, plan, as_of or date.today(), workers)
     write_manifest(out_dir, manifest)
     write_index(out_dir, manifest)
@@ -545,6 +648,8 @@ def build_manifest(previous: dict[str, Any], outcomes: list[Outcome], plan: Plan
         "versions": versions,
         "params": {k: v for k, v in {**previous.get("params", {}), **plan.params}.items() if k in plan.known_teams},
         "warnings": plan.warnings,
+        "reused": sum(1 for o in outcomes if o.reused),
+        "executed": sum(1 for o in outcomes if o.status == STATUS_RENDERED and not o.reused),
         "reports": reports,
     }
 
