@@ -63,7 +63,8 @@ def _progress(total_hint: int):
         bar.set_postfix_str(f"{outcome.team}/{outcome.area} {outcome.status}")
         bar.update(1)
         if not interactive:
-            click.echo(f"[{done}/{total}] {outcome.team}/{outcome.area}: {outcome.status.replace('_', ' ')}"
+            status = "reused" if outcome.reused else outcome.status.replace("_", " ")
+            click.echo(f"[{done}/{total}] {outcome.team}/{outcome.area}: {status}"
                        + (f" in {outcome.seconds:.1f}s" if outcome.seconds else ""), err=True)
 
     return bar, on_done

@@ -115,7 +115,8 @@ def test_broken_team_fails_alone_and_keeps_its_last_good_report(sample_workspace
     assert "FAILED   growth/feedback  nps_responses.csv: missing column 'score'" in second.stdout
     assert "the last good report" in second.stdout
     assert "1 failed: growth/feedback" in second.stderr
-    assert "ok       mobile/feedback" in second.stdout
+    # mobile's inputs did not change: its report is reused, untouched
+    assert "reused   mobile/feedback" in second.stdout
     assert (out / "growth" / "feedback.html").read_bytes() == good
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["reports"]["growth/feedback"]["status"] == "failed"
