@@ -396,6 +396,12 @@ class Workspace:
         sql = f"SELECT {select} FROM {_ident(table)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
+        # A DuckDB scan returns rows in no promised order; sums taken in a different order can
+        # move a figure in its last shown digit, so rows come in key order, for reports that
+        # read the same every time.
+        order = [c for c in (contract.key or contract.column_names) if not columns or c in columns]
+        if order:
+            sql += " ORDER BY " + ", ".join(_ident(c) for c in order)
         return self.con.execute(sql, args).df()
 
     def relation(self, table: str, products: list[str] | None = None) -> duckdb.DuckDBPyRelation:
