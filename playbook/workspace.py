@@ -21,6 +21,7 @@ All filtering by product and period is done in SQL. This module is the only one 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -115,6 +116,12 @@ class Workspace:
             raise WorkspaceError(f"workspace {self.path} is neither a folder nor a .duckdb file")
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
+        # DuckDB would otherwise take up to 80% of the machine's memory for its buffers; a
+        # report shares the machine with other kernels, so it is held to a budget and large
+        # aggregations spill to a private temporary folder instead (PLAYBOOK_DUCKDB_MEMORY).
+        self._spill = Path(tempfile.mkdtemp(prefix="playbook-spill-"))
+        self.con.execute(f"SET memory_limit = {_literal(os.environ.get('PLAYBOOK_DUCKDB_MEMORY', '1GB'))}")
+        self.con.execute(f"SET temp_directory = {_literal(str(self._spill))}")
         if self._db_file:
             self.con.execute(f"ATTACH {_literal(str(self.path))} AS src (READ_ONLY)")
         self.reports: dict[str, TableReport] = {}
@@ -429,6 +436,7 @@ class Workspace:
 
     def close(self) -> None:
         self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
