@@ -24,6 +24,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -119,7 +120,9 @@ class Workspace:
         # DuckDB would otherwise take up to 80% of the machine's memory for its buffers; a
         # report shares the machine with other kernels, so it is held to a budget and large
         # aggregations spill to a private temporary folder instead (PLAYBOOK_DUCKDB_MEMORY).
-        self._spill = Path(tempfile.mkdtemp(prefix="playbook-spill-"))
+        # The folder is only named: DuckDB creates it when it first spills and removes it when
+        # the connection closes, so a kernel that never closes its workspace leaves nothing.
+        self._spill = Path(tempfile.gettempdir()) / f"playbook-spill-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.con.execute(f"SET memory_limit = {_literal(os.environ.get('PLAYBOOK_DUCKDB_MEMORY', '1GB'))}")
         self.con.execute(f"SET temp_directory = {_literal(str(self._spill))}")
         if self._db_file:
@@ -178,6 +181,16 @@ class Workspace:
             return self.reports[table]
         contract = get_table(table)
         source, label, is_text = self._source(table)
+        direct = None if is_text else self._direct_source(table, contract, source)
+        if direct is not None:
+            # Typed columns already as the contract wants them: nothing to parse, so the rows are
+            # judged where they lie instead of being copied first (large event tables).
+            raw = f"_raw_{table}"
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS {direct}")
+            found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
+            report = self._set_aside(table, contract, raw, label, found, is_text, direct=True)
+            self.reports[table] = report
+            return report
         notes: list[str] = []
         raw = f"_raw_{table}"
         try:
@@ -259,6 +272,37 @@ class Workspace:
         reader = f"read_csv({_literal(str(path))}, all_varchar = true, header = true)"
         return reader, path.name, True
 
+    def _direct_source(self, table: str, contract: Table, source: str) -> str | None:
+        """A query numbering the rows of a typed source in place, or None when it must be copied.
+
+        Only for tables without a key (a repeated-key check needs every row numbered in order, so
+        keyed tables, all small, are copied) whose contract columns all have their contract's
+        types already (Parquet or DuckDB columns): then no value needs parsing and every rule can
+        be checked on the source itself.
+        """
+        if contract.key:
+            return None
+        try:
+            types = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        except duckdb.Error:
+            return None  # unreadable: the copying path says why
+        select = []
+        for column in contract.columns:
+            kind, col = types.get(column.name), _ident(column.name)
+            if kind not in _NATIVE[column.type]:
+                return None
+            canonical = _NATIVE[column.type][0]
+            select.append(col if kind == canonical else f"CAST({col} AS {canonical}) AS {col}")
+        if self._db_file:
+            rows, numbered = "rowid + 1", source
+        else:
+            rows = "file_row_number + 1"
+            numbered = f"read_parquet({_literal(str(self._file(table)))}, file_row_number = true)"
+        others = ", ".join([*(_ident(c) for c in contract.column_names), *(["file_row_number"] if not self._db_file else [])])
+        extras = [c for c in types if c not in contract.column_names]
+        tail = f", * EXCLUDE ({others})" if extras else ""
+        return f"SELECT {rows} AS _row, {', '.join(select)}{tail} FROM {numbered}"
+
     def _value(self, column: Column, is_text: bool) -> str:
         col = _ident(column.name)
         return f"NULLIF(TRIM({col}), '')" if is_text else col
@@ -287,12 +331,16 @@ class Workspace:
                 f"{len(bad):,} value{'s' if len(bad) > 1 else ''} do{'es' if len(bad) == 1 else ''} not parse ({shown})"
             )
 
-    def _set_aside(self, table: str, contract: Table, raw: str, label: str, found: list[str], is_text: bool) -> TableReport:
+    def _set_aside(
+        self, table: str, contract: Table, raw: str, label: str, found: list[str], is_text: bool, direct: bool = False
+    ) -> TableReport:
         columns, rules, clears = [], [], []
         for column in contract.columns:
             col, parsed = _ident(column.name), self._typed(column, is_text)
             missing = f"{col} IS NULL"
-            if column.type == "int":
+            if direct:
+                columns.append(col)
+            elif column.type == "int":
                 # Keep the parsed number beside the whole-number column, so 7.5 is reported as
                 # "not whole" rather than as empty.
                 number = _ident("_num_" + column.name)
@@ -336,7 +384,7 @@ class Workspace:
         reason = "CASE " + " ".join(f"WHEN {broken} THEN {i}" for i, (_, _, broken, _) in enumerate(rules)) + " END"
         checked = f"_checked_{table}"
         self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {checked} AS SELECT *, {reason} AS _reason FROM "
+            f"CREATE OR REPLACE TEMP {'VIEW' if direct else 'TABLE'} {checked} AS SELECT *, {reason} AS _reason FROM "
             f"(SELECT _row, {', '.join(columns)}, {duplicate} AS _dup FROM {raw})"
         )
         # Values that break a "clear" rule are emptied in rows that are otherwise kept.
@@ -349,12 +397,16 @@ class Workspace:
                 cleared.append(SetAside(name, words, int(count), tuple((int(r), _plain(v)) for r, v in examples)))
         clear_sql = {name: f"CASE WHEN {broken} THEN NULL ELSE {_ident(name)} END AS {_ident(name)}" for name, _, broken, _ in clears}
         keep = ", ".join(clear_sql.get(c, _ident(c)) for c in (*contract.column_names, *extras))
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(table)} AS SELECT {keep} FROM {checked} WHERE _reason IS NULL")
         rows_read = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
         set_aside = []
         counts = self.con.execute(
             f"SELECT _reason, count(*) FROM {checked} WHERE _reason IS NOT NULL GROUP BY _reason ORDER BY _reason"
         ).fetchall()
+        if direct and not counts and not cleared:
+            # Every row is usable as it lies: reports read the source with no rule to re-check.
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(table)} AS SELECT {keep} FROM {raw}")
+        else:
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(table)} AS SELECT {keep} FROM {checked} WHERE _reason IS NULL")
         for index, count in counts:
             name, words, _, shown = rules[index]
             examples = self.con.execute(
@@ -446,6 +498,17 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# DuckDB column types that already hold each contract type, so the column needs no parsing.
+_NATIVE: dict[str, tuple[str, ...]] = {
+    # The first is the type a loaded column has; the others are cast to it as they are read.
+    "string": ("VARCHAR",),
+    "int": ("BIGINT", "TINYINT", "SMALLINT", "INTEGER", "UTINYINT", "USMALLINT", "UINTEGER"),
+    "float": ("DOUBLE", "FLOAT", "TINYINT", "SMALLINT", "INTEGER", "BIGINT"),
+    "bool": ("BOOLEAN",),
+    "timestamp": ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE"),
+}
 
 
 def _literal(text: str) -> str:

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime, timezone
 
 import duckdb
 import pandas as pd
@@ -156,3 +156,94 @@ def test_response_before_opening_is_emptied_not_a_negative_duration(tmp_path):
         "escalations.csv: 1 value emptied (the rows are kept): column 'first_response_at' expected on or after opened_at "
         "(row 2: '2026-11-01 09:00:00')",
     ]
+
+
+EVENTS_HEADER = "ts,visitor_id,account_id,product,feature_id,browser\n"
+EVENTS_ROWS = (
+    "2026-11-01 09:00:00,V1,A1,p,F1,firefox\n"
+    "2026-11-01 10:00:00,V2,A1,p,,chrome\n"
+    "2026-11-02 11:00:00,,A2,p,F2,chrome\n"  # row 3: no visitor
+    "2026-11-03 12:00:00,V3,A2,p,F1,safari\n"
+    "2031-01-01 00:00:00,V4,A3,p,F2,chrome\n"  # row 5: in the future
+    "2026-11-04 13:00:00,V4,,p,F2,chrome\n"  # row 6: no account
+    "2026-11-05 14:00:00,V5,A3,q,F3,edge\n"
+)
+
+
+@pytest.mark.parametrize("form", ["parquet", "parquet with other types", "duckdb"])
+def test_typed_events_judged_in_place_match_the_copied_csv(tmp_path, form):
+    """Typed tables without a key are checked where they lie (no copy); the outcome must equal the CSV path's."""
+    csv_dir = _write(tmp_path / "csv", "events.csv", EVENTS_HEADER + EVENTS_ROWS)
+    with Workspace(csv_dir, now=datetime(2026, 11, 27, tzinfo=timezone.utc)) as ws:
+        expected_report = ws.load("events")
+        expected = ws.read("events")
+    assert expected_report.rows_read == 7 and expected_report.rows_kept == 4
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    frame = f"read_csv('{csv_dir / 'events.csv'}', header = true, timestampformat = '%Y-%m-%d %H:%M:%S')"
+    if form == "parquet with other types":
+        # Nanosecond times with a zone: a pandas- or Spark-written file; cast as read.
+        select = "CAST(CAST(ts AS TIMESTAMPTZ) AS TIMESTAMP_NS) AS ts, * EXCLUDE (ts)"
+    else:
+        select = "*"
+    folder = tmp_path / "typed"
+    folder.mkdir()
+    if form == "duckdb":
+        target = tmp_path / "ws.duckdb"
+        con.execute(f"ATTACH '{target}' AS out")
+        con.execute(f"CREATE TABLE out.events AS SELECT {select} FROM {frame}")
+        con.execute("DETACH out")
+        label = "ws.duckdb:events"
+    else:
+        target = folder
+        con.execute(f"COPY (SELECT {select} FROM {frame}) TO '{folder / 'events.parquet'}' (FORMAT parquet)")
+        label = "events.parquet"
+    con.close()
+    with Workspace(target, now=datetime(2026, 11, 27, tzinfo=timezone.utc)) as ws:
+        assert ws._direct_source("events", ws_contract("events"), ws._source("events")[0]) is not None
+        report = ws.load("events")
+        got = ws.read("events")
+        assert ws.con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall()[0][0] == 0
+    assert report.source == label
+    assert [line.replace(label, "X") for line in report.describe()] == [
+        line.replace("events.csv", "X") for line in expected_report.describe()
+    ]
+    assert all(f"row {n}:" in " ".join(report.describe()) for n in (3, 5, 6))
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_typed_events_with_a_text_time_column_are_parsed_by_copy(tmp_path):
+    """A Parquet column typed other than the contract wants goes through the parsing path and its errors."""
+    con = duckdb.connect()
+    con.execute(
+        f"COPY (SELECT * FROM (VALUES ('2026-11-01 09:00:00', 'V1', 'A1', 'p', 'F1'), ('soon', 'V2', 'A1', 'p', NULL)) "
+        f"t(ts, visitor_id, account_id, product, feature_id)) TO '{tmp_path / 'events.parquet'}' (FORMAT parquet)"
+    )
+    con.close()
+    with Workspace(tmp_path) as ws:
+        assert ws._direct_source("events", ws_contract("events"), ws._source("events")[0]) is None
+        expected = r"events\.parquet: column 'ts' expected an ISO-8601 date or timestamp \(UTC\); 1 value does not parse \(row 2: 'soon'\)"
+        with pytest.raises(SchemaError, match=expected):
+            ws.load("events")
+
+
+def ws_contract(name):
+    from playbook.schemas import get_table
+
+    return get_table(name)
+
+
+def test_spill_folder_exists_only_while_duckdb_spills(tmp_path, monkeypatch):
+    """DuckDB's spill folder is made when a query outgrows the budget and is gone after close."""
+    monkeypatch.setenv("PLAYBOOK_DUCKDB_MEMORY", "64MB")
+    _write(tmp_path, "nps_responses.csv", HEADER + "R1,A1,,p,9,,2026-01-01\n")
+    idle = Workspace(tmp_path)
+    idle.load("nps_responses")
+    assert not idle._spill.exists()  # nothing spilled, nothing made
+    idle.close()
+    ws = Workspace(tmp_path)
+    ws.con.execute("CREATE TEMP TABLE big AS SELECT range AS i, md5(CAST(range AS VARCHAR)) AS s FROM range(3000000)")
+    assert ws.sql("SELECT count(DISTINCT s) AS n FROM big")["n"][0] == 3_000_000
+    assert ws._spill.exists() and any(ws._spill.iterdir())
+    ws.close()
+    assert not ws._spill.exists()
