@@ -186,9 +186,12 @@ class Workspace:
             # Typed columns already as the contract wants them: nothing to parse, so the rows are
             # judged where they lie instead of being copied first (large event tables).
             raw = f"_raw_{table}"
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS {direct}")
-            found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
-            report = self._set_aside(table, contract, raw, label, found, is_text, direct=True)
+            try:
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS {direct}")
+                found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
+                report = self._set_aside(table, contract, raw, label, found, is_text, direct=True)
+            except duckdb.Error as err:
+                raise SchemaError(f"{label}: cannot be read as a table: {_first_line(err)}") from err
             self.reports[table] = report
             return report
         notes: list[str] = []
