@@ -405,11 +405,9 @@ class Workspace:
         counts = self.con.execute(
             f"SELECT _reason, count(*) FROM {checked} WHERE _reason IS NOT NULL GROUP BY _reason ORDER BY _reason"
         ).fetchall()
-        if direct and not counts and not cleared:
-            # Every row is usable as it lies: reports read the source with no rule to re-check.
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(table)} AS SELECT {keep} FROM {raw}")
-        else:
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(table)} AS SELECT {keep} FROM {checked} WHERE _reason IS NULL")
+        # A table checked in place is read again by every query: the rules stay in its view, so
+        # a file replaced after the check still cannot bring an unchecked row into a report.
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(table)} AS SELECT {keep} FROM {checked} WHERE _reason IS NULL")
         for index, count in counts:
             name, words, _, shown = rules[index]
             examples = self.con.execute(

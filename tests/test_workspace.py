@@ -247,3 +247,20 @@ def test_spill_folder_exists_only_while_duckdb_spills(tmp_path, monkeypatch):
     assert ws._spill.exists() and any(ws._spill.iterdir())
     ws.close()
     assert not ws._spill.exists()
+
+
+def test_events_file_replaced_after_the_check_cannot_bring_in_unchecked_rows(tmp_path):
+    """Checked in place, events are read again by each query; the contract's rules go with them."""
+    def write(rows):
+        con = duckdb.connect()
+        values = ", ".join(f"(TIMESTAMP '{ts}', {v}, 'A1', 'p', CAST(NULL AS VARCHAR))" for ts, v in rows)
+        con.execute(f"COPY (SELECT * FROM (VALUES {values}) t(ts, visitor_id, account_id, product, feature_id)) "
+                    f"TO '{tmp_path / 'events.parquet'}' (FORMAT parquet)")
+        con.close()
+
+    write([("2026-11-01 09:00:00", "'V1'"), ("2026-11-02 09:00:00", "'V2'")])
+    with Workspace(tmp_path, now=datetime(2026, 11, 27, tzinfo=timezone.utc)) as ws:
+        assert ws.load("events").rows_kept == 2
+        assert ws.con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall()[0][0] == 0  # no copy
+        write([("2026-11-01 09:00:00", "'V1'"), ("2026-11-03 09:00:00", "NULL"), ("2030-01-01 00:00:00", "'V9'")])
+        assert ws.read("events")["visitor_id"].tolist() == ["V1"]
