@@ -41,6 +41,9 @@ START_ATTEMPTS = 3
 STATUS_RENDERED, STATUS_FAILED, STATUS_NO_DATA = "rendered", "failed", "no_data"
 
 
+IPC_PREFIX = "pbk-"
+
+
 class IPCKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel listens on Unix sockets in a fresh private folder.
 
@@ -53,7 +56,9 @@ class IPCKernelManager(AsyncKernelManager):
     owners: "weakref.WeakKeyDictionary[IPCKernelManager, int]" = weakref.WeakKeyDictionary()
 
     def __init__(self, **kwargs: Any) -> None:
-        self._ipc_dir = tempfile.mkdtemp(prefix="pbk-")
+        # Named after the process that owns the kernel, so a later run can tell a killed run's
+        # folders from live ones (see remove_stale_kernel_folders).
+        self._ipc_dir = tempfile.mkdtemp(prefix=f"{IPC_PREFIX}{os.getpid()}-")
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("ip", os.path.join(self._ipc_dir, "k"))
         super().__init__(**kwargs)
@@ -465,6 +470,42 @@ def remove_leftovers(out_dir: Path) -> list[Path]:
     return removed
 
 
+def remove_stale_kernel_folders(tmp: Path | None = None) -> list[Path]:
+    """Delete kernel socket folders whose owning process is gone (a run killed by SIGKILL).
+
+    Only this user's folders named ``pbk-<pid>-*`` are considered, and only when no process with
+    that pid exists; a folder of a live process is left alone.
+    """
+    removed = []
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{IPC_PREFIX}*-*"):
+        try:
+            pid = int(path.name[len(IPC_PREFIX):].split("-", 1)[0])
+            if not path.is_dir() or path.stat().st_uid != os.getuid():
+                continue
+        except (ValueError, OSError):
+            continue
+        if not _gone(pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _gone(pid: int) -> bool:
+    """No process runs under this pid: none exists, or only an unreaped zombie (a killed worker)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # another user's process: alive
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
 @contextmanager
 def output_lock(out_dir: Path) -> Iterator[None]:
     """Hold the output folder for one run at a time; a second run refuses with who holds it.
@@ -568,6 +609,7 @@ def _run_locked(
     if plan.jobs:
         check_kernel()
     remove_leftovers(out_dir)
+    remove_stale_kernel_folders()
     previous = read_manifest(out_dir)
     outcomes: list[Outcome] = []
     total = len(plan.jobs) + len(plan.decided)

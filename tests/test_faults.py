@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ import pandas as pd
 import pytest
 
 from conftest import AS_OF, ROOT, make_params, playbook_cli, visible_text
+
+from playbook.runner import IPC_PREFIX, remove_stale_kernel_folders
 
 PLANTED_CELL = """\
 import os, time
@@ -231,5 +234,19 @@ def test_a_run_killed_with_sigkill_loses_nothing_and_the_next_run_completes(tmp_
     assert "6 of 6 reports ok" in again.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert {e["status"] for e in manifest["reports"].values()} == {"rendered"}
-    # Nothing a killed run left half-done stays behind.
+    # Nothing a killed run left half-done stays behind: no temporary report, no kernel sockets.
     assert not list(out.rglob(".*.tmp")) and not list(out.rglob(".*.partial.ipynb"))
+    sockets = [p for h in helpers for p in Path(tempfile.gettempdir()).glob(f"{IPC_PREFIX}{h}-*")]
+    assert not sockets, sockets
+
+
+def test_only_kernel_folders_of_dead_processes_are_removed(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"{IPC_PREFIX}{gone.stdout.strip()}-abc"
+    live = tmp_path / f"{IPC_PREFIX}{os.getpid()}-abc"
+    other = tmp_path / f"{IPC_PREFIX}notapid-abc"
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "k-1").write_text("")
+    assert remove_stale_kernel_folders(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and other.exists()
