@@ -232,14 +232,50 @@ def resolve_period(period: FixedPeriod | str, as_of: date) -> Period:
 # --- YAML with line numbers -------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as strings, so pydantic parses them and reports bad ones."""
+class YamlLoader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as strings, so pydantic parses them and reports bad ones, and
+    refuses a key given twice in one mapping (YAML itself would silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            line = key_node.start_mark.line + 1
+            if key_node.value in lines:
+                raise yaml.constructor.ConstructorError(
+                    None, None,
+                    f"key '{key_node.value}' is given twice, on lines {lines[key_node.value]} and {line}; keep one",
+                    key_node.start_mark,
+                )
+            lines[key_node.value] = line
+        return super().construct_mapping(node, deep=deep)
 
 
+_Loader = YamlLoader
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def describe_yaml_error(err: yaml.YAMLError) -> str:
+    """Where and what, to follow a file name: ", line 3, column 7: malformed YAML: ..."."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    if isinstance(err, yaml.constructor.ConstructorError) and "given twice" in problem and mark:
+        return f", line {mark.line + 1}: {problem}"
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{where}: malformed YAML: {problem}"
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text as Python values, read as parameters are (dates kept as text, repeated keys refused).
+
+    Raises:
+        yaml.YAMLError: malformed YAML or a repeated key (see :func:`describe_yaml_error`).
+    """
+    return yaml.load(text, Loader=YamlLoader)
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -253,12 +289,8 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ParamsError(f"{path}{where}: malformed YAML: {err.problem or err}") from err
     except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: malformed YAML: {err}") from err
+        raise ParamsError(f"{path}{describe_yaml_error(err)}") from err
     if data is None:
         return {}, {}
     if not isinstance(data, dict):

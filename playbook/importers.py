@@ -37,17 +37,22 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from playbook.config import describe_yaml_error, load_yaml
 from playbook.errors import PlaybookError, SchemaError
+from playbook.render import TMP_SUFFIX, tmp_prefix, write_atomic
+from playbook.workspace import Workspace, decode_legacy, ident
 from playbook.schemas import TABLES, get_table
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -59,10 +64,29 @@ class ImportDataError(PlaybookError):
 
 
 class Dates(BaseModel):
+    """How an export writes its times: strftime codes, ``unix`` seconds, or ISO-8601 (no format)."""
+
     model_config = ConfigDict(extra="forbid")
 
     format: str | None = None
     timezone: str = "UTC"
+
+    @field_validator("format")
+    @classmethod
+    def _strftime_codes(cls, value: str | None) -> str | None:
+        if value is None or value == "unix":
+            return value
+        if "%" not in value:
+            raise ValueError(
+                f"{value!r} has no strftime codes; a date like 31/01/2026 14:05 is '%d/%m/%Y %H:%M' "
+                "(leave the format out for ISO-8601 dates)"
+            )
+        try:
+            datetime.strptime("", value)
+        except ValueError as err:
+            if "directive" in str(err) or "stray %" in str(err):
+                raise ValueError(f"{value!r}: {err} (codes such as %Y %m %d %H %M %S %b %p; see Python's strftime codes)") from None
+        return value
 
 
 class Mapping(BaseModel):
@@ -96,15 +120,24 @@ class ImportResult:
     set_aside: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
     same: str = "same id"
+    repeated: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> list[str]:
         lines = [
-            f"Read {self.rows_read:,} rows from {', '.join(self.files)}; wrote {self.rows_written:,} to {self.path}"
+            f"Read {_rows(self.rows_read)} from {', '.join(self.files)}; wrote {self.rows_written:,} to {self.path}"
             + (f"; {self.rows_already_there:,} already there ({self.same}), skipped" if self.rows_already_there else "")
         ]
+        if self.repeated:
+            lines.append(f"{_rows(self.repeated)} given more than once in this import (identical in every column), written once")
+        lines += self.notes
         lines += [f"data fault: {line}" for line in self.faults]
         lines += self.set_aside
         return lines
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row{'' if count == 1 else 's'}"
 
 
 # -- reading files ------------------------------------------------------------------------------
@@ -129,12 +162,12 @@ def _merge_repeated(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
 
 
 def read_csv_file(path: Path) -> pd.DataFrame:
-    """Every value as text; a byte-order mark, semicolons and quoted line breaks handled."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
+    """Every value as text; a byte-order mark, semicolons and quoted line breaks handled.
+
+    A file that is not UTF-8 is read as Windows-1252 (Latin-1 where that fails) and the frame's
+    ``attrs["notes"]`` says so.
+    """
+    text, note = _decoded(path, path.read_bytes())
     if not text.strip():
         raise ImportDataError(f"{path.name}: the file is empty")
     first = text.split("\n", 1)[0]
@@ -142,7 +175,19 @@ def read_csv_file(path: Path) -> pd.DataFrame:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
     rows = [row for row in reader if any(cell.strip() for cell in row)]
-    return _merge_repeated(header, rows)
+    frame = _merge_repeated(header, rows)
+    frame.attrs["notes"] = [note] if note else []
+    return frame
+
+
+def _decoded(path: Path, raw: bytes) -> tuple[str, str]:
+    """A file's text, and a note when it had to be read as a legacy encoding instead of UTF-8."""
+    try:
+        return raw.decode("utf-8-sig"), ""
+    except UnicodeDecodeError as err:
+        text, encoding = decode_legacy(raw)
+        return text, (f"{path.name} is not UTF-8 (byte 0x{raw[err.start]:02X} at offset {err.start:,}); read as {encoding}. "
+                      "Check accented text, and export as UTF-8 to be sure")
 
 
 def _json_records(path: Path, text: str) -> list[dict[str, Any]]:
@@ -154,17 +199,32 @@ def _json_records(path: Path, text: str) -> list[dict[str, Any]]:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise ImportDataError(f"{path.name}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
-        if isinstance(data, list):
-            return data
-        return [data]
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ImportDataError(f"{path.name}: line {number} is not valid JSON ({err.msg}, column {err.colno})") from None
+        records = data if isinstance(data, list) else [data]
+    else:
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ImportDataError(f"{path.name}: line {number} is not valid JSON ({err.msg}, column {err.colno})") from None
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise ImportDataError(
+                f"{path.name}: expected JSON objects, one per record ({{\"id\": ..., ...}}); record {number:,} is "
+                f"{_json_kind(record)} ({json.dumps(record)[:60]})"
+            )
     return records
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool) or value is None:
+        return f"{json.dumps(value)}"
+    return "a number"
 
 
 def _looks_like_lines(text: str) -> bool:
@@ -179,12 +239,29 @@ def _looks_like_lines(text: str) -> bool:
         return False
 
 
-def read_json_file(path: Path) -> list[dict[str, Any]]:
-    """Records from a JSON document (an object or a list) or JSON lines; ``.gz`` is unpacked."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return _json_records(path, raw.decode("utf-8-sig"))
+def read_json_file(path: Path, notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """Records from a JSON document (an object or a list) or JSON lines; ``.gz`` is unpacked.
+
+    Args:
+        notes: where to say that the text was not UTF-8 and was read as Windows-1252.
+    """
+    raw = _gunzipped(path.name, path.read_bytes())
+    text, note = _decoded(path, raw)
+    if note and notes is not None:
+        notes.append(note)
+    return _json_records(path, text)
+
+
+def _gunzipped(name: str, raw: bytes) -> bytes:
+    """The bytes, unpacked when they are gzip; a truncated or damaged gzip is said so."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as err:
+        raise ImportDataError(
+            f"{name}: the gzip data is truncated or damaged ({err or type(err).__name__}); download the export again"
+        ) from None
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -207,8 +284,11 @@ def read_any(path: Path) -> pd.DataFrame:
         raise ImportDataError(f"{path}: no such file")
     if path.suffix.lower() == ".csv":
         return read_csv_file(path)
-    records = read_json_file(path)
-    return pd.DataFrame([flatten(r) for r in records], dtype=object)
+    notes: list[str] = []
+    records = read_json_file(path, notes)
+    frame = pd.DataFrame([flatten(r) for r in records], dtype=object)
+    frame.attrs["notes"] = notes
+    return frame
 
 
 # -- presets: the mapping, and code where a format needs it -------------------------------------
@@ -271,7 +351,8 @@ def _prepare_zendesk(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.Da
 
 def _zendesk_records(path: Path) -> pd.DataFrame:
     """Incremental export pages: ``tickets`` with ``metric_sets`` sideloaded by ticket id."""
-    records = read_json_file(path)
+    notes: list[str] = []
+    records = read_json_file(path, notes)
     tickets, metrics = [], {}
     for page in records:
         if "tickets" in page or "metric_sets" in page:
@@ -285,7 +366,9 @@ def _zendesk_records(path: Path) -> pd.DataFrame:
         if "metric_set" not in ticket and ticket.get("id") in metrics:
             ticket["metric_set"] = metrics[ticket["id"]]
         rows.append(flatten(ticket))
-    return pd.DataFrame(rows, dtype=object)
+    frame = pd.DataFrame(rows, dtype=object)
+    frame.attrs["notes"] = notes
+    return frame
 
 
 def _prepare_posthog_survey(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
@@ -343,19 +426,24 @@ def _amplitude_records(path: Path) -> pd.DataFrame:
     """Amplitude's export: a zip of gzipped JSON-lines files (one per hour)."""
     if not zipfile.is_zipfile(path):
         raise ImportDataError(f"{path.name}: not a zip file; Amplitude's export is a zip of .json.gz files")
-    rows = []
-    with zipfile.ZipFile(path) as archive:
-        for name in sorted(archive.namelist()):
-            if name.endswith("/"):
-                continue
-            data = archive.read(name)
-            if data[:2] == b"\x1f\x8b":
-                data = gzip.decompress(data)
-            try:
-                rows += [flatten(r) for r in _json_records(Path(name), data.decode("utf-8"))]
-            except ImportDataError as err:
-                raise ImportDataError(f"{path.name}: {err}") from None
-    return pd.DataFrame(rows, dtype=object)
+    rows, notes = [], []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in sorted(archive.namelist()):
+                if name.endswith("/"):
+                    continue
+                try:
+                    data = _gunzipped(name, archive.read(name))
+                    text, note = _decoded(Path(name), data)
+                    notes += [note] if note else []
+                    rows += [flatten(r) for r in _json_records(Path(name), text)]
+                except ImportDataError as err:
+                    raise ImportDataError(f"{path.name}: {err}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise ImportDataError(f"{path.name}: the zip file is damaged ({err}); download the export again") from None
+    frame = pd.DataFrame(rows, dtype=object)
+    frame.attrs["notes"] = notes
+    return frame
 
 
 def _prepare_amplitude(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
@@ -415,7 +503,7 @@ def load_mapping(preset: str, mapping_file: Path | None = None, table: str | Non
     body: dict[str, Any] = {}
     file = PRESETS_DIR / f"{preset}.yaml"
     if file.is_file():
-        shipped = yaml.safe_load(file.read_text(encoding="utf-8"))
+        shipped = load_yaml(file.read_text(encoding="utf-8"))
         tables = shipped.get("tables", {})
         chosen = table or shipped.get("default")
         if tables:
@@ -428,13 +516,13 @@ def load_mapping(preset: str, mapping_file: Path | None = None, table: str | Non
         raise ImportDataError("the generic preset needs --mapping FILE (see params/mappings/ for examples)")
     if mapping_file is not None:
         try:
-            extra = yaml.safe_load(Path(mapping_file).read_text(encoding="utf-8")) or {}
+            extra = load_yaml(Path(mapping_file).read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise ImportDataError(f"{mapping_file}: no such mapping file") from None
+        except (IsADirectoryError, UnicodeDecodeError) as err:
+            raise ImportDataError(f"{mapping_file}: not a YAML text file ({err})") from None
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f", line {mark.line + 1}" if mark else ""
-            raise ImportDataError(f"{mapping_file}{where}: malformed YAML: {getattr(err, 'problem', err)}") from None
+            raise ImportDataError(f"{mapping_file}{describe_yaml_error(err)}") from None
         if not isinstance(extra, dict):
             raise ImportDataError(f"{mapping_file}: expected a mapping of keys (table, columns, values, dates, constants)")
         body = _merge(body, extra)
@@ -444,7 +532,7 @@ def load_mapping(preset: str, mapping_file: Path | None = None, table: str | Non
         mapping = Mapping.model_validate(body)
     except ValidationError as err:
         where = mapping_file or file
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].replace('Value error, ', '')}" for e in err.errors())
         raise ImportDataError(f"{where}: {problems}") from None
     if mapping.table not in TABLES:
         raise ImportDataError(f"{mapping_file or file}: table '{mapping.table}' is not a canonical table; tables: {', '.join(TABLES)}")
@@ -486,7 +574,17 @@ def _column(frame: pd.DataFrame, names: list[str], any_case: bool) -> str | None
 
 
 def _iso(series: pd.Series) -> pd.Series:
-    return series.map(lambda t: "" if pd.isna(t) else t.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    """UTC times as ISO-8601 text ending in Z, with the fraction of a second when there is one."""
+    return series.map(_iso_one)
+
+
+def _iso_one(t: Any) -> str:
+    if pd.isna(t):
+        return ""
+    t = pd.Timestamp(t)
+    text = t.strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = t.microsecond * 1000 + t.nanosecond
+    return text + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
 
 
 def _text(value: Any) -> str:
@@ -506,17 +604,33 @@ def _zone(name: str, where: str) -> ZoneInfo | timezone:
         raise ImportDataError(f"{where}: unknown time zone '{name}' (expected an IANA name such as Europe/Paris)") from None
 
 
+# ISO-8601 as exports write it: a date, optionally a time (with seconds and a fraction), optionally
+# "Z" or an offset. Words such as "now" or "today" and day/month orders are not ISO-8601.
+ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?", re.I)
+
+
 def _timestamp(text: Any) -> Any:
-    if not isinstance(text, str):
+    if not isinstance(text, str) or not ISO_8601.fullmatch(text.strip()):
         return pd.NaT
     try:
-        return pd.Timestamp(text)
-    except (ValueError, TypeError):
+        return pd.Timestamp(text.strip().replace(",", "."))
+    except (ValueError, TypeError, OverflowError):
         return pd.NaT
+
+
+def _unix(text: pd.Series) -> pd.Series:
+    """Unix seconds as UTC times; values that are not finite numbers of seconds come back empty."""
+    seconds = pd.to_numeric(text, errors="coerce")
+    seconds = seconds.where(seconds.abs() < 1e11)  # past year 5000, or NaN/inf: not a time
+    return pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
 
 
 def parse_times(values: pd.Series, dates: Dates, label: str) -> pd.Series:
     """Source times as ISO-8601 UTC text; naive times are in ``dates.timezone``.
+
+    Without ``dates.format`` only ISO-8601 is read (``2026-01-31``, ``2026-01-31T14:05:00Z``,
+    ``2026-01-31 14:05:00.123+01:00``): "now", "Jan" or "5/6/2026" are refused rather than
+    guessed, since a day/month order can only be known from the export's own format.
 
     Raises:
         ImportDataError: values that do not match the format, with the rows (numbered from 1).
@@ -524,7 +638,7 @@ def parse_times(values: pd.Series, dates: Dates, label: str) -> pd.Series:
     text = values.map(_text)
     present = text.ne("")
     if dates.format == "unix":
-        parsed = pd.to_datetime(pd.to_numeric(text.where(present), errors="coerce"), unit="s", utc=True)
+        parsed = _unix(text.where(present))
     elif dates.format:
         parsed = pd.to_datetime(text.where(present), format=dates.format, errors="coerce")
     else:
@@ -532,19 +646,40 @@ def parse_times(values: pd.Series, dates: Dates, label: str) -> pd.Series:
         parsed = text.where(present).map(_timestamp)
     bad = present & parsed.isna()
     if bad.any():
-        rows = ", ".join(f"row {i + 1}: {text.iloc[i]!r}" for i in list(bad.to_numpy().nonzero()[0])[:EXAMPLES])
-        expected = f"the date format {dates.format!r}" if dates.format else "ISO-8601 dates (or set dates.format in the mapping)"
-        many = bad.sum() > 1
-        raise ImportDataError(f"{label}: {int(bad.sum()):,} value{'s' if many else ''} do{'' if many else 'es'} not match {expected} ({rows})")
+        expected = (f"the date format {dates.format!r}" if dates.format
+                    else "ISO-8601 dates such as 2026-01-31 or 2026-01-31T14:05:00Z (set dates.format in the mapping for any other form)")
+        raise ImportDataError(f"{label}: {_values(bad, text)} not match {expected} ({_shown(bad, text)})")
     zone = _zone(dates.timezone, label)
 
     def to_utc(t: Any) -> Any:
         if pd.isna(t):
             return pd.NaT
         t = pd.Timestamp(t)
-        return (t.tz_localize(zone) if t.tzinfo is None else t).tz_convert("UTC")
+        if t.tzinfo is not None:
+            return t.tz_convert("UTC")
+        try:
+            # A time that happens twice (clocks going back) is taken as its first occurrence.
+            return t.tz_localize(zone, ambiguous=True).tz_convert("UTC")
+        except Exception:  # noqa: BLE001 - pytz/zoneinfo raise different classes for a skipped hour
+            return pd.NaT
 
-    return _iso(parsed.map(to_utc))
+    utc = parsed.map(to_utc)
+    missing = present & utc.isna()
+    if missing.any():
+        raise ImportDataError(
+            f"{label}: {_values(missing, text)} not exist in {dates.timezone} (the hour skipped when clocks go forward) "
+            f"({_shown(missing, text)})"
+        )
+    return _iso(utc)
+
+
+def _values(bad: pd.Series, text: pd.Series) -> str:
+    many = int(bad.sum()) > 1
+    return f"{int(bad.sum()):,} value{'s' if many else ''} do{'' if many else 'es'}"
+
+
+def _shown(bad: pd.Series, text: pd.Series) -> str:
+    return ", ".join(f"row {i + 1}: {text.iloc[i]!r}" for i in list(bad.to_numpy().nonzero()[0])[:EXAMPLES])
 
 
 def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -624,18 +759,25 @@ def order_faults(frame: pd.DataFrame, table: str, source_of: dict[str, str], ids
 def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Path | None = None, table: str | None = None) -> ImportResult:
     """Import ``files`` with ``preset`` into ``workspace`` (created if absent); see the module docstring.
 
+    The workspace's table is only ever added to: its rows stay as they are, byte for byte in a
+    CSV file and value for value (every column, its type and precision) in a Parquet file.
+
     Raises:
         ImportDataError: an unreadable file, a column the mapping needs and the file lacks, times
-            that do not parse, or a table that cannot be written.
+            that do not parse, or a workspace table that cannot be added to as it is.
     """
-    from playbook.workspace import Workspace
-
     mapping = load_mapping(preset, mapping_file, table)
     spec = PRESETS[preset]
     contract = get_table(mapping.table)
-    parts, faults, read = [], [], 0
+    workspace = Path(workspace)
+    if workspace.exists() and not workspace.is_dir():
+        raise ImportDataError(f"--workspace {workspace} is {_kind(workspace)}; imports write into a workspace folder")
+    parts, faults, notes, read = [], [], [], 0
     for path in map(Path, files):
+        if path.exists() and not path.is_file():
+            raise ImportDataError(f"{path}: {_kind(path)}, not an export file")
         frame = spec.reader(path)
+        notes += frame.attrs.get("notes", [])
         read += len(frame)
         if spec.prepare is not None and len(frame):
             frame = spec.prepare(frame, mapping, path)
@@ -644,110 +786,162 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         faults += [f"{path.name}: {line}" for line in order_faults(mapped, mapping.table, source_of, mapped[key])]
         parts.append(mapped)
     staged = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=contract.column_names)
-    workspace = Path(workspace)
+    # A row given twice (the same file named twice, overlapping exports) is one row.
+    repeated = staged.duplicated(list(contract.column_names))
+    staged = staged[~repeated].reset_index(drop=True).assign(import_row=lambda f: range(len(f)))
+    kept, typed, set_aside = _checked(staged, mapping.table, workspace, files)
+    target = _target(workspace, mapping.table)
+    already = 0
+    if target.exists():
+        # The table already there must be one the contract can read, or nothing is added to it.
+        with Workspace(workspace) as ws:
+            try:
+                ws.load(mapping.table)
+            except SchemaError as err:
+                raise ImportDataError(f"the workspace's {err}; nothing was written (fix it, or import into another workspace)") from None
+            new = ws.unseen(mapping.table, typed).to_numpy()
+        already = int((~new).sum())
+        kept = kept[new].reset_index(drop=True)
     workspace.mkdir(parents=True, exist_ok=True)
+    if len(kept) or not target.exists():
+        _write(target, mapping.table, kept[list(contract.column_names)])
+    same = "same id" if contract.key else "identical rows"
+    return ImportResult(mapping.table, target, [Path(f).name for f in files], read, len(kept), already, set_aside, faults, same,
+                        int(repeated.sum()), notes)
+
+
+def _kind(path: Path) -> str:
+    return "a folder" if path.is_dir() else "not a regular file"
+
+
+def _checked(staged: pd.DataFrame, table: str, workspace: Path, files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The staged rows the contract accepts (as text, in source order), the same rows typed, and
+    a line per reason for the rows set aside.
+
+    Rows are checked exactly as a run checks them, in a scratch workspace; the tables they refer
+    to are judged against the workspace's own.
+    """
+    contract = get_table(table)
     scratch = Path(tempfile.mkdtemp(prefix="playbook-import-"))
     try:
         # The source order travels as an extra column, so rows are written in the order read.
-        staged.assign(import_row=range(len(staged))).to_csv(scratch / f"{mapping.table}.csv", index=False)
-        # Tables the new rows refer to are judged against the workspace's own.
+        staged.to_csv(scratch / f"{table}.csv", index=False)
         for ref in contract.references:
             for suffix in (".csv", ".parquet"):
                 if (workspace / f"{ref.table}{suffix}").is_file():
                     os.symlink(workspace / f"{ref.table}{suffix}", scratch / f"{ref.table}{suffix}")
         with Workspace(scratch) as ws:
             try:
-                report = ws.load(mapping.table)
+                report = ws.load(table)
             except SchemaError as err:
                 # Rows are numbered as in the files read, one after the other.
                 raise ImportDataError(f"{', '.join(Path(f).name for f in files)} as {err}") from None
-            rows = ws.read(mapping.table, columns=["import_row"])["import_row"].astype(int).sort_values()
-        set_aside = [line.split(": ", 1)[1] for line in report.describe() if "emptied" not in line]
+            typed = ws.read(table).sort_values("import_row", ignore_index=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    set_aside = [line.split(": ", 1)[1] for line in report.describe() if "emptied" not in line]
     # Rows are written as exported (times in UTC): a value the contract empties at load, such as a
     # resolution before the first response, stays in the file so every report's data-quality
     # section can say so.
-    kept = staged.iloc[rows.to_numpy()].reset_index(drop=True)
-    written, already, target = _append(workspace, mapping.table, kept)
-    same = "same id" if contract.key else "identical rows"
-    return ImportResult(mapping.table, target, [Path(f).name for f in files], read, written, already, set_aside, faults, same)
+    kept = staged.iloc[typed["import_row"].astype(int).to_numpy()].reset_index(drop=True)
+    return kept, typed.drop(columns=["import_row"]), set_aside
 
 
-def _canonical_text(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    """A typed table (read from Parquet) as the text the CSV tables hold."""
-    out = pd.DataFrame(index=frame.index)
-    for column in get_table(table).columns:
-        values = frame[column.name]
-        if column.type == "timestamp":
-            out[column.name] = _iso(pd.to_datetime(values, utc=True))
-        elif column.type == "int":
-            out[column.name] = values.map(lambda v: "" if pd.isna(v) else str(int(v)))
-        else:
-            out[column.name] = values.map(_text)
-    return out
+def _target(workspace: Path, table: str) -> Path:
+    """The table's file: the one already there (Parquet first, as a run reads it), else a new
+    CSV (Parquet for events, the one large table)."""
+    parquet, csv_path = workspace / f"{table}.parquet", workspace / f"{table}.csv"
+    if parquet.exists() or (table == "events" and not csv_path.exists()):
+        return parquet
+    return csv_path
+
+
+def _write(target: Path, table: str, rows: pd.DataFrame) -> None:
+    """Add text rows to the table's file (or write it anew), atomically."""
+    if target.suffix == ".parquet":
+        _write_parquet(target, table, rows)
+    elif target.exists():
+        _append_csv(target, rows)
+    else:
+        write_atomic(target, rows.to_csv(index=False))
 
 
 _SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    import duckdb
-
-    with duckdb.connect() as con:
-        return con.execute("SELECT * FROM read_parquet(?)", [str(path)]).df()
-
-
-def _write_parquet(frame: pd.DataFrame, table: str, target: Path) -> None:
-    """The text table typed by the contract, written as Parquet next to ``target`` then moved over it."""
-    import duckdb
-
-    columns = ", ".join(
-        f"CAST(CAST(NULLIF(\"{c.name}\", '') AS TIMESTAMPTZ) AS TIMESTAMP) AS \"{c.name}\"" if c.type == "timestamp"
-        else f"CAST(NULLIF(\"{c.name}\", '') AS {_SQL_TYPES[c.type]}) AS \"{c.name}\""
+def _write_parquet(target: Path, table: str, rows: pd.DataFrame) -> None:
+    """Text rows typed by the contract, after the rows already in ``target`` (if any), which are
+    carried over as stored: every column, its type and its precision."""
+    typed = ", ".join(
+        f"CAST(CAST(NULLIF({ident(c.name)}, '') AS TIMESTAMPTZ) AS TIMESTAMP) AS {ident(c.name)}" if c.type == "timestamp"
+        else f"CAST(NULLIF({ident(c.name)}, '') AS {_SQL_TYPES[c.type]}) AS {ident(c.name)}"
         for c in get_table(table).columns
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("incoming", rows.fillna("").astype(str).assign(_n=range(len(rows))))
+        if target.exists():
+            # New rows take the existing file's own types (nanoseconds, zones, its extra columns).
+            con.execute("CREATE TEMP TABLE added AS SELECT * FROM read_parquet(?) LIMIT 0", [str(target)])
+            con.execute(f"INSERT INTO added BY NAME SELECT {typed} FROM incoming ORDER BY _n")
+            query = (
+                "SELECT * EXCLUDE (_part, _n) FROM ("
+                "SELECT * EXCLUDE (file_row_number), 0 AS _part, file_row_number AS _n FROM read_parquet(?, file_row_number = true) "
+                "UNION ALL SELECT *, 1 AS _part, rowid AS _n FROM added) ORDER BY _part, _n"
+            )
+            params = [str(target)]
+        else:
+            query, params = f"SELECT {typed} FROM incoming ORDER BY _n", []
+        fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
+        os.close(fd)
+        try:
+            con.execute(f"COPY ({query}) TO ? (FORMAT parquet, COMPRESSION zstd)", [*params, tmp])
+            if target.exists():
+                shutil.copymode(target, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _append_csv(target: Path, rows: pd.DataFrame) -> None:
+    """Text rows added at the end of a CSV file in its own dialect: its delimiter, column order,
+    line endings and encoding. Every byte already in the file stays as it is."""
+    data = target.read_bytes()
     try:
-        with duckdb.connect() as con:
-            con.execute("SET TimeZone = 'UTC'")
-            con.register("incoming", frame.fillna("").astype(str))
-            con.execute(f"COPY (SELECT {columns} FROM incoming) TO '{tmp}' (FORMAT parquet)")
+        text, encoding = data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        text, name = decode_legacy(data)
+        encoding = {"Windows-1252": "cp1252", "Latin-1": "latin-1"}[name]
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    newline = "\r\n" if first.endswith("\r") else "\n"
+    delimiter = max((",", ";", "\t"), key=first.count)
+    header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
+    for record in rows.to_dict("records"):
+        writer.writerow(["" if record.get(name) is None else record.get(name, "") for name in header])
+    try:
+        body = out.getvalue().encode(encoding)
+    except UnicodeEncodeError as err:
+        raise ImportDataError(
+            f"{target.name} is saved as {encoding}, which cannot hold {err.object[err.start:err.end]!r} from the new rows; "
+            f"save {target.name} as UTF-8 and import again; nothing was written"
+        ) from None
+    if data and not data.endswith((b"\n", b"\r")):
+        body = newline.encode(encoding) + body
+    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        shutil.copymode(target, tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _append(workspace: Path, table: str, kept: pd.DataFrame) -> tuple[int, int, Path]:
-    """Add the rows to the workspace's table, skipping ids (or, without ids, whole rows) it holds."""
-    from playbook.render import write_atomic
-
-    contract = get_table(table)
-    new = kept[list(contract.column_names)]
-    parquet, csv_path = workspace / f"{table}.parquet", workspace / f"{table}.csv"
-    target = parquet if parquet.is_file() or (table == "events" and not csv_path.is_file()) else csv_path
-    old = None
-    if target.is_file():
-        old = _read_parquet(target) if target.suffix == ".parquet" else pd.read_csv(target, dtype=str, keep_default_na=False)
-        old = _canonical_text(old, table) if target.suffix == ".parquet" else old
-    key = list(contract.key) or list(contract.column_names)
-    already = 0
-    if old is not None and len(old):
-        seen = pd.MultiIndex.from_frame(old[key].astype(str)) if len(key) > 1 else pd.Index(old[key[0]].astype(str))
-        mine = pd.MultiIndex.from_frame(new[key]) if len(key) > 1 else pd.Index(new[key[0]])
-        repeat = mine.isin(seen)
-        already = int(repeat.sum())
-        new = new[~repeat]
-        combined = pd.concat([old, new], ignore_index=True)
-    else:
-        combined = new
-    if target.suffix == ".parquet":
-        _write_parquet(combined, table, target)
-    else:
-        write_atomic(target, combined.to_csv(index=False))
-    return len(new), already, target
 
 
 __all__ = ["Mapping", "ImportResult", "ImportDataError", "PRESETS", "load_mapping", "run_import", "map_frame", "read_any"]

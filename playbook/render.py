@@ -21,11 +21,22 @@ from playbook.display import RECORD_MIME, change_words
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
+# Temporary files are named ".<file>.playbook-<pid>-<random>.tmp": the pid lets a later run prove
+# that a leftover is its own (its writer is gone), so it never deletes anyone else's ".tmp".
+TMP_SUFFIX = ".tmp"
+TMP_MARK = ".playbook-"
+
+
+def tmp_prefix(path: Path) -> str:
+    """The prefix of this process's temporary files beside ``path`` (see TMP_MARK)."""
+    return f".{path.name}{TMP_MARK}{os.getpid()}-"
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
