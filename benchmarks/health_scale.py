@@ -4,7 +4,7 @@ Writes a sample workspace with ``--events`` usage events (Parquet), then, for on
 the event metrics of the escalations & product-health report both ways, each in a fresh process
 so that its peak memory (``ru_maxrss``) is its own:
 
-- playbook: ``Workspace.relation("events")`` (which validates the table against the contract
+- playbook: ``Workspace.relation("events")`` read as ``health.Events`` (which validates the table against the contract
   first, as a report does) and ``playbook.health``: daily stickiness (DAU, WAU, MAU), feature
   adoption, weekly retention cohorts, active days per account;
 - reference: the same events read into pandas, and the same metrics with straightforward
@@ -52,7 +52,7 @@ def playbook_side(workspace: Path, products: list[str]) -> dict[str, pd.DataFram
 
     period = _period()
     with Workspace(workspace) as ws:
-        events = ws.relation("events", products)
+        events = health.Events(ws.con, ws.relation("events", products))
         features = ws.read("features", products=products)
         daily = health.stickiness(events, period)[["day", "dau", "wau", "mau"]]
         adoption = health.feature_adoption(events, features, period)[["feature_id", "accounts", "visitors"]]
@@ -67,7 +67,7 @@ def pandas_side(workspace: Path, products: list[str]) -> dict[str, pd.DataFrame]
 
     period = _period()
     # pyarrow is not a dependency, so DuckDB only reads the file into pandas, unfiltered.
-    frame = duckdb.sql(f"SELECT * FROM read_parquet('{workspace / 'events.parquet'}')").df()
+    frame = duckdb.execute("SELECT * FROM read_parquet(?)", [str(workspace / "events.parquet")]).df()
     ev = frame[frame["product"].isin(products)]
     del frame
     start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
@@ -90,8 +90,8 @@ def pandas_side(workspace: Path, products: list[str]) -> dict[str, pd.DataFrame]
     # Feature adoption: accounts and visitors that used each feature in the period.
     span = ev[(ev["ts"] >= start) & (ev["ts"] < end + pd.Timedelta(days=1))]
     used = span.dropna(subset=["feature_id"]).groupby("feature_id").agg(accounts=("account_id", "nunique"), visitors=("visitor_id", "nunique"))
-    features = duckdb.sql(f"SELECT feature_id FROM read_csv('{workspace / 'features.csv'}', all_varchar=true) "
-                          f"WHERE product IN ({', '.join(repr(p) for p in products)})").df()
+    features = duckdb.execute("SELECT feature_id FROM read_csv(?, all_varchar=true) WHERE product IN (SELECT UNNEST(?))",
+                              [str(workspace / "features.csv"), list(products)]).df()
     adoption = features.merge(used.reset_index(), on="feature_id", how="left").fillna({"accounts": 0, "visitors": 0})
 
     # Retention: weekly cohorts by first event; share active N weeks later, complete weeks only.
@@ -153,7 +153,7 @@ def child(side: str, workspace: str, products: str, out: str) -> None:
 def run_count(workspace: Path) -> int:
     import duckdb
 
-    return int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{workspace / 'events.parquet'}')").fetchall()[0][0])
+    return int(duckdb.execute("SELECT count(*) FROM read_parquet(?)", [str(workspace / "events.parquet")]).fetchall()[0][0])
 
 
 def run_side(side: str, workspace: Path, products: list[str], tmp: Path) -> dict:

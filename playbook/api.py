@@ -101,7 +101,7 @@ def escalations_report(ctx: ReportContext) -> escalations.EscalationsReport:
         accounts=ctx.read("accounts"),
         responses=ctx.read("nps_responses"),
         features=ctx.read("features"),
-        events=ctx.relation("events"),
+        events=ctx.events(),
         params=ctx.params.escalations,
         period=ctx.period,
     )
@@ -114,7 +114,7 @@ def experiments_report(ctx: ReportContext) -> experiments.ExperimentsReport:
     units = units[units["experiment_id"].isin(catalogue["experiment_id"])]
     visitors = None
     if ctx.has("events"):
-        daily = health.stickiness(ctx.relation("events"), ctx.period)
+        daily = health.stickiness(ctx.events(), ctx.period)
         visitors = float(daily["dau"].mean()) if len(daily) else None
     return experiments.build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period)
 
@@ -142,7 +142,7 @@ def enablement_report(ctx: ReportContext) -> enablement.EnablementReport:
         trainings=ctx.read("trainings"),
         features=ctx.read("features"),
         escalations=ctx.read("escalations"),
-        events=ctx.relation("events"),
+        events=ctx.events(),
         params=ctx.params.enablement,
         period=ctx.period,
     )

@@ -16,6 +16,7 @@ import pandas as pd
 from playbook.areas import Area, get_area
 from playbook.config import Params, Period, load_params, resolve_period, workspace_path
 from playbook.errors import ParamsError, SchemaError
+from playbook.health import Events
 from playbook.workspace import Workspace
 
 
@@ -57,14 +58,14 @@ class ReportContext:
         teams = None if whole_organisation or self.params.team == "all" else [self.params.team]
         return self.workspace.read(table, products=products, teams=teams, start=start, end=end)
 
-    def relation(self, table: str):
-        """The team's rows of a large table (events) as a DuckDB relation, for SQL aggregation.
+    def events(self) -> Events:
+        """The team's usage events where DuckDB aggregates them (see :class:`playbook.health.Events`).
 
-        An absent optional table reads as an empty relation with the contract's columns.
+        An absent optional events table reads as no events, with the contract's columns.
         """
-        if table in self.area.optional and not self.workspace.has(table):
-            return self.workspace.empty(table)
-        return self.workspace.relation(table, products=self.params.products)
+        if "events" in self.area.optional and not self.workspace.has("events"):
+            return Events(self.workspace.con, self.workspace.empty("events"))
+        return Events(self.workspace.con, self.workspace.relation("events", products=self.params.products))
 
     def data_notes(self) -> list[str]:
         """Rows set aside in the tables read so far, one line per reason."""

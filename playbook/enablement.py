@@ -22,11 +22,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import duckdb
 import pandas as pd
 
 from playbook.config import EnablementParams, Period
 from playbook.display import change_words
+from playbook.health import Events
 
 ITEMS = ("docs", "training", "notes")
 
@@ -71,7 +71,7 @@ def knowledge_gaps(matrix: pd.DataFrame, params: EnablementParams) -> pd.DataFra
 
 
 def launch_adoption(
-    events: duckdb.DuckDBPyRelation, releases: pd.DataFrame, escalations: pd.DataFrame, features: pd.DataFrame, window_days: int = 30
+    events: Events, releases: pd.DataFrame, escalations: pd.DataFrame, features: pd.DataFrame, window_days: int = 30
 ) -> pd.DataFrame:
     """Per release of a feature: accounts active after launch, adopters within the window, their share,
     median days to first use, and escalations naming the feature in the window."""
@@ -81,17 +81,16 @@ def launch_adoption(
     for r in launches.itertuples():
         start = r.release_date
         stop = start + pd.Timedelta(days=window_days)
-        lit = lambda t: f"TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}'"  # noqa: E731
-        feature = str(r.feature_id).replace("'", "''")
-        sql = f"""
-            WITH span AS (SELECT * FROM ev WHERE ts >= {lit(start)} AND ts < {lit(stop)}),
-            firsts AS (SELECT account_id, min(ts) AS first_use FROM ev WHERE feature_id = '{feature}' AND ts >= {lit(start)} GROUP BY account_id)
+        sql = """
+            WITH span AS (SELECT * FROM ev WHERE ts >= $start AND ts < $stop),
+            firsts AS (SELECT account_id, min(ts) AS first_use FROM ev WHERE feature_id = $feature AND ts >= $start GROUP BY account_id)
             SELECT (SELECT count(DISTINCT account_id) FROM span) AS active,
-                   (SELECT count(*) FROM firsts WHERE first_use < {lit(stop)}) AS adopters,
-                   (SELECT median(datediff('second', {lit(start)}, first_use)) / 86400.0 FROM firsts) AS median_days,
+                   (SELECT count(*) FROM firsts WHERE first_use < $stop) AS adopters,
+                   (SELECT median(datediff('second', $start, first_use)) / 86400.0 FROM firsts) AS median_days,
                    (SELECT max(ts) FROM ev) AS last_event
         """
-        got = events.query("ev", sql).df().iloc[0]
+        got = events.query(sql, start=pd.Timestamp(start).to_pydatetime(), stop=pd.Timestamp(stop).to_pydatetime(),
+                           feature=str(r.feature_id)).iloc[0]
         name = names.get(r.feature_id, r.feature_id)
         mentions = escalations[
             (escalations["opened_at"] >= start) & (escalations["opened_at"] < stop)
@@ -150,7 +149,7 @@ def build_report(
     trainings: pd.DataFrame,
     features: pd.DataFrame,
     escalations: pd.DataFrame,
-    events: duckdb.DuckDBPyRelation,
+    events: Events,
     params: EnablementParams,
     period: Period,
 ) -> EnablementReport:

@@ -30,7 +30,6 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -291,7 +290,7 @@ def build_report(
     accounts: pd.DataFrame,
     responses: pd.DataFrame,
     features: pd.DataFrame,
-    events: duckdb.DuckDBPyRelation,
+    events: health.Events,
     params: EscalationsParams,
     period: Period,
 ) -> EscalationsReport:
@@ -302,7 +301,7 @@ def build_report(
         accounts: all accounts.
         responses: NPS answers for the team's products (for account health).
         features: the team's features.
-        events: the team's usage events as a DuckDB relation.
+        events: the team's usage events (:class:`playbook.health.Events`).
         params: the area's parameters.
         period: the reporting period.
     """

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -38,24 +39,47 @@ import pandas as pd
 from playbook.config import Period
 
 
-def _lit(day: date) -> str:
-    return f"DATE '{day.isoformat()}'"
+@dataclass(frozen=True)
+class Events:
+    """Usage events where DuckDB aggregates them: a relation and the connection it belongs to.
+
+    Queries name the events ``ev`` and take every value (a date, a feature id) as a bound
+    ``$name`` parameter, so nothing a user wrote ever becomes part of the SQL text.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    relation: duckdb.DuckDBPyRelation
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Events:
+        """Events held in a pandas frame (tests, notebooks), on a connection of their own."""
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        return cls(con, con.from_df(frame))
+
+    def query(self, sql: str, **values: Any) -> pd.DataFrame:
+        """Run ``sql`` over the events (named ``ev`` in it) with ``$name`` markers bound from ``values``."""
+        self.relation.create_view("ev", replace=True)
+        try:
+            return self.con.execute(sql, values).df()
+        finally:
+            self.con.execute("DROP VIEW IF EXISTS ev")
 
 
-def _query(events: duckdb.DuckDBPyRelation, sql: str) -> pd.DataFrame:
-    return events.query("ev", sql).df()
+def _days(start: date, stop: date) -> dict[str, datetime]:
+    """A half-open span of days as bound values: ``$start`` inclusive, ``$stop`` exclusive."""
+    return {"start": datetime.combine(start, time()), "stop": datetime.combine(stop, time())}
 
 
-def stickiness(events: duckdb.DuckDBPyRelation, period: Period) -> pd.DataFrame:
+def stickiness(events: Events, period: Period) -> pd.DataFrame:
     """Per day of the period: DAU, WAU, MAU (visitors) and the ratios DAU/MAU and WAU/MAU."""
-    start, end = period.start, period.end
-    sql = f"""
+    sql = """
         WITH visits AS (
             SELECT DISTINCT CAST(ts AS DATE) AS day, visitor_id FROM ev
-            WHERE ts >= {_lit(start - timedelta(days=29))} AND ts < {_lit(end + timedelta(days=1))}
+            WHERE ts >= $start - INTERVAL 29 DAY AND ts < $stop
         ),
         calendar AS (
-            SELECT CAST(d AS DATE) AS day FROM range({_lit(start)}, {_lit(end + timedelta(days=1))}, INTERVAL 1 DAY) t(d)
+            SELECT CAST(d AS DATE) AS day FROM range($start, $stop, INTERVAL 1 DAY) t(d)
         ),
         counts AS (
             SELECT c.day,
@@ -68,7 +92,7 @@ def stickiness(events: duckdb.DuckDBPyRelation, period: Period) -> pd.DataFrame:
         SELECT c.day, coalesce(n.dau, 0) AS dau, coalesce(n.wau, 0) AS wau, coalesce(n.mau, 0) AS mau
         FROM calendar c LEFT JOIN counts n USING (day) ORDER BY c.day
     """
-    daily = _query(events, sql)
+    daily = events.query(sql, **_days(period.start, period.end + timedelta(days=1)))
     mau = daily["mau"].where(daily["mau"] > 0)
     return daily.assign(day=pd.to_datetime(daily["day"]), dau_mau=daily["dau"] / mau, wau_mau=daily["wau"] / mau)
 
@@ -79,22 +103,18 @@ def average_stickiness(daily: pd.DataFrame, ratio: str = "dau_mau") -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def feature_adoption(events: duckdb.DuckDBPyRelation, features: pd.DataFrame, period: Period) -> pd.DataFrame:
+def feature_adoption(events: Events, features: pd.DataFrame, period: Period) -> pd.DataFrame:
     """Per feature of the team: accounts and visitors that used it, and their share of the active ones."""
-    sql = f"""
-        WITH span AS (SELECT * FROM ev WHERE ts >= {_lit(period.start)} AND ts < {_lit(period.end + timedelta(days=1))})
-        SELECT feature_id,
-               count(DISTINCT account_id) AS accounts,
-               count(DISTINCT visitor_id) AS visitors,
-               (SELECT count(DISTINCT account_id) FROM span) AS active_accounts,
-               (SELECT count(DISTINCT visitor_id) FROM span) AS active_visitors
-        FROM span WHERE feature_id IS NOT NULL GROUP BY feature_id
-    """
-    used = _query(events, sql)
-    active = _query(
-        events,
-        f"SELECT count(DISTINCT account_id) AS a, count(DISTINCT visitor_id) AS v FROM ev "
-        f"WHERE ts >= {_lit(period.start)} AND ts < {_lit(period.end + timedelta(days=1))}",
+    span = _days(period.start, period.end + timedelta(days=1))
+    used = events.query(
+        """
+        SELECT feature_id, count(DISTINCT account_id) AS accounts, count(DISTINCT visitor_id) AS visitors
+        FROM ev WHERE ts >= $start AND ts < $stop AND feature_id IS NOT NULL GROUP BY feature_id
+        """,
+        **span,
+    )
+    active = events.query(
+        "SELECT count(DISTINCT account_id) AS a, count(DISTINCT visitor_id) AS v FROM ev WHERE ts >= $start AND ts < $stop", **span
     ).iloc[0]
     table = features[["feature_id", "name", "product", "is_core", "released_at"]].merge(
         used[["feature_id", "accounts", "visitors"]], on="feature_id", how="left"
@@ -106,22 +126,21 @@ def feature_adoption(events: duckdb.DuckDBPyRelation, features: pd.DataFrame, pe
     return table.sort_values(["is_core", "adoption"], ascending=[False, True], ignore_index=True)
 
 
-def core_breadth(events: duckdb.DuckDBPyRelation, features: pd.DataFrame, period: Period) -> pd.DataFrame:
+def core_breadth(events: Events, features: pd.DataFrame, period: Period) -> pd.DataFrame:
     """Per active account: core features used, of how many, and the share (breadth)."""
     core = features.loc[features["is_core"].astype(bool), "feature_id"].tolist()
     if not core:
         return pd.DataFrame(columns=["account_id", "core_used", "core_total", "breadth"])
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in core)
-    sql = f"""
-        SELECT account_id, count(DISTINCT feature_id) FILTER (WHERE feature_id IN ({listed})) AS core_used
-        FROM ev WHERE ts >= {_lit(period.start)} AND ts < {_lit(period.end + timedelta(days=1))}
+    sql = """
+        SELECT account_id, count(DISTINCT feature_id) FILTER (WHERE list_contains($core, feature_id)) AS core_used
+        FROM ev WHERE ts >= $start AND ts < $stop
         GROUP BY account_id ORDER BY account_id
     """
-    table = _query(events, sql)
+    table = events.query(sql, core=[str(f) for f in core], **_days(period.start, period.end + timedelta(days=1)))
     return table.assign(core_total=len(core), breadth=table["core_used"] / len(core))
 
 
-def retention(events: duckdb.DuckDBPyRelation, end: date, cohorts: int = 12, weeks: int = 8) -> pd.DataFrame:
+def retention(events: Events, end: date, cohorts: int = 12, weeks: int = 8) -> pd.DataFrame:
     """Weekly cohorts by first event: for each cohort and week offset N (0..weeks), accounts active and their share.
 
     Cohorts are the ``cohorts`` weeks ending with the week holding ``end``; an offset appears only
@@ -129,33 +148,37 @@ def retention(events: duckdb.DuckDBPyRelation, end: date, cohorts: int = 12, wee
     """
     last_week = end - timedelta(days=end.weekday())
     first_cohort = last_week - timedelta(weeks=cohorts - 1)
-    sql = f"""
+    sql = """
         WITH firsts AS (
             SELECT account_id, date_trunc('week', min(ts)) AS cohort FROM ev GROUP BY account_id
         ),
         weeks AS (
-            SELECT DISTINCT account_id, date_trunc('week', ts) AS week FROM ev WHERE ts < {_lit(end + timedelta(days=1))}
+            SELECT DISTINCT account_id, date_trunc('week', ts) AS week FROM ev WHERE ts < $stop
         ),
         sized AS (
             SELECT cohort, count(*) AS size FROM firsts
-            WHERE cohort >= {_lit(first_cohort)} AND cohort <= {_lit(last_week)} GROUP BY cohort
+            WHERE cohort >= $first_cohort AND cohort <= $last_week GROUP BY cohort
         ),
         active AS (
             SELECT f.cohort, CAST(datediff('day', f.cohort, w.week) / 7 AS INTEGER) AS offset_weeks,
                    count(DISTINCT w.account_id) AS retained
             FROM firsts f JOIN weeks w USING (account_id)
-            WHERE f.cohort >= {_lit(first_cohort)} AND f.cohort <= {_lit(last_week)}
+            WHERE f.cohort >= $first_cohort AND f.cohort <= $last_week
             GROUP BY ALL
         ),
         grid AS (
-            SELECT s.cohort, s.size, CAST(o AS INTEGER) AS offset_weeks FROM sized s, range(0, {weeks + 1}) t(o)
-            WHERE s.cohort + to_days(CAST(7 * o + 6 AS INTEGER)) <= {_lit(end)}
+            SELECT s.cohort, s.size, CAST(o AS INTEGER) AS offset_weeks FROM sized s, range(0, $offsets) t(o)
+            WHERE s.cohort + to_days(CAST(7 * o + 6 AS INTEGER)) <= $end
         )
         SELECT g.cohort, g.size, g.offset_weeks, coalesce(a.retained, 0) AS retained
         FROM grid g LEFT JOIN active a USING (cohort, offset_weeks)
         ORDER BY g.cohort, g.offset_weeks
     """
-    table = _query(events, sql)
+    day = lambda d: datetime.combine(d, time())  # noqa: E731
+    table = events.query(
+        sql, stop=day(end + timedelta(days=1)), first_cohort=day(first_cohort), last_week=day(last_week), end=day(end),
+        offsets=int(weeks) + 1,
+    )
     return table.assign(cohort=pd.to_datetime(table["cohort"]), share=table["retained"] / table["size"])
 
 
@@ -208,25 +231,25 @@ def retention_after_releases(long: pd.DataFrame, features: pd.DataFrame, offset:
     return sorted(shifts, key=lambda s: s.change)
 
 
-def lifecycle(events: duckdb.DuckDBPyRelation, end: date, days: int = 7, buckets: int = 12) -> pd.DataFrame:
+def lifecycle(events: Events, end: date, days: int = 7, buckets: int = 12) -> pd.DataFrame:
     """Accounts new, returning, resurrecting and dormant in each of ``buckets`` spans of ``days`` days
     ending on ``end``, with the quick ratio."""
     final = end + timedelta(days=1)
     first = final - timedelta(days=days * buckets)
-    sql = f"""
+    sql = """
         WITH acts AS (
             SELECT DISTINCT account_id,
-                   CAST(floor(datediff('day', {_lit(first)}, CAST(ts AS DATE)) / {days}) AS INTEGER) AS b
-            FROM ev WHERE ts < {_lit(final)} AND ts >= {_lit(first - timedelta(days=days))}
+                   CAST(floor(datediff('day', $first, CAST(ts AS DATE)) / $days) AS INTEGER) AS b
+            FROM ev WHERE ts < $final AND ts >= $first - to_days(CAST($days AS INTEGER))
         ),
         firsts AS (SELECT account_id, min(ts) AS first_ts FROM ev GROUP BY account_id),
-        spans AS (SELECT CAST(b AS INTEGER) AS b FROM range(0, {buckets}) t(b)),
+        spans AS (SELECT CAST(b AS INTEGER) AS b FROM range(0, $buckets) t(b)),
         now_active AS (
             SELECT s.b, a.account_id FROM spans s JOIN acts a ON a.b = s.b
         ),
         classified AS (
             SELECT n.b,
-                   CASE WHEN f.first_ts >= {_lit(first)} + to_days(CAST(n.b * {days} AS INTEGER)) THEN 'new'
+                   CASE WHEN f.first_ts >= $first + to_days(CAST(n.b * $days AS INTEGER)) THEN 'new'
                         WHEN EXISTS (SELECT 1 FROM acts p WHERE p.account_id = n.account_id AND p.b = n.b - 1) THEN 'returning'
                         ELSE 'resurrecting' END AS state
             FROM now_active n JOIN firsts f USING (account_id)
@@ -244,7 +267,9 @@ def lifecycle(events: duckdb.DuckDBPyRelation, end: date, days: int = 7, buckets
         FROM spans s LEFT JOIN classified c ON c.b = s.b LEFT JOIN dormant d ON d.b = s.b
         GROUP BY s.b ORDER BY s.b
     """
-    table = _query(events, sql)
+    table = events.query(
+        sql, first=datetime.combine(first, time()), final=datetime.combine(final, time()), days=int(days), buckets=int(buckets)
+    )
     table.insert(0, "start", [pd.Timestamp(first) + pd.Timedelta(days=days * int(b)) for b in table.pop("b")])
     gained = table["new"] + table["resurrecting"]
     table["quick_ratio"] = (gained / table["dormant"]).where(table["dormant"] > 0)
@@ -272,7 +297,7 @@ def growth_score(new: int, resurrecting: int, dormant: int) -> float:
     return min(100.0, 100.0 * (new + resurrecting) / dormant)
 
 
-def pes(events: duckdb.DuckDBPyRelation, features: pd.DataFrame, period: Period, ratio: str = "dau_mau") -> PES:
+def pes(events: Events, features: pd.DataFrame, period: Period, ratio: str = "dau_mau") -> PES:
     """PES for a period: average core-feature breadth, average stickiness, and growth against the period before."""
     breadth = core_breadth(events, features, period)
     adoption = 100 * float(breadth["breadth"].mean()) if len(breadth) else math.nan
@@ -281,17 +306,21 @@ def pes(events: duckdb.DuckDBPyRelation, features: pd.DataFrame, period: Period,
     return PES(adoption, stick, growth_score(int(cycle["new"]), int(cycle["resurrecting"]), int(cycle["dormant"])))
 
 
-def active_days(events: duckdb.DuckDBPyRelation, periods: dict[str, Period]) -> pd.DataFrame:
+def active_days(events: Events, periods: dict[str, Period]) -> pd.DataFrame:
     """Per account, the number of distinct days with an event in each named period."""
+    spans = list(periods.items())
     columns = ", ".join(
-        f"count(DISTINCT CAST(ts AS DATE)) FILTER (WHERE ts >= {_lit(p.start)} AND ts < {_lit(p.end + timedelta(days=1))}) AS \"{name}\""
-        for name, p in periods.items()
+        f"count(DISTINCT CAST(ts AS DATE)) FILTER (WHERE ts >= $start_{i} AND ts < $stop_{i}) AS p{i}" for i in range(len(spans))
     )
-    start = min(p.start for p in periods.values())
-    end = max(p.end for p in periods.values())
+    values: dict[str, Any] = {}
+    for i, (_, p) in enumerate(spans):
+        values.update({f"start_{i}": datetime.combine(p.start, time()), f"stop_{i}": datetime.combine(p.end + timedelta(days=1), time())})
+    first = min(p.start for p in periods.values())
+    last = max(p.end for p in periods.values())
     sql = f"""
         SELECT account_id, {columns} FROM ev
-        WHERE ts >= {_lit(start)} AND ts < {_lit(end + timedelta(days=1))}
+        WHERE ts >= $start AND ts < $stop
         GROUP BY account_id ORDER BY account_id
     """
-    return _query(events, sql)
+    table = events.query(sql, **values, **_days(first, last + timedelta(days=1)))
+    return table.rename(columns={f"p{i}": name for i, (name, _) in enumerate(spans)})

@@ -1013,7 +1013,7 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("frame", frame)
-        con.execute(f"COPY (SELECT * FROM frame) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
+        con.execute("COPY (SELECT * FROM frame) TO ? (FORMAT parquet, COMPRESSION zstd)", [str(tmp)])
     finally:
         con.close()
     tmp.replace(path)

@@ -11,17 +11,38 @@ rows that break a rule are set aside and reported, never silently used.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 ColumnType = Literal["string", "int", "float", "bool", "timestamp"]
 
 TYPE_NAMES: dict[str, str] = {
     "string": "text",
-    "int": "a whole number",
+    "int": "a whole number of at most 18 digits",
     "float": "a number",
     "bool": "true or false",
     "timestamp": "an ISO-8601 date or timestamp (UTC)",
 }
+
+
+# Values that cannot be true, whatever the column, are set aside like any rule-breaking row: a
+# number that is not finite (NaN, infinity, 1e309) and a time outside the years a product-ops
+# record can fall in (year 1, "infinity", the Unix epoch itself standing in for "unknown").
+EARLIEST, LATEST = date(1970, 1, 2), date(2099, 12, 31)
+PLAUSIBLE_DATES = f"a date from {EARLIEST.isoformat()} to {LATEST.isoformat()}"
+
+# A table with more columns than this is not a table of the contract (a wide export, or a file
+# split on the wrong character); reading it would only exhaust the database's memory.
+MAX_COLUMNS = 1_000
+
+# An experiment's planned split: at least two distinct variants, each weight a plain number above 0.
+_WEIGHT = r"\s*[^=;\s][^=;]*=\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*"
+_SPLIT = (
+    f"regexp_full_match({{col}}, '{_WEIGHT}(;{_WEIGHT})+')"
+    " AND list_min(list_transform(string_split({col}, ';'), lambda p: TRY_CAST(trim(split_part(p, '=', 2)) AS DOUBLE))) > 0"
+    " AND len(list_distinct(list_transform(string_split({col}, ';'), lambda p: trim(split_part(p, '=', 1)))))"
+    " = len(string_split({col}, ';'))"
+)
 
 
 @dataclass(frozen=True)
@@ -257,7 +278,8 @@ TABLES: dict[str, Table] = {
                 _c("start_date", "timestamp", nullable=True),
                 _c("end_date", "timestamp", nullable=True),
                 _c("control_variant", nullable=True),
-                _c("split", nullable=True),
+                _c("split", nullable=True, check=_SPLIT,
+                   expect="variant=weight pairs separated by ';', two or more variants, each weight above 0 (e.g. control=0.5;treatment=0.5)"),
                 _c("mde", "float", nullable=True, check="{col} > 0", expect="above 0 (a relative effect)"),
                 _c("impact", "float", nullable=True, check="{col} BETWEEN 1 AND 10", expect="1..10"),
                 _c("confidence", "float", nullable=True, check="{col} BETWEEN 1 AND 10", expect="1..10"),

@@ -22,18 +22,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import stat
 import tempfile
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from playbook.errors import SchemaError, WorkspaceError
-from playbook.schemas import TABLES, TYPE_NAMES, Column, Table, get_table
+from playbook.schemas import EARLIEST, LATEST, MAX_COLUMNS, PLAUSIBLE_DATES, TABLES, TYPE_NAMES, Column, Table, get_table
 
 EXAMPLES = 5
 
@@ -86,7 +88,8 @@ class TableReport:
         return lines
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
+    """A name as a quoted SQL identifier: the one way a name is written into SQL (values are bound)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -123,19 +126,37 @@ class Workspace:
         # The folder is only named: DuckDB creates it when it first spills and removes it when
         # the connection closes, so a kernel that never closes its workspace leaves nothing.
         self._spill = Path(tempfile.gettempdir()) / f"playbook-spill-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self.con.execute(f"SET memory_limit = {_literal(os.environ.get('PLAYBOOK_DUCKDB_MEMORY', '1GB'))}")
-        self.con.execute(f"SET temp_directory = {_literal(str(self._spill))}")
+        budget = os.environ.get("PLAYBOOK_DUCKDB_MEMORY", "1GB")
+        try:
+            self.con.execute("SET memory_limit = ?", [budget])
+        except duckdb.Error:
+            self.con.close()
+            raise WorkspaceError(f"PLAYBOOK_DUCKDB_MEMORY={budget!r} is not a memory size; expected e.g. 1GB or 512MB") from None
+        self.con.execute("SET temp_directory = ?", [str(self._spill)])
+        # The rules' bounds, bound once as values (see schemas.PLAUSIBLE_TIME and Column.past).
+        self.con.execute("SET VARIABLE playbook_future_cutoff = ?", [datetime.combine(self.future_after + timedelta(days=1), time())])
+        self.con.execute("SET VARIABLE playbook_earliest = ?", [datetime.combine(EARLIEST, time())])
+        self.con.execute("SET VARIABLE playbook_latest = ?", [datetime.combine(LATEST + timedelta(days=1), time())])
         if self._db_file:
-            self.con.execute(f"ATTACH {_literal(str(self.path))} AS src (READ_ONLY)")
+            try:
+                self.con.execute("ATTACH ? AS src (READ_ONLY)", [str(self.path)])
+            except duckdb.Error as err:
+                self.con.close()
+                raise WorkspaceError(_database_problem(self.path, err)) from None
         self.reports: dict[str, TableReport] = {}
         self._fingerprints: dict[tuple[str, ...], str] = {}
 
     # -- discovery ------------------------------------------------------------------------
 
     def _file(self, table: str) -> Path | None:
+        """The table's file: ``<table>.parquet``, else ``<table>.csv``, whatever kind of entry it is.
+
+        A folder or a named pipe under a table's name is returned too, so that loading says what
+        it is rather than calling the table missing (and nothing ever opens a pipe).
+        """
         for suffix in (".parquet", ".csv"):
             candidate = self.path / f"{table}{suffix}"
-            if candidate.is_file():
+            if candidate.exists():
                 return candidate
         return None
 
@@ -163,6 +184,9 @@ class Workspace:
             if source is None:
                 continue
             digest.update(name.encode())
+            if not source.is_file():
+                digest.update(_entry_kind(source).encode())  # refused at load; never opened
+                continue
             with open(source, "rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
@@ -180,30 +204,34 @@ class Workspace:
         if table in self.reports:
             return self.reports[table]
         contract = get_table(table)
-        source, label, is_text = self._source(table)
-        direct = None if is_text else self._direct_source(table, contract, source)
+        source = self._source(table)
+        label = source.label
+        raw = ident(f"_raw_{table}")
+        direct = None if source.is_text else self._direct_source(contract, source)
         if direct is not None:
             # Typed columns already as the contract wants them: nothing to parse, so the rows are
             # judged where they lie instead of being copied first (large event tables).
-            raw = f"_raw_{table}"
             try:
-                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS {direct}")
+                direct.create_view(f"_raw_{table}", replace=True)
                 found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
-                report = self._set_aside(table, contract, raw, label, found, is_text, direct=True)
+                report = self._set_aside(table, contract, raw, label, found, False, direct=True)
             except duckdb.Error as err:
-                raise SchemaError(f"{label}: cannot be read as a table: {_first_line(err)}") from err
+                raise SchemaError(_unreadable(label, err)) from err
             self.reports[table] = report
             return report
         notes: list[str] = []
-        raw = f"_raw_{table}"
+        copy = f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT row_number() OVER () AS _row, * FROM "
         try:
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT row_number() OVER () AS _row, * FROM {source}")
+            self.con.execute(copy + source.sql, source.params)
         except duckdb.Error as err:
-            if not (is_text and "not utf-8" in str(err).lower()):
-                raise SchemaError(f"{label}: cannot be read as a table: {_first_line(err)}") from err
+            if not (source.is_text and "not utf-8" in str(err).lower()):
+                raise SchemaError(_unreadable(label, err)) from err
             source, note = self._transcoded(table)
             notes.append(note)
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT row_number() OVER () AS _row, * FROM {source}")
+            try:
+                self.con.execute(copy + source.sql, source.params)
+            except duckdb.Error as again:
+                raise SchemaError(_unreadable(label, again)) from again
         found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
         missing = [c for c in contract.column_names if c not in found]
         if missing:
@@ -213,14 +241,14 @@ class Workspace:
                 f"found: {', '.join(found) or 'none'}"
             )
         for column in contract.columns:
-            self._check_type(raw, label, column, is_text)
-        report = self._set_aside(table, contract, raw, label, found, is_text)
+            self._check_type(raw, label, column, source.is_text)
+        report = self._set_aside(table, contract, raw, label, found, source.is_text)
         if notes:
             report = TableReport(report.table, report.source, report.rows_read, report.set_aside, report.cleared, tuple(notes))
         self.reports[table] = report
         return report
 
-    def _transcoded(self, table: str) -> tuple[str, str]:
+    def _transcoded(self, table: str) -> tuple[_Source, str]:
         """A UTF-8 copy, outside the workspace, of a CSV file saved as Windows-1252 or Latin-1.
 
         Spreadsheets on Windows save "CSV" as Windows-1252 by default; Latin-1 is its subset
@@ -231,10 +259,7 @@ class Workspace:
         data = path.read_bytes()
         bad = _first_non_utf8(data)
         line = data.count(b"\n", 0, bad) + 1
-        try:
-            text, encoding = data.decode("cp1252"), "Windows-1252"
-        except UnicodeDecodeError:
-            text, encoding = data.decode("latin-1"), "Latin-1"
+        text, encoding = decode_legacy(data)
         if self._scratch is None:
             self._scratch = Path(tempfile.mkdtemp(prefix="playbook-utf8-"))
         copy = self._scratch / path.name
@@ -243,19 +268,20 @@ class Workspace:
             f"not UTF-8 (first at line {line}, byte 0x{data[bad]:02X}); read as {encoding}. "
             "Check accented text in the report, and save the file as UTF-8 to be sure"
         )
-        return f"read_csv({_literal(str(copy))}, all_varchar = true, header = true)", note
+        return _Source(_CSV_READER, (str(copy),), path.name, True, copy), note
 
-    def _source(self, table: str) -> tuple[str, str, bool]:
+    def _source(self, table: str) -> _Source:
+        """Where a table's rows come from, as a FROM item whose file path is a bound value."""
         if self._db_file:
             if not self.has(table):
                 raise SchemaError(f"{self.path}: no table '{table}'; tables present: {', '.join(self.tables()) or 'none'}")
-            return f"src.main.{_ident(table)}", f"{self.path.name}:{table}", False
+            return _Source(f"src.main.{ident(table)}", (), f"{self.path.name}:{table}", False, None)
         path = self._file(table)
+        columns = ", ".join(get_table(table).column_names)
         if path is None:
-            raise SchemaError(
-                f"{self.path}: missing table file {table}.csv or {table}.parquet "
-                f"(expected columns: {', '.join(get_table(table).column_names)})"
-            )
+            raise SchemaError(f"{self.path}: missing table file {table}.csv or {table}.parquet (expected columns: {columns})")
+        if not path.is_file():
+            raise SchemaError(f"{path.name}: {_entry_kind(path)}, not a table file; expected a CSV or Parquet file with the columns {columns}")
         if path.suffix == ".parquet":
             with open(path, "rb") as handle:
                 magic = handle.read(64)
@@ -266,17 +292,19 @@ class Workspace:
                     f"{path.name}: not a Parquet file (it begins {begins!r}, which looks like {looks}); "
                     f"if it is CSV, rename it to {table}.csv"
                 )
-            return f"read_parquet({_literal(str(path))})", path.name, False
+            return _Source("read_parquet(?)", (str(path),), path.name, False, path)
         if _blank(path):
+            raise SchemaError(f"{path.name}: the file is empty; expected a header row with the columns {columns}")
+        width = _header_width(path)
+        if width > MAX_COLUMNS:
             raise SchemaError(
-                f"{path.name}: the file is empty; expected a header row with the columns "
-                f"{', '.join(get_table(table).column_names)}"
+                f"{path.name}: the header has {width:,} columns, more than the {MAX_COLUMNS:,} a table may have; "
+                f"expected the columns {columns} (and any of your own); is this the right file?"
             )
-        reader = f"read_csv({_literal(str(path))}, all_varchar = true, header = true)"
-        return reader, path.name, True
+        return _Source(_CSV_READER, (str(path),), path.name, True, path)
 
-    def _direct_source(self, table: str, contract: Table, source: str) -> str | None:
-        """A query numbering the rows of a typed source in place, or None when it must be copied.
+    def _direct_source(self, contract: Table, source: _Source) -> duckdb.DuckDBPyRelation | None:
+        """The rows of a typed source numbered in place, or None when they must be copied.
 
         Only for tables without a key (a repeated-key check needs every row numbered in order, so
         keyed tables, all small, are copied) whose contract columns all have their contract's
@@ -286,28 +314,27 @@ class Workspace:
         if contract.key:
             return None
         try:
-            types = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+            types = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source.sql}", source.params).fetchall()}
         except duckdb.Error:
             return None  # unreadable: the copying path says why
         select = []
         for column in contract.columns:
-            kind, col = types.get(column.name), _ident(column.name)
+            kind, col = types.get(column.name), ident(column.name)
             if kind not in _NATIVE[column.type]:
                 return None
             canonical = _NATIVE[column.type][0]
             select.append(col if kind == canonical else f"CAST({col} AS {canonical}) AS {col}")
-        if self._db_file:
-            rows, numbered = "rowid + 1", source
+        if source.path is None:
+            rows, numbered = "rowid + 1", source.sql
         else:
-            rows = "file_row_number + 1"
-            numbered = f"read_parquet({_literal(str(self._file(table)))}, file_row_number = true)"
-        others = ", ".join([*(_ident(c) for c in contract.column_names), *(["file_row_number"] if not self._db_file else [])])
+            rows, numbered = "file_row_number + 1", "read_parquet(?, file_row_number = true)"
+        others = ", ".join([*(ident(c) for c in contract.column_names), *(["file_row_number"] if source.path else [])])
         extras = [c for c in types if c not in contract.column_names]
         tail = f", * EXCLUDE ({others})" if extras else ""
-        return f"SELECT {rows} AS _row, {', '.join(select)}{tail} FROM {numbered}"
+        return self.con.sql(f"SELECT {rows} AS _row, {', '.join(select)}{tail} FROM {numbered}", params=list(source.params))
 
     def _value(self, column: Column, is_text: bool) -> str:
-        col = _ident(column.name)
+        col = ident(column.name)
         return f"NULLIF(TRIM({col}), '')" if is_text else col
 
     def _typed(self, column: Column, is_text: bool) -> str:
@@ -324,8 +351,13 @@ class Workspace:
         if column.type == "string":
             return
         value, typed = self._value(column, is_text), self._typed(column, is_text)
+        unparsed = f"{typed} IS NULL"
+        if column.type == "int":
+            # NaN, infinity and numbers past 64 bits cannot be whole numbers: refused as unparsed,
+            # rather than failing deep inside the database when the column is cast.
+            unparsed += f" OR NOT isfinite({typed}) OR abs({typed}) >= 1e18"
         bad = self.con.execute(
-            f"SELECT _row, CAST({value} AS VARCHAR) FROM {raw} WHERE {value} IS NOT NULL AND {typed} IS NULL ORDER BY _row"
+            f"SELECT _row, CAST({value} AS VARCHAR) FROM {raw} WHERE {value} IS NOT NULL AND ({unparsed}) ORDER BY _row"
         ).fetchall()
         if bad:
             shown = ", ".join(f"row {row}: {val!r}" for row, val in bad[:EXAMPLES])
@@ -339,14 +371,14 @@ class Workspace:
     ) -> TableReport:
         columns, rules, clears = [], [], []
         for column in contract.columns:
-            col, parsed = _ident(column.name), self._typed(column, is_text)
+            col, parsed = ident(column.name), self._typed(column, is_text)
             missing = f"{col} IS NULL"
             if direct:
                 columns.append(col)
             elif column.type == "int":
                 # Keep the parsed number beside the whole-number column, so 7.5 is reported as
                 # "not whole" rather than as empty.
-                number = _ident("_num_" + column.name)
+                number = ident("_num_" + column.name)
                 columns.append(f"CAST(CASE WHEN {parsed} = floor({parsed}) THEN {parsed} END AS BIGINT) AS {col}")
                 columns.append(f"{parsed} AS {number}")
                 rules.append((column.name, "is not a whole number", f"{number} <> floor({number})", number))
@@ -355,32 +387,37 @@ class Workspace:
                 columns.append(f"{parsed} AS {col}")
             if not column.nullable:
                 rules.append((column.name, "is empty but required", missing, col))
+            # Values that cannot be true are set aside before any other rule judges them.
+            if column.type == "float":
+                rules.append((column.name, "is not a finite number", f"NOT isfinite({col})", col))
+            if column.type == "timestamp":
+                plausible = f"{col} >= getvariable('playbook_earliest') AND {col} < getvariable('playbook_latest')"
+                rules.append((column.name, f"expected {PLAUSIBLE_DATES}", f"NOT ({plausible})", f"CAST({col} AS VARCHAR)"))
             if column.check and column.clear:
                 clears.append((column.name, f"expected {column.expect}", f"NOT ({column.check.format(col=col)})", col))
             elif column.check:
                 rules.append((column.name, f"expected {column.expect}", f"NOT ({column.check.format(col=col)})", col))
             if column.past:
                 after = self.future_after.isoformat()
-                cutoff = (self.future_after + timedelta(days=1)).isoformat()
-                rules.append((column.name, f"is in the future (after {after})", f"{col} >= TIMESTAMP '{cutoff}'", col))
+                rules.append((column.name, f"is in the future (after {after})", f"{col} >= getvariable('playbook_future_cutoff')", col))
         extras = [c for c in found if c not in contract.column_names and not c.startswith("_")]
-        columns += [_ident(c) for c in extras]
+        columns += [ident(c) for c in extras]
         duplicate = "1"
         if contract.key:
-            key = ", ".join(_ident(k) for k in contract.key)
+            key = ", ".join(ident(k) for k in contract.key)
             duplicate = f"row_number() OVER (PARTITION BY {key} ORDER BY _row)"
-            shown = _ident(contract.key[0]) if len(contract.key) == 1 else f"concat_ws(' / ', {key})"
+            shown = ident(contract.key[0]) if len(contract.key) == 1 else f"concat_ws(' / ', {key})"
             what = "an id" if len(contract.key) == 1 else f"a ({', '.join(contract.key)}) pair"
             rules.append((" + ".join(contract.key), f"repeats {what} already used in an earlier row", "_dup > 1", shown))
         for ref in contract.references:
             # Point-nowhere rows are only judged when the referenced table is there to judge by.
             if self.has(ref.table):
                 target = self.load(ref.table)
-                col = _ident(ref.column)
+                col = ident(ref.column)
                 rules.append((
                     ref.column,
                     f"refers to {'an' if ref.target[0] in 'aeiou' else 'a'} {ref.target} missing from {target.source}",
-                    f"{col} IS NOT NULL AND {col} NOT IN (SELECT {_ident(ref.target)} FROM {_ident(ref.table)})",
+                    f"{col} IS NOT NULL AND {col} NOT IN (SELECT {ident(ref.target)} FROM {ident(ref.table)})",
                     col,
                 ))
         # The first rule a row breaks is the reason it is set aside.
@@ -398,8 +435,8 @@ class Workspace:
             if count:
                 examples = self.con.execute(f"SELECT _row, {shown} FROM {checked} WHERE {bad} ORDER BY _row LIMIT {EXAMPLES}").fetchall()
                 cleared.append(SetAside(name, words, int(count), tuple((int(r), _plain(v)) for r, v in examples)))
-        clear_sql = {name: f"CASE WHEN {broken} THEN NULL ELSE {_ident(name)} END AS {_ident(name)}" for name, _, broken, _ in clears}
-        keep = ", ".join(clear_sql.get(c, _ident(c)) for c in (*contract.column_names, *extras))
+        clear_sql = {name: f"CASE WHEN {broken} THEN NULL ELSE {ident(name)} END AS {ident(name)}" for name, _, broken, _ in clears}
+        keep = ", ".join(clear_sql.get(c, ident(c)) for c in (*contract.column_names, *extras))
         rows_read = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
         set_aside = []
         counts = self.con.execute(
@@ -407,7 +444,7 @@ class Workspace:
         ).fetchall()
         # A table checked in place is read again by every query: the rules stay in its view, so
         # a file replaced after the check still cannot bring an unchecked row into a report.
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(table)} AS SELECT {keep} FROM {checked} WHERE _reason IS NULL")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {ident(table)} AS SELECT {keep} FROM {checked} WHERE _reason IS NULL")
         for index, count in counts:
             name, words, _, shown = rules[index]
             examples = self.con.execute(
@@ -447,13 +484,13 @@ class Workspace:
             where.append("team IN (SELECT UNNEST(?))")
             args.append(list(teams))
         if contract.time_column and start is not None:
-            where.append(f"{_ident(contract.time_column)} >= ?")
+            where.append(f"{ident(contract.time_column)} >= ?")
             args.append(start)
         if contract.time_column and end is not None:
-            where.append(f"{_ident(contract.time_column)} < ?")
+            where.append(f"{ident(contract.time_column)} < ?")
             args.append(end + timedelta(days=1))
-        select = ", ".join(_ident(c) for c in columns) if columns else "*"
-        sql = f"SELECT {select} FROM {_ident(table)}"
+        select = ", ".join(ident(c) for c in columns) if columns else "*"
+        sql = f"SELECT {select} FROM {ident(table)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         # A DuckDB scan returns rows in no promised order; sums taken in a different order can
@@ -461,7 +498,7 @@ class Workspace:
         # read the same every time.
         order = [c for c in (contract.key or contract.column_names) if not columns or c in columns]
         if order:
-            sql += " ORDER BY " + ", ".join(_ident(c) for c in order)
+            sql += " ORDER BY " + ", ".join(ident(c) for c in order)
         return self.con.execute(sql, args).df()
 
     def relation(self, table: str, products: list[str] | None = None) -> duckdb.DuckDBPyRelation:
@@ -472,15 +509,39 @@ class Workspace:
             products: keep rows whose ``product`` is one of these.
         """
         self.load(table)
-        sql = f"SELECT * FROM {_ident(table)}"
         if products is not None and "product" in get_table(table).column_names:
-            sql += " WHERE product IN (" + (", ".join(_literal(p) for p in products) or "NULL") + ")"
-        return self.con.sql(sql)
+            return self.con.sql(f"SELECT * FROM {ident(table)} WHERE product IN (SELECT UNNEST(?))", params=[list(products)])
+        return self.con.sql(f"SELECT * FROM {ident(table)}")
+
+    def unseen(self, table: str, incoming: Any) -> Any:
+        """Which rows of ``incoming`` (a frame typed like the table) the table does not hold yet.
+
+        A row is held when a row of the table, set aside or not, has the same key, or for a table
+        without a key the same value in every contract column (NULLs equal, times to the
+        microsecond). Returns a boolean Series aligned with ``incoming``.
+        """
+        import pandas as pd
+
+        self.load(table)
+        contract = get_table(table)
+        columns = list(contract.key) or list(contract.column_names)
+        probe = incoming[columns].reset_index(drop=True).assign(_at=range(len(incoming)))
+        self.con.register("_incoming", probe)
+        try:
+            same = " AND ".join(f"e.{ident(c)} IS NOT DISTINCT FROM n.{ident(c)}" for c in columns)
+            held = {
+                row[0] for row in self.con.execute(
+                    f"SELECT n._at FROM _incoming n WHERE EXISTS (SELECT 1 FROM {ident('_checked_' + table)} e WHERE {same})"
+                ).fetchall()
+            }
+        finally:
+            self.con.unregister("_incoming")
+        return pd.Series([i not in held for i in range(len(incoming))], index=incoming.index)
 
     def empty(self, table: str) -> duckdb.DuckDBPyRelation:
         """A relation with the table's contract columns and types and no rows (for absent optional tables)."""
         types = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
-        columns = ", ".join(f"CAST(NULL AS {types[c.type]}) AS {_ident(c.name)}" for c in get_table(table).columns)
+        columns = ", ".join(f"CAST(NULL AS {types[c.type]}) AS {ident(c.name)}" for c in get_table(table).columns)
         return self.con.sql(f"SELECT {columns} WHERE false")
 
     def sql(self, query: str, params: list[Any] | None = None):
@@ -512,8 +573,72 @@ _NATIVE: dict[str, tuple[str, ...]] = {
 }
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+# Every file is read through a bound path, never a path written into the SQL.
+_CSV_READER = "read_csv(?, all_varchar = true, header = true)"
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A table's rows as a FROM item (``sql``) with the values its markers bind (``params``)."""
+
+    sql: str
+    params: tuple[str, ...]
+    label: str
+    is_text: bool
+    path: Path | None
+
+
+def decode_legacy(data: bytes) -> tuple[str, str]:
+    """Bytes that are not UTF-8 as Windows-1252 text (Latin-1 where that fails), and the encoding's name."""
+    try:
+        return data.decode("cp1252"), "Windows-1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "Latin-1"
+
+
+def _entry_kind(path: Path) -> str:
+    """What a path that is not a regular file is, in words ("a folder", "a named pipe")."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _header_width(path: Path) -> int:
+    """How many columns the first line of a CSV file names (comma or semicolon separated)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 20)
+    line = head.lstrip(b"\xef\xbb\xbf\r\n \t").split(b"\n", 1)[0]
+    return max(line.count(b","), line.count(b";"), line.count(b"\t")) + 1
+
+
+def _unreadable(label: str, err: Exception) -> str:
+    """Why a table could not be read, in words a user can act on."""
+    if isinstance(err, duckdb.OutOfMemoryException):
+        return (f"{label}: reading it needs more memory than the playbook's budget for the database "
+                f"({os.environ.get('PLAYBOOK_DUCKDB_MEMORY', '1GB')}); set PLAYBOOK_DUCKDB_MEMORY (e.g. 4GB) to allow more")
+    return f"{label}: cannot be read as a table: {_first_line(err)}"
+
+
+def _database_problem(path: Path, err: Exception) -> str:
+    """Why a ``.duckdb`` workspace cannot be opened: empty, not a database, or held by a writer."""
+    text = str(err)
+    if "lock" in text.lower():
+        holder = re.search(r"PID (\d+)", text)
+        who = f" (process {holder.group(1)})" if holder else ""
+        return (f"workspace {path} is being written by another program{who}, which holds the database's lock; "
+                "run again once it has finished (the playbook only reads it)")
+    if path.stat().st_size == 0:
+        return f"workspace {path} is an empty file, not a DuckDB database; point `workspace:` in params at your data"
+    if "not a valid" in text.lower() or "invalid" in text.lower():
+        return f"workspace {path} is not a DuckDB database (the file is damaged, or another kind of file); {_first_line(err)}"
+    return f"workspace {path} cannot be opened: {_first_line(err)}"
 
 
 def _first_non_utf8(data: bytes) -> int:

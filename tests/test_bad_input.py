@@ -123,7 +123,7 @@ CASES = [
     Case("extra column ignored", "nps_responses",
          {"nps_responses.csv": csv_text("nps_responses", {}, {"score": "3"}, extra={"survey": "q4"})}, Kept(2, check=_equals("score", [9, 3]))),
     Case("wrong type", "nps_responses", {"nps_responses.csv": csv_text("nps_responses", {}, {"score": "nine"}, {"score": "ten"})}, Error(
-        "nps_responses.csv: column 'score' expected a whole number; 2 values do not parse (row 2: 'nine', row 3: 'ten')")),
+        "nps_responses.csv: column 'score' expected a whole number of at most 18 digits; 2 values do not parse (row 2: 'nine', row 3: 'ten')")),
     Case("unparseable date", "nps_responses", {"nps_responses.csv": csv_text("nps_responses", {"submitted_at": "2026-13-45"})}, Error(
         "nps_responses.csv: column 'submitted_at' expected an ISO-8601 date or timestamp (UTC); 1 value does not parse (row 1: '2026-13-45')")),
     Case("mixed date formats", "nps_responses", {"nps_responses.csv": csv_text(

@@ -4,13 +4,13 @@ request never answered, a release with no comms, a training never completed."""
 import math
 from datetime import date
 
-import duckdb
 import pandas as pd
 import pytest
 
 from playbook import communication as cm
 from playbook import enablement as en
 from playbook.config import CommunicationParams, EnablementParams, Period
+from playbook.health import Events
 
 PERIOD = Period(date(2026, 11, 1), date(2026, 11, 30))
 CP, EP = CommunicationParams(), EnablementParams()
@@ -134,7 +134,7 @@ def test_launch_adoption_by_hand(releases_df):
     })
     escalations = pd.DataFrame({"title": ["One is broken", "Other"], "opened_at": pd.to_datetime(["2026-11-10", "2026-11-10"])})
     features = pd.DataFrame({"feature_id": ["F1", "F2"], "name": ["One", "Two"]})
-    table = en.launch_adoption(duckdb.connect().from_df(events), releases_df, escalations, features).set_index("release_id")
+    table = en.launch_adoption(Events.from_frame(events), releases_df, escalations, features).set_index("release_id")
     r1 = table.loc["R1"]
     # active 5 Nov - 5 Dec: a1..a4; adopters within 30 days: a1, a3 (a5 first used it later)
     assert (r1["active_accounts"], r1["adopters"]) == (4, 2) and r1["adoption_30d"] == pytest.approx(0.5)

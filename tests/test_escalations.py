@@ -116,11 +116,12 @@ def test_account_health_by_hand(esc_df, accounts3):
 
 
 def test_summary_names_breaches_and_repeat_account(esc_df, accounts3):
-    import duckdb
+    from playbook.health import Events
 
-    no_events = duckdb.connect().sql(
-        "SELECT TIMESTAMP '2026-01-01' AS ts, 'v' AS visitor_id, 'a' AS account_id, 'p' AS product, NULL::VARCHAR AS feature_id WHERE false"
-    )
+    no_events = Events.from_frame(pd.DataFrame({
+        "ts": pd.Series([], dtype="datetime64[us]"), "visitor_id": pd.Series([], dtype=object), "account_id": pd.Series([], dtype=object),
+        "product": pd.Series([], dtype=object), "feature_id": pd.Series([], dtype=object),
+    }))
     features = pd.DataFrame(columns=["feature_id", "name", "product", "team", "is_core", "released_at"])
     responses = pd.DataFrame(columns=["account_id", "score", "submitted_at"]).astype({"submitted_at": "datetime64[ns]"})
     bugs = pd.DataFrame(columns=["bug_id", "severity", "source", "opened_at", "closed_at"]).astype(

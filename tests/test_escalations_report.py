@@ -23,7 +23,7 @@ def _text(out, team):
 
 @pytest.fixture(scope="module")
 def events(sample_workspace):
-    frame = duckdb.sql(f"SELECT * FROM read_parquet('{sample_workspace / 'events.parquet'}')").df()
+    frame = duckdb.execute("SELECT * FROM read_parquet(?)", [str(sample_workspace / "events.parquet")]).df()
     return frame.assign(ts=pd.to_datetime(frame["ts"]))
 
 

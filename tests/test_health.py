@@ -3,7 +3,6 @@
 import math
 from datetime import date, timedelta
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,7 +55,7 @@ def features_df():
 
 
 def rel(frame):
-    return duckdb.connect().from_df(frame)
+    return health.Events.from_frame(frame)
 
 
 def _in(frame, start, end):

@@ -24,7 +24,7 @@ def test_same_seed_and_date_give_identical_files(tmp_path):
     assert len(names) == 15
     match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
     assert match == names and not mismatch and not errors
-    events = [duckdb.sql(f"SELECT * FROM read_parquet('{p / 'events.parquet'}')").df() for p in (a, b)]
+    events = [duckdb.execute("SELECT * FROM read_parquet(?)", [str(p / "events.parquet")]).df() for p in (a, b)]
     pd.testing.assert_frame_equal(*events)
     assert not filecmp.cmp(a / "nps_responses.csv", c / "nps_responses.csv", shallow=False)
     assert sample_as_of(a) == AS_OF
