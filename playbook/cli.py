@@ -16,6 +16,8 @@ import click
 from playbook.errors import PlaybookError
 
 EXIT_USAGE = 2
+# A run stopped with Ctrl-C exits as shells report a SIGINT: 128 + 2.
+EXIT_INTERRUPTED = 130
 
 
 def _as_of(value: str | None) -> date:
@@ -72,17 +74,49 @@ def _progress(total_hint: int):
 
 def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], workspace: str | None,
          jobs: int | None, as_of: date, notebooks: Path | None = None, force: bool = False, dask: str | None = None) -> int:
-    from playbook.render import headline_text
-    from playbook.runner import exit_status, make_plan, run_plan
+    from playbook.errors import OutputWriteError, RunInterrupted
+    from playbook.runner import exit_status, foreign_entries, make_plan, run_plan
 
-    plan = make_plan(params_dir, out_dir, teams or None, areas or None, as_of, workspace, notebooks, force)
+    try:
+        plan = make_plan(params_dir, out_dir, teams or None, areas or None, as_of, workspace, notebooks, force)
+    except KeyboardInterrupt:
+        click.secho("interrupted before any report ran; nothing was changed", fg="red", err=True)
+        return EXIT_INTERRUPTED
+    foreign = foreign_entries(out_dir, plan.known_teams)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        plan.warnings.insert(0, f"{out_dir.resolve()} holds things that are not playbook reports ({shown}); reports are written "
+                                "beside them and nothing of theirs is touched, but an empty folder of its own is safer for --out")
     for line in plan.warnings:
         click.secho(f"warning: {line}", fg="yellow", err=True)
     bar, on_done = _progress(len(plan.jobs) + len(plan.decided))
     try:
         outcomes = run_plan(plan, out_dir, jobs, as_of, on_done, dask)
+    except RunInterrupted as stop:
+        bar.close()
+        _summary(stop.outcomes, out_dir)
+        click.secho(f"\n{stop}", fg="red", err=True)
+        return EXIT_INTERRUPTED
+    except OutputWriteError as err:
+        bar.close()
+        _summary(err.outcomes, out_dir)
+        click.secho(f"\nerror: {err}", fg="red", err=True)
+        return 1
     finally:
         bar.close()
+    failed = _summary(outcomes, out_dir)
+    reused = sum(1 for o in outcomes if o.reused)
+    note = f" ({reused} unchanged since their last render, reused; --force re-renders them)" if reused else ""
+    click.echo(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} reports ok{note}; index: {out_dir / 'index.html'}")
+    if failed:
+        click.secho(f"{len(failed)} failed: {', '.join(o.key for o in failed)}", fg="red", err=True)
+    return exit_status(outcomes, plan)
+
+
+def _summary(outcomes: list, out_dir: Path) -> list:
+    """One line per report (status, headline or reason); returns the failed ones."""
+    from playbook.render import headline_text
+
     click.echo("")
     for o in outcomes:
         mark = "reused" if o.reused else {"rendered": "ok", "no_data": "no data", "failed": "FAILED"}[o.status]
@@ -91,13 +125,7 @@ def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], wo
         if o.status == "failed" and o.last_good_at:
             line += f"\n           the last good report ({o.last_good_at}) is kept at {out_dir / o.html}"
         click.secho(line, fg="red" if o.status == "failed" else None)
-    failed = [o for o in outcomes if o.status == "failed"]
-    reused = sum(1 for o in outcomes if o.reused)
-    note = f" ({reused} unchanged since their last render, reused; --force re-renders them)" if reused else ""
-    click.echo(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} reports ok{note}; index: {out_dir / 'index.html'}")
-    if failed:
-        click.secho(f"{len(failed)} failed: {', '.join(o.key for o in failed)}", fg="red", err=True)
-    return exit_status(outcomes, plan)
+    return [o for o in outcomes if o.status == "failed"]
 
 
 @main.command()
@@ -157,13 +185,11 @@ def demo(params_dir: Path, out_dir: Path, jobs: int | None, seed: int) -> None:
 
 
 def _ensure_sample(target: Path, seed: int, as_of: date) -> None:
-    from playbook.sample import generate, is_current, sample_as_of
+    from playbook.sample import generate, is_current
 
     if is_current(target, as_of):
         click.echo(f"Sample workspace {target} is current (as of {as_of}).", err=True)
         return
-    if target.exists() and sample_as_of(target) is None and any(target.iterdir()):
-        raise PlaybookError(f"{target} holds data that is not the sample; refusing to overwrite it")
     counts = generate(target, seed=seed, as_of=as_of)
     click.echo(f"Wrote sample workspace {target} (as of {as_of}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), err=True)
 
@@ -286,7 +312,7 @@ def import_(preset: str, files: tuple[Path, ...], workspace: Path, mapping_file:
 def list_(params_dir: Path) -> None:
     """List the teams (with their products) and the areas that can be rendered."""
     from playbook.areas import AREAS
-    from playbook.config import list_teams, load_params
+    from playbook.config import ignored_team_files, list_teams, load_params
 
     click.echo("Teams:")
     for team in list_teams(params_dir):
@@ -295,6 +321,8 @@ def list_(params_dir: Path) -> None:
             click.echo(f"  {team:12} {p.name} ({', '.join(p.products)})")
         except PlaybookError as err:
             click.secho(f"  {team:12} invalid parameters: {err}", fg="red")
+    for line in ignored_team_files(params_dir):
+        click.secho(f"  warning: {line}", fg="yellow")
     click.echo("Areas:")
     for area in AREAS.values():
         click.echo(f"  {area.name:14} {area.title}  (tables: {', '.join(area.required)}; optional: {', '.join(area.optional) or 'none'})")

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from playbook.errors import ParamsError, UsageError
+from playbook.schemas import EARLIEST, LATEST
 
 TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RELATIVE_PERIODS = ("last_30_days", "last_90_days", "previous_month", "quarter_to_date")
@@ -41,6 +42,9 @@ class FixedPeriod(_Strict):
     def _end_after_start(self) -> FixedPeriod:
         if self.end < self.start:
             raise ValueError(f"period end {self.end} is before its start {self.start}")
+        for day in (self.start, self.end):
+            if not EARLIEST <= day <= LATEST:
+                raise ValueError(f"period date {day} is outside the dates the playbook reads ({EARLIEST} to {LATEST})")
         return self
 
 
@@ -407,9 +411,28 @@ def check_team_name(team: str) -> None:
 
 
 def list_teams(params_dir: Path | str) -> list[str]:
-    """The teams that have a parameters file, sorted."""
+    """The teams that have a parameters file, sorted (see :func:`ignored_team_files` for the others)."""
     folder = Path(params_dir) / "teams"
     return sorted(p.stem for p in folder.glob("*.yaml") if TEAM_NAME.match(p.stem)) if folder.is_dir() else []
+
+
+def ignored_team_files(params_dir: Path | str) -> list[str]:
+    """A line for each file in ``teams/`` that is not read as a team, and why (so none is ignored silently)."""
+    folder = Path(params_dir) / "teams"
+    if not folder.is_dir():
+        return []
+    lines = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        shown = f"{folder.name}/{path.name}"
+        if path.suffix.lower() in (".yml", ".yaml") and path.suffix != ".yaml":
+            lines.append(f"{shown} is ignored: team files end in .yaml (rename it {path.stem}.yaml)")
+        elif path.suffix == ".yaml" and not TEAM_NAME.match(path.stem):
+            hint = path.stem.lower()
+            fix = f" (rename it {hint}.yaml)" if TEAM_NAME.match(hint) else ""
+            lines.append(f"{shown} is ignored: a team's file name is lower-case letters, digits, '-' or '_'{fix}")
+    return lines
 
 
 def project_root(params_dir: Path | str) -> Path:

@@ -17,6 +17,7 @@ from playbook.areas import Area, get_area
 from playbook.config import Params, Period, load_params, resolve_period, workspace_path
 from playbook.errors import ParamsError, SchemaError
 from playbook.health import Events
+from playbook.schemas import EARLIEST, LATEST
 from playbook.workspace import Workspace
 
 
@@ -79,13 +80,18 @@ class ReportContext:
 def parse_as_of(as_of: str | date | None) -> date:
     """The as-of date: an ISO date string, a date, or empty for today."""
     if isinstance(as_of, date):
-        return as_of
-    if not as_of:
+        day = as_of
+    elif not as_of:
         return date.today()
-    try:
-        return date.fromisoformat(str(as_of))
-    except ValueError:
-        raise ParamsError(f"as_of: expected an ISO date such as 2026-11-27; found {as_of!r}") from None
+    else:
+        try:
+            day = date.fromisoformat(str(as_of))
+        except ValueError:
+            raise ParamsError(f"as_of: expected an ISO date such as 2026-11-27; found {as_of!r}") from None
+    if not EARLIEST <= day <= LATEST:
+        raise ParamsError(f"as_of: {day.isoformat()} is outside the dates the playbook reads ({EARLIEST} to {LATEST}); "
+                          "expected a date such as 2026-11-27")
+    return day
 
 
 def open_report(

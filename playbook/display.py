@@ -197,10 +197,15 @@ def show_digest(digest: Any, team_name: str, period_label: str) -> None:
 
 
 def show_figure(fig: Any) -> None:
-    """Display a matplotlib figure once, as an embedded PNG, and free it."""
+    """Display a matplotlib figure once, as an embedded PNG, and free it.
+
+    Tick labels made while drawing are drawn as written too (see ``text.parse_math`` in plots.RC).
+    """
+    import matplotlib as mpl
     import matplotlib.pyplot as plt
 
-    _display(fig)
+    with mpl.rc_context({"text.parse_math": False}):
+        _display(fig)
     plt.close(fig)
 
 

@@ -30,3 +30,29 @@ class SchemaError(WorkspaceError):
 
 class RunError(PlaybookError):
     """Raised when the runner itself cannot proceed (output folder, kernel missing)."""
+
+
+class ImportDataError(PlaybookError):
+    """Raised when an export cannot be imported: names the file, the column and what was expected."""
+
+
+class OutputWriteError(RunError):
+    """Raised when a run's index or manifest cannot be written (a full disk); the previous ones stay.
+
+    ``outcomes`` holds what the run did before it stopped, for the summary.
+    """
+
+    def __init__(self, message: str, outcomes: list | None = None):
+        super().__init__(message)
+        self.outcomes = outcomes or []
+
+
+class RunInterrupted(PlaybookError):
+    """Raised when a run is stopped with Ctrl-C (SIGINT), after it has recorded what finished.
+
+    ``outcomes`` holds every report's outcome, those cut short marked as interrupted.
+    """
+
+    def __init__(self, message: str, outcomes: list | None = None):
+        super().__init__(message)
+        self.outcomes = outcomes or []

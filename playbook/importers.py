@@ -50,17 +50,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from playbook.config import describe_yaml_error, load_yaml
-from playbook.errors import PlaybookError, SchemaError
+from playbook.errors import ImportDataError, SchemaError
 from playbook.render import TMP_SUFFIX, tmp_prefix, write_atomic
 from playbook.workspace import Workspace, decode_legacy, ident
 from playbook.schemas import TABLES, get_table
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 EXAMPLES = 5
-
-
-class ImportDataError(PlaybookError):
-    """An export that cannot be imported: names the file, the column and what was expected."""
 
 
 class Dates(BaseModel):

@@ -41,6 +41,9 @@ RC = {
     "xtick.color": INK,
     "ytick.color": INK,
     "legend.frameon": False,
+    # Text is drawn as written: a "$" in a customer's words, a roadmap title or a team's name is
+    # money, never the start of mathtext ("$5 vs $10" would become "5vs10", or fail to draw).
+    "text.parse_math": False,
 }
 
 

@@ -9,6 +9,7 @@ fails to start is retried.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -32,8 +33,9 @@ from jupyter_client.manager import AsyncKernelManager
 
 import playbook
 from playbook.areas import AREAS, Area, get_area
-from playbook.config import check_team_name, list_teams, load_params, resolve_period, workspace_path
-from playbook.errors import PlaybookError, RunError, SchemaError, UsageError
+from playbook.config import check_team_name, ignored_team_files, list_teams, load_params, resolve_period, workspace_path
+from playbook.errors import OutputWriteError, PlaybookError, RunError, RunInterrupted, SchemaError, UsageError
+from playbook.render import TMP_MARK, TMP_SUFFIX
 from playbook.workspace import Workspace
 
 KERNEL_NAME = "playbook"
@@ -183,6 +185,9 @@ def make_plan(
     known = list_teams(params_dir)
     if not known:
         raise UsageError(f"no team parameters found in {params_dir / 'teams'}; add a <team>.yaml there")
+    # A team or area named twice is rendered once.
+    teams = list(dict.fromkeys(teams or [])) or None
+    areas = list(dict.fromkeys(areas or [])) or None
     for team in teams or []:
         check_team_name(team)
         if team not in known:
@@ -199,7 +204,7 @@ def make_plan(
     decided: list[Outcome] = []
     run_params: dict[str, Any] = {}
     fingerprints: dict[str, str] = {}
-    warnings: list[str] = []
+    warnings: list[str] = ignored_team_files(params_dir)
     opened: dict[Path, Workspace | PlaybookError] = {}
     from playbook.render import read_manifest
 
@@ -363,7 +368,7 @@ def execute_job(job: Job) -> Outcome:
     parameters = {"team": job.team, "params_dir": job.params_dir, "workspace": job.workspace, "as_of": job.as_of}
     # papermill saves the executed notebook here even when a cell fails, so a failure keeps its
     # traceback for the ops lead while the last good report stays untouched.
-    partial_path = out_dir / job.team / f".{job.area}.partial.ipynb"
+    partial_path = out_dir / job.team / f".{job.area}{TMP_MARK}{os.getpid()}{PARTIAL_SUFFIX}"
     partial_path.parent.mkdir(parents=True, exist_ok=True)
     nb = None
     # The whole report's time limit: past it, the kernel is killed, whatever it is doing.
@@ -402,9 +407,8 @@ def execute_job(job: Job) -> Outcome:
             if over_time.is_set():
                 outcome.reason = f"timed out after {job.time_limit} s (time_limit in params); the kernel was stopped"
             else:
-                outcome.reason = _error_reason(err)
-            if partial_path.exists():
-                partial_path.replace(failed_path)
+                outcome.reason = _disk_reason(err, out_dir) or _error_reason(err)
+            _keep_failed(partial_path, failed_path)
             break
     watchdog.cancel()
     partial_path.unlink(missing_ok=True)
@@ -423,12 +427,40 @@ def execute_job(job: Job) -> Outcome:
             outcome.last_good_at = outcome.rendered_at
             outcome.input_key = job.input_key
         except Exception as err:  # noqa: BLE001
-            outcome.reason = f"export failed: {type(err).__name__}: {err}"
+            outcome.reason = _disk_reason(err, out_dir) or f"export failed: {type(err).__name__}: {err}"
     if html_path.exists():
         outcome.html = f"{job.team}/{job.area}.html"
         outcome.ipynb = f"{job.team}/{job.area}.ipynb" if nb_path.exists() else None
     outcome.seconds = round(time.monotonic() - started, 2)
     return outcome
+
+
+def _keep_failed(partial: Path, failed: Path) -> None:
+    """Keep a failed run's notebook (with its traceback) for the ops lead, if it was written whole.
+
+    A notebook cut short (a full disk) is no use to anyone: it is removed, and an earlier
+    failure's notebook stays.
+    """
+    import nbformat
+
+    if not partial.exists():
+        return
+    try:
+        nbformat.read(partial, as_version=4)
+    except Exception:  # noqa: BLE001 - empty, truncated or not JSON
+        partial.unlink(missing_ok=True)
+        return
+    partial.replace(failed)
+
+
+def _disk_reason(err: BaseException, out_dir: Path) -> str:
+    """A failure to write because the disk is full (or over quota), said so; else empty."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (f"no space left on the device holding {out_dir} ({err.strerror}); free some space and run again "
+                    "(the last good report is kept)")
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return ""
 
 
 def write_no_data(job_out: Path, outcome: Outcome, area_title: str) -> None:
@@ -449,6 +481,8 @@ def _worker_init() -> None:
 
     Its kernel follows: ipykernel exits when its parent process goes away.
     """
+    # Ctrl-C reaches every process of the terminal's group; the run itself decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -460,14 +494,44 @@ def _worker_init() -> None:
             pass
 
 
-def remove_leftovers(out_dir: Path) -> list[Path]:
-    """Delete temporary files a killed run left behind (never a report): ``.*.tmp``, ``.*.partial.ipynb``."""
+def remove_leftovers(out_dir: Path, teams: list[str]) -> list[Path]:
+    """Delete the temporary files a killed run left behind, and nothing else.
+
+    Only files the playbook names as its own (``.<file>.playbook-<pid>-<random>.tmp`` and
+    ``.<area>.playbook-<pid>.partial.ipynb``), whose writing process is gone, in the reports
+    folder and in the folders of known teams: a ``.tmp`` of anyone else's is never touched.
+    """
     removed = []
-    for pattern in (".*.tmp", "*/.*.tmp", "*/.*.partial.ipynb"):
-        for path in out_dir.glob(pattern):
-            path.unlink(missing_ok=True)
-            removed.append(path)
+    for folder in [out_dir, *(out_dir / team for team in teams)]:
+        for pattern in (f".*{TMP_MARK}*{TMP_SUFFIX}", f".*{TMP_MARK}*{PARTIAL_SUFFIX}"):
+            for path in folder.glob(pattern):
+                if _owner_pid(path.name) is not None and _gone(_owner_pid(path.name)) and path.is_file():
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
     return removed
+
+
+PARTIAL_SUFFIX = ".partial.ipynb"
+
+
+def _owner_pid(name: str) -> int | None:
+    """The pid in a temporary file's name (see render.TMP_MARK), or None when it holds none."""
+    tail = name.split(TMP_MARK, 1)[1] if TMP_MARK in name else ""
+    digits = tail.split("-", 1)[0].split(".", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def foreign_entries(out_dir: Path, teams: list[str]) -> list[str]:
+    """What a reports folder holds that a run did not write: anything but the index, the
+    manifest, the run lock and the folders of known teams (sorted names)."""
+    if not out_dir.is_dir():
+        return []
+    ours = {"index.html", "manifest.json", LOCK_NAME, *teams}
+    try:
+        names = [entry.name for entry in out_dir.iterdir()]
+    except OSError:
+        return []
+    return sorted(n for n in names if n not in ours and not (n.startswith(".") and TMP_MARK in n))
 
 
 def remove_stale_kernel_folders(tmp: Path | None = None) -> list[Path]:
@@ -527,10 +591,13 @@ def output_lock(out_dir: Path) -> Iterator[None]:
             raise RunError(
                 f"another playbook run is writing to {out_dir} ({holder}); wait for it to finish or pass another --out"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}, started {_now()}")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}, started {_now()}")
+            handle.flush()
+        except OSError:
+            pass  # who holds the lock is only information; the flock itself is held
         yield
     finally:
         handle.close()
@@ -602,13 +669,11 @@ def _run_locked(
     plan: Plan, out_dir: Path, jobs: int | None, as_of: date | None, on_done: Callable[[Outcome, int, int], None] | None,
     dask: str | None = None,
 ) -> list[Outcome]:
-    import multiprocessing
-
     from playbook.render import read_manifest, write_index, write_manifest
 
     if plan.jobs:
         check_kernel()
-    remove_leftovers(out_dir)
+    remove_leftovers(out_dir, plan.known_teams)
     remove_stale_kernel_folders()
     previous = read_manifest(out_dir)
     outcomes: list[Outcome] = []
@@ -620,27 +685,26 @@ def _run_locked(
         if on_done:
             on_done(outcome, len(outcomes), total)
     workers = max(1, min(jobs or os.cpu_count() or 1, len(plan.jobs) or 1))
-    if plan.jobs and dask:
-        for job, result in _on_dask(dask, plan.jobs):
-            if isinstance(result, BaseException):
-                result = Outcome(job.team, job.area, STATUS_FAILED, team_name=job.team_name, reason=f"Dask task failed: {result}")
-            outcomes.append(result)
-            if on_done:
-                on_done(result, len(outcomes), total)
-        workers = _dask_workers(dask)
-    elif plan.jobs:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
-            futures = {pool.submit(execute_job, job): job for job in plan.jobs}
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as err:  # noqa: BLE001 - a worker crash fails only its report
-                    outcome = Outcome(job.team, job.area, STATUS_FAILED, team_name=job.team_name, reason=f"worker crashed: {err}")
-                outcomes.append(outcome)
+    interrupted = False
+    try:
+        if plan.jobs and dask:
+            for job, result in _on_dask(dask, plan.jobs):
+                if isinstance(result, BaseException):
+                    result = Outcome(job.team, job.area, STATUS_FAILED, team_name=job.team_name, reason=f"Dask task failed: {result}")
+                outcomes.append(result)
                 if on_done:
-                    on_done(outcome, len(outcomes), total)
+                    on_done(result, len(outcomes), total)
+            workers = _dask_workers(dask)
+        elif plan.jobs:
+            _run_local(plan.jobs, workers, outcomes, on_done, total)
+    except KeyboardInterrupt:
+        interrupted = True
+        done = {o.key for o in outcomes}
+        outcomes += [
+            Outcome(job.team, job.area, STATUS_FAILED, team_name=job.team_name, period={"start": job.period[0], "end": job.period[1]},
+                    reason="the run was interrupted (Ctrl-C) before this report finished")
+            for job in plan.jobs if job.key not in done
+        ]
     for outcome in outcomes:
         old = previous["reports"].get(outcome.key, {})
         if outcome.status == STATUS_FAILED:
@@ -654,9 +718,49 @@ def _run_locked(
         # Reused reports were not validated this time; their data warnings are the last run's.
         plan.warnings += [w for w in previous.get("warnings", []) if w not in plan.warnings]
     manifest = build_manifest(previous, outcomes, plan, as_of or date.today(), workers)
-    write_manifest(out_dir, manifest)
-    write_index(out_dir, manifest)
-    return sorted(outcomes, key=lambda o: (o.team, o.area))
+    outcomes = sorted(outcomes, key=lambda o: (o.team, o.area))
+    for name, write in (("manifest.json", write_manifest), ("index.html", write_index)):
+        try:
+            write(out_dir, manifest)
+        except OSError as err:
+            reason = _disk_reason(err, out_dir) or f"{err.strerror or err}"
+            raise OutputWriteError(f"could not write {out_dir / name}: {reason}; the previous {name} is kept as it was", outcomes) from None
+    if interrupted:
+        finished = sum(1 for o in outcomes if o.status != STATUS_FAILED or "interrupted" not in o.reason)
+        raise RunInterrupted(
+            f"interrupted: {finished} of {len(outcomes)} reports finished and are in the index; "
+            "the others keep their last good report. Run again to finish them", outcomes)
+    return outcomes
+
+
+def _run_local(jobs: list[Job], workers: int, outcomes: list[Outcome], on_done: Callable[[Outcome, int, int], None] | None,
+               total: int) -> None:
+    """Each job in a pool of worker processes; on Ctrl-C the workers (and their kernels) are stopped at once."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+    stopped = False
+    try:
+        futures = {pool.submit(execute_job, job): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as err:  # noqa: BLE001 - a worker crash fails only its report
+                outcome = Outcome(job.team, job.area, STATUS_FAILED, team_name=job.team_name, reason=f"worker crashed: {err}")
+            outcomes.append(outcome)
+            if on_done:
+                on_done(outcome, len(outcomes), total)
+    except KeyboardInterrupt:
+        stopped = True
+        # Workers ignore SIGINT (see _worker_init), so the run decides: they are killed, and
+        # their kernels, which watch their parent, follow.
+        for child in multiprocessing.active_children():
+            child.kill()
+        raise
+    finally:
+        pool.shutdown(wait=not stopped, cancel_futures=True)
 
 
 def build_manifest(previous: dict[str, Any], outcomes: list[Outcome], plan: Plan, as_of: date, workers: int) -> dict[str, Any]:

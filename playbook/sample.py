@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from playbook.errors import PlaybookError
+from playbook.render import TMP_MARK, TMP_SUFFIX, tmp_prefix, write_atomic
 
 TEAM_PRODUCTS: dict[str, tuple[str, ...]] = {
     "analytics": ("insights", "dashboards"),
@@ -963,6 +967,7 @@ def generate(
     as_of = as_of or date.today()
     rng = np.random.default_rng(seed)
     out = Path(out)
+    check_writable(out)
     out.mkdir(parents=True, exist_ok=True)
     account_frame = make_accounts(rng, as_of, accounts)
     roadmap = make_roadmap()
@@ -988,15 +993,70 @@ def generate(
     tables["trainings"] = make_trainings(comms_rng, as_of, tables["releases"])
     tables["stakeholder_requests"] = make_requests(comms_rng, as_of, requests)
     for name, frame in tables.items():
-        tmp = out / f".{name}.csv.tmp"
-        frame.to_csv(tmp, index=False)
-        tmp.replace(out / f"{name}.csv")
+        write_atomic(out / f"{name}.csv", frame.to_csv(index=False))
     _write_parquet(event_frame, out / "events.parquet")
     tables["events"] = event_frame
     counts = {name: len(frame) for name, frame in tables.items()}
-    meta = {"seed": seed, "as_of": as_of.isoformat(), "generator": generator_version(), "rows": counts}
-    (out / "sample.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    # What was written, with checksums: the proof that a later run may replace these files.
+    files = {f"{name}.csv": _sha256(out / f"{name}.csv") for name in tables if name != "events"}
+    files["events.parquet"] = _sha256(out / "events.parquet")
+    meta = {"seed": seed, "as_of": as_of.isoformat(), "generator": generator_version(), "rows": counts, "files": files}
+    write_atomic(out / MARKER, json.dumps(meta, indent=2) + "\n")
     return counts
+
+
+MARKER = "sample.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_writable(out: Path) -> None:
+    """Refuse to write the sample over a folder the sample generator did not write.
+
+    A folder may be (re)written when it is absent or empty, or when it holds only what an
+    earlier sample wrote there, unchanged since (``sample.json`` lists every file with its
+    checksum). A real workspace, a sample someone imported into, or any file of anyone else's
+    makes it refuse, naming what it found.
+
+    Raises:
+        PlaybookError: ``out`` is a file, or holds what the sample did not write.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise PlaybookError(f"{out} is a file, not a folder; the sample is written into a folder of its own")
+    try:
+        meta = json.loads((out / MARKER).read_text(encoding="utf-8"))
+        written = meta.get("files") if isinstance(meta, dict) else None
+    except (OSError, ValueError):
+        meta, written = None, None
+    if isinstance(meta, dict) and written is None:
+        # A sample written before checksums were kept: its own table files, by name only.
+        written = {f"{name}.csv": None for name in meta.get("rows", {})} | {"events.parquet": None}
+    written = written if isinstance(written, dict) else {}
+    foreign = []
+    for entry in sorted(out.iterdir()):
+        name = entry.name
+        if name == MARKER and meta is not None:
+            continue
+        if name.startswith(".") and TMP_MARK in name:
+            continue  # a temporary file of an earlier sample or run
+        if name not in written or not entry.is_file():
+            foreign.append(name)
+        elif written[name] is not None and _sha256(entry) != written[name]:
+            foreign.append(f"{name} (changed since the sample wrote it)")
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
+        raise PlaybookError(
+            f"{out} holds data the sample did not write ({shown}); refusing to overwrite it. "
+            "Give another --out (or workspace in params), or move that data away yourself"
+        )
 
 
 def generator_version() -> str:
@@ -1008,7 +1068,7 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write a frame as Parquet through DuckDB (timestamps as UTC), replacing ``path`` atomically."""
     import duckdb
 
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f"{tmp_prefix(path)}{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")

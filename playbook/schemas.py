@@ -35,10 +35,11 @@ PLAUSIBLE_DATES = f"a date from {EARLIEST.isoformat()} to {LATEST.isoformat()}"
 # split on the wrong character); reading it would only exhaust the database's memory.
 MAX_COLUMNS = 1_000
 
-# An experiment's planned split: at least two distinct variants, each weight a plain number above 0.
-_WEIGHT = r"\s*[^=;\s][^=;]*=\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*"
+# An experiment's planned split: at least two distinct variants, each weight a plain number above 0
+# (a regular expression for the form, then the weights and the names checked one by one).
 _SPLIT = (
-    f"regexp_full_match({{col}}, '{_WEIGHT}(;{_WEIGHT})+')"
+    r"regexp_full_match({col}, '\s*[^=;\s][^=;]*=\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*"
+    r"(;\s*[^=;\s][^=;]*=\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*)+')"
     " AND list_min(list_transform(string_split({col}, ';'), lambda p: TRY_CAST(trim(split_part(p, '=', 2)) AS DOUBLE))) > 0"
     " AND len(list_distinct(list_transform(string_split({col}, ';'), lambda p: trim(split_part(p, '=', 1)))))"
     " = len(string_split({col}, ';'))"

@@ -14,7 +14,10 @@ Rows are numbered from 1 for the first data row, as the messages number them.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +30,7 @@ import yaml
 
 from conftest import AS_OF, PARAMS, ROOT, make_params, playbook_cli, visible_text
 from playbook.config import check_team_name, load_params
-from playbook.errors import ParamsError, SchemaError, UsageError
+from playbook.errors import ParamsError, SchemaError, UsageError, WorkspaceError
 from playbook.schemas import get_table
 from playbook.workspace import Workspace
 
@@ -201,6 +204,42 @@ CASES = [
     Case("a .parquet file that is really CSV", "nps_responses", {"nps_responses.parquet": csv_text("nps_responses", {})}, Error(
         "nps_responses.parquet: not a Parquet file (it begins 'response_id,account_id,v', which looks like CSV text); "
         "if it is CSV, rename it to nps_responses.csv")),
+    # Values that cannot be true are set aside, not believed.
+    Case("money that is not a finite number", "accounts", {"accounts.csv": csv_text(
+        "accounts", {"arr": "NaN"}, {"arr": "inf"}, {"arr": "1e309"}, {"arr": "-Infinity"}, {})}, Kept(1, [
+            "accounts.csv: 4 rows set aside: column 'arr' is not a finite number (row 1: nan, row 2: inf, row 3: inf, row 4: -inf)",
+        ], check=_equals("arr", [1000.0]))),
+    Case("dates that cannot be true", "tools", {"tools.csv": csv_text(
+        "tools", {"tool": "A", "renewal_date": "infinity"}, {"tool": "B", "renewal_date": "0001-01-05"},
+        {"tool": "C", "renewal_date": "-infinity"}, {"tool": "D", "renewal_date": "1970-01-01T00:00:00Z"},
+        {"tool": "E", "renewal_date": "2200-06-01"}, {"tool": "F"})}, Kept(1, [
+            "tools.csv: 5 rows set aside: column 'renewal_date' expected a date from 1970-01-02 to 2099-12-31 "
+            "(row 1: 'infinity', row 2: '0001-01-05 00:00:00', row 3: '-infinity', row 4: '1970-01-01 00:00:00', "
+            "row 5: '2200-06-01 00:00:00')",
+        ], check=_equals("tool", ["F"]))),
+    Case("whole numbers out of range", "tools", {"tools.csv": csv_text(
+        "tools", {"tool": "A", "seats": "nan"}, {"tool": "B", "seats": "1e30"}, {"tool": "C", "seats": "12345678901234567890"},
+        {"tool": "D"})}, Error(
+            "tools.csv: column 'seats' expected a whole number of at most 18 digits; 3 values do not parse "
+            "(row 1: 'nan', row 2: '1e30', row 3: '12345678901234567890')")),
+    Case("experiment splits that cannot be planned", "experiments", {"experiments.csv": csv_text(
+        "experiments", {"split": "control=0;treatment=0"}, {"split": "control=0.5;treatment=0.5;"},
+        {"split": "control=nan;treatment=nan"}, {"split": "control=1"}, {"split": "control=1;control=1"},
+        {"split": " control = 40 ; treatment = 60 "}, {"split": ""})}, Kept(2, [
+            "experiments.csv: 5 rows set aside: column 'split' expected variant=weight pairs separated by ';', two or more "
+            "variants, each weight above 0 (e.g. control=0.5;treatment=0.5) (row 1: 'control=0;treatment=0', "
+            "row 2: 'control=0.5;treatment=0.5;', row 3: 'control=nan;treatment=nan', row 4: 'control=1', "
+            "row 5: 'control=1;control=1')",
+        ], check=_equals("experiment_id", ["X6", "X7"]))),
+    # Table files that are not files, or not tables.
+    Case("a table file that is a folder", "nps_responses", {"nps_responses.csv/": ""}, Error(
+        f"nps_responses.csv: a folder, not a table file; expected a CSV or Parquet file with the columns {NPS_COLUMNS}")),
+    Case("a table file that is a named pipe", "nps_responses", {"nps_responses.csv|": ""}, Error(
+        f"nps_responses.csv: a named pipe, not a table file; expected a CSV or Parquet file with the columns {NPS_COLUMNS}")),
+    Case("a CSV with 10,000 columns", "nps_responses", {"nps_responses.csv": ",".join(
+        [*get_table("nps_responses").column_names, *(f"x{i}" for i in range(9_993))]) + "\n"}, Error(
+            "nps_responses.csv: the header has 10,000 columns, more than the 1,000 a table may have; expected the columns "
+            f"{NPS_COLUMNS} (and any of your own); is this the right file?")),
 ]
 
 
@@ -209,8 +248,13 @@ def test_bad_table(case: Case, tmp_path):
     ws_path = tmp_path / "ws"
     ws_path.mkdir()
     for name, body in case.files.items():
-        target = ws_path / name
-        target.write_bytes(body) if isinstance(body, bytes) else target.write_text(body, encoding="utf-8")
+        target = ws_path / name.rstrip("/|")
+        if name.endswith("/"):
+            target.mkdir()
+        elif name.endswith("|"):
+            os.mkfifo(target)  # opening it would block: the workspace must never open it
+        else:
+            target.write_bytes(body) if isinstance(body, bytes) else target.write_text(body, encoding="utf-8")
     before = _checksums(ws_path)
     with Workspace(ws_path, now=NOW) as ws:
         if isinstance(case.outcome, Error):
@@ -246,6 +290,70 @@ def test_exposure_variants_unknown_to_their_experiment_invalidate_it(tmp_path):
     assert decision["note"] == "variants not in the planned split: treatmnet"
 
 
+def test_one_experiment_with_an_impossible_split_is_set_aside_and_the_others_are_analysed(tmp_path):
+    """validate names the bad split; the analysis carries on with the experiments that can be read."""
+    from playbook.config import ExperimentsParams
+    from playbook.experiments import analyse
+
+    (tmp_path / "experiments.csv").write_text(csv_text("experiments", {}, {"split": "control=0;treatment=0"}))
+    rows = [{"experiment_id": x, "unit_id": f"u{i}", "variant": v, "converted": str(i % 2)}
+            for x in ("X1", "X2") for i, v in enumerate(["control"] * 50 + ["treatment"] * 50)]
+    (tmp_path / "exposures.csv").write_text(csv_text("exposures", *rows))
+    before = _checksums(tmp_path)
+    result = playbook_cli("validate", "--workspace", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert ("experiments.csv: 1 row set aside: column 'split' expected variant=weight pairs separated by ';', two or more "
+            "variants, each weight above 0 (e.g. control=0.5;treatment=0.5) (row 2: 'control=0;treatment=0')") in result.stdout
+    with Workspace(tmp_path, now=NOW) as ws:
+        _, decisions = analyse(ws.read("experiments"), ws.read("exposures"), ExperimentsParams())
+    assert decisions["experiment_id"].tolist() == ["X1"]
+    assert _checksums(tmp_path) == before
+
+
+def _duckdb_holder(path: Path) -> subprocess.Popen:
+    """Another process writing a DuckDB file, holding its lock until told to stop."""
+    code = (
+        "import duckdb, sys\n"
+        "con = duckdb.connect(sys.argv[1])\n"
+        "con.execute('CREATE TABLE IF NOT EXISTS accounts AS SELECT 1 AS a')\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "ready"
+    return holder
+
+
+@pytest.mark.parametrize("kind", ["empty", "damaged", "locked"])
+def test_a_duckdb_workspace_that_cannot_be_opened_is_named(kind, tmp_path):
+    path = tmp_path / "acme.duckdb"
+    holder = None
+    if kind == "empty":
+        path.write_bytes(b"")
+        message = f"workspace {path} is an empty file, not a DuckDB database; point `workspace:` in params at your data"
+    elif kind == "damaged":
+        path.write_bytes(b"PK\x03\x04 this was a zip file, renamed" * 200)
+        message = f"workspace {path} is not a DuckDB database (the file is damaged, or another kind of file); "
+    else:
+        holder = _duckdb_holder(path)
+        message = (f"workspace {path} is being written by another program (process {holder.pid}), which holds the database's "
+                   "lock; run again once it has finished (the playbook only reads it)")
+    try:
+        before = path.read_bytes() if kind != "locked" else None
+        with pytest.raises(WorkspaceError) as err:
+            Workspace(path)
+        assert str(err.value).startswith(message)
+        # The command line says the same, with exit 2, and writes nothing.
+        result = playbook_cli("validate", "--workspace", str(path))
+        assert result.returncode == 2 and f"error: {message}" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        if before is not None:
+            assert path.read_bytes() == before
+    finally:
+        if holder is not None:
+            holder.communicate("", timeout=30)
+
+
 # -- params -------------------------------------------------------------------------------------
 
 def _params(tmp_path: Path, team_yaml: str) -> Path:
@@ -265,6 +373,12 @@ PARAMS_CASES = [
      "teams/alpha.yaml, line 3: period: period end 2026-06-01 is before its start 2026-06-30"),
     ("a time limit of zero", "name: Alpha\nproducts: [a]\ntime_limit: 0\n",
      "teams/alpha.yaml, line 3: time_limit: expected greater than or equal to 1; found 0"),
+    ("a key given twice", "name: Alpha\nproducts: [a]\nfeedback:\n  drop_alert: 5\nproducts: [b]\n",
+     "teams/alpha.yaml, line 5: key 'products' is given twice, on lines 2 and 5; keep one"),
+    ("a key given twice, nested", "name: Alpha\nproducts: [a]\nfeedback:\n  drop_alert: 5\n  drop_alert: 8\n",
+     "teams/alpha.yaml, line 5: key 'drop_alert' is given twice, on lines 4 and 5; keep one"),
+    ("a period in year 1", "name: Alpha\nproducts: [a]\nperiod:\n  start: 0001-01-05\n  end: 2026-06-01\n",
+     "teams/alpha.yaml, line 3: period: period date 0001-01-05 is outside the dates the playbook reads (1970-01-02 to 2099-12-31)"),
 ]
 
 
@@ -293,3 +407,40 @@ def _checksums(folder: Path) -> dict[str, str]:
     import hashlib
 
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_an_as_of_date_that_cannot_be_true_is_refused(tmp_path):
+    result = playbook_cli("run", "--params", str(PARAMS), "--as-of", "0001-01-05", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: as_of: 0001-01-05 is outside the dates the playbook reads (1970-01-02 to 2099-12-31); "
+                                     "expected a date such as 2026-11-27")
+    assert not (tmp_path / "out").exists()
+
+
+def test_team_files_that_are_not_read_are_named(tmp_path, tiny_workspace):
+    params = make_params(tmp_path, tiny_workspace, teams={"mobile": {"name": "Mobile", "products": ["mobile-app"]}})
+    for name in ("Mobile.yaml", "équipe.yaml", "growth.yml"):
+        (params / "teams" / name).write_text("name: X\nproducts: [x]\n")
+    (params / "teams" / "README.md").write_text("notes, not a team")
+    expected = [
+        "teams/Mobile.yaml is ignored: a team's file name is lower-case letters, digits, '-' or '_' (rename it mobile.yaml)",
+        "teams/growth.yml is ignored: team files end in .yaml (rename it growth.yaml)",
+        "teams/équipe.yaml is ignored: a team's file name is lower-case letters, digits, '-' or '_'",
+    ]
+    listed = playbook_cli("list", "--params", str(params))
+    assert [line.strip().removeprefix("warning: ") for line in listed.stdout.splitlines() if "ignored" in line] == expected
+    # A run says so before it starts; the team named with a capital is not run as "mobile" twice.
+    run = playbook_cli("run", "--params", str(params), "--out", str(tmp_path / "out"), "--area", "tools", "--as-of", AS_OF.isoformat())
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [line.removeprefix("warning: ") for line in run.stderr.splitlines() if "ignored" in line] == expected
+    assert "1 of 1 reports ok" in run.stdout
+
+
+def test_a_team_or_area_named_twice_is_rendered_once(tmp_path, tiny_workspace):
+    params = make_params(tmp_path, tiny_workspace, teams={"mobile": {"name": "Mobile", "products": ["mobile-app"]}})
+    run = playbook_cli("run", "--params", str(params), "--out", str(tmp_path / "out"), "--as-of", AS_OF.isoformat(),
+                       "--team", "mobile", "--team", "mobile", "--area", "tools", "--area", "tools")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 of 1 reports ok" in run.stdout
+    assert run.stderr.count("mobile/tools") <= 1
+    assert list(json.loads((tmp_path / "out" / "manifest.json").read_text())["reports"]) == ["mobile/tools"]

@@ -1,0 +1,166 @@
+"""No value reaches SQL through string formatting, anywhere in the project.
+
+Values (paths, dates, ids, products, a budget) are bound parameters (``?``, ``$name``, or a
+``SET VARIABLE ... = ?`` read with ``getvariable``); names are quoted with
+:func:`playbook.workspace.ident`. What may still be formatted into SQL text is SQL built in code:
+quoted identifiers, fragments made of them, type names from the contract, numbers the code owns.
+Every such place is listed below, reviewed: a new one fails this test until it is either bound or
+added here with the reason it holds no value from outside the code.
+
+The checks read the source (``ast``), so they cannot be fooled by a test that happens not to
+reach a line.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from conftest import ROOT
+
+FOLDERS = ("playbook", "benchmarks", "tests")
+# Words that make a string SQL (upper case, as the project writes SQL), and SQL functions the
+# project uses in fragments.
+SQL = re.compile(
+    r"\b(SELECT|FROM|WHERE|INSERT|UPDATE|DELETE|COPY|ATTACH|CREATE|DROP|ALTER|PRAGMA|SET|VALUES|DESCRIBE|JOIN|CAST|"
+    r"TRY_CAST|LIMIT|EXCLUDE|FILTER|UNION|TIMESTAMP|DATE|INTERVAL|NULLIF|isfinite|getvariable|read_csv|read_parquet)\b"
+)
+
+# (file, the formatted expression as ast.unparse writes it): SQL built in code, and why.
+REVIEWED: dict[str, dict[str, str]] = {
+    "playbook/workspace.py": {
+        "col": "ident(column.name)",
+        "raw": "ident of '_raw_' + a contract table name",
+        "checked": "'_checked_' + a contract table name, used as a name",
+        "ident('_checked_' + table)": "quoted name",
+        "ident(c)": "quoted name",
+        "ident(c.name)": "quoted name",
+        "ident(ref.table)": "quoted name of a contract table",
+        "ident(ref.target)": "quoted name of a contract column",
+        "ident(table)": "quoted name of a contract table",
+        "value": "NULLIF(TRIM(ident)) or ident",
+        "parsed": "a cast of `value` to the contract type",
+        "typed": "a cast of `value` to the contract type",
+        "unparsed": "predicates over `typed`",
+        "canonical": "a DuckDB type name from the _NATIVE table in code",
+        "types[c.type]": "a DuckDB type name from a table in code",
+        "select": "casts of quoted names to type names from _NATIVE",
+        "', '.join(select)": "casts of quoted names to type names from _NATIVE",
+        "others": "quoted contract column names",
+        "tail": "EXCLUDE of quoted names",
+        "rows": "'rowid + 1' or 'file_row_number + 1'",
+        "numbered": "the source's FROM item, its path a bound ? marker",
+        "source.sql": "a FROM item with its path as a bound ? marker, or src.main.<quoted name>",
+        "columns": "typed, quoted columns",
+        "', '.join(columns)": "typed, quoted columns",
+        "duplicate": "row_number() over quoted key names",
+        "reason": "CASE over the contract's rule predicates (code)",
+        "keep": "quoted names, and CASE over the contract's clear predicates",
+        "shown": "a quoted name, or concat_ws over quoted names",
+        "same": "IS NOT DISTINCT FROM over quoted names",
+        "bad": "the rule's predicate over quoted names",
+        "EXAMPLES": "a constant of the module",
+        "'VIEW' if direct else 'TABLE'": "a keyword",
+    },
+    "playbook/health.py": {
+        "columns": "count(...) FILTER over $start_i/$stop_i markers",
+        "i": "the index of a bound marker's name ($start_0, ...)",
+    },
+    "playbook/importers.py": {
+        "ident(c.name)": "quoted name",
+        "_SQL_TYPES[c.type]": "a DuckDB type name from a table in code",
+        "typed": "casts of quoted names to type names from _SQL_TYPES",
+        "query": "SELECT over quoted names; its paths are bound ? markers",
+    },
+    "tests/test_workspace.py": {
+        "select": "'*' or a cast written in the test",
+    },
+}
+
+
+def _sources() -> list[Path]:
+    return sorted(p for folder in FOLDERS for p in (ROOT / folder).rglob("*.py"))
+
+
+def _literal_text(node: ast.JoinedStr) -> str:
+    return "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+
+
+def _is_sql(node: ast.AST) -> bool:
+    if isinstance(node, ast.JoinedStr):
+        return bool(SQL.search(_literal_text(node)))
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(SQL.search(node.value))
+
+
+def _formatted(path: Path) -> list[tuple[int, str, str]]:
+    """(line, expression, problem) for every value formatted into SQL in one file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr) and _is_sql(node):
+            parts = node.values
+            for i, part in enumerate(parts):
+                if not isinstance(part, ast.FormattedValue):
+                    continue
+                before = parts[i - 1].value if i and isinstance(parts[i - 1], ast.Constant) else ""
+                after = parts[i + 1].value if i + 1 < len(parts) and isinstance(parts[i + 1], ast.Constant) else ""
+                quoted = str(before).endswith("'") or str(after).startswith("'")
+                found.append((node.lineno, ast.unparse(part.value), "a value inside SQL quotes" if quoted else ""))
+        # "... %s" % value and "...{}".format(value) on SQL text.
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _is_sql(node.left):
+            found.append((node.lineno, ast.unparse(node.right), "SQL built with %"))
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+                and _is_sql(node.func.value)):
+            found.append((node.lineno, ast.unparse(node), "SQL built with str.format"))
+        # The hand-made SQL literal: "'" + text.replace("'", "''") + "'".
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "replace"
+                and [getattr(a, "value", None) for a in node.args] == ["'", "''"]):
+            found.append((node.lineno, ast.unparse(node), "a hand-made SQL string literal; bind the value instead"))
+    return found
+
+
+def test_no_value_is_formatted_into_sql():
+    problems = []
+    seen: dict[str, set[str]] = {}
+    for path in _sources():
+        name = path.relative_to(ROOT).as_posix()
+        for line, expression, problem in _formatted(path):
+            seen.setdefault(name, set()).add(expression)
+            if problem:
+                problems.append(f"{name}:{line}: {problem}: {expression}")
+            elif expression not in REVIEWED.get(name, {}):
+                problems.append(
+                    f"{name}:{line}: {{{expression}}} is formatted into SQL; bind it as a parameter (? or $name), quote a "
+                    "name with ident(), or, if it is SQL built in code, add it to REVIEWED with the reason"
+                )
+    assert not problems, "\n".join(problems)
+
+
+def test_every_reviewed_place_still_exists():
+    """The list stays exact: a place that no longer formats anything leaves it."""
+    seen = {path.relative_to(ROOT).as_posix(): {e for _, e, _ in _formatted(path)} for path in _sources()}
+    stale = [f"{name}: {expression}" for name, reviewed in REVIEWED.items() for expression in reviewed
+             if expression not in seen.get(name, set())]
+    assert not stale, "remove from REVIEWED: " + "; ".join(stale)
+
+
+def test_the_checks_catch_what_they_are_for(tmp_path, monkeypatch):
+    """Each kind of formatted value this test exists to refuse is refused."""
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "def f(con, path, day, name):\n"
+        "    con.execute(f\"COPY t TO '{path}' (FORMAT parquet)\")\n"
+        "    con.execute(f\"SELECT * FROM t WHERE d >= {day}\")\n"
+        "    con.execute(\"SELECT * FROM t WHERE n = '%s'\" % name)\n"
+        "    con.execute(\"SELECT * FROM t WHERE n = '{}'\".format(name))\n"
+        "    return \"'\" + name.replace(\"'\", \"''\") + \"'\"\n"
+    )
+    found = _formatted(bad)
+    assert [(line, problem or "unreviewed") for line, _, problem in found] == [
+        (2, "a value inside SQL quotes"),
+        (3, "unreviewed"),
+        (4, "SQL built with %"),
+        (5, "SQL built with str.format"),
+        (6, "a hand-made SQL string literal; bind the value instead"),
+    ]
