@@ -120,6 +120,7 @@ def _summary(outcomes: list, out_dir: Path) -> list:
     click.echo("")
     for o in outcomes:
         mark = "reused" if o.reused else {"rendered": "ok", "no_data": "no data", "failed": "FAILED"}[o.status]
+        mark = "stopped" if o.status == "failed" and "interrupted (Ctrl-C)" in o.reason else mark
         detail = headline_text(o.headline) if o.status == "rendered" else o.reason
         line = f"  {mark:8} {o.team}/{o.area}" + (f"  {detail}" if detail else "")
         if o.status == "failed" and o.last_good_at:

@@ -555,6 +555,27 @@ def remove_stale_kernel_folders(tmp: Path | None = None) -> list[Path]:
     return removed
 
 
+def _kill_trees(roots: list[int]) -> None:
+    """SIGKILL these processes and every process they started (found in /proc on Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    todo, found = list(roots), list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    for pid in reversed(found):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def _gone(pid: int) -> bool:
     """No process runs under this pid: none exists, or only an unreaped zombie (a killed worker)."""
     try:
@@ -754,10 +775,10 @@ def _run_local(jobs: list[Job], workers: int, outcomes: list[Outcome], on_done: 
                 on_done(outcome, len(outcomes), total)
     except KeyboardInterrupt:
         stopped = True
-        # Workers ignore SIGINT (see _worker_init), so the run decides: they are killed, and
-        # their kernels, which watch their parent, follow.
-        for child in multiprocessing.active_children():
-            child.kill()
+        # Workers ignore SIGINT (see _worker_init), so the run decides: they and their kernels
+        # (each in a session of its own, out of the terminal's reach) are stopped at once.
+        workers = multiprocessing.active_children()
+        _kill_trees([w.pid for w in workers if w.pid])
         raise
     finally:
         pool.shutdown(wait=not stopped, cancel_futures=True)

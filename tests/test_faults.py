@@ -38,6 +38,10 @@ if team == "slow":
 """
 NO_RESPONSES = "No NPS responses in this period, so there is no score to report."
 LONG_COMMENT = "slow " * 210_000 + "end"
+# Both are valid chart mathematics to matplotlib, unless text is drawn as written: the first does
+# not parse (the report failed), the second is drawn as "5vs10".
+DOLLAR_NAME = "Costs $5 {per seat $ month"
+DOLLAR_TITLE = " (pricing $5 vs $10 tiers)"
 WORLD_TEXT = "😡 slow بطيء جدا — איטי מאוד"
 
 
@@ -57,8 +61,9 @@ def _checksums(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def fault_run(tmp_path_factory, tiny_workspace):
-    """One run of seven teams' feedback reports: three healthy, one without responses, one without
-    rows, and three that raise, kill their kernel, or overrun a 5 s time limit."""
+    """One run of eight teams' feedback reports: four healthy (one with dollar signs in its texts),
+    one without responses, one without rows, and three that raise, kill their kernel, or overrun a
+    5 s time limit."""
     root = tmp_path_factory.mktemp("faults")
     header_only = root / "ws-header-only"
     shutil.copytree(tiny_workspace, header_only)
@@ -74,12 +79,19 @@ def fault_run(tmp_path_factory, tiny_workspace):
     ]
     frame = pd.DataFrame([{**r, "account_id": account, "visitor_id": None, "product": "mobile-app"} for r in rows])
     frame[list(columns)].to_csv(long_text / "nps_responses.csv", index=False)
+    # Money in a team's name and in roadmap titles: text, never chart mathematics.
+    dollars = root / "ws-dollars"
+    shutil.copytree(tiny_workspace, dollars)
+    roadmap = pd.read_csv(dollars / "roadmap.csv")
+    roadmap["title"] = roadmap["title"] + DOLLAR_TITLE
+    roadmap.to_csv(dollars / "roadmap.csv", index=False)
     healthy = {"name": "Healthy", "products": ["mobile-app"]}
     teams = {
         "healthy": healthy,
         "header-only": {**healthy, "name": "Header only", "workspace": str(header_only)},
         "no-rows": {"name": "No rows", "products": ["no-such-product"]},
         "long-text": {**healthy, "name": "Long text", "workspace": str(long_text)},
+        "dollars": {**healthy, "name": DOLLAR_NAME, "workspace": str(dollars)},
         "raises": {**healthy, "name": "Raises"},
         "dies": {**healthy, "name": "Dies"},
         "slow": {**healthy, "name": "Slow", "time_limit": 5},
@@ -106,7 +118,8 @@ def test_one_failing_team_never_stops_the_others(fault_run):
     status = {key: entry["status"] for key, entry in manifest["reports"].items()}
     assert status == {
         "healthy/feedback": "rendered", "header-only/feedback": "rendered", "no-rows/feedback": "rendered",
-        "long-text/feedback": "rendered", "raises/feedback": "failed", "dies/feedback": "failed", "slow/feedback": "failed",
+        "long-text/feedback": "rendered", "dollars/feedback": "rendered",
+        "raises/feedback": "failed", "dies/feedback": "failed", "slow/feedback": "failed",
     }
     assert "3 failed: dies/feedback, raises/feedback, slow/feedback" in result.stderr
     assert "Healthy" in _report(out, "healthy") and "NPS" in _report(out, "healthy")
@@ -154,6 +167,13 @@ def test_long_emoji_and_right_to_left_comments_are_shown_as_written_and_shortene
     html = (out / "long-text" / "feedback.html").read_text(encoding="utf-8")
     assert html.count("slow") < 500
     assert (out / "long-text" / "feedback.html").stat().st_size < 1_000_000
+
+
+def test_dollar_signs_in_names_and_titles_are_shown_as_written(fault_run):
+    _, out, _, _, _ = fault_run
+    text = _report(out, "dollars")
+    assert f"Feedback & NPS: {DOLLAR_NAME}" in text
+    assert DOLLAR_TITLE.strip() in text
 
 
 def test_the_workspace_is_only_read(fault_run):
@@ -250,3 +270,147 @@ def test_only_kernel_folders_of_dead_processes_are_removed(tmp_path):
         (folder / "k-1").write_text("")
     assert remove_stale_kernel_folders(tmp_path) == [dead]
     assert not dead.exists() and live.exists() and other.exists()
+
+
+# -- what a run may touch, a full disk, and Ctrl-C ------------------------------------------------
+
+
+def _dead_pid() -> int:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(gone.stdout)
+
+
+def test_a_run_removes_only_its_own_leftovers_and_says_what_else_is_there(tmp_path, tiny_workspace):
+    params = make_params(tmp_path, tiny_workspace, teams={"alpha": {"name": "Alpha", "products": ["mobile-app"]}})
+    out = tmp_path / "reports"
+    (out / "alpha").mkdir(parents=True)
+    dead = _dead_pid()
+    theirs = {
+        out / ".notes.tmp": "a user's hidden file",
+        out / "holiday.jpg": "not a report",
+        out / "alpha" / ".draft.tmp": "a user's hidden file in a team's folder",
+        out / "alpha" / ".tools.partial.ipynb": "named like an old leftover, but nothing says it is ours",
+        out / f".index.html.playbook-{os.getpid()}-live.tmp": "a live process's temporary file",
+    }
+    ours = [out / f".index.html.playbook-{dead}-abc123.tmp", out / "alpha" / f".tools.html.playbook-{dead}-x1.tmp",
+            out / "alpha" / f".tools.playbook-{dead}.partial.ipynb"]
+    for path, text in theirs.items():
+        path.write_text(text)
+    for path in ours:
+        path.write_text("left by a killed run")
+    def args(folder: Path) -> list[str]:
+        return ["run", "--params", str(params), "--out", str(folder), "--area", "tools", "--as-of", AS_OF.isoformat()]
+
+    run = playbook_cli(*args(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert {path: path.read_text() for path in theirs} == theirs
+    assert not [path for path in ours if path.exists()]
+    assert (f"warning: {out.resolve()} holds things that are not playbook reports (.notes.tmp, holiday.jpg); reports are "
+            "written beside them and nothing of theirs is touched, but an empty folder of its own is safer for --out") in run.stderr
+    # A folder that holds only reports draws no warning.
+    clean = tmp_path / "clean"
+    first = playbook_cli(*args(clean))
+    second = playbook_cli(*args(clean), "--force")
+    assert first.returncode == second.returncode == 0
+    assert "not playbook reports" not in first.stderr + second.stderr
+
+
+def _private_mount_prefix() -> list[str] | None:
+    """A command prefix that runs its command in a mount namespace of its own, or None if this machine allows none."""
+    if not sys.platform.startswith("linux") or not shutil.which("unshare"):
+        return None
+    for prefix in (["unshare", "--mount"], ["unshare", "--user", "--map-root-user", "--mount"]):
+        probe = subprocess.run([*prefix, "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt 2>/dev/null || "
+                                "mount -t tmpfs -o size=1m tmpfs \"$0\"", str(Path(tempfile.gettempdir()))],
+                               capture_output=True)
+        if probe.returncode == 0:
+            return prefix
+    return None
+
+
+FULL_DISK = """
+set -u
+mount -t tmpfs -o size=6m tmpfs "$OUT"
+"$PLAYBOOK" run --params "$PARAMS" --out "$OUT" --area tools --area feedback --as-of "$AS_OF" > "$LOG/first.out" 2> "$LOG/first.err"
+echo $? > "$LOG/first.rc"
+cp -a "$OUT/." "$LOG/before/"
+# The disk fills up: someone else's file takes every free block.
+dd if=/dev/zero of="$OUT/filler" bs=64k 2>/dev/null
+"$PLAYBOOK" run --params "$PARAMS" --out "$OUT" --area tools --area feedback --as-of "$AS_OF" --force > "$LOG/full.out" 2> "$LOG/full.err"
+echo $? > "$LOG/full.rc"
+rm "$OUT/filler"
+cp -a "$OUT/." "$LOG/after/"
+"""
+
+
+def test_a_full_disk_fails_the_run_clearly_and_keeps_the_last_good_reports(tmp_path, tiny_workspace):
+    """The reports folder on a small file system of its own (tmpfs), filled up between two runs."""
+    prefix = _private_mount_prefix()
+    if prefix is None:
+        pytest.skip("this machine lets no process mount a file system of its own (unshare --mount), so no disk can fill")
+    params = make_params(tmp_path, tiny_workspace, teams={"alpha": {"name": "Alpha", "products": ["mobile-app"]}})
+    log = tmp_path / "log"
+    for sub in ("before", "after"):
+        (log / sub).mkdir(parents=True)
+    out = tmp_path / "reports"
+    out.mkdir()
+    env = {**os.environ, "OUT": str(out), "LOG": str(log), "PARAMS": str(params), "AS_OF": AS_OF.isoformat(),
+           "PLAYBOOK": str(Path(sys.executable).parent / "playbook")}
+    subprocess.run([*prefix, "sh", "-c", FULL_DISK], env=env, timeout=600, check=True)
+    assert (log / "first.rc").read_text().strip() == "0", (log / "first.out").read_text() + (log / "first.err").read_text()
+    stdout, stderr = (log / "full.out").read_text(), (log / "full.err").read_text()
+    assert (log / "full.rc").read_text().strip() == "1", stdout + stderr
+    assert "Traceback" not in stderr
+    assert f"error: could not write {out}/manifest.json: no space left on the device holding {out}" in stderr
+    assert "the previous manifest.json is kept as it was" in stderr
+    assert stdout.count("no space left on the device") == 2  # each report says why it failed
+    # The last good reports, index and manifest are exactly as they were; nothing half-written is left.
+    before, after = _checksums(log / "before"), _checksums(log / "after")
+    assert {k: v for k, v in after.items() if k != LOCK} == {k: v for k, v in before.items() if k != LOCK}
+
+
+LOCK = ".playbook-run.lock"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the run's processes")
+def test_ctrl_c_stops_a_run_cleanly_and_records_what_finished(tmp_path, tiny_workspace):
+    teams = {"alpha": {"name": "Alpha", "products": ["mobile-app"]}, "beta": {"name": "Beta", "products": ["insights"]}}
+    params = make_params(tmp_path, tiny_workspace, teams=teams)
+    out = tmp_path / "reports"
+    args = ["run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", "2",
+            "--area", "feedback", "--area", "tools", "--area", "communication", "--force"]
+    assert playbook_cli(*args).returncode == 0
+    old = {p: p.read_bytes() for p in out.rglob("*.html")}
+    command = [str(Path(sys.executable).parent / "playbook"), *args]
+    # Its own process group, as a terminal's foreground job: Ctrl-C sends SIGINT to every process in it.
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(run.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while sum(1 for line in lines if line.startswith("[")) < 2 and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    assert run.poll() is None, "the run finished before it could be interrupted"
+    helpers = _descendants(run.pid)
+    os.killpg(run.pid, signal.SIGINT)
+    stdout = run.stdout.read()
+    assert run.wait(timeout=60) == 130
+    reader.join(timeout=10)
+    stderr = "".join(lines)
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    # Nothing else either: progress lines, then the one line that says what happened.
+    assert [line for line in stderr.splitlines() if line.strip() and not line.startswith(("[", "interrupted: "))] == []
+    assert "interrupted: " in stderr and "reports finished and are in the index; the others keep their last good report" in stderr
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in helpers if _alive(p)]
+    manifest = json.loads((out / "manifest.json").read_text())
+    stopped = [k for k, e in manifest["reports"].items() if "interrupted (Ctrl-C)" in e.get("reason", "")]
+    assert stopped and len(stopped) < 6
+    for path, before in old.items():
+        now = path.read_bytes()
+        assert now == before or now.rstrip().endswith(b"</html>"), path
+    assert "  stopped  " in stdout and "the last good report (" in stdout
+    again = playbook_cli(*args[:-1])
+    assert again.returncode == 0 and "6 of 6 reports ok" in again.stdout, again.stdout + again.stderr

@@ -6,11 +6,12 @@ bug in the analysis cannot hide a generator that stopped planting.
 
 import filecmp
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from conftest import AS_OF
+from conftest import AS_OF, make_params, playbook_cli
 from playbook.sample import PLANTED, TEAM_PRODUCTS, generate, sample_as_of
 
 
@@ -77,3 +78,49 @@ def test_planted_demand_item_has_most_arr_but_middling_rice(sample_workspace):
     planted_rice = rice[team_items["item_id"].tolist().index(PLANTED.demand_item)]
     rank = 1 + sum(r > planted_rice for r in rice)
     assert 3 <= rank <= len(rice) - 2
+
+
+def _files(folder):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+SMALL = ("--accounts", "20", "--responses", "50", "--feedback", "20", "--events", "1000")
+
+
+def test_sample_data_is_never_written_over_a_folder_the_sample_did_not_write(tmp_path):
+    real = tmp_path / "acme"
+    real.mkdir()
+    (real / "accounts.csv").write_text("account_id,name,segment,plan,region,arr,created_at,churned_at\n"
+                                       + "".join(f"A{i},Acme {i},smb,pro,EU,1000,2024-01-01,\n" for i in range(200)))
+    (real / "notes.txt").write_text("mine")
+    before = _files(real)
+    refusal = (f"error: {real} holds data the sample did not write (accounts.csv, notes.txt); refusing to overwrite it. "
+               "Give another --out (or workspace in params), or move that data away yourself")
+    by_out = playbook_cli("sample", "--out", str(real), *SMALL)
+    assert (by_out.returncode, by_out.stderr.strip()) == (2, refusal)
+    by_params = playbook_cli("sample", "--params", str(make_params(tmp_path, real)), *SMALL)
+    assert (by_params.returncode, by_params.stderr.strip()) == (2, refusal)
+    demo = playbook_cli("demo", "--params", str(make_params(tmp_path / "demo", real)), "--out", str(tmp_path / "reports"))
+    assert (demo.returncode, demo.stderr.strip()) == (2, refusal)
+    assert _files(real) == before
+
+
+def test_a_sample_is_rewritten_only_while_nothing_else_has_written_to_it(tmp_path):
+    from playbook.importers import run_import
+
+    own = tmp_path / "sample"
+    assert playbook_cli("sample", "--out", str(own), "--as-of", "2026-11-01", *SMALL).returncode == 0
+    # Its own files, unchanged: a later as-of date replaces them.
+    again = playbook_cli("sample", "--out", str(own), "--as-of", "2026-11-02", *SMALL)
+    assert again.returncode == 0, again.stderr
+    assert sample_as_of(own) == date(2026, 11, 2)
+    # Once someone imports into it, it is their data.
+    fixtures = Path(__file__).parent / "fixtures" / "imports"
+    assert run_import("posthog-events", [fixtures / "posthog_events.csv"], own).rows_written == 3
+    before = _files(own)
+    refused = playbook_cli("sample", "--out", str(own), "--as-of", "2026-11-03", *SMALL)
+    assert refused.returncode == 2
+    assert "holds data the sample did not write (events.parquet (changed since the sample wrote it))" in refused.stderr
+    assert _files(own) == before
