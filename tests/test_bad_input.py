@@ -444,3 +444,22 @@ def test_a_team_or_area_named_twice_is_rendered_once(tmp_path, tiny_workspace):
     assert "1 of 1 reports ok" in run.stdout
     assert run.stderr.count("mobile/tools") <= 1
     assert list(json.loads((tmp_path / "out" / "manifest.json").read_text())["reports"]) == ["mobile/tools"]
+
+
+def test_a_number_too_large_for_its_column_fails_only_the_areas_that_read_it(tmp_path, tiny_workspace):
+    ws = tmp_path / "ws"
+    shutil.copytree(tiny_workspace, ws)
+    tools = pd.read_csv(ws / "tools.csv", dtype=str, keep_default_na=False)
+    tools.loc[1, "seats"] = "1e30"
+    tools.to_csv(ws / "tools.csv", index=False)
+    before = _checksums(ws)
+    message = "tools.csv: column 'seats' expected a whole number of at most 18 digits; 1 value does not parse (row 2: '1e30')"
+    check = playbook_cli("validate", "--workspace", str(ws))
+    assert check.returncode == 2 and f"error: {message}" in check.stdout and "Traceback" not in check.stderr
+    params = make_params(tmp_path, ws, teams={"mobile": {"name": "Mobile", "products": ["mobile-app"]}})
+    run = playbook_cli("run", "--params", str(params), "--out", str(tmp_path / "out"), "--as-of", AS_OF.isoformat(),
+                       "--area", "tools", "--area", "feedback")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"FAILED   mobile/tools  {message}" in run.stdout
+    assert "ok       mobile/feedback" in run.stdout and "Traceback" not in run.stderr
+    assert _checksums(ws) == before
