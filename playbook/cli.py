@@ -267,11 +267,11 @@ def validate(workspace: Path | None, params_dir: Path) -> None:
 @main.command("import", context_settings={"max_content_width": 100})
 @click.argument("preset")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--workspace", "-w", type=click.Path(path_type=Path), required=True, help="Workspace folder to write into.")
+@click.option("--workspace", "-w", required=True, help="Workspace folder to write into.")
 @click.option("--mapping", "mapping_file", type=click.Path(path_type=Path), default=None,
               help="YAML mapping merged over the preset's (required for 'generic'); see params/mappings/.")
 @click.option("--table", default=None, help="Canonical table to write, for presets offering several (jira: bugs or escalations).")
-def import_(preset: str, files: tuple[Path, ...], workspace: Path, mapping_file: Path | None, table: str | None) -> None:
+def import_(preset: str, files: tuple[Path, ...], workspace: str, mapping_file: Path | None, table: str | None) -> None:
     """Turn a tool's export into a canonical workspace table.
 
     Reads FILE(s) with PRESET's mapping (and --mapping), checks the rows against the data

@@ -19,7 +19,8 @@ The mapping is YAML (see ``params/mappings/`` for worked examples)::
       format: "%d-%m-%Y %H:%M"    # strftime codes, or "unix" (seconds); default ISO-8601
       timezone: UTC               # the zone of times written without one
     constants:                    # canonical column: the same value on every row; "{row}" is
-      team: support               # the source row number (for files without ids)
+      team: support               # the source row number and "{file}" the export's file name
+                                  # without extension (ids for files without any)
 
 A *preset* is such a mapping shipped in ``playbook/presets/`` for a tool's export, plus a
 ``prepare`` function here where the format needs code (nested JSON, repeated headers, zipped
@@ -28,7 +29,9 @@ files). ``--mapping`` merges a user's mapping over the preset's.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import gzip
 import io
 import json
@@ -41,7 +44,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -52,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from playbook.config import describe_yaml_error, load_yaml
 from playbook.errors import ImportDataError, SchemaError
 from playbook.render import TMP_SUFFIX, tmp_prefix, write_atomic
-from playbook.workspace import Workspace, decode_legacy, ident
+from playbook.workspace import Workspace, decode_legacy, first_line as _first_line, ident
 from playbook.schemas import TABLES, get_table
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -171,6 +174,14 @@ def read_csv_file(path: Path) -> pd.DataFrame:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
     rows = [row for row in reader if any(cell.strip() for cell in row)]
+    # A row with more fields than the header lost its quotes around a delimiter: refuse it
+    # rather than cut the value where the delimiter falls.
+    ragged = [f"row {i}: {len(row)} fields" for i, row in enumerate(rows, start=1) if len(row) > len(header)]
+    if ragged:
+        raise ImportDataError(
+            f"{path.name}: {len(ragged):,} row{'s' if len(ragged) > 1 else ''} with more fields than the header's "
+            f"{len(header)} ({', '.join(ragged[:EXAMPLES])}); a value holding {delimiter!r} must be in double quotes"
+        )
     frame = _merge_repeated(header, rows)
     frame.attrs["notes"] = [note] if note else []
     return frame
@@ -329,15 +340,20 @@ def _prepare_zendesk(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.Da
     ``solved_at``, else created + full resolution time, and only for solved or closed tickets.
     """
     frame = frame.copy()
-    created = pd.to_datetime(frame[_column(frame, ["created_at", "Created at"], any_case=True) or "created_at"], utc=True, errors="coerce")
+    opened = _column(frame, ["created_at", "Created at"], any_case=True)
+    if opened is None:
+        raise ImportDataError(f"{path.name}: no 'created_at' (or 'Created at') in the tickets; columns found: "
+                              f"{', '.join(map(str, frame.columns[:40]))}")
+    created = pd.to_datetime(frame[opened].map(_text).where(lambda t: t.ne("")), utc=True, errors="coerce", format="ISO8601")
     reply = _column(frame, ["metric_set.reply_time_in_minutes.calendar", "First reply time in minutes"], any_case=True)
     full = _column(frame, ["metric_set.full_resolution_time_in_minutes.calendar", "Full resolution time in minutes"], any_case=True)
     solved = _column(frame, ["metric_set.solved_at", "Solved at"], any_case=True)
     status = _column(frame, ["status", "Status"], any_case=True)
     minutes = lambda col: pd.to_numeric(frame[col], errors="coerce") if col else pd.Series(float("nan"), index=frame.index)  # noqa: E731
     frame["_first_reply"] = _iso(created + pd.to_timedelta(minutes(reply), unit="min"))
-    done = frame[status].fillna("").str.lower().isin(["solved", "closed"]) if status else pd.Series(True, index=frame.index)
-    at = pd.to_datetime(frame[solved], utc=True, errors="coerce") if solved else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    done = frame[status].map(_text).str.lower().isin(["solved", "closed"]) if status else pd.Series(True, index=frame.index)
+    at = (pd.to_datetime(frame[solved].map(_text).where(lambda t: t.ne("")), utc=True, errors="coerce", format="ISO8601") if solved
+          else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]"))
     at = at.fillna(created + pd.to_timedelta(minutes(full), unit="min"))
     frame["_resolved"] = _iso(at.where(done))
     reopens = _column(frame, ["metric_set.reopens", "Reopens"], any_case=True)
@@ -370,7 +386,7 @@ def _zendesk_records(path: Path) -> pd.DataFrame:
 def _prepare_posthog_survey(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
     """``survey sent`` events; the score is ``$survey_response`` (or the first numbered answer),
     the comment the next text answer; one row per ``$survey_submission_id`` (the last sent)."""
-    frame = _properties(frame)
+    frame = _properties(frame, path)
     event = _column(frame, ["event"], any_case=True)
     if event is not None:
         frame = frame[frame[event] == "survey sent"]
@@ -398,10 +414,31 @@ def _answer_order(name: str) -> tuple[int, str]:
     return (0 if name == "properties.$survey_response" else 1, name)
 
 
-def _properties(frame: pd.DataFrame) -> pd.DataFrame:
-    """PostHog CSV exports hold ``properties`` as JSON text: spread it into ``properties.*``."""
+def _properties(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """PostHog CSV exports hold ``properties`` as JSON text: spread it into ``properties.*``.
+
+    Raises:
+        ImportDataError: a ``properties`` value that is not a JSON object, with its rows.
+    """
     if "properties" in frame.columns:
-        parsed = frame["properties"].map(lambda t: json.loads(t) if isinstance(t, str) and t.strip().startswith("{") else (t if isinstance(t, dict) else {}))
+        parsed, broken = [], []
+        for number, value in enumerate(frame["properties"], start=1):
+            if isinstance(value, dict):
+                parsed.append(value)
+                continue
+            text = _text(value)
+            try:
+                found = json.loads(text) if text else {}
+            except json.JSONDecodeError:
+                found = None
+            if not isinstance(found, dict):
+                broken.append(f"row {number}: {text[:40]!r}")
+                found = {}
+            parsed.append(found)
+        if broken:
+            raise ImportDataError(f"{path.name}: column 'properties': {len(broken):,} "
+                                  f"{'values are not JSON objects' if len(broken) > 1 else 'value is not a JSON object'} "
+                                  f"({', '.join(broken[:EXAMPLES])})")
         spread = pd.DataFrame([flatten(p, "properties.") for p in parsed], index=frame.index, dtype=object)
         frame = pd.concat([frame.drop(columns=["properties"]), spread], axis=1)
     return frame
@@ -409,7 +446,7 @@ def _properties(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _prepare_posthog_events(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
     """The account is the event's group of the type in ``options.group_type`` (or its first)."""
-    frame = _properties(frame)
+    frame = _properties(frame, path)
     group_type = mapping.options.get("group_type")
     groups = [c for c in frame.columns if c.startswith("properties.$groups.")]
     if group_type:
@@ -448,9 +485,13 @@ def _prepare_amplitude(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.
     column = f"groups.{group_type}"
 
     def first(value: Any) -> Any:
+        # Lists arrive as JSON text (see flatten); a name such as "[ACME] Corp" is a name.
         if isinstance(value, str) and value.startswith("["):
-            items = json.loads(value)
-            return items[0] if items else None
+            try:
+                items = json.loads(value)
+            except json.JSONDecodeError:
+                return value
+            return (items[0] if items else None) if isinstance(items, list) else value
         return value
 
     frame = frame.copy()
@@ -636,7 +677,10 @@ def parse_times(values: pd.Series, dates: Dates, label: str) -> pd.Series:
     if dates.format == "unix":
         parsed = _unix(text.where(present))
     elif dates.format:
-        parsed = pd.to_datetime(text.where(present), format=dates.format, errors="coerce")
+        try:
+            parsed = pd.to_datetime(text.where(present), format=dates.format, errors="coerce")
+        except ValueError as err:
+            raise ImportDataError(f"{label}: the date format {dates.format!r} cannot be used: {err}") from None
     else:
         # Element by element: an export may mix offsets ("Z", "+01:00") and naive times.
         parsed = text.where(present).map(_timestamp)
@@ -678,8 +722,12 @@ def _shown(bad: pd.Series, text: pd.Series) -> str:
     return ", ".join(f"row {i + 1}: {text.iloc[i]!r}" for i in list(bad.to_numpy().nonzero()[0])[:EXAMPLES])
 
 
-def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str, file: str = "") -> tuple[pd.DataFrame, dict[str, str]]:
     """The canonical columns of ``mapping.table`` as text, and which source column fed each.
+
+    Args:
+        file: the export's file name without its extension, for ``{file}`` in constants (ids made
+            from row numbers repeat from one week's export to the next; with the file's name they do not).
 
     Raises:
         ImportDataError: a required column with no source in the file, or times that do not parse.
@@ -691,10 +739,12 @@ def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str) -> tuple[pd.Dat
     for column in contract.columns:
         if column.name in mapping.constants:
             value = mapping.constants[column.name]
-            if isinstance(value, str) and "{row}" in value:
-                out[column.name] = [value.replace("{row}", str(i + 1)) for i in range(len(frame))]
-            else:
-                out[column.name] = _text(value)
+            text = _text(value).replace("{file}", file)
+            values = pd.Series([text.replace("{row}", str(i + 1)) for i in range(len(frame))], index=frame.index, dtype=object)
+            if column.type == "timestamp":
+                # A constant time is ISO-8601, in the mapping's time zone like the export's own times.
+                values = parse_times(values, Dates(timezone=mapping.dates.timezone), f"{label}: constant {column.name}")
+            out[column.name] = values
             continue
         wanted = mapping.sources(column.name)
         present = [c for c in (_column(frame, [w], any_case) for w in wanted) if c is not None]
@@ -756,7 +806,8 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
     """Import ``files`` with ``preset`` into ``workspace`` (created if absent); see the module docstring.
 
     The workspace's table is only ever added to: its rows stay as they are, byte for byte in a
-    CSV file and value for value (every column, its type and precision) in a Parquet file.
+    CSV file and value for value (every column, its type and precision) in a Parquet file. One
+    import at a time writes into a workspace.
 
     Raises:
         ImportDataError: an unreadable file, a column the mapping needs and the file lacks, times
@@ -765,9 +816,7 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
     mapping = load_mapping(preset, mapping_file, table)
     spec = PRESETS[preset]
     contract = get_table(mapping.table)
-    workspace = Path(workspace)
-    if workspace.exists() and not workspace.is_dir():
-        raise ImportDataError(f"--workspace {workspace} is {_kind(workspace)}; imports write into a workspace folder")
+    workspace = _workspace_folder(workspace)
     parts, faults, notes, read = [], [], [], 0
     for path in map(Path, files):
         if path.exists() and not path.is_file():
@@ -775,39 +824,86 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         frame = spec.reader(path)
         notes += frame.attrs.get("notes", [])
         read += len(frame)
-        if spec.prepare is not None and len(frame):
+        if not len(frame):
+            continue  # an export of a quiet week: nothing to map
+        if spec.prepare is not None:
             frame = spec.prepare(frame, mapping, path)
-        mapped, source_of = map_frame(frame, mapping, path.name)
+        mapped, source_of = map_frame(frame, mapping, path.name, path.stem)
         key = contract.key[0] if contract.key else contract.column_names[0]
         faults += [f"{path.name}: {line}" for line in order_faults(mapped, mapping.table, source_of, mapped[key])]
         parts.append(mapped)
-    staged = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=contract.column_names)
-    # A row given twice (the same file named twice, overlapping exports) is one row.
-    repeated = staged.duplicated(list(contract.column_names))
-    staged = staged[~repeated].reset_index(drop=True).assign(import_row=lambda f: range(len(f)))
+    if not read:
+        raise ImportDataError(f"{', '.join(Path(f).name for f in files)}: no records to import; nothing was written")
+    staged, repeated = _once(parts, list(contract.column_names))
     kept, typed, set_aside = _checked(staged, mapping.table, workspace, files)
-    target = _target(workspace, mapping.table)
-    already = 0
-    if target.exists():
-        # The table already there must be one the contract can read, or nothing is added to it.
-        with Workspace(workspace) as ws:
-            try:
-                ws.load(mapping.table)
-            except SchemaError as err:
-                raise ImportDataError(f"the workspace's {err}; nothing was written (fix it, or import into another workspace)") from None
-            new = ws.unseen(mapping.table, typed).to_numpy()
-        already = int((~new).sum())
-        kept = kept[new].reset_index(drop=True)
-    workspace.mkdir(parents=True, exist_ok=True)
-    if len(kept) or not target.exists():
-        _write(target, mapping.table, kept[list(contract.column_names)])
+    with _holding(workspace):
+        target = _target(workspace, mapping.table)
+        already, rows_before = 0, 0
+        if target.exists() or target.is_symlink():
+            # The table already there must be one the contract can read, or nothing is added to it.
+            with Workspace(workspace) as ws:
+                try:
+                    rows_before = ws.load(mapping.table).rows_read
+                except SchemaError as err:
+                    raise ImportDataError(f"the workspace's {err}; nothing was written (fix it, or import into another workspace)") from None
+                new = ws.unseen(mapping.table, typed).to_numpy()
+            already = int((~new).sum())
+            kept = kept[new].reset_index(drop=True)
+            target = target.resolve()  # a table that is a link: the file it links to is the table
+            # A file without write permission (even for root, who could write it) was made read-only on purpose.
+            if kept.shape[0] and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
+                raise ImportDataError(f"the workspace's {target.name} is read-only; nothing was written")
+        workspace.mkdir(parents=True, exist_ok=True)
+        if len(kept) or not target.exists():
+            _write(target, mapping.table, kept[list(contract.column_names)], rows_before)
     same = "same id" if contract.key else "identical rows"
     return ImportResult(mapping.table, target, [Path(f).name for f in files], read, len(kept), already, set_aside, faults, same,
-                        int(repeated.sum()), notes)
+                        repeated, notes)
+
+
+def _workspace_folder(workspace: Path | str) -> Path:
+    """The workspace folder to write into, refused when it is empty, a file, or below a file."""
+    if not str(workspace).strip():
+        raise ImportDataError("--workspace is empty; give the workspace folder to import into")
+    workspace = Path(workspace)
+    for folder in (workspace, *workspace.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = f"--workspace {workspace}" + ("" if folder == workspace else f": {folder}")
+                raise ImportDataError(f"{where} is {_kind(folder)}; imports write into a workspace folder")
+            break
+    return workspace
+
+
+def _once(parts: list[pd.DataFrame], columns: list[str]) -> tuple[pd.DataFrame, int]:
+    """The files' rows with a file given twice (or overlapping exports) counted once, and how many were dropped.
+
+    Rows repeat across files, never within one: two identical events in one export are two clicks.
+    A row that one file holds twice and another once is kept twice (the larger count wins).
+    """
+    if not parts:
+        return pd.DataFrame(columns=[*columns, "import_row"]), 0
+    numbered = [part.assign(_copy=part.groupby(columns, sort=False, dropna=False).cumcount()) for part in parts]
+    staged = pd.concat(numbered, ignore_index=True)
+    repeated = staged.duplicated([*columns, "_copy"])
+    staged = staged[~repeated].drop(columns="_copy").reset_index(drop=True)
+    return staged.assign(import_row=range(len(staged))), int(repeated.sum())
+
+
+@contextlib.contextmanager
+def _holding(workspace: Path) -> Iterator[None]:
+    """One import at a time into a workspace: an advisory lock on its folder (nothing is created in it)."""
+    folder = workspace if workspace.is_dir() else next((f for f in workspace.parents if f.is_dir()), Path("."))
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
 
 
 def _kind(path: Path) -> str:
-    return "a folder" if path.is_dir() else "not a regular file"
+    return "a folder" if path.is_dir() else ("a file" if path.is_file() else "not a regular file")
 
 
 def _checked(staged: pd.DataFrame, table: str, workspace: Path, files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -825,7 +921,7 @@ def _checked(staged: pd.DataFrame, table: str, workspace: Path, files: list[Path
         for ref in contract.references:
             for suffix in (".csv", ".parquet"):
                 if (workspace / f"{ref.table}{suffix}").is_file():
-                    os.symlink(workspace / f"{ref.table}{suffix}", scratch / f"{ref.table}{suffix}")
+                    os.symlink((workspace / f"{ref.table}{suffix}").resolve(), scratch / f"{ref.table}{suffix}")
         with Workspace(scratch) as ws:
             try:
                 report = ws.load(table)
@@ -852,12 +948,12 @@ def _target(workspace: Path, table: str) -> Path:
     return csv_path
 
 
-def _write(target: Path, table: str, rows: pd.DataFrame) -> None:
+def _write(target: Path, table: str, rows: pd.DataFrame, rows_before: int) -> None:
     """Add text rows to the table's file (or write it anew), atomically."""
     if target.suffix == ".parquet":
         _write_parquet(target, table, rows)
     elif target.exists():
-        _append_csv(target, rows)
+        _append_csv(target, table, rows, rows_before)
     else:
         write_atomic(target, rows.to_csv(index=False))
 
@@ -867,27 +963,43 @@ _SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "
 
 def _write_parquet(target: Path, table: str, rows: pd.DataFrame) -> None:
     """Text rows typed by the contract, after the rows already in ``target`` (if any), which are
-    carried over as stored: every column, its type and its precision."""
+    carried over as stored: every column, its type and its precision.
+
+    New rows take the existing file's own types (nanoseconds, zones, its extra columns empty);
+    a value those types cannot hold exactly (a time in a DATE column, cents in an INTEGER one)
+    refuses the import rather than being cut.
+    """
+    columns = get_table(table).columns
     typed = ", ".join(
         f"CAST(CAST(NULLIF({ident(c.name)}, '') AS TIMESTAMPTZ) AS TIMESTAMP) AS {ident(c.name)}" if c.type == "timestamp"
         else f"CAST(NULLIF({ident(c.name)}, '') AS {_SQL_TYPES[c.type]}) AS {ident(c.name)}"
-        for c in get_table(table).columns
+        for c in columns
     )
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("incoming", rows.fillna("").astype(str).assign(_n=range(len(rows))))
+        con.execute(f"CREATE TEMP TABLE fresh AS SELECT {typed} FROM incoming ORDER BY _n")
         if target.exists():
-            # New rows take the existing file's own types (nanoseconds, zones, its extra columns).
+            stored = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))",
+                                      [str(target)]).fetchall())
             con.execute("CREATE TEMP TABLE added AS SELECT * FROM read_parquet(?) LIMIT 0", [str(target)])
-            con.execute(f"INSERT INTO added BY NAME SELECT {typed} FROM incoming ORDER BY _n")
+            names = ", ".join(ident(c.name) for c in columns if c.name in stored)
+            try:
+                con.execute(f"INSERT INTO added ({names}) SELECT {names} FROM fresh ORDER BY rowid")
+            except duckdb.Error as err:
+                raise ImportDataError(f"{target.name}: the new rows do not fit the file's own column types ({_first_line(err)}); "
+                                      "nothing was written") from None
+            _check_lossless(con, target, stored, [c for c in columns if c.name in stored])
+            # Row order kept with counters named apart from every column of the file.
+            part, order = _free(stored, "_playbook_part"), _free(stored, "_playbook_order")
             query = (
-                "SELECT * EXCLUDE (_part, _n) FROM ("
-                "SELECT * EXCLUDE (file_row_number), 0 AS _part, file_row_number AS _n FROM read_parquet(?, file_row_number = true) "
-                "UNION ALL SELECT *, 1 AS _part, rowid AS _n FROM added) ORDER BY _part, _n"
+                f"SELECT * EXCLUDE ({part}, {order}) FROM ("
+                f"SELECT *, 0 AS {part}, row_number() OVER () AS {order} FROM read_parquet(?) "
+                f"UNION ALL SELECT *, 1 AS {part}, rowid AS {order} FROM added) ORDER BY {part}, {order}"
             )
             params = [str(target)]
         else:
-            query, params = f"SELECT {typed} FROM incoming ORDER BY _n", []
+            query, params = "SELECT * FROM fresh ORDER BY rowid", []
         fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
         os.close(fd)
         try:
@@ -900,19 +1012,50 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame) -> None:
             raise
 
 
-def _append_csv(target: Path, rows: pd.DataFrame) -> None:
+def _free(taken: dict[str, str], name: str) -> str:
+    """``name`` (quoted), with a number added until no column of the file has it."""
+    candidate, n = name, 0
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return ident(candidate)
+
+
+def _check_lossless(con: Any, target: Path, stored: dict[str, str], columns: list[Any]) -> None:
+    """Refuse when a new value, stored in the file's own type, would not read back as itself."""
+    for column in columns:
+        name = ident(column.name)
+        back = _SQL_TYPES[column.type]
+        changed = con.execute(
+            f"SELECT CAST(f.{name} AS VARCHAR), CAST(a.{name} AS VARCHAR) FROM fresh f JOIN added a ON f.rowid = a.rowid "
+            f"WHERE CAST(a.{name} AS {back}) IS DISTINCT FROM f.{name} LIMIT 3"
+        ).fetchall()
+        if changed:
+            shown = ", ".join(f"{new!r} would be stored as {kept!r}" for new, kept in changed)
+            raise ImportDataError(
+                f"{target.name} stores {column.name} as {stored[column.name]}, which cannot hold the new rows' values exactly "
+                f"({shown}); nothing was written. Store {column.name} as {back} in the file to import into it"
+            )
+
+
+def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int) -> None:
     """Text rows added at the end of a CSV file in its own dialect: its delimiter, column order,
-    line endings and encoding. Every byte already in the file stays as it is."""
+    line endings and encoding. Every byte already in the file stays as it is.
+
+    Before the file is replaced, the result is read back as a run reads it: every old row still
+    there, and the new rows exactly as meant; otherwise nothing is written.
+    """
     data = target.read_bytes()
     try:
         text, encoding = data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         text, name = decode_legacy(data)
         encoding = {"Windows-1252": "cp1252", "Latin-1": "latin-1"}[name]
-    first = text.lstrip("\r\n").split("\n", 1)[0]
-    newline = "\r\n" if first.endswith("\r") else "\n"
-    delimiter = max((",", ";", "\t"), key=first.count)
-    header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
+    with duckdb.connect() as con:
+        found = con.execute("SELECT Delimiter, NewLineDelimiter FROM sniff_csv(?)", [str(target)]).fetchone() if encoding == "utf-8" else None
+    delimiter = found[0] if found and len(found[0]) == 1 else _delimiter(text)
+    newline = "\r\n" if "\r\n" in text else ("\r" if "\r" in text and "\n" not in text else "\n")
+    header = [name.strip() for name in next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])]
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
     for record in rows.to_dict("records"):
@@ -926,6 +1069,7 @@ def _append_csv(target: Path, rows: pd.DataFrame) -> None:
         ) from None
     if data and not data.endswith((b"\n", b"\r")):
         body = newline.encode(encoding) + body
+    _check_read_back(target, table, data + body, rows, rows_before, delimiter)
     fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -938,6 +1082,33 @@ def _append_csv(target: Path, rows: pd.DataFrame) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _delimiter(text: str) -> str:
+    first = text.split("\n", 1)[0]
+    return max((",", ";", "\t", "|"), key=first.count)
+
+
+def _check_read_back(target: Path, table: str, data: bytes, rows: pd.DataFrame, rows_before: int, delimiter: str) -> None:
+    """Read the appended file as a run would, in a scratch folder; refuse unless it holds the old
+    rows and then exactly the new ones."""
+    scratch = Path(tempfile.mkdtemp(prefix="playbook-append-"))
+    try:
+        (scratch / f"{table}.csv").write_bytes(data)
+        with Workspace(scratch) as ws:
+            try:
+                report = ws.load(table)
+                back = ws.text_rows(table, list(rows.columns), last=len(rows))
+            except SchemaError:
+                report, back = None, None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    meant = rows.fillna("").astype(str).apply(lambda c: c.str.strip()).reset_index(drop=True)
+    if report is None or report.rows_read != rows_before + len(rows) or not back.equals(meant):
+        raise ImportDataError(
+            f"{target.name}: the new rows cannot be written in this file's own form (delimiter {delimiter!r}) so that they "
+            "read back as they are; nothing was written. Save the table as comma-separated UTF-8, or keep it as Parquet"
+        )
 
 
 __all__ = ["Mapping", "ImportResult", "ImportDataError", "PRESETS", "load_mapping", "run_import", "map_frame", "read_any"]

@@ -32,6 +32,31 @@ def tmp_prefix(path: Path) -> str:
     return f".{path.name}{TMP_MARK}{os.getpid()}-"
 
 
+# Every page the playbook writes says so in its head (report, index, no-data pages); nbconvert
+# may write the attributes in either order.
+GENERATOR = re.compile(rb'<meta\s[^>]*(?:name="generator"[^>]*content="playbook"|content="playbook"[^>]*name="generator")')
+
+
+def written_here(path: Path) -> bool:
+    """Whether ``path`` is absent or something the playbook wrote, so that replacing it loses
+    nothing of anyone else's: a page carrying the playbook's generator tag, an executed notebook
+    papermill ran, a manifest of a run."""
+    if not path.exists() and not path.is_symlink():
+        return True
+    if not path.is_file() or path.is_symlink():
+        return False
+    try:
+        if path.suffix == ".html":
+            with open(path, "rb") as handle:
+                return GENERATOR.search(handle.read(8192)) is not None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if path.suffix == ".ipynb":
+        return isinstance(data, dict) and "papermill" in data.get("metadata", {})
+    return isinstance(data, dict) and "playbook_version" in data and isinstance(data.get("reports"), dict)
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)

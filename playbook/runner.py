@@ -35,7 +35,7 @@ import playbook
 from playbook.areas import AREAS, Area, get_area
 from playbook.config import check_team_name, ignored_team_files, list_teams, load_params, resolve_period, workspace_path
 from playbook.errors import OutputWriteError, PlaybookError, RunError, RunInterrupted, SchemaError, UsageError
-from playbook.render import TMP_MARK, TMP_SUFFIX
+from playbook.render import TMP_MARK, TMP_SUFFIX, written_here
 from playbook.workspace import Workspace
 
 KERNEL_NAME = "playbook"
@@ -366,6 +366,11 @@ def execute_job(job: Job) -> Outcome:
         period={"start": job.period[0], "end": job.period[1]}, fingerprint=job.fingerprint,
     )
     parameters = {"team": job.team, "params_dir": job.params_dir, "workspace": job.workspace, "as_of": job.as_of}
+    theirs = [p.name for p in (html_path, nb_path, failed_path) if not written_here(p)]
+    if theirs:
+        outcome.reason = (f"{out_dir / job.team} holds {', '.join(theirs)} that the playbook did not write; "
+                          "refusing to overwrite it: give another --out")
+        return outcome
     # papermill saves the executed notebook here even when a cell fails, so a failure keeps its
     # traceback for the ops lead while the last good report stays untouched.
     partial_path = out_dir / job.team / f".{job.area}{TMP_MARK}{os.getpid()}{PARTIAL_SUFFIX}"
@@ -469,6 +474,9 @@ def write_no_data(job_out: Path, outcome: Outcome, area_title: str) -> None:
 
     period = f"{outcome.period['start']} to {outcome.period['end']}" if outcome.period else ""
     path = job_out / outcome.team / f"{outcome.area}.html"
+    if not written_here(path):
+        outcome.status, outcome.reason = STATUS_FAILED, f"{path} was not written by the playbook; refusing to overwrite it"
+        return
     write_atomic(path, no_data_html(outcome.team_name or outcome.team, area_title, outcome.reason, period))
     outcome.html = f"{outcome.team}/{outcome.area}.html"
 
@@ -654,6 +662,10 @@ def run_plan(
         probe.close()
     except OSError as err:
         raise RunError(f"cannot write to the output folder {out_dir}: {err.strerror or err}") from err
+    theirs = [name for name in ("index.html", "manifest.json") if not written_here(out_dir / name)]
+    if theirs:
+        raise RunError(f"{out_dir} holds {' and '.join(theirs)} that the playbook did not write; refusing to overwrite "
+                       f"{'them' if len(theirs) > 1 else 'it'}: give another --out")
     with output_lock(out_dir):
         return _run_locked(plan, out_dir, jobs, as_of, on_done, dask)
 

@@ -1008,6 +1008,16 @@ def generate(
 MARKER = "sample.json"
 
 
+def _marker(out: Path) -> dict | None:
+    """The sample's own ``sample.json`` in ``out``, or None when there is none (or another file of that name)."""
+    try:
+        meta = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    is_ours = isinstance(meta, dict) and {"seed", "as_of", "generator", "rows"} <= set(meta) and isinstance(meta["rows"], dict)
+    return meta if is_ours else None
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -1031,14 +1041,13 @@ def check_writable(out: Path) -> None:
         return
     if not out.is_dir():
         raise PlaybookError(f"{out} is a file, not a folder; the sample is written into a folder of its own")
-    try:
-        meta = json.loads((out / MARKER).read_text(encoding="utf-8"))
-        written = meta.get("files") if isinstance(meta, dict) else None
-    except (OSError, ValueError):
-        meta, written = None, None
-    if isinstance(meta, dict) and written is None:
-        # A sample written before checksums were kept: its own table files, by name only.
-        written = {f"{name}.csv": None for name in meta.get("rows", {})} | {"events.parquet": None}
+    meta = _marker(out)
+    written = meta.get("files") if meta else None
+    legacy = meta is not None and not isinstance(written, dict)
+    if legacy:
+        # A sample written before checksums were kept: its own table files, unchanged since the
+        # marker was written (an import into it would have touched them later).
+        written = {f"{name}.csv": None for name in meta.get("rows", {}) if name != "events"} | {"events.parquet": None}
     written = written if isinstance(written, dict) else {}
     foreign = []
     for entry in sorted(out.iterdir()):
@@ -1047,9 +1056,11 @@ def check_writable(out: Path) -> None:
             continue
         if name.startswith(".") and TMP_MARK in name:
             continue  # a temporary file of an earlier sample or run
-        if name not in written or not entry.is_file():
+        if name not in written or entry.is_symlink() or not entry.is_file():
             foreign.append(name)
-        elif written[name] is not None and _sha256(entry) != written[name]:
+        elif legacy and entry.stat().st_mtime > (out / MARKER).stat().st_mtime + 1:
+            foreign.append(f"{name} (changed since the sample wrote it)")
+        elif not legacy and _sha256(entry) != written[name]:
             foreign.append(f"{name} (changed since the sample wrote it)")
     if foreign:
         shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
@@ -1081,17 +1092,14 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def sample_as_of(out: Path | str) -> date | None:
     """The as-of date a sample workspace was generated for, or None if it is not a sample."""
-    meta = Path(out) / "sample.json"
+    meta = _marker(Path(out))
     try:
-        return date.fromisoformat(json.loads(meta.read_text(encoding="utf-8"))["as_of"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return date.fromisoformat(meta["as_of"]) if meta else None
+    except (TypeError, ValueError):
         return None
 
 
 def is_current(out: Path | str, as_of: date) -> bool:
     """Whether ``out`` holds a sample for ``as_of`` written by this version of the generator."""
-    try:
-        meta = json.loads((Path(out) / "sample.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return meta.get("as_of") == as_of.isoformat() and meta.get("generator") == generator_version()
+    meta = _marker(Path(out))
+    return bool(meta) and meta.get("as_of") == as_of.isoformat() and meta.get("generator") == generator_version()

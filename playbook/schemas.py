@@ -18,7 +18,7 @@ ColumnType = Literal["string", "int", "float", "bool", "timestamp"]
 
 TYPE_NAMES: dict[str, str] = {
     "string": "text",
-    "int": "a whole number of at most 18 digits",
+    "int": "a whole number of at most 15 digits",
     "float": "a number",
     "bool": "true or false",
     "timestamp": "an ISO-8601 date or timestamp (UTC)",
@@ -35,12 +35,13 @@ PLAUSIBLE_DATES = f"a date from {EARLIEST.isoformat()} to {LATEST.isoformat()}"
 # split on the wrong character); reading it would only exhaust the database's memory.
 MAX_COLUMNS = 1_000
 
-# An experiment's planned split: at least two distinct variants, each weight a plain number above 0
+# An experiment's planned split: at least two distinct variants, each weight a plain, finite number above 0
 # (a regular expression for the form, then the weights and the names checked one by one).
 _SPLIT = (
     r"regexp_full_match({col}, '\s*[^=;\s][^=;]*=\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*"
     r"(;\s*[^=;\s][^=;]*=\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*)+')"
     " AND list_min(list_transform(string_split({col}, ';'), lambda p: TRY_CAST(trim(split_part(p, '=', 2)) AS DOUBLE))) > 0"
+    " AND isfinite(list_sum(list_transform(string_split({col}, ';'), lambda p: TRY_CAST(trim(split_part(p, '=', 2)) AS DOUBLE))))"
     " AND len(list_distinct(list_transform(string_split({col}, ';'), lambda p: trim(split_part(p, '=', 1)))))"
     " = len(string_split({col}, ';'))"
 )

@@ -133,7 +133,7 @@ class Workspace:
             self.con.close()
             raise WorkspaceError(f"PLAYBOOK_DUCKDB_MEMORY={budget!r} is not a memory size; expected e.g. 1GB or 512MB") from None
         self.con.execute("SET temp_directory = ?", [str(self._spill)])
-        # The rules' bounds, bound once as values (see schemas.PLAUSIBLE_TIME and Column.past).
+        # The rules' bounds, bound once as values (see schemas.EARLIEST and Column.past).
         self.con.execute("SET VARIABLE playbook_future_cutoff = ?", [datetime.combine(self.future_after + timedelta(days=1), time())])
         self.con.execute("SET VARIABLE playbook_earliest = ?", [datetime.combine(EARLIEST, time())])
         self.con.execute("SET VARIABLE playbook_latest = ?", [datetime.combine(LATEST + timedelta(days=1), time())])
@@ -156,7 +156,7 @@ class Workspace:
         """
         for suffix in (".parquet", ".csv"):
             candidate = self.path / f"{table}{suffix}"
-            if candidate.exists():
+            if candidate.exists() or candidate.is_symlink():
                 return candidate
         return None
 
@@ -317,6 +317,8 @@ class Workspace:
             types = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source.sql}", source.params).fetchall()}
         except duckdb.Error:
             return None  # unreadable: the copying path says why
+        if source.path is not None and "file_row_number" in types:
+            return None  # the file's own column would clash with the row numbers read_parquet adds
         select = []
         for column in contract.columns:
             kind, col = types.get(column.name), ident(column.name)
@@ -353,9 +355,9 @@ class Workspace:
         value, typed = self._value(column, is_text), self._typed(column, is_text)
         unparsed = f"{typed} IS NULL"
         if column.type == "int":
-            # NaN, infinity and numbers past 64 bits cannot be whole numbers: refused as unparsed,
-            # rather than failing deep inside the database when the column is cast.
-            unparsed += f" OR NOT isfinite({typed}) OR abs({typed}) >= 1e18"
+            # NaN, infinity and numbers past what a double holds exactly (2^53, about 9e15) are not
+            # whole numbers: refused as unparsed, rather than cast wrongly or failing in the database.
+            unparsed += f" OR NOT isfinite({typed}) OR abs({typed}) >= 1e15"
         bad = self.con.execute(
             f"SELECT _row, CAST({value} AS VARCHAR) FROM {raw} WHERE {value} IS NOT NULL AND ({unparsed}) ORDER BY _row"
         ).fetchall()
@@ -513,6 +515,19 @@ class Workspace:
             return self.con.sql(f"SELECT * FROM {ident(table)} WHERE product IN (SELECT UNNEST(?))", params=[list(products)])
         return self.con.sql(f"SELECT * FROM {ident(table)}")
 
+    def text_rows(self, table: str, columns: list[str], last: int) -> Any:
+        """The last ``last`` rows of a loaded text table as read, before any rule: each value as
+        written (trimmed, empty for none), for checking what a file really holds."""
+        import pandas as pd
+
+        self.load(table)
+        if last <= 0:
+            return pd.DataFrame(columns=columns)
+        cells = ", ".join(f"coalesce(TRIM(CAST({ident(c)} AS VARCHAR)), '') AS {ident(c)}" for c in columns)
+        raw = ident(f"_raw_{table}")
+        frame = self.con.execute(f"SELECT {cells} FROM (SELECT * FROM {raw} ORDER BY _row DESC LIMIT ?) ORDER BY _row", [last]).df()
+        return frame.astype(str).reset_index(drop=True)
+
     def unseen(self, table: str, incoming: Any) -> Any:
         """Which rows of ``incoming`` (a frame typed like the table) the table does not hold yet.
 
@@ -526,12 +541,20 @@ class Workspace:
         contract = get_table(table)
         columns = list(contract.key) or list(contract.column_names)
         probe = incoming[columns].reset_index(drop=True).assign(_at=range(len(incoming)))
+        # Without a key, identical rows are counted: a row the table holds once and the import twice
+        # (two clicks in the same instant) adds one.
+        probe["_copy"] = probe.groupby(columns, sort=False, dropna=False).cumcount() if not contract.key else 0
+        held_rows = ident("_checked_" + table)
+        if not contract.key:
+            keys = ", ".join(ident(c) for c in columns)
+            held_rows = f"(SELECT *, row_number() OVER (PARTITION BY {keys}) - 1 AS _copy FROM {held_rows})"
         self.con.register("_incoming", probe)
         try:
             same = " AND ".join(f"e.{ident(c)} IS NOT DISTINCT FROM n.{ident(c)}" for c in columns)
+            same += "" if contract.key else " AND e._copy = n._copy"
             held = {
                 row[0] for row in self.con.execute(
-                    f"SELECT n._at FROM _incoming n WHERE EXISTS (SELECT 1 FROM {ident('_checked_' + table)} e WHERE {same})"
+                    f"SELECT n._at FROM _incoming n WHERE EXISTS (SELECT 1 FROM {held_rows} e WHERE {same})"
                 ).fetchall()
             }
         finally:
@@ -598,7 +621,10 @@ def decode_legacy(data: bytes) -> tuple[str, str]:
 
 def _entry_kind(path: Path) -> str:
     """What a path that is not a regular file is, in words ("a folder", "a named pipe")."""
-    mode = path.stat().st_mode
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return f"a link to {os.readlink(path)}, which leads to no file" if path.is_symlink() else "not readable"
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -623,7 +649,7 @@ def _unreadable(label: str, err: Exception) -> str:
     if isinstance(err, duckdb.OutOfMemoryException):
         return (f"{label}: reading it needs more memory than the playbook's budget for the database "
                 f"({os.environ.get('PLAYBOOK_DUCKDB_MEMORY', '1GB')}); set PLAYBOOK_DUCKDB_MEMORY (e.g. 4GB) to allow more")
-    return f"{label}: cannot be read as a table: {_first_line(err)}"
+    return f"{label}: cannot be read as a table: {first_line(err)}"
 
 
 def _database_problem(path: Path, err: Exception) -> str:
@@ -637,8 +663,8 @@ def _database_problem(path: Path, err: Exception) -> str:
     if path.stat().st_size == 0:
         return f"workspace {path} is an empty file, not a DuckDB database; point `workspace:` in params at your data"
     if "not a valid" in text.lower() or "invalid" in text.lower():
-        return f"workspace {path} is not a DuckDB database (the file is damaged, or another kind of file); {_first_line(err)}"
-    return f"workspace {path} cannot be opened: {_first_line(err)}"
+        return f"workspace {path} is not a DuckDB database (the file is damaged, or another kind of file); {first_line(err)}"
+    return f"workspace {path} cannot be opened: {first_line(err)}"
 
 
 def _first_non_utf8(data: bytes) -> int:
@@ -659,7 +685,7 @@ def _blank(path: Path) -> bool:
     return True
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 

@@ -126,7 +126,7 @@ CASES = [
     Case("extra column ignored", "nps_responses",
          {"nps_responses.csv": csv_text("nps_responses", {}, {"score": "3"}, extra={"survey": "q4"})}, Kept(2, check=_equals("score", [9, 3]))),
     Case("wrong type", "nps_responses", {"nps_responses.csv": csv_text("nps_responses", {}, {"score": "nine"}, {"score": "ten"})}, Error(
-        "nps_responses.csv: column 'score' expected a whole number of at most 18 digits; 2 values do not parse (row 2: 'nine', row 3: 'ten')")),
+        "nps_responses.csv: column 'score' expected a whole number of at most 15 digits; 2 values do not parse (row 2: 'nine', row 3: 'ten')")),
     Case("unparseable date", "nps_responses", {"nps_responses.csv": csv_text("nps_responses", {"submitted_at": "2026-13-45"})}, Error(
         "nps_responses.csv: column 'submitted_at' expected an ISO-8601 date or timestamp (UTC); 1 value does not parse (row 1: '2026-13-45')")),
     Case("mixed date formats", "nps_responses", {"nps_responses.csv": csv_text(
@@ -220,7 +220,7 @@ CASES = [
     Case("whole numbers out of range", "tools", {"tools.csv": csv_text(
         "tools", {"tool": "A", "seats": "nan"}, {"tool": "B", "seats": "1e30"}, {"tool": "C", "seats": "12345678901234567890"},
         {"tool": "D"})}, Error(
-            "tools.csv: column 'seats' expected a whole number of at most 18 digits; 3 values do not parse "
+            "tools.csv: column 'seats' expected a whole number of at most 15 digits; 3 values do not parse "
             "(row 1: 'nan', row 2: '1e30', row 3: '12345678901234567890')")),
     Case("experiment splits that cannot be planned", "experiments", {"experiments.csv": csv_text(
         "experiments", {"split": "control=0;treatment=0"}, {"split": "control=0.5;treatment=0.5;"},
@@ -231,7 +231,15 @@ CASES = [
             "row 2: 'control=0.5;treatment=0.5;', row 3: 'control=nan;treatment=nan', row 4: 'control=1', "
             "row 5: 'control=1;control=1')",
         ], check=_equals("experiment_id", ["X6", "X7"]))),
+    Case("a split weight too large to be a number", "experiments", {"experiments.csv": csv_text(
+        "experiments", {"split": "control=" + "9" * 400 + ";treatment=1"}, {})}, Kept(1, [
+            "experiments.csv: 1 row set aside: column 'split' expected variant=weight pairs separated by ';', two or more "
+            f"variants, each weight above 0 (e.g. control=0.5;treatment=0.5) (row 1: 'control={'9' * 400};treatment=1')",
+        ])),
     # Table files that are not files, or not tables.
+    Case("a table file that is a link to nothing", "nps_responses", {"nps_responses.csv@": "/nonexistent/answers.csv"}, Error(
+        "nps_responses.csv: a link to /nonexistent/answers.csv, which leads to no file, not a table file; expected a CSV or "
+        f"Parquet file with the columns {NPS_COLUMNS}")),
     Case("a table file that is a folder", "nps_responses", {"nps_responses.csv/": ""}, Error(
         f"nps_responses.csv: a folder, not a table file; expected a CSV or Parquet file with the columns {NPS_COLUMNS}")),
     Case("a table file that is a named pipe", "nps_responses", {"nps_responses.csv|": ""}, Error(
@@ -248,9 +256,11 @@ def test_bad_table(case: Case, tmp_path):
     ws_path = tmp_path / "ws"
     ws_path.mkdir()
     for name, body in case.files.items():
-        target = ws_path / name.rstrip("/|")
+        target = ws_path / name.rstrip("/|@")
         if name.endswith("/"):
             target.mkdir()
+        elif name.endswith("@"):
+            target.symlink_to(body)
         elif name.endswith("|"):
             os.mkfifo(target)  # opening it would block: the workspace must never open it
         else:
@@ -453,7 +463,7 @@ def test_a_number_too_large_for_its_column_fails_only_the_areas_that_read_it(tmp
     tools.loc[1, "seats"] = "1e30"
     tools.to_csv(ws / "tools.csv", index=False)
     before = _checksums(ws)
-    message = "tools.csv: column 'seats' expected a whole number of at most 18 digits; 1 value does not parse (row 2: '1e30')"
+    message = "tools.csv: column 'seats' expected a whole number of at most 15 digits; 1 value does not parse (row 2: '1e30')"
     check = playbook_cli("validate", "--workspace", str(ws))
     assert check.returncode == 2 and f"error: {message}" in check.stdout and "Traceback" not in check.stderr
     params = make_params(tmp_path, ws, teams={"mobile": {"name": "Mobile", "products": ["mobile-app"]}})

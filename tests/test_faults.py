@@ -208,38 +208,57 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the run's processes")
-def test_a_run_killed_with_sigkill_loses_nothing_and_the_next_run_completes(tmp_path, tiny_workspace):
+def _first_good_run(tmp_path: Path, workspace: Path) -> tuple[Path, list[str], dict[Path, bytes]]:
+    """Two teams x three areas rendered once: the reports folder, the run's arguments, and the reports' bytes."""
     teams = {"alpha": {"name": "Alpha", "products": ["mobile-app"]}, "beta": {"name": "Beta", "products": ["insights"]}}
-    params = make_params(tmp_path, tiny_workspace, teams=teams)
+    params = make_params(tmp_path, workspace, teams=teams)
     out = tmp_path / "reports"
     args = ["run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", "2",
             "--area", "feedback", "--area", "tools", "--area", "communication"]
     first = playbook_cli(*args)
     assert first.returncode == 0, first.stdout + first.stderr
-    old = {p: p.read_bytes() for p in out.rglob("*.html")}
+    return out, args, {p: p.read_bytes() for p in out.rglob("*.html")}
+
+
+def _start_and_wait_for_two_reports(args: list[str]) -> tuple[subprocess.Popen, list[str], threading.Thread]:
+    """A run in its own process group (as a terminal's foreground job), once two reports are done;
+    its stderr lines keep arriving in the list returned until the thread returned ends."""
+    command = [str(Path(sys.executable).parent / "playbook"), *args]
+    # A job started in the background of a script (as a CI runner may start the tests) inherits
+    # SIGINT ignored; a terminal's foreground job has it at its default, as here.
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(run.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while sum(1 for line in lines if line.startswith("[")) < 2 and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    assert run.poll() is None, "the run finished before it could be stopped"
+    return run, lines, reader
+
+
+def _all_gone(pids: set[int]) -> bool:
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not [p for p in pids if _alive(p)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the run's processes")
+def test_a_run_killed_with_sigkill_loses_nothing_and_the_next_run_completes(tmp_path, tiny_workspace):
+    out, args, old = _first_good_run(tmp_path, tiny_workspace)
 
     # --force: the inputs are unchanged, and an incremental run would reuse every report.
     args.append("--force")
-    command = [str(Path(sys.executable).parent / "playbook"), *args]
-    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    finished: list[str] = []
-    reader = threading.Thread(target=lambda: finished.extend(line for line in run.stderr if line.startswith("[")), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 120
-    while len(finished) < 2 and time.monotonic() < deadline and run.poll() is None:
-        time.sleep(0.05)
-    assert run.poll() is None, "the run finished before it could be killed"
+    run, _, _ = _start_and_wait_for_two_reports(args)
     helpers = _descendants(run.pid)
     assert helpers, "the run had started its workers"
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=10)
 
     # Its workers and kernels die with it rather than writing on behind its back.
-    deadline = time.monotonic() + 20
-    while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [p for p in helpers if _alive(p)]
+    assert _all_gone(helpers)
 
     # Every report path holds a whole report: the old one or a new one, never a part.
     for path, before in old.items():
@@ -374,24 +393,11 @@ LOCK = ".playbook-run.lock"
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the run's processes")
 def test_ctrl_c_stops_a_run_cleanly_and_records_what_finished(tmp_path, tiny_workspace):
-    teams = {"alpha": {"name": "Alpha", "products": ["mobile-app"]}, "beta": {"name": "Beta", "products": ["insights"]}}
-    params = make_params(tmp_path, tiny_workspace, teams=teams)
-    out = tmp_path / "reports"
-    args = ["run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", "2",
-            "--area", "feedback", "--area", "tools", "--area", "communication", "--force"]
-    assert playbook_cli(*args).returncode == 0
-    old = {p: p.read_bytes() for p in out.rglob("*.html")}
-    command = [str(Path(sys.executable).parent / "playbook"), *args]
-    # Its own process group, as a terminal's foreground job: Ctrl-C sends SIGINT to every process in it.
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(run.stderr), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 120
-    while sum(1 for line in lines if line.startswith("[")) < 2 and time.monotonic() < deadline and run.poll() is None:
-        time.sleep(0.05)
-    assert run.poll() is None, "the run finished before it could be interrupted"
+    out, args, old = _first_good_run(tmp_path, tiny_workspace)
+    args.append("--force")
+    run, lines, reader = _start_and_wait_for_two_reports(args)
     helpers = _descendants(run.pid)
+    # Ctrl-C in a terminal sends SIGINT to every process of the foreground group.
     os.killpg(run.pid, signal.SIGINT)
     stdout = run.stdout.read()
     assert run.wait(timeout=60) == 130
@@ -401,10 +407,7 @@ def test_ctrl_c_stops_a_run_cleanly_and_records_what_finished(tmp_path, tiny_wor
     # Nothing else either: progress lines, then the one line that says what happened.
     assert [line for line in stderr.splitlines() if line.strip() and not line.startswith(("[", "interrupted: "))] == []
     assert "interrupted: " in stderr and "reports finished and are in the index; the others keep their last good report" in stderr
-    deadline = time.monotonic() + 20
-    while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [p for p in helpers if _alive(p)]
+    assert _all_gone(helpers)
     manifest = json.loads((out / "manifest.json").read_text())
     stopped = [k for k, e in manifest["reports"].items() if "interrupted (Ctrl-C)" in e.get("reason", "")]
     assert stopped and len(stopped) < 6
@@ -414,3 +417,30 @@ def test_ctrl_c_stops_a_run_cleanly_and_records_what_finished(tmp_path, tiny_wor
     assert "  stopped  " in stdout and "the last good report (" in stdout
     again = playbook_cli(*args[:-1])
     assert again.returncode == 0 and "6 of 6 reports ok" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_run_never_overwrites_an_index_manifest_or_report_it_did_not_write(tmp_path, tiny_workspace):
+    params = make_params(tmp_path, tiny_workspace, teams={"alpha": {"name": "Alpha", "products": ["mobile-app"]}})
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html><body>Our wiki</body></html>")
+    (site / "manifest.json").write_text('{"name": "our-package"}')
+    before = _checksums(site)
+    args = ["run", "--params", str(params), "--area", "tools", "--as-of", AS_OF.isoformat()]
+    run = playbook_cli(*args, "--out", str(site))
+    assert run.returncode == 2
+    assert run.stderr.strip() == (f"error: {site} holds index.html and manifest.json that the playbook did not write; "
+                                  "refusing to overwrite them: give another --out")
+    assert _checksums(site) == before
+    # A page of someone else's where a report would go: that report fails, the others render.
+    out = tmp_path / "reports"
+    (out / "alpha").mkdir(parents=True)
+    (out / "alpha" / "tools.html").write_text("<html>our own tools page</html>")
+    mine = _checksums(out)
+    run = playbook_cli(*args, "--area", "feedback", "--out", str(out))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert (f"FAILED   alpha/tools  {out.resolve() / 'alpha'} holds tools.html that the playbook did not write; "
+            "refusing to overwrite it: give another --out") in run.stdout
+    assert "ok       alpha/feedback" in run.stdout
+    assert (out / "alpha" / "tools.html").read_bytes() == b"<html>our own tools page</html>"
+    assert mine.items() <= _checksums(out).items()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -137,7 +139,11 @@ def test_a_table_path_that_is_a_folder_and_a_workspace_that_is_a_file(tmp_path):
     assert _tree(tmp_path) == before
     with pytest.raises(ImportDataError) as err:
         run_import("zendesk", [FIXTURES / "zendesk_incremental.json"], tmp_path / "escalations.csv" / "mine.txt")
-    assert str(err.value) == f"--workspace {tmp_path / 'escalations.csv' / 'mine.txt'} is not a regular file; imports write into a workspace folder"
+    assert str(err.value) == f"--workspace {tmp_path / 'escalations.csv' / 'mine.txt'} is a file; imports write into a workspace folder"
+    with pytest.raises(ImportDataError) as err:
+        run_import("zendesk", [FIXTURES / "zendesk_incremental.json"], tmp_path / "escalations.csv" / "mine.txt" / "ws")
+    assert str(err.value) == (f"--workspace {tmp_path / 'escalations.csv' / 'mine.txt' / 'ws'}: "
+                              f"{tmp_path / 'escalations.csv' / 'mine.txt'} is a file; imports write into a workspace folder")
     assert _tree(tmp_path) == before
 
 
@@ -256,3 +262,213 @@ def test_latin_1_json_is_read_with_a_note(tmp_path):
     assert result.notes == ["responses.json is not UTF-8 (byte 0xE8 at offset 53); read as Windows-1252. "
                             "Check accented text, and export as UTF-8 to be sure"]
     assert pd.read_csv(tmp_path / "ws" / "nps_responses.csv")["comment"].tolist() == ["Très lent"]
+
+
+# -- what a hostile user tried next ---------------------------------------------------------------
+
+NPS_SCORES = Path(__file__).resolve().parent.parent / "params" / "mappings" / "nps_scores.yaml"
+NPS_COLUMNS = "response_id,account_id,visitor_id,product,score,comment,submitted_at"
+GROUPS = '"{""$groups"": {""company"": ""acme""}}"'  # a PostHog event's account, as its CSV export quotes it
+
+
+@pytest.mark.parametrize("header, row, newline", [
+    (NPS_COLUMNS.replace(",", "|"), "R1|A1|V1|mobile-app|9|great|2026-01-05T10:00:00Z", "\n"),
+    (NPS_COLUMNS.replace(",", ", "), "R1, A1, V1, mobile-app, 9, great, 2026-01-05T10:00:00Z", "\n"),
+    (NPS_COLUMNS, "R1,A1,V1,mobile-app,9,great,2026-01-05T10:00:00Z", "\r"),
+    ('"Notes\n(internal)",' + NPS_COLUMNS, "x,R1,A1,V1,mobile-app,9,great,2026-01-05T10:00:00Z", "\n"),
+], ids=["pipes", "spaces after commas", "carriage returns only", "a quoted line break in the header"])
+def test_tables_of_any_dialect_the_contract_reads_are_appended_to_so_they_read_back(header, row, newline, tmp_path):
+    table = tmp_path / "ws" / "nps_responses.csv"
+    table.parent.mkdir()
+    old = (header + newline + row + newline).encode()
+    table.write_bytes(old)
+    export = tmp_path / "answers-2023-10.csv"
+    export.write_text("response\n7\n10\n")
+    result = run_import("generic", [export], tmp_path / "ws", mapping_file=NPS_SCORES)
+    assert result.rows_written == 2
+    assert table.read_bytes().startswith(old)
+    with Workspace(tmp_path / "ws") as ws:
+        rows = ws.read("nps_responses").set_index("response_id")
+    assert rows.loc[["answer-answers-2023-10-1", "answer-answers-2023-10-2"], "score"].tolist() == [7, 10]
+    assert rows.loc["R1", "account_id"] == "A1"
+
+
+def test_next_months_scores_are_added_beside_this_months(tmp_path):
+    """The shipped mapping makes ids from the export's file name and row, so they do not collide."""
+    for month, scores in (("2023-10", "7\n10\n"), ("2023-11", "3\n4\n5\n")):
+        export = tmp_path / f"answers-{month}.csv"
+        export.write_text("response\n" + scores)
+        result = run_import("generic", [export], tmp_path / "ws", mapping_file=NPS_SCORES)
+        assert (result.rows_written, result.rows_already_there) == (len(scores.split()), 0)
+    assert pd.read_csv(tmp_path / "ws" / "nps_responses.csv")["score"].tolist() == [7, 10, 3, 4, 5]
+
+
+def _parquet(folder: Path, name: str, select: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute(f"COPY ({select}) TO ? (FORMAT parquet)", [str(folder / name)])
+    return folder / name
+
+
+def test_a_parquet_tables_own_columns_survive_whatever_their_names(tmp_path):
+    events = _parquet(tmp_path, "events.parquet", "SELECT TIMESTAMP '2026-01-01 10:00:00' AS ts, 'v' AS visitor_id, 'a' AS account_id, "
+                      "'app' AS product, CAST(NULL AS VARCHAR) AS feature_id, 'keep me' AS _n, 'me too' AS _part, "
+                      "'x' AS _playbook_part, 1 AS file_row_number")
+    assert run_import("posthog-events", [FIXTURES / "posthog_events.csv"], tmp_path).rows_written == 3
+    with duckdb.connect() as con:
+        rows = con.execute("SELECT * EXCLUDE (ts) FROM read_parquet(?)", [str(events)]).fetchall()
+    assert rows[0] == ("v", "a", "app", None, "keep me", "me too", "x", 1)
+    assert [r[:4] for r in rows[1:]] == [("user-1", "acme", "app", "report_saved"), ("user-1", "acme", "app", "dashboard_viewed"),
+                                         ("user-2", "initech", "app", "$pageview")]
+    check = playbook_cli("validate", "--workspace", str(tmp_path))
+    assert check.returncode == 0 and "events.parquet" in check.stdout and "Traceback" not in check.stderr
+
+
+@pytest.mark.parametrize("column, stored, value, message", [
+    ("ts", "DATE '2026-01-01'", None,
+     "events.parquet stores ts as DATE, which cannot hold the new rows' values exactly ('2026-01-10 10:00:00' would be stored "
+     "as '2026-01-10', '2026-01-10 10:05:00' would be stored as '2026-01-10', '2026-01-10 10:00:00' would be stored as "
+     "'2026-01-10'); nothing was written. Store ts as TIMESTAMP in the file to import into it"),
+    ("annual_cost", "CAST(100 AS INTEGER)", "1234.56",
+     "tools.parquet stores annual_cost as INTEGER, which cannot hold the new rows' values exactly ('1234.56' would be stored "
+     "as '1235'); nothing was written. Store annual_cost as DOUBLE in the file to import into it"),
+    ("annual_cost", "CAST(100 AS INTEGER)", "3000000000",
+     "tools.parquet: the new rows do not fit the file's own column types (Conversion Error: Type DOUBLE with value "
+     "3000000000.0 can't be cast because the value is out of range for the destination type INT32); nothing was written"),
+])
+def test_values_a_parquet_tables_own_types_cannot_hold_refuse_the_import(column, stored, value, message, tmp_path):
+    if column == "ts":
+        target = _parquet(tmp_path, "events.parquet", f"SELECT {stored} AS ts, 'v' AS visitor_id, 'a' AS account_id, "
+                          "'app' AS product, CAST(NULL AS VARCHAR) AS feature_id")
+        files, preset, mapping = [FIXTURES / "posthog_events.csv"], "posthog-events", None
+    else:
+        target = _parquet(tmp_path, "tools.parquet", f"SELECT 'Slack' AS tool, 'chat' AS category, 'it' AS owner_team, "
+                          f"{stored} AS annual_cost, 10 AS seats, CAST(NULL AS TIMESTAMP) AS renewal_date")
+        export = tmp_path / "tools.csv"
+        export.write_text(f"Tool,Cost,Seats\nZoom,{value},4\n")
+        mapping = tmp_path / "tools.yaml"
+        mapping.write_text("table: tools\ncolumns:\n  tool: Tool\n  annual_cost: Cost\n  seats: Seats\n"
+                           "constants:\n  category: video\n  owner_team: it\n")
+        files, preset = [export], "generic"
+    before = _digest(target)
+    with pytest.raises(ImportDataError) as err:
+        run_import(preset, files, tmp_path, mapping_file=mapping)
+    assert str(err.value) == message
+    assert _digest(target) == before
+
+
+def test_two_imports_at_once_both_land(tmp_path):
+    """One import at a time writes into a workspace; the second waits for the first."""
+    _parquet(tmp_path / "ws", "events.parquet", "SELECT TIMESTAMP '2025-01-01' + to_seconds(range) AS ts, 'v' || range AS visitor_id, "
+             "'a' AS account_id, 'app' AS product, CAST(NULL AS VARCHAR) AS feature_id FROM range(300000)")
+    for n in (1, 2):
+        (tmp_path / f"one-{n}.csv").write_text(f"uuid,event,properties,timestamp,distinct_id\n{n},e{n},{GROUPS},2026-01-1{n}T10:00:00Z,u{n}\n")
+    command = [str(Path(sys.executable).parent / "playbook")]
+    runs = [subprocess.Popen([*command, "import", "posthog-events", str(tmp_path / f"one-{n}.csv"), "-w", str(tmp_path / "ws")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in (1, 2)]
+    assert [r.wait(timeout=120) for r in runs] == [0, 0]
+    with duckdb.connect() as con:
+        count = con.execute("SELECT count(*) FROM read_parquet(?)", [str(tmp_path / "ws" / "events.parquet")]).fetchone()[0]
+    assert count == 300_002
+
+
+def test_a_relative_workspace_still_judges_references(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "accounts.csv").write_text("account_id,name,segment,plan,region,arr,created_at,churned_at\n"
+                                                  "509974,Acme,smb,pro,EU,1000,2024-01-01,\n")
+    result = run_import("zendesk", [FIXTURES / "zendesk_incremental.json"], Path("ws"))
+    assert result.rows_written == 1
+    assert "refers to an account_id missing from accounts.csv" in " ".join(result.set_aside)
+
+
+def test_identical_events_in_one_export_are_two_clicks(tmp_path):
+    export = tmp_path / "clicks.csv"
+    export.write_text("uuid,event,properties,timestamp,distinct_id\n"
+                      f"a1,report_saved,{GROUPS},2026-01-10T10:00:00Z,u1\na2,report_saved,{GROUPS},2026-01-10T10:00:00Z,u1\n")
+    first = run_import("posthog-events", [export], tmp_path / "ws")
+    assert (first.rows_written, first.repeated) == (2, 0)
+    # The same export again, or named twice, adds nothing; one more click in a later export adds one.
+    again = run_import("posthog-events", [export, export], tmp_path / "ws")
+    assert (again.rows_written, again.rows_already_there, again.repeated) == (0, 2, 2)
+    more = tmp_path / "more.csv"
+    more.write_text(export.read_text() + f"a3,report_saved,{GROUPS},2026-01-10T10:00:00Z,u1\n")
+    assert run_import("posthog-events", [more], tmp_path / "ws").rows_written == 1
+
+
+def test_a_table_that_is_a_link_keeps_its_link_and_a_read_only_one_is_left_alone(tmp_path):
+    shared = tmp_path / "shared" / "escalations.csv"
+    shared.parent.mkdir()
+    shared.write_text(ESCALATION_COLUMNS + "\nE1,A1,app,support,P2,bug,Slow,2026-01-02T10:00:00Z,,,0\n")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "escalations.csv").symlink_to(shared)
+    assert run_import("zendesk", [FIXTURES / "zendesk_incremental.json"], ws).rows_written == 3
+    assert (ws / "escalations.csv").is_symlink() and shared.read_text().count("\n") == 5
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "escalations.csv").write_text(ESCALATION_COLUMNS + "\nE1,A1,app,support,P2,bug,Slow,2026-01-02T10:00:00Z,,,0\n")
+    (locked / "escalations.csv").chmod(0o444)
+    before = _tree(locked)
+    with pytest.raises(ImportDataError) as err:
+        run_import("zendesk", [FIXTURES / "zendesk_incremental.json"], locked)
+    assert str(err.value) == "the workspace's escalations.csv is read-only; nothing was written"
+    assert _tree(locked) == before
+
+
+@pytest.mark.parametrize("name, body, preset, message", [
+    ("tickets.json", '{"tickets": [{"id": 1, "priority": "high", "status": 3}]}', "zendesk",
+     "tickets.json: no 'created_at' (or 'Created at') in the tickets; columns found: id, priority, status"),
+    ("events.csv", "uuid,event,properties,timestamp,distinct_id\n1,x,{broken,2026-01-10T10:00:00Z,u\n", "posthog-events",
+     "events.csv: column 'properties': 1 value is not a JSON object (row 1: '{broken')"),
+    ("answers.csv", "id,score,answered,comment\nR1,9,2026-01-07,great, but slow on Android\n", "generic",
+     "answers.csv: 1 row with more fields than the header's 4 (row 1: 5 fields); a value holding ',' must be in double quotes"),
+    ("week.json", "[]", "delighted", "week.json: no records to import; nothing was written"),
+])
+def test_exports_that_would_have_ended_in_a_traceback(name, body, preset, message, tmp_path):
+    export = tmp_path / name
+    export.write_text(body)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("table: nps_responses\ncolumns:\n  response_id: id\n  score: score\n  submitted_at: answered\n  comment: comment\n"
+                       "constants:\n  account_id: a\n  product: s\n")
+    args = ["--mapping", str(mapping)] if preset == "generic" else []
+    cli = playbook_cli("import", preset, str(export), *args, "--workspace", str(tmp_path / "ws"))
+    assert (cli.returncode, cli.stderr.strip()) == (2, f"error: {message}")
+    assert not (tmp_path / "ws").exists()
+
+
+@pytest.mark.parametrize("dates, constant, message", [
+    ("  format: '%W %Y'\n", "", "answers.csv: column 'answered': the date format '%W %Y' cannot be used: "
+                                "Cannot use '%W' or '%U' without day and year"),
+    ("  timezone: Europe/Paris\n", "  submitted_at: '2026-03-29 02:30'\n",
+     "answers.csv: constant submitted_at: 1 value does not exist in Europe/Paris (the hour skipped when clocks go forward) "
+     "(row 1: '2026-03-29 02:30')"),
+])
+def test_dates_a_mapping_cannot_give(dates, constant, message, tmp_path):
+    export = tmp_path / "answers.csv"
+    export.write_text("id,score,answered\n1,9,01 2026\n")
+    mapping = tmp_path / "m.yaml"
+    source = "" if constant else "  submitted_at: answered\n"
+    mapping.write_text(f"table: nps_responses\ncolumns:\n  response_id: id\n  score: score\n{source}"
+                       f"constants:\n  account_id: a\n  product: s\n{constant}dates:\n{dates}")
+    with pytest.raises(ImportDataError) as err:
+        run_import("generic", [export], tmp_path / "ws", mapping_file=mapping)
+    assert str(err.value) == message
+
+
+def test_amplitude_groups_that_look_like_lists_are_names(tmp_path):
+    import zipfile
+
+    event = {"event_type": "a", "user_id": "u", "event_time": "2026-01-10 10:00:00.000000", "groups": {"company": "[ACME] Corp"}}
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.writestr("1/1_2026-01-10_10#0.json.gz", gzip.compress(json.dumps(event).encode()))
+    assert run_import("amplitude", [export], tmp_path / "ws").rows_written == 1
+    with duckdb.connect() as con:
+        assert con.execute("SELECT account_id FROM read_parquet(?)", [str(tmp_path / "ws" / "events.parquet")]).fetchall() == [("[ACME] Corp",)]
+
+
+def test_an_empty_workspace_argument_is_refused(tmp_path):
+    cli = playbook_cli("import", "delighted", str(FIXTURES / "delighted.json"), "--workspace", "", cwd=tmp_path)
+    assert (cli.returncode, cli.stderr.strip()) == (2, "error: --workspace is empty; give the workspace folder to import into")
+    assert not list(tmp_path.iterdir())

@@ -124,3 +124,30 @@ def test_a_sample_is_rewritten_only_while_nothing_else_has_written_to_it(tmp_pat
     assert refused.returncode == 2
     assert "holds data the sample did not write (events.parquet (changed since the sample wrote it))" in refused.stderr
     assert _files(own) == before
+
+
+def test_a_sample_json_of_someone_elses_or_an_old_sample_since_changed_is_not_proof(tmp_path):
+    import json
+    import os
+
+    theirs = tmp_path / "data"
+    theirs.mkdir()
+    (theirs / "sample.json").write_text('[{"customer": "acme"}]')
+    refused = playbook_cli("sample", "--out", str(theirs), *SMALL)
+    assert refused.returncode == 2 and "holds data the sample did not write (sample.json)" in refused.stderr
+    assert (theirs / "sample.json").read_text() == '[{"customer": "acme"}]'
+    # A sample written before checksums were kept, imported into since: its table is newer than its marker.
+    old = tmp_path / "old-sample"
+    generate(old, seed=3, as_of=AS_OF, accounts=20, responses=50, feedback=20, events=1000)
+    meta = json.loads((old / "sample.json").read_text())
+    del meta["files"]
+    (old / "sample.json").write_text(json.dumps(meta))
+    stamp = (old / "sample.json").stat().st_mtime
+    os.utime(old / "accounts.csv", (stamp + 3600, stamp + 3600))
+    before = _files(old)
+    refused = playbook_cli("sample", "--out", str(old), *SMALL)
+    assert refused.returncode == 2 and "(accounts.csv (changed since the sample wrote it))" in refused.stderr
+    assert _files(old) == before
+    # Untouched since, it is the sample's own and is rewritten.
+    os.utime(old / "accounts.csv", (stamp, stamp))
+    assert playbook_cli("sample", "--out", str(old), *SMALL).returncode == 0

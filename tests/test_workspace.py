@@ -43,7 +43,7 @@ def test_unparseable_values_name_column_type_and_rows(tmp_path):
     with Workspace(tmp_path) as ws, pytest.raises(SchemaError) as err:
         ws.load("nps_responses")
     assert str(err.value) == (
-        "nps_responses.csv: column 'score' expected a whole number of at most 18 digits; 2 values do not parse "
+        "nps_responses.csv: column 'score' expected a whole number of at most 15 digits; 2 values do not parse "
         "(row 2: 'nine', row 3: 'ten')"
     )
 
