@@ -45,6 +45,8 @@ def written_here(path: Path) -> bool:
         return True
     if not path.is_file() or path.is_symlink():
         return False
+    if path.name.endswith(".failed.ipynb") and path.stat().st_size == 0:
+        return True  # the empty notebook an earlier version left when a disk filled up
     try:
         if path.suffix == ".html":
             with open(path, "rb") as handle:

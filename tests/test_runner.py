@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -91,6 +92,11 @@ def test_score_of_11_is_reported_with_file_column_and_count(sample_workspace, tm
     assert f"warning: {line}" in run.stderr
     text = visible_text((tmp_path / "out" / "mobile" / "feedback.html").read_text())
     assert "Data quality" in text and line in text
+    # A report whose tables passed every check says so, rather than saying nothing.
+    tools = visible_text((tmp_path / "out" / "mobile" / "tools.html").read_text())
+    checked = re.search(r"Data quality Every row of ([\w., ]+) passed the data contract's checks: nothing was set aside or emptied\.", tools)
+    assert checked and set(checked.group(1).split(", ")) == {"tools.csv", "tool_seats.csv"}
+    assert "set aside and not used" not in tools
 
 
 def test_broken_team_fails_alone_and_keeps_its_last_good_report(sample_workspace, tmp_path):
