@@ -33,6 +33,7 @@ import contextlib
 import csv
 import fcntl
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -160,20 +161,29 @@ def _merge_repeated(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
     return pd.DataFrame(data, dtype=object)
 
 
-def read_csv_file(path: Path) -> pd.DataFrame:
+def read_csv_file(path: Path, raw: bytes | None = None) -> pd.DataFrame:
     """Every value as text; a byte-order mark, semicolons and quoted line breaks handled.
 
     A file that is not UTF-8 is read as Windows-1252 (Latin-1 where that fails) and the frame's
     ``attrs["notes"]`` says so.
+
+    Raises:
+        ImportDataError: an empty file, a quote never closed, or rows with more fields than the header.
     """
-    text, note = _decoded(path, path.read_bytes())
+    text, note = _decoded(path, _gunzipped(path.name, path.read_bytes()) if raw is None else raw)
     if not text.strip():
         raise ImportDataError(f"{path.name}: the file is empty")
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip() for h in next(reader)]
-    rows = [row for row in reader if any(cell.strip() for cell in row)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = [h.strip() for h in next(reader)]
+        rows = [row for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as err:
+        raise ImportDataError(
+            f"{path.name}: line {reader.line_num:,}: {err}; a double quote opened there is never closed "
+            "(a value holding a quote must double it: \"\")"
+        ) from None
     # A row with more fields than the header lost its quotes around a delimiter: refuse it
     # rather than cut the value where the delimiter falls.
     ragged = [f"row {i}: {len(row)} fields" for i, row in enumerate(rows, start=1) if len(row) > len(header)]
@@ -286,11 +296,15 @@ def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def read_any(path: Path) -> pd.DataFrame:
-    """A CSV, JSON or JSON-lines file as a frame of text columns (nested JSON flattened)."""
+    """A CSV, JSON or JSON-lines file (gzipped or not) as a frame of text columns, nested JSON
+    flattened: a file named .json/.jsonl/.ndjson, or whose text starts with ``{`` or ``[``, is
+    JSON; any other is CSV (whatever its name: .txt, .tsv, .csv.gz)."""
     if not path.is_file():
         raise ImportDataError(f"{path}: no such file")
-    if path.suffix.lower() == ".csv":
-        return read_csv_file(path)
+    raw = _gunzipped(path.name, path.read_bytes())
+    named = Path(path.name.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
+    if named not in (".json", ".jsonl", ".ndjson") and raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"{", b"["):
+        return read_csv_file(path, raw)
     notes: list[str] = []
     records = read_json_file(path, notes)
     frame = pd.DataFrame([flatten(r) for r in records], dtype=object)
@@ -394,6 +408,9 @@ def _prepare_posthog_survey(frame: pd.DataFrame, mapping: Mapping, path: Path) -
     if not answers:
         raise ImportDataError(f"{path.name}: no '$survey_response' property in any 'survey sent' event")
     score_key = mapping.options.get("score", answers[0])
+    if score_key not in frame.columns:
+        raise ImportDataError(f"{path.name}: options.score names {score_key!r}, which no 'survey sent' event has; "
+                              f"answers found: {', '.join(answers)}")
     frame = frame.assign(_score=frame[score_key])
     text_keys = [a for a in answers if a != score_key]
     frame["_comment"] = frame[text_keys[0]] if text_keys else None
@@ -831,11 +848,17 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         mapped, source_of = map_frame(frame, mapping, path.name, path.stem)
         key = contract.key[0] if contract.key else contract.column_names[0]
         faults += [f"{path.name}: {line}" for line in order_faults(mapped, mapping.table, source_of, mapped[key])]
-        parts.append(mapped)
+        parts.append((path, mapped))
     if not read:
         raise ImportDataError(f"{', '.join(Path(f).name for f in files)}: no records to import; nothing was written")
-    staged, repeated = _once(parts, list(contract.column_names))
-    kept, typed, set_aside = _checked(staged, mapping.table, workspace, files)
+    staged, repeated = _once([part for _, part in parts], list(contract.column_names))
+    try:
+        kept, typed, set_aside = _checked(staged, mapping.table, workspace, files)
+    except ImportDataError:
+        # Name the file, with its own row numbers, rather than rows counted across all of them.
+        for path, part in parts if len(parts) > 1 else []:
+            _checked(part.assign(import_row=range(len(part))), mapping.table, workspace, [path])
+        raise
     with _holding(workspace):
         target = _target(workspace, mapping.table)
         already, rows_before = 0, 0
@@ -853,6 +876,8 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
             # A file without write permission (even for root, who could write it) was made read-only on purpose.
             if kept.shape[0] and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
                 raise ImportDataError(f"the workspace's {target.name} is read-only; nothing was written")
+        if workspace.is_dir() and len(kept) and not workspace.stat().st_mode & 0o222:
+            raise ImportDataError(f"the workspace folder {workspace} is read-only; nothing was written")
         workspace.mkdir(parents=True, exist_ok=True)
         if len(kept) or not target.exists():
             _write(target, mapping.table, kept[list(contract.column_names)], rows_before)
@@ -892,9 +917,12 @@ def _once(parts: list[pd.DataFrame], columns: list[str]) -> tuple[pd.DataFrame, 
 
 @contextlib.contextmanager
 def _holding(workspace: Path) -> Iterator[None]:
-    """One import at a time into a workspace: an advisory lock on its folder (nothing is created in it)."""
-    folder = workspace if workspace.is_dir() else next((f for f in workspace.parents if f.is_dir()), Path("."))
-    handle = os.open(folder, os.O_RDONLY)
+    """One import at a time into a workspace, whether or not its folder exists yet: an advisory
+    lock on a file of the playbook's own in the system's temporary folder, named after the
+    workspace's absolute path (nothing is created in the workspace)."""
+    digest = hashlib.sha256(str(workspace.resolve()).encode()).hexdigest()[:16]
+    lock = Path(tempfile.gettempdir()) / f"playbook-import-{digest}.lock"
+    handle = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -982,6 +1010,14 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame) -> None:
         if target.exists():
             stored = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))",
                                       [str(target)]).fetchall())
+            folded: dict[str, list[str]] = {}
+            for name in _parquet_columns(con, target):
+                folded.setdefault(name.lower(), []).append(name)
+            clashing = [" and ".join(names) for names in folded.values() if len(names) > 1]
+            if clashing:
+                # SQL names ignore case: such a file cannot be carried over with its columns as they are.
+                raise ImportDataError(f"{target.name} has columns whose names differ only in case ({'; '.join(clashing)}); "
+                                      "rename one of each, then import again; nothing was written")
             con.execute("CREATE TEMP TABLE added AS SELECT * FROM read_parquet(?) LIMIT 0", [str(target)])
             names = ", ".join(ident(c.name) for c in columns if c.name in stored)
             try:
@@ -995,7 +1031,7 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame) -> None:
             query = (
                 f"SELECT * EXCLUDE ({part}, {order}) FROM ("
                 f"SELECT *, 0 AS {part}, row_number() OVER () AS {order} FROM read_parquet(?) "
-                f"UNION ALL SELECT *, 1 AS {part}, rowid AS {order} FROM added) ORDER BY {part}, {order}"
+                f"UNION ALL SELECT *, 1 AS {part}, row_number() OVER () AS {order} FROM added) ORDER BY {part}, {order}"
             )
             params = [str(target)]
         else:
@@ -1012,6 +1048,22 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame) -> None:
             raise
 
 
+def _parquet_columns(con: Any, target: Path) -> list[str]:
+    """The file's top-level column names as written in it (DuckDB renames names that differ only
+    in case when it reads them, so DESCRIBE cannot show such a clash)."""
+    schema = con.execute("SELECT name, num_children FROM parquet_schema(?)", [str(target)]).fetchall()
+    names, i = [], 1
+    for _ in range(schema[0][1] or 0):
+        names.append(schema[i][0])
+        # Skip the element's subtree (a struct's or a list's children).
+        pending = schema[i][1] or 0
+        i += 1
+        while pending:
+            pending += (schema[i][1] or 0) - 1
+            i += 1
+    return names
+
+
 def _free(taken: dict[str, str], name: str) -> str:
     """``name`` (quoted), with a number added until no column of the file has it."""
     candidate, n = name, 0
@@ -1026,9 +1078,12 @@ def _check_lossless(con: Any, target: Path, stored: dict[str, str], columns: lis
     for column in columns:
         name = ident(column.name)
         back = _SQL_TYPES[column.type]
+        # Rows pair up by their order in both tables (a column of the file's may be called rowid).
         changed = con.execute(
-            f"SELECT CAST(f.{name} AS VARCHAR), CAST(a.{name} AS VARCHAR) FROM fresh f JOIN added a ON f.rowid = a.rowid "
-            f"WHERE CAST(a.{name} AS {back}) IS DISTINCT FROM f.{name} LIMIT 3"
+            f"SELECT CAST(f.v AS VARCHAR), CAST(CAST(a.v AS {back}) AS VARCHAR) FROM "
+            f"(SELECT {name} AS v, row_number() OVER () AS k FROM fresh) f JOIN "
+            f"(SELECT {name} AS v, row_number() OVER () AS k FROM added) a USING (k) "
+            f"WHERE CAST(a.v AS {back}) IS DISTINCT FROM f.v ORDER BY k LIMIT 3"
         ).fetchall()
         if changed:
             shown = ", ".join(f"{new!r} would be stored as {kept!r}" for new, kept in changed)
@@ -1039,37 +1094,35 @@ def _check_lossless(con: Any, target: Path, stored: dict[str, str], columns: lis
 
 
 def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int) -> None:
-    """Text rows added at the end of a CSV file in its own dialect: its delimiter, column order,
-    line endings and encoding. Every byte already in the file stays as it is.
+    """Text rows added at the end of a CSV file in its own dialect, as DuckDB reads it: its
+    delimiter, quote, column order, line endings and encoding. Every byte already in the file
+    stays as it is.
 
-    Before the file is replaced, the result is read back as a run reads it: every old row still
-    there, and the new rows exactly as meant; otherwise nothing is written.
+    Before the file is replaced, the result is read back as a run reads it: every old row with
+    the same values, then the new rows exactly as meant; otherwise nothing is written.
     """
     data = target.read_bytes()
     try:
-        text, encoding = data.decode("utf-8-sig"), "utf-8"
+        text, encoding, label = data.decode("utf-8-sig"), "utf-8", "UTF-8"
     except UnicodeDecodeError:
-        text, name = decode_legacy(data)
-        encoding = {"Windows-1252": "cp1252", "Latin-1": "latin-1"}[name]
-    with duckdb.connect() as con:
-        found = con.execute("SELECT Delimiter, NewLineDelimiter FROM sniff_csv(?)", [str(target)]).fetchone() if encoding == "utf-8" else None
-    delimiter = found[0] if found and len(found[0]) == 1 else _delimiter(text)
-    newline = "\r\n" if "\r\n" in text else ("\r" if "\r" in text and "\n" not in text else "\n")
-    header = [name.strip() for name in next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])]
+        text, label = decode_legacy(data)
+        encoding = {"Windows-1252": "cp1252", "Latin-1": "latin-1"}[label]
+    dialect = _sniffed(target, None if encoding == "utf-8" else text)
     out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
+    writer = csv.writer(out, delimiter=dialect["delimiter"], quotechar=dialect["quote"], lineterminator=dialect["newline"],
+                        doublequote=dialect["escape"] in ("", dialect["quote"]), escapechar=dialect["escape"] or None)
     for record in rows.to_dict("records"):
-        writer.writerow(["" if record.get(name) is None else record.get(name, "") for name in header])
+        writer.writerow(["" if record.get(name) is None else record.get(name, "") for name in dialect["columns"]])
     try:
         body = out.getvalue().encode(encoding)
     except UnicodeEncodeError as err:
         raise ImportDataError(
-            f"{target.name} is saved as {encoding}, which cannot hold {err.object[err.start:err.end]!r} from the new rows; "
+            f"{target.name} is saved as {label}, which cannot hold {err.object[err.start:err.end]!r} from the new rows; "
             f"save {target.name} as UTF-8 and import again; nothing was written"
         ) from None
     if data and not data.endswith((b"\n", b"\r")):
-        body = newline.encode(encoding) + body
-    _check_read_back(target, table, data + body, rows, rows_before, delimiter)
+        body = dialect["newline"].encode(encoding) + body
+    _check_read_back(target, table, data, data + body, rows, rows_before, dialect["delimiter"])
     fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -1084,30 +1137,57 @@ def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int) 
         raise
 
 
-def _delimiter(text: str) -> str:
-    first = text.split("\n", 1)[0]
-    return max((",", ";", "\t", "|"), key=first.count)
-
-
-def _check_read_back(target: Path, table: str, data: bytes, rows: pd.DataFrame, rows_before: int, delimiter: str) -> None:
-    """Read the appended file as a run would, in a scratch folder; refuse unless it holds the old
-    rows and then exactly the new ones."""
-    scratch = Path(tempfile.mkdtemp(prefix="playbook-append-"))
+def _sniffed(target: Path, transcoded: str | None) -> dict[str, Any]:
+    """The file's dialect as DuckDB's CSV sniffer sees it (the reader a run uses); a file that is
+    not UTF-8, which a run reads after transcoding, is sniffed from its ``transcoded`` text."""
+    scratch = Path(tempfile.mkdtemp(prefix="playbook-sniff-"))
     try:
-        (scratch / f"{table}.csv").write_bytes(data)
-        with Workspace(scratch) as ws:
-            try:
-                report = ws.load(table)
-                back = ws.text_rows(table, list(rows.columns), last=len(rows))
-            except SchemaError:
-                report, back = None, None
+        source = target
+        if transcoded is not None:
+            source = scratch / target.name
+            source.write_text(transcoded, encoding="utf-8")
+        with duckdb.connect() as con:
+            found = con.execute("SELECT Delimiter, Quote, Escape, NewLineDelimiter, Columns FROM sniff_csv(?)", [str(source)]).fetchone()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    delimiter, quote, escape, newline, columns = found
+    plain = {"(empty)": "", "\\n": "\n", "\\r\\n": "\r\n", "\\r": "\r"}
+    return {
+        "delimiter": delimiter, "quote": plain.get(quote, quote) or '"', "escape": plain.get(escape, escape),
+        "newline": plain.get(newline, "\n"), "columns": [c["name"] for c in columns],
+    }
+
+
+def _check_read_back(target: Path, table: str, before: bytes, after: bytes, rows: pd.DataFrame, rows_before: int,
+                     delimiter: str) -> None:
+    """Read the file before and after the append as a run would, in scratch folders; refuse unless
+    the old rows read the same and the new ones read exactly as meant."""
+    columns = list(rows.columns)
+    read: list[Any] = []
+    for data in (before, after):
+        scratch = Path(tempfile.mkdtemp(prefix="playbook-append-"))
+        try:
+            (scratch / f"{table}.csv").write_bytes(data)
+            with Workspace(scratch) as ws:
+                try:
+                    report = ws.load(table)
+                    read.append((report.rows_read, ws.text_rows(table, columns, last=report.rows_read)))
+                except SchemaError:
+                    read.append((None, None))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    (count_before, old), (count_after, new) = read
     meant = rows.fillna("").astype(str).apply(lambda c: c.str.strip()).reset_index(drop=True)
-    if report is None or report.rows_read != rows_before + len(rows) or not back.equals(meant):
+    same = (
+        count_before == rows_before and count_after == rows_before + len(rows)
+        and new.head(rows_before).values.tolist() == old.values.tolist()
+        and new.tail(len(rows)).values.tolist() == meant.values.tolist()
+    )
+    if not same:
         raise ImportDataError(
-            f"{target.name}: the new rows cannot be written in this file's own form (delimiter {delimiter!r}) so that they "
-            "read back as they are; nothing was written. Save the table as comma-separated UTF-8, or keep it as Parquet"
+            f"{target.name}: the new rows cannot be added so that the file reads back as it did, with them after it "
+            f"(read with delimiter {delimiter!r}, as the contract reads it); nothing was written. "
+            "Save the table as plain comma-separated UTF-8 with double quotes, or keep it as Parquet"
         )
 
 

@@ -610,7 +610,11 @@ def output_lock(out_dir: Path) -> Iterator[None]:
         RunError: another run holds the folder.
     """
     path = out_dir / LOCK_NAME
-    handle = open(path, "a+", encoding="utf-8")
+    try:
+        # Never through a link: the lock file is the run's own, and a link would have it write elsewhere.
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), "a+", encoding="utf-8")
+    except OSError as err:
+        raise RunError(f"cannot use {path} as the run's lock ({err.strerror}); it must be a plain file of the playbook's") from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -743,7 +747,7 @@ def _run_locked(
         if outcome.status == STATUS_FAILED:
             # Say which last good report is still in place, and keep linking to it.
             html = Path(out_dir) / outcome.team / f"{outcome.area}.html"
-            if html.exists() and old.get("last_good_at"):
+            if html.exists() and old.get("last_good_at") and written_here(html):
                 outcome.html = f"{outcome.team}/{outcome.area}.html"
                 outcome.last_good_at = old.get("last_good_at")
                 outcome.headline = outcome.headline or old.get("headline")

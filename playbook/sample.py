@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from playbook.errors import PlaybookError
-from playbook.render import TMP_MARK, TMP_SUFFIX, tmp_prefix, write_atomic
+from playbook.render import TMP_SUFFIX, tmp_prefix, write_atomic
 
 TEAM_PRODUCTS: dict[str, tuple[str, ...]] = {
     "analytics": ("insights", "dashboards"),
@@ -1018,6 +1018,18 @@ def _marker(out: Path) -> dict | None:
     return meta if is_ours else None
 
 
+def _rows(path: Path) -> int | None:
+    """Rows in a table file the sample wrote (CSV data rows, Parquet rows), or None when unreadable."""
+    import duckdb
+
+    reader = "read_parquet(?)" if path.suffix == ".parquet" else "read_csv(?, all_varchar = true, header = true)"
+    try:
+        with duckdb.connect() as con:
+            return int(con.execute(f"SELECT count(*) FROM {reader}", [str(path)]).fetchone()[0])
+    except duckdb.Error:
+        return None
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -1045,20 +1057,22 @@ def check_writable(out: Path) -> None:
     written = meta.get("files") if meta else None
     legacy = meta is not None and not isinstance(written, dict)
     if legacy:
-        # A sample written before checksums were kept: its own table files, unchanged since the
-        # marker was written (an import into it would have touched them later).
-        written = {f"{name}.csv": None for name in meta.get("rows", {}) if name != "events"} | {"events.parquet": None}
+        # A sample written before checksums were kept: its own table files, holding the rows it
+        # counted and not written after it (a copy that keeps times would pass the second test,
+        # hardly the first).
+        written = {f"{name}.csv": n for name, n in meta.get("rows", {}).items() if name != "events"}
+        written["events.parquet"] = meta.get("rows", {}).get("events")
     written = written if isinstance(written, dict) else {}
     foreign = []
     for entry in sorted(out.iterdir()):
         name = entry.name
         if name == MARKER and meta is not None:
             continue
-        if name.startswith(".") and TMP_MARK in name:
-            continue  # a temporary file of an earlier sample or run
+        if name.startswith("."):
+            continue  # never written over: the sample writes no hidden file (.DS_Store, .gitkeep, its temporary files)
         if name not in written or entry.is_symlink() or not entry.is_file():
             foreign.append(name)
-        elif legacy and entry.stat().st_mtime > (out / MARKER).stat().st_mtime + 1:
+        elif legacy and (entry.stat().st_mtime > (out / MARKER).stat().st_mtime + 1 or _rows(entry) != written[name]):
             foreign.append(f"{name} (changed since the sample wrote it)")
         elif not legacy and _sha256(entry) != written[name]:
             foreign.append(f"{name} (changed since the sample wrote it)")

@@ -444,3 +444,21 @@ def test_a_run_never_overwrites_an_index_manifest_or_report_it_did_not_write(tmp
     assert "ok       alpha/feedback" in run.stdout
     assert (out / "alpha" / "tools.html").read_bytes() == b"<html>our own tools page</html>"
     assert mine.items() <= _checksums(out).items()
+
+
+def test_the_run_lock_is_never_followed_through_a_link_and_permissions_are_kept(tmp_path, tiny_workspace):
+    params = make_params(tmp_path, tiny_workspace, teams={"alpha": {"name": "Alpha", "products": ["mobile-app"]}})
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes")
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / LOCK).symlink_to(victim)
+    args = ["run", "--params", str(params), "--area", "tools", "--as-of", AS_OF.isoformat(), "--out", str(out)]
+    run = playbook_cli(*args)
+    assert run.returncode == 2 and "it must be a plain file of the playbook's" in run.stderr
+    assert victim.read_text() == "my notes"
+    (out / LOCK).unlink()
+    assert playbook_cli(*args).returncode == 0
+    (out / "alpha" / "tools.html").chmod(0o600)
+    assert playbook_cli(*args, "--force").returncode == 0
+    assert (out / "alpha" / "tools.html").stat().st_mode & 0o777 == 0o600

@@ -327,11 +327,11 @@ def test_a_parquet_tables_own_columns_survive_whatever_their_names(tmp_path):
 @pytest.mark.parametrize("column, stored, value, message", [
     ("ts", "DATE '2026-01-01'", None,
      "events.parquet stores ts as DATE, which cannot hold the new rows' values exactly ('2026-01-10 10:00:00' would be stored "
-     "as '2026-01-10', '2026-01-10 10:05:00' would be stored as '2026-01-10', '2026-01-10 10:00:00' would be stored as "
-     "'2026-01-10'); nothing was written. Store ts as TIMESTAMP in the file to import into it"),
+     "as '2026-01-10 00:00:00', '2026-01-10 10:05:00' would be stored as '2026-01-10 00:00:00', '2026-01-10 10:00:00' would "
+     "be stored as '2026-01-10 00:00:00'); nothing was written. Store ts as TIMESTAMP in the file to import into it"),
     ("annual_cost", "CAST(100 AS INTEGER)", "1234.56",
      "tools.parquet stores annual_cost as INTEGER, which cannot hold the new rows' values exactly ('1234.56' would be stored "
-     "as '1235'); nothing was written. Store annual_cost as DOUBLE in the file to import into it"),
+     "as '1235.0'); nothing was written. Store annual_cost as DOUBLE in the file to import into it"),
     ("annual_cost", "CAST(100 AS INTEGER)", "3000000000",
      "tools.parquet: the new rows do not fit the file's own column types (Conversion Error: Type DOUBLE with value "
      "3000000000.0 can't be cast because the value is out of range for the destination type INT32); nothing was written"),
@@ -472,3 +472,95 @@ def test_an_empty_workspace_argument_is_refused(tmp_path):
     cli = playbook_cli("import", "delighted", str(FIXTURES / "delighted.json"), "--workspace", "", cwd=tmp_path)
     assert (cli.returncode, cli.stderr.strip()) == (2, "error: --workspace is empty; give the workspace folder to import into")
     assert not list(tmp_path.iterdir())
+
+
+# -- and what a second hostile pass tried ---------------------------------------------------------
+
+
+def test_two_imports_into_a_workspace_not_yet_made_both_land(tmp_path):
+    """The lock does not depend on the folder existing: both imports are serialised from the start."""
+    big = tmp_path / "big.csv"
+    big.write_text("uuid,event,properties,timestamp,distinct_id\n" + "".join(
+        f"b{i},e,{GROUPS},2026-01-10T10:{i // 60 % 60:02d}:{i % 60:02d}.{i:06d}Z,u{i}\n" for i in range(60_000)))
+    small = tmp_path / "small.csv"
+    small.write_text(f"uuid,event,properties,timestamp,distinct_id\ns1,e,{GROUPS},2026-02-01T10:00:00Z,solo\n")
+    command = [str(Path(sys.executable).parent / "playbook"), "import", "posthog-events"]
+    runs = [subprocess.Popen([*command, str(export), "-w", str(tmp_path / "ws")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for export in (big, small)]
+    assert [r.wait(timeout=300) for r in runs] == [0, 0]
+    with duckdb.connect() as con:
+        rows = con.execute("SELECT count(*), count(*) FILTER (WHERE visitor_id = 'solo') FROM read_parquet(?)",
+                           [str(tmp_path / "ws" / "events.parquet")]).fetchone()
+    assert rows == (60_001, 1)
+
+
+def test_a_column_called_rowid_does_not_switch_off_the_exactness_check(tmp_path):
+    target = _parquet(tmp_path, "nps_responses.parquet", "SELECT 'R1' AS response_id, 'A1' AS account_id, NULL::VARCHAR AS visitor_id, "
+                      "'s' AS product, 9 AS score, NULL::VARCHAR AS comment, DATE '2026-01-01' AS submitted_at, 7 AS rowid")
+    export, mapping = _generic(tmp_path, "1,9,2026-05-06T10:00:00Z\n")
+    before = _digest(target)
+    with pytest.raises(ImportDataError) as err:
+        run_import("generic", [export], tmp_path, mapping_file=mapping)
+    assert str(err.value).startswith("nps_responses.parquet stores submitted_at as DATE, which cannot hold the new rows' values exactly")
+    assert _digest(target) == before
+
+
+def test_columns_that_differ_only_in_case_are_not_merged(tmp_path):
+    """Such a file comes from other writers (DuckDB renames on write): made here by renaming a column in the footer."""
+    target = _parquet(tmp_path, "events.parquet", "SELECT TIMESTAMP '2026-01-01' AS ts, 'v' AS visitor_id, 'a' AS account_id, "
+                      "'app' AS product, NULL::VARCHAR AS feature_id, {'s': 1} AS nested, 'theirs' AS Xroduct")
+    target.write_bytes(target.read_bytes().replace(b"Xroduct", b"Product"))
+    before = _digest(target)
+    with pytest.raises(ImportDataError) as err:
+        run_import("posthog-events", [FIXTURES / "posthog_events.csv"], tmp_path)
+    assert str(err.value) == ("events.parquet has columns whose names differ only in case (product and Product); "
+                              "rename one of each, then import again; nothing was written")
+    assert _digest(target) == before
+
+
+@pytest.mark.parametrize("text", [
+    NPS_COLUMNS + "\n" + "".join(f"R{i},A1,,s,9,it's fine,2026-01-05\n" for i in range(50)) + "R50,A1,,s,9,'Excellent',2026-01-05\n'R52',A1,,s,9,ok,2026-01-05\n",
+    NPS_COLUMNS + '\nR1,A1,,s,9,"two\r\nlines",2026-01-05\nR2,A1,,s,9,ok,2026-01-05\n',
+], ids=["single quotes as the quote character", "a CRLF inside a quoted cell of an LF file"])
+def test_old_rows_read_the_same_after_an_append_or_nothing_is_written(text, tmp_path):
+    table = tmp_path / "nps_responses.csv"
+    table.write_text(text, newline="")
+    with Workspace(tmp_path) as ws:
+        before = ws.read("nps_responses")
+    old = table.read_bytes()
+    export = tmp_path / "answers-1.csv"
+    export.write_text('response\n"7"\n')
+    try:
+        result = run_import("generic", [export], tmp_path, mapping_file=NPS_SCORES)
+    except ImportDataError as err:
+        assert "the new rows cannot be added so that the file reads back as it did" in str(err)
+        assert table.read_bytes() == old
+        return
+    assert result.rows_written == 1 and table.read_bytes().startswith(old)
+    with Workspace(tmp_path) as ws:
+        after = ws.read("nps_responses")
+    pd.testing.assert_frame_equal(after[after["response_id"].isin(before["response_id"])].reset_index(drop=True), before)
+
+
+def test_a_quote_never_closed_and_rows_counted_per_file(tmp_path):
+    export, mapping = _generic(tmp_path, "")
+    export.write_text("id,score,answered\n1,9,2026-01-05\n2,\"7,2026-01-06\n" + "".join(f"{i},8,2026-01-07\n" for i in range(3, 2000)))
+    cli = playbook_cli("import", "generic", str(export), "--mapping", str(mapping), "--workspace", str(tmp_path / "ws"))
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr
+    assert cli.stderr.strip().startswith("error: answers.csv: line ")
+    assert "a double quote opened there is never closed" in cli.stderr
+    # With several files, a fault is named in its own file's rows.
+    (tmp_path / "fa.csv").write_text("id,score,answered\na1,9,2026-01-05\na2,7,2026-01-05\n")
+    (tmp_path / "fb.csv").write_text("id,score,answered\nb1,9,2026-01-05\nb2,nine,2026-01-05\n")
+    with pytest.raises(ImportDataError) as err:
+        run_import("generic", [tmp_path / "fa.csv", tmp_path / "fb.csv"], tmp_path / "ws", mapping_file=mapping)
+    assert str(err.value) == ("fb.csv as nps_responses.csv: column 'score' expected a whole number of at most 15 digits; "
+                              "1 value does not parse (row 2: 'nine')")
+
+
+def test_a_gzipped_or_txt_csv_export_is_read_as_csv(tmp_path):
+    export, mapping = _generic(tmp_path, "1,9,2026-05-06\n")
+    for name, body in (("answers.csv.gz", gzip.compress(export.read_bytes())), ("answers.txt", export.read_bytes())):
+        (tmp_path / name).write_bytes(body)
+        result = run_import("generic", [tmp_path / name], tmp_path / name.replace(".", "-"), mapping_file=mapping)
+        assert result.rows_written == 1

@@ -5,6 +5,7 @@ bug in the analysis cannot hide a generator that stopped planting.
 """
 
 import filecmp
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -151,3 +152,24 @@ def test_a_sample_json_of_someone_elses_or_an_old_sample_since_changed_is_not_pr
     # Untouched since, it is the sample's own and is rewritten.
     os.utime(old / "accounts.csv", (stamp, stamp))
     assert playbook_cli("sample", "--out", str(old), *SMALL).returncode == 0
+
+
+def test_an_old_sample_holding_real_data_copied_with_its_times_is_refused(tmp_path):
+    import json
+    import os
+
+    old = tmp_path / "old-sample"
+    generate(old, seed=3, as_of=AS_OF, accounts=20, responses=50, feedback=20, events=1000)
+    meta = json.loads((old / "sample.json").read_text())
+    del meta["files"]
+    (old / "sample.json").write_text(json.dumps(meta))
+    (old / ".DS_Store").write_bytes(b"\0")  # the desktop's own file: not a reason to refuse
+    real = tmp_path / "accounts.csv"
+    real.write_text("account_id,name,segment,plan,region,arr,created_at,churned_at\nA1,Our one real customer,smb,pro,EU,9000,2024-01-01,\n")
+    stamp = (old / "sample.json").stat().st_mtime - 3600
+    os.utime(real, (stamp, stamp))
+    shutil.copy2(real, old / "accounts.csv")  # keeps the file's time, as cp -p, mv and rsync -a do
+    before = _files(old)
+    refused = playbook_cli("sample", "--out", str(old), *SMALL)
+    assert refused.returncode == 2 and "(accounts.csv (changed since the sample wrote it))" in refused.stderr
+    assert _files(old) == before
