@@ -80,6 +80,9 @@ REVIEWED: dict[str, dict[str, str]] = {
         "name": "quoted name",
         "back": "a DuckDB type name from _SQL_TYPES",
     },
+    "playbook/sample.py": {
+        "reader": "read_parquet(?) or read_csv(?, ...): the path is a bound marker",
+    },
     "tests/test_workspace.py": {
         "select": "'*' or a cast written in the test",
     },
