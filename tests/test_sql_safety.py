@@ -69,7 +69,7 @@ REVIEWED: dict[str, dict[str, str]] = {
         "columns": "count(...) FILTER over $start_i/$stop_i markers",
         "i": "the index of a bound marker's name ($start_0, ...)",
     },
-    "playbook/importers.py": {
+    "playbook/appends.py": {
         "ident(c.name)": "quoted name",
         "_SQL_TYPES[c.type]": "a DuckDB type name from a table in code",
         "typed": "casts of quoted names to type names from _SQL_TYPES",
