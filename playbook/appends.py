@@ -44,7 +44,11 @@ def one_writer(workspace: Path) -> Iterator[None]:
     workspace's absolute path (nothing is created in the workspace)."""
     digest = hashlib.sha256(str(workspace.resolve()).encode()).hexdigest()[:16]
     lock = Path(tempfile.gettempdir()) / f"playbook-import-{digest}.lock"
-    handle = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        handle = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        raise ImportDataError(f"cannot take the lock that keeps imports into {workspace} one at a time ({lock}: "
+                              f"{err.strerror}); nothing was written") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
