@@ -1,14 +1,16 @@
 """Adding rows to a workspace table without rewriting what is there.
 
-An import ends here with the rows it keeps, as the text the contract reads:
+An import ends here with its :class:`playbook.reimport.Changes`: rows to add, values to set in
+rows it already holds, rows to remove (deleted at the source), as the text the contract reads:
 
-- a CSV table gets them appended in the file's own dialect, as DuckDB's sniffer reads it
-  (delimiter, quote, escape, line endings, column order, encoding); every byte already in the
-  file stays, and the result is read back through the workspace loader before it replaces the
-  file: the old rows must read the same, the new ones exactly as meant;
+- a CSV table gets new rows appended in the file's own dialect, as DuckDB's sniffer reads it
+  (delimiter, quote, escape, line endings, column order, encoding); a changed row has only its
+  changed values rewritten, in the same dialect, and every other byte of the file stays. The
+  result is read back through the workspace loader before it replaces the file: every other
+  row must read the same, the changed and new ones exactly as meant;
 - a Parquet table is written again with its rows carried over as stored (every column, its
-  type and precision), the new rows in its own column types; a value those types cannot hold
-  exactly refuses the write;
+  type and precision), changed values and new rows in its own column types; a value those
+  types cannot hold exactly refuses the write;
 - one writer at a time per workspace (:func:`one_writer`).
 
 Every replacement is atomic (a temporary file beside the table, then a rename) and keeps the
@@ -23,6 +25,7 @@ import fcntl
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,6 +35,7 @@ import duckdb
 import pandas as pd
 
 from playbook.errors import ImportDataError, SchemaError
+from playbook.reimport import Changes, Key, key_of
 from playbook.render import TMP_SUFFIX, tmp_prefix, write_atomic
 from playbook.schemas import get_table
 from playbook.workspace import Workspace, decode_legacy, first_line, ident
@@ -65,20 +69,27 @@ def table_file(workspace: Path, table: str) -> Path:
     return csv_path
 
 
-def add_rows(target: Path, table: str, rows: pd.DataFrame, rows_before: int) -> None:
-    """Add text rows to the table's file (or write it anew), atomically."""
+def write_changes(target: Path, table: str, changes: Changes, rows_before: int) -> None:
+    """Apply an import's changes to the table's file (or write it anew), atomically."""
+    rows = changes.add
     if target.suffix == ".parquet":
-        _write_parquet(target, table, rows)
+        _write_parquet(target, table, rows, changes.update, changes.remove)
     elif target.exists():
-        _append_csv(target, table, rows, rows_before)
+        _append_csv(target, table, rows, rows_before, changes.update, changes.remove)
     else:
         write_atomic(target, rows.to_csv(index=False))
+
+
+def add_rows(target: Path, table: str, rows: pd.DataFrame, rows_before: int) -> None:
+    """Add text rows to the table's file (or write it anew), atomically."""
+    write_changes(target, table, Changes(rows), rows_before)
 
 
 _SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
 
 
-def _write_parquet(target: Path, table: str, rows: pd.DataFrame) -> None:
+def _write_parquet(target: Path, table: str, rows: pd.DataFrame, update: dict[Key, dict[str, str]] | None = None,
+                   remove: list[Key] | None = None) -> None:
     """Text rows typed by the contract, after the rows already in ``target`` (if any), which are
     carried over as stored: every column, its type and its precision.
 
@@ -117,12 +128,15 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame) -> None:
             _check_lossless(con, target, stored, [c for c in columns if c.name in stored])
             # Row order kept with counters named apart from every column of the file.
             part, order = _free(stored, "_playbook_part"), _free(stored, "_playbook_order")
+            source, params = "read_parquet(?)", [str(target)]
+            if update or remove:
+                _carry_changed(con, target, table, stored, typed, update or {}, remove or [], order)
+                source, params = "carried", []
             query = (
                 f"SELECT * EXCLUDE ({part}, {order}) FROM ("
-                f"SELECT *, 0 AS {part}, row_number() OVER () AS {order} FROM read_parquet(?) "
+                f"SELECT *, 0 AS {part}, row_number() OVER () AS {order} FROM {source} "
                 f"UNION ALL SELECT *, 1 AS {part}, row_number() OVER () AS {order} FROM added) ORDER BY {part}, {order}"
             )
-            params = [str(target)]
         else:
             query, params = "SELECT * FROM fresh ORDER BY rowid", []
         fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
@@ -135,6 +149,55 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _carry_changed(con: Any, target: Path, table: str, stored: dict[str, str], typed: str,
+                   update: dict[Key, dict[str, str]], remove: list[Key], order: str) -> None:
+    """The file's rows as the temporary table ``carried``, in order: rows whose key is in
+    ``remove`` left out, and in rows whose key is in ``update`` those values set (in the file's
+    own column types, refused where they cannot be held exactly); every other value as stored."""
+    contract = get_table(table)
+    key = list(contract.key)
+    names = [c.name for c in contract.columns]
+    changing = sorted({c for values in update.values() for c in values})
+    missing = [c for c in changing if c not in stored]
+    if missing:
+        raise ImportDataError(f"{target.name} has no column {', '.join(repr(c) for c in missing)} to record the export's "
+                              "changes in; add it to the file, then import again; nothing was written")
+    flags = {c: f"_set_{i}" for i, c in enumerate(changing)}
+    keys = [f"_key_{i}" for i in range(len(key))]
+    changed = pd.DataFrame(
+        [{**{c: values.get(c, "") for c in names}, **{flags[c]: c in values for c in changing}, **dict(zip(keys, k))}
+         for k, values in update.items()],
+        columns=[*names, *flags.values(), *keys], dtype=object,
+    )
+    gone = pd.DataFrame(remove, columns=keys, dtype=object)
+    con.register("changed_text", changed.fillna("").astype(str))
+    con.register("gone", gone)
+    flag_cols = ", ".join(f"{ident(f)} = 'True' AS {ident(f)}" for f in flags.values())
+    key_cols = ", ".join(ident(k) for k in keys)
+    con.execute(f"CREATE TEMP TABLE changed AS SELECT {typed}{', ' + flag_cols if flag_cols else ''}, {key_cols} FROM changed_text")
+    for c in changing:
+        back = _SQL_TYPES[{col.name: col for col in contract.columns}[c].type]
+        bad = con.execute(
+            f"SELECT CAST({ident(c)} AS VARCHAR), CAST(CAST(CAST({ident(c)} AS {stored[c]}) AS {back}) AS VARCHAR) FROM changed "
+            f"WHERE {ident(flags[c])} AND CAST(CAST({ident(c)} AS {stored[c]}) AS {back}) IS DISTINCT FROM {ident(c)} LIMIT 3"
+        ).fetchall()
+        if bad:
+            shown = ", ".join(f"{new!r} would be stored as {kept!r}" for new, kept in bad)
+            raise ImportDataError(f"{target.name} stores {c} as {stored[c]}, which cannot hold the export's changed values "
+                                  f"exactly ({shown}); nothing was written")
+    match = " AND ".join(f"TRIM(CAST(t.{ident(k)} AS VARCHAR)) = {{alias}}.{ident(s)}" for k, s in zip(key, keys))
+    replace = ", ".join(
+        f"CASE WHEN u.{ident(flags[c])} THEN CAST(u.{ident(c)} AS {stored[c]}) ELSE t.{ident(c)} END AS {ident(c)}" for c in changing
+    )
+    con.execute(
+        f"CREATE TEMP TABLE carried AS SELECT t.* EXCLUDE ({order}){' REPLACE (' + replace + ')' if replace else ''} "
+        f"FROM (SELECT *, row_number() OVER () AS {order} FROM read_parquet(?)) t "
+        f"LEFT JOIN changed u ON {match.format(alias='u')} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM gone g WHERE {match.format(alias='g')}) ORDER BY t.{order}",
+        [str(target)],
+    )
 
 
 def _parquet_columns(con: Any, target: Path) -> list[str]:
@@ -182,13 +245,15 @@ def _check_lossless(con: Any, target: Path, stored: dict[str, str], columns: lis
             )
 
 
-def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int) -> None:
+def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int,
+                update: dict[Key, dict[str, str]] | None = None, remove: list[Key] | None = None) -> None:
     """Text rows added at the end of a CSV file in its own dialect, as DuckDB reads it: its
-    delimiter, quote, column order, line endings and encoding. Every byte already in the file
-    stays as it is.
+    delimiter, quote, column order, line endings and encoding; rows whose key is in ``update``
+    get those values (only those records are written again, keeping the file's other values and
+    line ending), rows whose key is in ``remove`` are left out. Every other byte stays as it is.
 
-    Before the file is replaced, the result is read back as a run reads it: every old row with
-    the same values, then the new rows exactly as meant; otherwise nothing is written.
+    Before the file is replaced, the result is read back as a run reads it: every other row with
+    the same values, the changed and new rows exactly as meant; otherwise nothing is written.
     """
     data = target.read_bytes()
     try:
@@ -197,25 +262,22 @@ def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int) 
         text, label = decode_legacy(data)
         encoding = {"Windows-1252": "cp1252", "Latin-1": "latin-1"}[label]
     dialect = _sniffed(target, None if encoding == "utf-8" else text)
+    changed = data
+    if update or remove:
+        bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
+        changed = bom + _encoded(target, label, encoding, _changed_records(target, table, text, dialect, update or {}, remove or []))
     out = io.StringIO()
-    writer = csv.writer(out, delimiter=dialect["delimiter"], quotechar=dialect["quote"], lineterminator=dialect["newline"],
-                        doublequote=dialect["escape"] in ("", dialect["quote"]), escapechar=dialect["escape"] or None)
+    writer = _writer(out, dialect, dialect["newline"])
     for record in rows.to_dict("records"):
         writer.writerow(["" if record.get(name) is None else record.get(name, "") for name in dialect["columns"]])
-    try:
-        body = out.getvalue().encode(encoding)
-    except UnicodeEncodeError as err:
-        raise ImportDataError(
-            f"{target.name} is saved as {label}, which cannot hold {err.object[err.start:err.end]!r} from the new rows; "
-            f"save {target.name} as UTF-8 and import again; nothing was written"
-        ) from None
-    if data and not data.endswith((b"\n", b"\r")):
+    body = _encoded(target, label, encoding, out.getvalue())
+    if changed and body and not changed.endswith((b"\n", b"\r")):
         body = dialect["newline"].encode(encoding) + body
-    _check_read_back(target, table, data, data + body, rows, rows_before, dialect["delimiter"])
+    _check_read_back(target, table, data, changed + body, rows, rows_before, dialect["delimiter"], update or {}, remove or [])
     fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.write(changed)
             handle.write(body)
             handle.flush()
             os.fsync(handle.fileno())
@@ -224,6 +286,71 @@ def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int) 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _writer(out: io.StringIO, dialect: dict[str, Any], newline: str) -> Any:
+    return csv.writer(out, delimiter=dialect["delimiter"], quotechar=dialect["quote"], lineterminator=newline,
+                      doublequote=dialect["escape"] in ("", dialect["quote"]), escapechar=dialect["escape"] or None)
+
+
+def _encoded(target: Path, label: str, encoding: str, text: str) -> bytes:
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as err:
+        raise ImportDataError(
+            f"{target.name} is saved as {label}, which cannot hold {err.object[err.start:err.end]!r} from the new rows; "
+            f"save {target.name} as UTF-8 and import again; nothing was written"
+        ) from None
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$")
+
+
+def _changed_records(target: Path, table: str, text: str, dialect: dict[str, Any], update: dict[Key, dict[str, str]],
+                     remove: list[Key]) -> str:
+    """The file's text with the records of changed keys written again and removed keys left out.
+
+    Records are split as the csv module reads them (a quoted value may span lines); a record
+    not touched keeps its exact text."""
+    lines = _LINE.findall(text)
+    consumed = 0
+
+    def feed() -> Iterator[str]:
+        nonlocal consumed
+        while consumed < len(lines):
+            consumed += 1
+            yield lines[consumed - 1]
+
+    reader = csv.reader(feed(), delimiter=dialect["delimiter"], quotechar=dialect["quote"],
+                        doublequote=dialect["escape"] in ("", dialect["quote"]), escapechar=dialect["escape"] or None)
+    header: list[str] | None = None
+    pieces, start = [], 0
+    gone = set(remove)
+    for fields in reader:
+        raw, start = "".join(lines[start:consumed]), consumed
+        if header is None:
+            header = [f.strip() for f in fields]
+            where = {name: i for i, name in enumerate(header)}
+            key = list(get_table(table).key)
+            absent = sorted({c for values in update.values() for c in values if c not in where} | {k for k in key if k not in where})
+            if absent:
+                raise ImportDataError(f"{target.name} has no column {', '.join(repr(c) for c in absent)} to record the "
+                                      "export's changes in; add it to the file, then import again; nothing was written")
+            pieces.append(raw)
+            continue
+        k = tuple(fields[where[c]].strip() if where[c] < len(fields) else "" for c in key) if fields else None
+        if k in gone:
+            continue
+        if k in update:
+            values = fields + [""] * (len(header) - len(fields))
+            for column, value in update[k].items():
+                values[where[column]] = value
+            ending = raw[len(raw.rstrip("\r\n")):]
+            out = io.StringIO()
+            _writer(out, dialect, ending or "").writerow(values)
+            raw = out.getvalue()
+        pieces.append(raw)
+    return "".join(pieces)
 
 
 def _sniffed(target: Path, transcoded: str | None) -> dict[str, Any]:
@@ -248,10 +375,11 @@ def _sniffed(target: Path, transcoded: str | None) -> dict[str, Any]:
 
 
 def _check_read_back(target: Path, table: str, before: bytes, after: bytes, rows: pd.DataFrame, rows_before: int,
-                     delimiter: str) -> None:
-    """Read the file before and after the append as a run would, in scratch folders; refuse unless
-    the old rows read the same and the new ones read exactly as meant."""
-    columns = list(rows.columns)
+                     delimiter: str, update: dict[Key, dict[str, str]], remove: list[Key]) -> None:
+    """Read the file before and after the change as a run would, in scratch folders; refuse unless
+    every other row reads the same, changed rows read with exactly the new values and the new
+    rows exactly as meant."""
+    columns = list(rows.columns) if len(rows.columns) else list(get_table(table).column_names)
     read: list[Any] = []
     for data in (before, after):
         scratch = Path(tempfile.mkdtemp(prefix="playbook-append-"))
@@ -266,18 +394,26 @@ def _check_read_back(target: Path, table: str, before: bytes, after: bytes, rows
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     (count_before, old), (count_after, new) = read
-    meant = rows.fillna("").astype(str).apply(lambda c: c.str.strip()).reset_index(drop=True)
-    same = (
-        count_before == rows_before and count_after == rows_before + len(rows)
-        and new.head(rows_before).values.tolist() == old.values.tolist()
-        and new.tail(len(rows)).values.tolist() == meant.values.tolist()
-    )
+    same = count_before == rows_before and old is not None and new is not None
+    if same:
+        expected = old.copy()
+        if update or remove:
+            key = list(get_table(table).key)
+            keys = key_of(expected, key)
+            for i, k in enumerate(keys):
+                for column, value in update.get(k, {}).items():
+                    expected.iloc[i, expected.columns.get_loc(column)] = str(value).strip()
+            gone = set(remove)
+            expected = expected[[k not in gone for k in keys]]
+        meant = rows.fillna("").astype(str).apply(lambda c: c.str.strip()).reset_index(drop=True) if len(rows) else expected.iloc[0:0]
+        want = expected.values.tolist() + meant[columns].values.tolist()
+        same = count_after == len(want) and new.values.tolist() == want
     if not same:
         raise ImportDataError(
-            f"{target.name}: the new rows cannot be added so that the file reads back as it did, with them after it "
-            f"(read with delimiter {delimiter!r}, as the contract reads it); nothing was written. "
+            f"{target.name}: the export's rows cannot be written so that the file reads back as it did, with only them "
+            f"added or changed (read with delimiter {delimiter!r}, as the contract reads it); nothing was written. "
             "Save the table as plain comma-separated UTF-8 with double quotes, or keep it as Parquet"
         )
 
 
-__all__ = ["add_rows", "one_writer", "table_file"]
+__all__ = ["add_rows", "one_writer", "table_file", "write_changes"]

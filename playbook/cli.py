@@ -306,6 +306,8 @@ def import_(preset: str, files: tuple[Path, ...], workspace: str, mapping_file: 
     click.echo(lines[0])
     for line in lines[1:]:
         click.secho(f"  {line}", fg="yellow")
+    if result.nothing_usable:
+        sys.exit(1)
 
 
 @main.command("list")

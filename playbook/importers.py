@@ -50,7 +50,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from playbook.appends import add_rows, one_writer, table_file
+from playbook.appends import one_writer, table_file, write_changes
+from playbook.reimport import Changes, key_of, plan
 from playbook.config import describe_yaml_error, load_yaml
 from playbook.errors import ImportDataError, SchemaError
 from playbook.schemas import TABLES, get_table
@@ -66,7 +67,7 @@ class Dates(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: str | None = None
-    timezone: str = "UTC"
+    timezone: str | None = None  # None: UTC, assumed (the import says so where a tool writes local times)
 
     @field_validator("format")
     @classmethod
@@ -95,6 +96,10 @@ class Mapping(BaseModel):
     headers: Literal["exact", "any_case"] = "exact"
     columns: dict[str, str | list[str]] = Field(default_factory=dict)
     values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    where: dict[str, list[Any] | None] = Field(default_factory=dict)
+    deleted: dict[str, list[Any] | None] = Field(default_factory=dict)
+    updated: list[str] = Field(default_factory=list)
     dates: Dates = Dates()
     constants: dict[str, Any] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
@@ -112,24 +117,48 @@ class ImportResult:
     path: Path
     files: list[str]
     rows_read: int
-    rows_written: int
-    rows_already_there: int
+    rows_written: int  # added
+    rows_already_there: int  # unchanged
     set_aside: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
     same: str = "same id"
     repeated: int = 0
     notes: list[str] = field(default_factory=list)
+    rows_updated: int = 0
+    rows_older: int = 0
+    columns_updated: dict[str, int] = field(default_factory=dict)
+    deleted: int = 0
+    removed: int = 0
+    superseded: int = 0
+    usable: int = -1
+
+    @property
+    def nothing_usable(self) -> bool:
+        """No row of the export could be used: every one set aside or filtered out."""
+        return self.usable == 0 and not self.deleted
 
     def describe(self) -> list[str]:
-        lines = [
-            f"Read {_rows(self.rows_read)} from {', '.join(self.files)}; wrote {self.rows_written:,} to {self.path}"
-            + (f"; {self.rows_already_there:,} already there ({self.same}), skipped" if self.rows_already_there else "")
-        ]
+        counts = [f"{self.rows_written:,} added"]
+        if self.same == "same id":
+            changed = ", ".join(f"{name} {count:,}" for name, count in sorted(self.columns_updated.items()))
+            counts.append(f"{self.rows_updated:,} updated" + (f" ({changed})" if changed else ""))
+        counts.append(f"{self.rows_already_there:,} {'unchanged' if self.same == 'same id' else 'already there'} ({self.same})")
+        lines = [f"Read {_rows(self.rows_read)} from {', '.join(self.files)} into {self.path}: {', '.join(counts)}"]
+        if self.rows_older:
+            lines.append(f"{_rows(self.rows_older)} older than the table's (changed at the source before the latest time the "
+                         "table's row holds): kept as they are there")
+        if self.superseded:
+            lines.append(f"{_rows(self.superseded)} superseded by a later change of the same id in this import: the latest kept")
+        if self.deleted:
+            lines.append(f"{self.deleted:,} deleted at the source: skipped" + (
+                f"; {self.removed:,} of them imported before, removed from {self.path.name}" if self.removed else ""))
         if self.repeated:
             lines.append(f"{_rows(self.repeated)} given more than once in this import (identical in every column), written once")
         lines += self.notes
         lines += [f"data fault: {line}" for line in self.faults]
         lines += self.set_aside
+        if self.nothing_usable:
+            lines.append(f"nothing was written: no row of {', '.join(self.files)} could be used (the reasons are above)")
         return lines
 
 
@@ -315,22 +344,24 @@ def read_any(path: Path) -> pd.DataFrame:
 def _prepare_jira(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
     """Resolved when the status category is Done or a resolution date is set; labels as one list."""
     frame = frame.copy()
+    sources: dict[str, str] = {}
     category = _column(frame, ["Status Category"], any_case=True)
     resolved = _column(frame, ["Resolved"], any_case=True)
+    updated = _column(frame, ["Status Category Changed", "Updated"], any_case=True)
     done = pd.Series(False, index=frame.index)
     if category is not None:
         done |= frame[category].fillna("").str.strip().str.lower().eq("done")
     if resolved is not None:
         done |= frame[resolved].fillna("").str.strip().ne("")
         closed = frame[resolved].where(done, "")
-        updated = _column(frame, ["Status Category Changed", "Updated"], any_case=True)
         if updated is not None:
             # Done without a resolution date: the status change is when it was closed.
             closed = closed.where(closed.fillna("").str.strip().ne("") | ~done, frame[updated])
         frame["_closed"] = closed
+        sources["_closed"] = str(resolved)
     elif category is not None:
-        updated = _column(frame, ["Status Category Changed", "Updated"], any_case=True)
         frame["_closed"] = frame[updated].where(done, "") if updated is not None else ""
+        sources["_closed"] = f"{category} and {updated}" if updated is not None else str(category)
     labels = _column(frame, ["Labels"], any_case=True)
     customer = set(str(x).lower() for x in mapping.options.get("customer_labels", ["customer"]))
     if labels is not None:
@@ -338,9 +369,15 @@ def _prepare_jira(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataF
             lambda text: "customer" if {x.strip().lower() for x in str(text).split(";")} & customer else "internal")
     else:
         frame["_source"] = "internal"
+    sources["_source"] = str(labels or "Labels")
     components = _column(frame, ["Component/s", "Components"], any_case=True)
     if components is not None:
         frame["_component"] = frame[components].fillna("").map(lambda text: str(text).split(";")[0].strip())
+    sources["_component"] = str(components or "Component/s")
+    frame.attrs["sources"] = sources
+    frame.attrs["absent"] = [name for name, found in (("_source", labels), ("_component", components)) if found is None]
+    if category is None and resolved is None:
+        frame.attrs["absent"].append("_closed")
     return frame
 
 
@@ -348,28 +385,49 @@ def _prepare_zendesk(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.Da
     """Tickets with their metric sets (sideloaded or embedded), or the admin CSV export.
 
     First reply = created + reply time (calendar minutes); resolution = the metric set's
-    ``solved_at``, else created + full resolution time, and only for solved or closed tickets.
+    ``solved_at``, else created + full resolution time, and only for solved or closed tickets;
+    a solved ticket without metric sets was resolved by its last update (``updated_at``), the
+    closest the ticket itself says (the note says so).
     """
     frame = frame.copy()
     opened = _column(frame, ["created_at", "Created at"], any_case=True)
     if opened is None:
         raise ImportDataError(f"{path.name}: no 'created_at' (or 'Created at') in the tickets; columns found: "
                               f"{', '.join(map(str, frame.columns[:40]))}")
-    created = pd.to_datetime(frame[opened].map(_text).where(lambda t: t.ne("")), utc=True, errors="coerce", format="ISO8601")
+    created = _utc(frame[opened])
     reply = _column(frame, ["metric_set.reply_time_in_minutes.calendar", "First reply time in minutes"], any_case=True)
     full = _column(frame, ["metric_set.full_resolution_time_in_minutes.calendar", "Full resolution time in minutes"], any_case=True)
     solved = _column(frame, ["metric_set.solved_at", "Solved at"], any_case=True)
     status = _column(frame, ["status", "Status"], any_case=True)
+    updated = _column(frame, ["updated_at", "Updated at"], any_case=True)
     minutes = lambda col: pd.to_numeric(frame[col], errors="coerce") if col else pd.Series(float("nan"), index=frame.index)  # noqa: E731
     frame["_first_reply"] = _iso(created + pd.to_timedelta(minutes(reply), unit="min"))
     done = frame[status].map(_text).str.lower().isin(["solved", "closed"]) if status else pd.Series(True, index=frame.index)
-    at = (pd.to_datetime(frame[solved].map(_text).where(lambda t: t.ne("")), utc=True, errors="coerce", format="ISO8601") if solved
-          else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]"))
+    at = _utc(frame[solved]) if solved else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     at = at.fillna(created + pd.to_timedelta(minutes(full), unit="min"))
+    sources = {"_first_reply": f"{opened} + {reply}" if reply else "metric_set.reply_time_in_minutes",
+               "_resolved": str(solved or full or "metric_set.solved_at"), "_reopens": "metric_set.reopens"}
+    if solved is None and full is None and updated is not None and status is not None:
+        by_update = done & at.isna()
+        if by_update.any():
+            frame.attrs.setdefault("said", []).append(
+                f"{path.name}: {_rows(int(by_update.sum()))} solved or closed without metric sets: resolved_at is the "
+                f"ticket's last update ({updated}); export with include=metric_sets for the time it was solved")
+        at = at.fillna(_utc(frame[updated]))
+        sources["_resolved"] = f"{status} and {updated}"
     frame["_resolved"] = _iso(at.where(done))
     reopens = _column(frame, ["metric_set.reopens", "Reopens"], any_case=True)
     frame["_reopens"] = frame[reopens].fillna(0) if reopens else 0
+    frame.attrs["sources"] = sources
+    frame.attrs["absent"] = [name for name, found in (("_first_reply", reply), ("_reopens", reopens)) if found is None]
+    if status is None or (solved is None and full is None and updated is None):
+        frame.attrs["absent"].append("_resolved")
     return frame
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """ISO-8601 text as UTC times (empty or unreadable: NaT)."""
+    return pd.to_datetime(values.map(_text).where(lambda t: t.ne("")), utc=True, errors="coerce", format="ISO8601")
 
 
 def _zendesk_records(path: Path) -> pd.DataFrame:
@@ -397,7 +455,7 @@ def _zendesk_records(path: Path) -> pd.DataFrame:
 def _prepare_posthog_survey(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
     """``survey sent`` events; the score is ``$survey_response`` (or the first numbered answer),
     the comment the next text answer; one row per ``$survey_submission_id`` (the last sent)."""
-    frame = _properties(frame, path)
+    frame = _properties(_unstarred(frame), path)
     event = _column(frame, ["event"], any_case=True)
     if event is not None:
         frame = frame[frame[event] == "survey sent"]
@@ -421,6 +479,8 @@ def _prepare_posthog_survey(frame: pd.DataFrame, mapping: Mapping, path: Path) -
         frame = frame.drop_duplicates("_submission", keep="last")
     else:
         frame = frame.assign(_submission=frame.get("uuid"))
+    frame.attrs["sources"] = {"_submission": f"{submission} (else uuid)", "_score": score_key,
+                              "_comment": text_keys[0] if text_keys else "properties.$survey_response_1"}
     return frame
 
 
@@ -459,14 +519,23 @@ def _properties(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 
 def _prepare_posthog_events(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
-    """The account is the event's group of the type in ``options.group_type`` (or its first)."""
-    frame = _properties(frame, path)
+    """The account is the event's group of the type in ``options.group_type`` (or its first);
+    the mapping says what stands in for it when an event has no group (the user, by default)."""
+    frame = _properties(_unstarred(frame), path)
     group_type = mapping.options.get("group_type")
     groups = [c for c in frame.columns if c.startswith("properties.$groups.")]
     if group_type:
         groups = [c for c in groups if c == f"properties.$groups.{group_type}"]
     frame["_account"] = frame[groups].bfill(axis=1).iloc[:, 0] if groups else None
+    frame.attrs["sources"] = {"_account": f"properties.$groups.{group_type}" if group_type else "properties.$groups"}
     return frame
+
+
+def _unstarred(frame: pd.DataFrame) -> pd.DataFrame:
+    """PostHog's own CSV export (the events table's "Export" button) writes each event's fields as
+    ``*.event``, ``*.distinct_id``, ``*.properties.$browser``: the same names without ``*.``."""
+    renames = {c: str(c)[2:] for c in frame.columns if str(c).startswith("*.") and str(c)[2:] not in frame.columns}
+    return frame.rename(columns=renames) if renames else frame
 
 
 def _amplitude_records(path: Path) -> pd.DataFrame:
@@ -510,6 +579,7 @@ def _prepare_amplitude(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.
 
     frame = frame.copy()
     frame["_account"] = frame[column].map(first) if column in frame.columns else None
+    frame.attrs["sources"] = {"_account": column}
     return frame
 
 
@@ -583,7 +653,7 @@ def load_mapping(preset: str, mapping_file: Path | None = None, table: str | Non
         mapping = Mapping.model_validate(body)
     except ValidationError as err:
         where = mapping_file or file
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].replace('Value error, ', '')}" for e in err.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {_problem(e)}" for e in err.errors())
         raise ImportDataError(f"{where}: {problems}") from None
     if mapping.table not in TABLES:
         raise ImportDataError(f"{mapping_file or file}: table '{mapping.table}' is not a canonical table; tables: {', '.join(TABLES)}")
@@ -594,6 +664,14 @@ def load_mapping(preset: str, mapping_file: Path | None = None, table: str | Non
             f"columns: {', '.join(get_table(mapping.table).column_names)}"
         )
     return mapping
+
+
+def _problem(error: Any) -> str:
+    """A mapping's schema error in words, with the keys allowed where a key is unknown."""
+    if error["type"] == "extra_forbidden":
+        model = Dates if len(error["loc"]) > 1 and error["loc"][0] == "dates" else Mapping
+        return f"not a key of {'dates' if model is Dates else 'a mapping'}; keys: {', '.join(model.model_fields)}"
+    return str(error["msg"]).replace("Value error, ", "")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -646,8 +724,8 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _zone(name: str, where: str) -> ZoneInfo | timezone:
-    if name.upper() == "UTC":
+def _zone(name: str | None, where: str) -> ZoneInfo | timezone:
+    if name is None or name.upper() == "UTC":
         return timezone.utc
     try:
         return ZoneInfo(name)
@@ -700,9 +778,9 @@ def parse_times(values: pd.Series, dates: Dates, label: str) -> pd.Series:
         parsed = text.where(present).map(_timestamp)
     bad = present & parsed.isna()
     if bad.any():
-        expected = (f"the date format {dates.format!r}" if dates.format
-                    else "ISO-8601 dates such as 2026-01-31 or 2026-01-31T14:05:00Z (set dates.format in the mapping for any other form)")
-        raise ImportDataError(f"{label}: {_values(bad, text)} not match {expected} ({_shown(bad, text)})")
+        expected = f"the date format {dates.format!r}" if dates.format else "ISO-8601 dates such as 2026-01-31 or 2026-01-31T14:05:00Z"
+        hint = "" if dates.format == "unix" else f"; {_format_hint(text[present])}"
+        raise ImportDataError(f"{label}: {_values(bad, text)} not match {expected} ({_shown(bad, text)}){hint}")
     zone = _zone(dates.timezone, label)
 
     def to_utc(t: Any) -> Any:
@@ -721,10 +799,30 @@ def parse_times(values: pd.Series, dates: Dates, label: str) -> pd.Series:
     missing = present & utc.isna()
     if missing.any():
         raise ImportDataError(
-            f"{label}: {_values(missing, text)} not exist in {dates.timezone} (the hour skipped when clocks go forward) "
+            f"{label}: {_values(missing, text)} not exist in {dates.timezone or 'UTC'} (the hour skipped when clocks go forward) "
             f"({_shown(missing, text)})"
         )
     return _iso(utc)
+
+
+# Date forms exports commonly write, tried on values that do not parse to suggest a format.
+COMMON_FORMATS = (
+    "%d/%b/%y %I:%M %p", "%d/%b/%Y %I:%M %p", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%y %H:%M", "%m/%d/%y %H:%M", "%d.%m.%Y %H:%M", "%d-%m-%Y %H:%M", "%Y/%m/%d %H:%M:%S", "%m/%d/%Y %I:%M %p",
+    "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%b %d, %Y", "%d %b %Y",
+)
+
+
+def _format_hint(text: pd.Series) -> str:
+    """Where the format is set, and the common formats every one of these values fits."""
+    sample = text.head(2000)
+    fits = [f for f in COMMON_FORMATS if pd.to_datetime(sample, format=f, errors="coerce").notna().all()]
+    where = "set the format in a --mapping file (dates: {format: ...}, in Python's strftime codes)"
+    if len(fits) == 1:
+        return f"{where}; these values fit {fits[0]!r}"
+    if fits:
+        return f"{where}; these values fit {' or '.join(repr(f) for f in fits[:3])}: check which your export writes (day or month first)"
+    return where
 
 
 def _values(bad: pd.Series, text: pd.Series) -> str:
@@ -736,18 +834,28 @@ def _shown(bad: pd.Series, text: pd.Series) -> str:
     return ", ".join(f"row {i + 1}: {text.iloc[i]!r}" for i in list(bad.to_numpy().nonzero()[0])[:EXAMPLES])
 
 
-def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str, file: str = "") -> tuple[pd.DataFrame, dict[str, str]]:
-    """The canonical columns of ``mapping.table`` as text, and which source column fed each.
+def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str, file: str = "",
+              notes: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The canonical columns of ``mapping.table`` as text, and which source column fed each (by
+    the name the export gives it: a column a preset derives, such as Jira's first component, is
+    named after the export's own columns, from ``frame.attrs["sources"]``).
+
+    A derived column whose inputs the export lacks (``frame.attrs["absent"]``) gives its values
+    but no source: a re-import never takes it as the export saying the value changed.
 
     Args:
         file: the export's file name without its extension, for ``{file}`` in constants (ids made
             from row numbers repeat from one week's export to the next; with the file's name they do not).
+        notes: where to say which rows took a later alternative column, or a mapping's default.
 
     Raises:
         ImportDataError: a required column with no source in the file, or times that do not parse.
     """
     contract = get_table(mapping.table)
     any_case = mapping.headers == "any_case"
+    names: dict[str, str] = frame.attrs.get("sources", {})
+    absent: set[str] = set(frame.attrs.get("absent", ()))
+    said = notes if notes is not None else []
     out = pd.DataFrame(index=frame.index)
     source_of: dict[str, str] = {}
     for column in contract.columns:
@@ -765,24 +873,42 @@ def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str, file: str = "")
         found = present[0] if present else None
         if found is None:
             if wanted and not column.nullable:
+                shown = [repr(names.get(w, w)) for w in wanted]
                 raise ImportDataError(
-                    f"{label}: no column {' or '.join(repr(w) for w in wanted)} for {mapping.table}.{column.name}; "
-                    f"columns found: {', '.join(map(str, frame.columns[:40]))}"
+                    f"{label}: no column {' or '.join(shown)} for {mapping.table}.{column.name}; "
+                    f"columns found: {', '.join(str(c) for c in frame.columns[:40] if not str(c).startswith('_'))}"
                 )
             if not column.nullable and not wanted:
                 raise ImportDataError(f"{label}: the mapping gives no source or constant for {mapping.table}.{column.name} (required)")
             out[column.name] = ""
             continue
-        source_of[column.name] = found
+        if found not in absent:
+            source_of[column.name] = names.get(found, found)
         # Alternatives fill each other's gaps: the first value that is not empty wins.
         values = frame[found]
         for other in present[1:]:
-            values = values.where(values.map(_text).ne(""), frame[other])
+            gaps = values.map(_text).eq("")
+            taken = int((gaps & frame[other].map(_text).ne("")).sum())
+            if taken:
+                first = names.get(found, found)
+                said.append(
+                    f"{label}: {mapping.table}.{column.name}: {'every row' if taken == len(frame) else _rows(taken)} without "
+                    f"{first!r} took {names.get(other, other)!r} instead (the columns are tried in the order of "
+                    f"columns.{column.name} in the mapping)"
+                )
+            values = values.where(~gaps, frame[other])
         if column.name in mapping.values:
             table = {str(k).strip().lower(): v for k, v in mapping.values[column.name].items()}
             values = values.map(lambda v: _text(table.get(_text(v).lower(), v)))
+        if column.name in mapping.defaults:
+            empty = values.map(_text).eq("")
+            if empty.any():
+                default = _text(mapping.defaults[column.name])
+                said.append(f"{label}: {_rows(int(empty.sum()))} without a {names.get(found, found)!r} given "
+                            f"{column.name} {default} (defaults.{column.name} in the mapping)")
+                values = values.where(~empty, default)
         if column.type == "timestamp":
-            out[column.name] = parse_times(values, mapping.dates, f"{label}: column {found!r}")
+            out[column.name] = parse_times(values, mapping.dates, f"{label}: column {names.get(found, found)!r}")
         else:
             out[column.name] = values.map(_text)
     return out.reset_index(drop=True), source_of
@@ -819,19 +945,22 @@ def order_faults(frame: pd.DataFrame, table: str, source_of: dict[str, str], ids
 def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Path | None = None, table: str | None = None) -> ImportResult:
     """Import ``files`` with ``preset`` into ``workspace`` (created if absent); see the module docstring.
 
-    The workspace's table is only ever added to: its rows stay as they are, byte for byte in a
-    CSV file and value for value (every column, its type and precision) in a Parquet file. One
-    import at a time writes into a workspace.
+    Rows are added; a row whose key the table holds is updated where the export's values differ
+    (:mod:`playbook.reimport`), a key the export marks deleted is removed, and nothing else in
+    the file changes: other rows stay byte for byte in a CSV file and value for value (every
+    column, its type and precision) in a Parquet file. One import at a time writes into a workspace.
 
     Raises:
         ImportDataError: an unreadable file, a column the mapping needs and the file lacks, times
-            that do not parse, or a workspace table that cannot be added to as it is.
+            that do not parse, or a workspace table that cannot be written as it is.
     """
     mapping = load_mapping(preset, mapping_file, table)
     spec = PRESETS[preset]
     contract = get_table(mapping.table)
+    key = list(contract.key)
     workspace = _workspace_folder(workspace)
-    parts, faults, notes, read = [], [], [], 0
+    parts, faults, notes, read, given, names, gone_keys = [], [], [], 0, set(), {}, []
+    filtered: dict[str, int] = {}
     for path in map(Path, files):
         if path.exists() and not path.is_file():
             raise ImportDataError(f"{path}: {_kind(path)}, not an export file")
@@ -842,23 +971,58 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
             continue  # an export of a quiet week: nothing to map
         if spec.prepare is not None:
             frame = spec.prepare(frame, mapping, path)
-        mapped, source_of = map_frame(frame, mapping, path.name, path.stem)
-        key = contract.key[0] if contract.key else contract.column_names[0]
-        faults += [f"{path.name}: {line}" for line in order_faults(mapped, mapping.table, source_of, mapped[key])]
-        parts.append((path, mapped))
+            notes += frame.attrs.get("said", [])
+        if mapping.options.get("local_times") and mapping.dates.timezone is None:
+            notes.append(_zone_note(frame, mapping, path))
+        frame = _kept_where(frame, mapping, path, filtered)
+        if not len(frame):
+            continue
+        deleted = _marked_deleted(frame, mapping, path)
+        if deleted.any():
+            # A deleted record is known by its key alone (its other fields may be scrubbed).
+            gone = _source_keys(frame[deleted], mapping, key)
+            gone_keys += gone
+            frame = frame[~deleted]
+            if not len(frame):
+                continue
+        updated = _updated_times(frame, mapping, path)
+        mapped, source_of = map_frame(frame, mapping, path.name, path.stem, notes)
+        given |= set(source_of)
+        first = key[0] if key else contract.column_names[0]
+        faults += [f"{path.name}: {line}" for line in order_faults(mapped, mapping.table, source_of, mapped[first])]
+        for column, name in source_of.items():
+            names.setdefault(column, name)
+        lines = frame.index.to_numpy() + 1 if pd.api.types.is_integer_dtype(frame.index) else range(1, len(frame) + 1)
+        parts.append((path, mapped.assign(_updated=updated, _file=path.name, _line=list(lines))))
     if not read:
         raise ImportDataError(f"{', '.join(Path(f).name for f in files)}: no records to import; nothing was written")
+    if filtered:
+        kept_rows = sum(len(part) for _, part in parts)
+        notes.append(_filter_note(mapping, filtered, kept_rows))
     staged, repeated = _once([part for _, part in parts], list(contract.column_names))
+    staged, superseded = _newest(staged, key, bool(mapping.updated))
+    # A key deleted in one export and given again (restored) in another of the same import is kept.
+    deleted_keys = [k for k in dict.fromkeys(gone_keys) if k not in set(key_of(staged, key))] if key else []
+    stamps = pd.to_datetime(staged["_updated"], utc=True, errors="coerce").dt.tz_localize(None)
+    staged = staged.drop(columns=["_updated"])
+    origin = staged[["_file", "_line"]]
+    staged = staged.drop(columns=["_file", "_line"])
+    staged = staged.assign(import_row=range(len(staged)))
     try:
         kept, typed, set_aside = _checked(staged, mapping.table, workspace, files)
     except ImportDataError:
         # Name the file, with its own row numbers, rather than rows counted across all of them.
         for path, part in parts if len(parts) > 1 else []:
-            _checked(part.assign(import_row=range(len(part))), mapping.table, workspace, [path])
+            live = part.drop(columns=["_updated", "_file", "_line"]).reset_index(drop=True)
+            _checked(live.assign(import_row=range(len(live))), mapping.table, workspace, [path])
         raise
+    updated_at = stamps.iloc[typed["import_row"].astype(int).to_numpy()].reset_index(drop=True)
+    typed = typed.drop(columns=["import_row"])
+    set_aside = [_in_export_terms(line, names, origin, len(parts) > 1) for line in set_aside]
     with one_writer(workspace):
         target = table_file(workspace, mapping.table)
-        already, rows_before = 0, 0
+        rows_before = 0
+        changes = Changes(kept[list(contract.column_names)])
         if target.exists() or target.is_symlink():
             # The table already there must be one the contract can read, or nothing is added to it.
             with Workspace(workspace) as ws:
@@ -866,21 +1030,143 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
                     rows_before = ws.load(mapping.table).rows_read
                 except SchemaError as err:
                     raise ImportDataError(f"the workspace's {err}; nothing was written (fix it, or import into another workspace)") from None
-                new = ws.unseen(mapping.table, typed).to_numpy()
-            already = int((~new).sum())
-            kept = kept[new].reset_index(drop=True)
+                changes = plan(ws, mapping.table, kept[list(contract.column_names)], typed, given,
+                               updated_at if mapping.updated else None, deleted_keys)
             target = target.resolve()  # a table that is a link: the file it links to is the table
             # A file without write permission (even for root, who could write it) was made read-only on purpose.
-            if kept.shape[0] and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
+            if changes.writes and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
                 raise ImportDataError(f"the workspace's {target.name} is read-only; nothing was written")
-        if workspace.is_dir() and len(kept) and not workspace.stat().st_mode & 0o222:
+        if workspace.is_dir() and changes.writes and not workspace.stat().st_mode & 0o222:
             raise ImportDataError(f"the workspace folder {workspace} is read-only; nothing was written")
-        workspace.mkdir(parents=True, exist_ok=True)
-        if len(kept) or not target.exists():
-            add_rows(target, mapping.table, kept[list(contract.column_names)], rows_before)
+        if changes.writes or (len(kept) and not target.exists()):
+            workspace.mkdir(parents=True, exist_ok=True)
+            write_changes(target, mapping.table, changes, rows_before)
     same = "same id" if contract.key else "identical rows"
-    return ImportResult(mapping.table, target, [Path(f).name for f in files], read, len(kept), already, set_aside, faults, same,
-                        repeated, notes)
+    return ImportResult(
+        mapping.table, target, [Path(f).name for f in files], read, len(changes.add), changes.unchanged, set_aside, faults, same,
+        repeated, notes, rows_updated=len(changes.update), rows_older=changes.older, columns_updated=changes.columns_updated,
+        deleted=len(dict.fromkeys(gone_keys)), removed=len(changes.remove), superseded=superseded, usable=len(kept),
+    )
+
+
+OFFSET = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-]\d{2}):?(\d{2})")
+
+
+def _zone_note(frame: pd.DataFrame, mapping: Mapping, path: Path) -> str:
+    """Which zone the times were read in and how to set it, with the offset any ISO-8601 field of
+    the same export carries (Jira writes some custom fields, such as a date of first response,
+    with their offset: the exporter's zone at that date)."""
+    seen: dict[str, str] = {}
+    for column in frame.columns:
+        if str(column).startswith("_"):
+            continue
+        for value in frame[column].map(_text).head(200):
+            match = OFFSET.fullmatch(value)
+            if match:
+                seen.setdefault(f"{match.group(1)}:{match.group(2)}", str(column))
+                break
+    hint = ""
+    if seen:
+        offset, column = next(iter(seen.items()))
+        if offset not in ("+00:00", "-00:00"):
+            hint = f" This export's {column!r} is written with the offset {offset}: the exporter's zone is probably not UTC."
+    return (f"{path.name}: times read as UTC. {mapping.options['local_times']}; if that is not UTC, set the zone in a "
+            f"--mapping file (dates: {{timezone: Europe/Berlin}}, an IANA name).{hint}")
+
+
+def _kept_where(frame: pd.DataFrame, mapping: Mapping, path: Path, filtered: dict[str, int]) -> pd.DataFrame:
+    """The rows whose columns named in ``mapping.where`` hold one of the listed values (any case);
+    ``filtered`` counts the others by their value."""
+    any_case = mapping.headers == "any_case"
+    for name, allowed in mapping.where.items():
+        if allowed is None:
+            continue
+        column = _column(frame, [name], any_case)
+        if column is None:
+            raise ImportDataError(
+                f"{path.name}: no column {name!r}, which the mapping's where: filters on (keeping rows whose {name} is "
+                f"{' or '.join(map(str, allowed))}); columns found: {', '.join(str(c) for c in frame.columns[:40] if not str(c).startswith('_'))}. "
+                f"In a --mapping file, where: {{{name}: null}} keeps every row"
+            )
+        values = frame[column].map(_text)
+        keep = values.str.lower().isin({_text(a).lower() for a in allowed})
+        for value, count in values[~keep].value_counts().items():
+            label = f"{name} {value or '(empty)'}"
+            filtered[label] = filtered.get(label, 0) + int(count)
+        frame = frame[keep]
+    return frame
+
+
+def _filter_note(mapping: Mapping, filtered: dict[str, int], kept: int) -> str:
+    rules = "; ".join(f"{name} is {' or '.join(map(str, allowed))}" for name, allowed in mapping.where.items() if allowed is not None)
+    skipped = sorted(filtered.items(), key=lambda item: -item[1])
+    shown = ", ".join(f"{label}: {count:,}" for label, count in skipped[:EXAMPLES]) + (", ..." if len(skipped) > EXAMPLES else "")
+    return (f"kept {_rows(kept)} where {rules} (where: in the mapping); skipped {_rows(sum(filtered.values()))} ({shown}). "
+            "A --mapping file can change the filter, or remove it with null")
+
+
+def _marked_deleted(frame: pd.DataFrame, mapping: Mapping, path: Path) -> Any:
+    """Which rows the export marks as deleted at the source (``mapping.deleted``)."""
+    gone = pd.Series(False, index=frame.index)
+    for name, values in mapping.deleted.items():
+        column = _column(frame, [name], mapping.headers == "any_case")
+        if column is not None and values:
+            gone |= frame[column].map(_text).str.lower().isin({_text(v).lower() for v in values})
+    return gone.to_numpy()
+
+
+def _source_keys(frame: pd.DataFrame, mapping: Mapping, key: list[str]) -> list[tuple[str, ...]]:
+    """Each row's key as the mapping reads it from the export (the first non-empty source)."""
+    if not key:
+        return []
+    columns = []
+    for name in key:
+        present = [c for c in (_column(frame, [w], mapping.headers == "any_case") for w in mapping.sources(name)) if c is not None]
+        values = pd.Series("", index=frame.index, dtype=object)
+        for column in reversed(present):
+            text = frame[column].map(_text)
+            values = text.where(text.ne(""), values)
+        columns.append(values.tolist())
+    return [k for k in zip(*columns) if all(k)]
+
+
+def _updated_times(frame: pd.DataFrame, mapping: Mapping, path: Path) -> list[str]:
+    """Each row's time of its last change at the source (ISO-8601 UTC), or empty."""
+    column = _column(frame, mapping.updated, mapping.headers == "any_case") if mapping.updated else None
+    if column is None:
+        return [""] * len(frame)
+    return parse_times(frame[column], mapping.dates, f"{path.name}: column {column!r}").tolist()
+
+
+def _newest(staged: pd.DataFrame, key: list[str], by_time: bool) -> tuple[pd.DataFrame, int]:
+    """With the export's updated times, one row per key: the most recently changed (the last read
+    on a tie), as an incremental export repeats a ticket each time it changes."""
+    if not key or not by_time or staged.empty:
+        return staged, 0
+    order = pd.to_datetime(staged["_updated"], utc=True, errors="coerce")
+    ranked = staged.assign(_when=order, _read=range(len(staged))).sort_values(["_when", "_read"], na_position="first", kind="stable")
+    newest = ranked.drop_duplicates(key, keep="last").sort_values("_read")
+    return newest.drop(columns=["_when", "_read"]).reset_index(drop=True), len(staged) - len(newest)
+
+
+def _in_export_terms(line: str, names: dict[str, str], origin: pd.DataFrame, several: bool) -> str:
+    """A set-aside line as the workspace says it, in the export's terms: its own column named
+    beside the contract's where they differ, and rows numbered as in the export's file (the
+    checked rows leave out filtered, deleted and repeated ones)."""
+    def column(match: re.Match[str]) -> str:
+        name = match.group(1)
+        theirs = names.get(name)
+        return f"column '{name}'" + (f" (the export's {theirs!r})" if theirs and theirs != name else "")
+
+    def row(match: re.Match[str]) -> str:
+        at = int(match.group(1)) - 1
+        if not 0 <= at < len(origin):
+            return match.group(0)
+        file, number = origin.iloc[at]
+        return f"{file} row {int(number)}" if several else f"row {int(number)}"
+
+    line = re.sub(r"column '(\w+)'", column, line, count=1)
+    return re.sub(r"\brow (\d+)\b", row, line)
 
 
 def _workspace_folder(workspace: Path | str) -> Path:
@@ -904,7 +1190,7 @@ def _once(parts: list[pd.DataFrame], columns: list[str]) -> tuple[pd.DataFrame, 
     A row that one file holds twice and another once is kept twice (the larger count wins).
     """
     if not parts:
-        return pd.DataFrame(columns=[*columns, "import_row"]), 0
+        return pd.DataFrame(columns=[*columns, "_updated", "_file", "_line", "import_row"]), 0
     numbered = [part.assign(_copy=part.groupby(columns, sort=False, dropna=False).cumcount()) for part in parts]
     staged = pd.concat(numbered, ignore_index=True)
     repeated = staged.duplicated([*columns, "_copy"])
@@ -946,7 +1232,7 @@ def _checked(staged: pd.DataFrame, table: str, workspace: Path, files: list[Path
     # resolution before the first response, stays in the file so every report's data-quality
     # section can say so.
     kept = staged.iloc[typed["import_row"].astype(int).to_numpy()].reset_index(drop=True)
-    return kept, typed.drop(columns=["import_row"]), set_aside
+    return kept, typed, set_aside
 
 
 __all__ = ["Mapping", "ImportResult", "ImportDataError", "PRESETS", "load_mapping", "run_import", "map_frame", "read_any"]

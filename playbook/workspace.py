@@ -528,6 +528,13 @@ class Workspace:
         frame = self.con.execute(f"SELECT {cells} FROM (SELECT * FROM {raw} ORDER BY _row DESC LIMIT ?) ORDER BY _row", [last]).df()
         return frame.astype(str).reset_index(drop=True)
 
+    def held(self, table: str, columns: list[str]) -> Any:
+        """Every row of a loaded table, set aside or not, with ``columns`` typed as the contract
+        reads them (a value that does not parse is empty), in file order."""
+        self.load(table)
+        wanted = ", ".join(ident(c) for c in columns)
+        return self.con.execute(f"SELECT {wanted} FROM {ident('_checked_' + table)} ORDER BY _row").df()
+
     def unseen(self, table: str, incoming: Any) -> Any:
         """Which rows of ``incoming`` (a frame typed like the table) the table does not hold yet.
 

@@ -71,19 +71,20 @@ def test_jira_malformed_date(tmp_path):
         run_import("jira", [FIXTURES / "jira_bad_dates.csv"], tmp_path)
     assert str(err.value) == (
         "jira_bad_dates.csv: column 'Created': 1 value does not match the date format '%d/%b/%y %I:%M %p' "
-        "(row 2: '2025-12-22 14:38')"
+        "(row 2: '2025-12-22 14:38'); set the format in a --mapping file (dates: {format: ...}, in Python's strftime codes)"
     )
     assert not (tmp_path / "bugs.csv").exists()
 
 
 def test_zendesk_incremental_export_with_metric_sets(tmp_path):
     result = run_import("zendesk", [FIXTURES / "zendesk_incremental.json"], tmp_path)
-    assert (result.rows_read, result.rows_written) == (4, 3)
-    assert result.set_aside == ["1 row set aside: column 'priority' is empty but required (row 4: empty)"]
+    assert (result.rows_read, result.rows_written, result.set_aside) == (4, 4, [])
+    # Priority is optional in Zendesk: a ticket without one gets the mapping's default, and the import says so.
+    assert "zendesk_incremental.json: 1 row without a 'priority' given priority P3 (defaults.priority in the mapping)" in result.notes
     rows = _csv(tmp_path / "escalations.csv").set_index("escalation_id")
     # urgent/high/low to P1/P2/P4; the organisation, else the requester, is the account
-    assert rows["priority"].to_dict() == {"35436": "P1", "35437": "P4", "35438": "P2"}
-    assert rows["account_id"].to_dict() == {"35436": "509974", "35437": "20978393", "35438": "509975"}
+    assert rows["priority"].to_dict() == {"35436": "P1", "35437": "P4", "35438": "P2", "35439": "P3"}
+    assert rows["account_id"].to_dict() == {"35436": "509974", "35437": "20978393", "35438": "509975", "35439": "509974"}
     # first reply = created + reply time; resolution = solved_at, else created + full resolution, if solved/closed
     assert rows.loc["35436", ["first_response_at", "resolved_at", "reopened"]].tolist() == [
         "2026-01-05T09:42:00Z", "2026-01-06T12:00:00Z", "1"]
@@ -230,7 +231,8 @@ def test_generic_mapping_with_value_maps_time_zone_and_constants(tmp_path):
     )
     result = run_import("generic", [export], tmp_path / "ws", mapping_file=mapping)
     assert result.rows_written == 1
-    assert result.set_aside == ["1 row set aside: column 'category' is empty but required (row 2: empty)"]
+    # The contract's column and the export's own: the user recognises their 'Kind' column.
+    assert result.set_aside == ["1 row set aside: column 'category' (the export's 'Kind') is empty but required (row 2: empty)"]
     row = _csv(tmp_path / "ws" / "escalations.csv").iloc[0]
     # 09:30 in Paris is 08:30 UTC in winter (UTC+1)
     assert (row["priority"], row["opened_at"], row["product"]) == ("P1", "2026-01-15T08:30:00Z", "app")
@@ -240,7 +242,9 @@ def test_generic_mapping_with_value_maps_time_zone_and_constants(tmp_path):
     ("table: escalations\ncolumns: {escalation_id: [a, b}\n", "{mapping}, line 2, column 31: malformed YAML: expected ',' or ']', but got '}}'"),
     ("table: escalation\n", "{mapping}: table 'escalation' is not a canonical table; tables: "),
     ("table: escalations\ncolumns: {ticket: Ref}\n", "{mapping}: 'ticket' not a column of escalations; columns: escalation_id, "),
-    ("table: escalations\ncolum: {}\n", "{mapping}: colum: Extra inputs are not permitted"),
+    ("table: escalations\ncolum: {}\n", "{mapping}: colum: not a key of a mapping; keys: table, headers, columns, values, defaults, "
+     "where, deleted, updated, dates, constants, options"),
+    ("table: escalations\ndates: {zone: UTC}\n", "{mapping}: dates.zone: not a key of dates; keys: format, timezone"),
 ])
 def test_malformed_mapping_files(tmp_path, body, message):
     mapping = tmp_path / "m.yaml"
@@ -259,17 +263,19 @@ def test_unknown_preset_lists_the_presets():
 def test_import_appends_without_repeating_ids(tmp_path):
     first = run_import("zendesk", [FIXTURES / "zendesk_incremental.json"], tmp_path)
     second = run_import("zendesk", [FIXTURES / "zendesk_incremental.json", FIXTURES / "zendesk_admin.csv"], tmp_path)
-    assert (first.rows_written, second.rows_written, second.rows_already_there) == (3, 2, 3)
+    assert (first.rows_written, second.rows_written, second.rows_already_there, second.rows_updated) == (4, 2, 4, 0)
     ids = _csv(tmp_path / "escalations.csv")["escalation_id"].tolist()
-    assert ids == ["35436", "35437", "35438", "501", "502"]
+    assert ids == ["35436", "35437", "35438", "35439", "501", "502"]
 
 
 def test_import_command_prints_what_it_did(tmp_path):
     result = playbook_cli("import", "zendesk", str(FIXTURES / "zendesk_incremental.json"), "--workspace", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        f"Read 4 rows from zendesk_incremental.json; wrote 3 to {tmp_path / 'escalations.csv'}",
-        "  1 row set aside: column 'priority' is empty but required (row 4: empty)",
+        f"Read 4 rows from zendesk_incremental.json into {tmp_path / 'escalations.csv'}: 4 added, 0 updated, 0 unchanged (same id)",
+        "  zendesk_incremental.json: escalations.account_id: 1 row without 'organization_id' took 'requester_id' instead "
+        "(the columns are tried in the order of columns.account_id in the mapping)",
+        "  zendesk_incremental.json: 1 row without a 'priority' given priority P3 (defaults.priority in the mapping)",
     ]
     bad = playbook_cli("import", "jira", str(FIXTURES / "jira_bad_dates.csv"), "--workspace", str(tmp_path))
     assert bad.returncode == 2
@@ -286,7 +292,7 @@ def test_real_ticket_export_reports_resolutions_before_first_response(tmp_path):
     assert (result.rows_read, result.rows_written) == (8469, 5650)
     # Open tickets carry no time at all in this export.
     assert result.set_aside == [
-        "2,819 rows set aside: column 'opened_at' is empty but required (row 6: empty, row 7: empty, row 8: empty, "
+        "2,819 rows set aside: column 'opened_at' (the export's 'First Response Time') is empty but required (row 6: empty, row 7: empty, row 8: empty, "
         "row 19: empty, row 23: empty, ...)"
     ]
     [fault] = result.faults
