@@ -167,35 +167,51 @@ def _carry_changed(con: Any, target: Path, table: str, stored: dict[str, str], t
     flags = {c: f"_set_{i}" for i, c in enumerate(changing)}
     keys = [f"_key_{i}" for i in range(len(key))]
     changed = pd.DataFrame(
-        [{**{c: values.get(c, "") for c in names}, **{flags[c]: c in values for c in changing}, **dict(zip(keys, k))}
+        [{**{c: values.get(c, "") for c in names}, **{flags[c]: str(c in values) for c in changing}, **dict(zip(keys, k))}
          for k, values in update.items()],
         columns=[*names, *flags.values(), *keys], dtype=object,
     )
-    gone = pd.DataFrame(remove, columns=keys, dtype=object)
-    con.register("changed_text", changed.fillna("").astype(str))
-    con.register("gone", gone)
-    flag_cols = ", ".join(f"{ident(f)} = 'True' AS {ident(f)}" for f in flags.values())
-    key_cols = ", ".join(ident(k) for k in keys)
-    con.execute(f"CREATE TEMP TABLE changed AS SELECT {typed}{', ' + flag_cols if flag_cols else ''}, {key_cols} FROM changed_text")
+    con.register("changed_text", changed.fillna("").astype(str).assign(_n=range(len(changed))))
+    con.register("gone", pd.DataFrame(remove, columns=keys, dtype=object))
+    markers = ", ".join([*(f"{ident(f)} = 'True' AS {ident(f)}" for f in flags.values()), *(ident(k) for k in keys)])
+    con.execute(f"CREATE TEMP TABLE changed AS SELECT {typed}, {markers} FROM changed_text ORDER BY _n")
+    # The new values in the file's own column types: inserted into an empty copy of the file's
+    # table, so DuckDB casts them as it would store them (no type name is written into SQL here).
+    con.execute("CREATE TEMP TABLE changed_stored AS SELECT * FROM read_parquet(?) LIMIT 0", [str(target)])
+    wanted = ", ".join(ident(c) for c in changing)
+    try:
+        con.execute(f"INSERT INTO changed_stored ({wanted}) SELECT {wanted} FROM changed ORDER BY rowid")
+    except duckdb.Error as err:
+        raise ImportDataError(f"{target.name}: the export's changed values do not fit the file's own column types "
+                              f"({first_line(err)}); nothing was written") from None
+    pairs = "(SELECT *, row_number() OVER () AS _k FROM changed) n JOIN (SELECT *, row_number() OVER () AS _k FROM changed_stored) s USING (_k)"
     for c in changing:
         back = _SQL_TYPES[{col.name: col for col in contract.columns}[c].type]
+        name, flag = ident(c), ident(flags[c])
         bad = con.execute(
-            f"SELECT CAST({ident(c)} AS VARCHAR), CAST(CAST(CAST({ident(c)} AS {stored[c]}) AS {back}) AS VARCHAR) FROM changed "
-            f"WHERE {ident(flags[c])} AND CAST(CAST({ident(c)} AS {stored[c]}) AS {back}) IS DISTINCT FROM {ident(c)} LIMIT 3"
+            f"SELECT CAST(n.{name} AS VARCHAR), CAST(CAST(s.{name} AS {back}) AS VARCHAR) FROM {pairs} "
+            f"WHERE n.{flag} AND CAST(s.{name} AS {back}) IS DISTINCT FROM n.{name} LIMIT 3"
         ).fetchall()
         if bad:
             shown = ", ".join(f"{new!r} would be stored as {kept!r}" for new, kept in bad)
             raise ImportDataError(f"{target.name} stores {c} as {stored[c]}, which cannot hold the export's changed values "
                                   f"exactly ({shown}); nothing was written")
-    match = " AND ".join(f"TRIM(CAST(t.{ident(k)} AS VARCHAR)) = {{alias}}.{ident(s)}" for k, s in zip(key, keys))
+    setting = ", ".join(f"n.{ident(f)}" for f in flags.values())
+    chosen = ", ".join(f"s.{ident(c)} AS {ident('_new_' + c)}" for c in changing)
+    key_names = ", ".join(f"n.{ident(k)}" for k in keys)
+    joined = f"(SELECT {key_names}, {setting}, {chosen} FROM {pairs}) u"
+    match = " AND ".join(f"TRIM(CAST(t.{name} AS VARCHAR)) = u.{marker}" for name, marker in zip(map(ident, key), map(ident, keys)))
+    match_gone = match.replace(" = u.", " = g.")
     replace = ", ".join(
-        f"CASE WHEN u.{ident(flags[c])} THEN CAST(u.{ident(c)} AS {stored[c]}) ELSE t.{ident(c)} END AS {ident(c)}" for c in changing
+        f"CASE WHEN u.{ident(flags[c])} THEN u.{ident('_new_' + c)} ELSE t.{ident(c)} END AS {ident(c)}" for c in changing
     )
+    if not changing:
+        joined, match, replace = "(SELECT 1 AS _none) u", "false", ""
+    listed = f" REPLACE ({replace})" if replace else ""
     con.execute(
-        f"CREATE TEMP TABLE carried AS SELECT t.* EXCLUDE ({order}){' REPLACE (' + replace + ')' if replace else ''} "
-        f"FROM (SELECT *, row_number() OVER () AS {order} FROM read_parquet(?)) t "
-        f"LEFT JOIN changed u ON {match.format(alias='u')} "
-        f"WHERE NOT EXISTS (SELECT 1 FROM gone g WHERE {match.format(alias='g')}) ORDER BY t.{order}",
+        f"CREATE TEMP TABLE carried AS SELECT t.* EXCLUDE ({order}){listed} "
+        f"FROM (SELECT *, row_number() OVER () AS {order} FROM read_parquet(?)) t LEFT JOIN {joined} ON {match} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM gone g WHERE {match_gone}) ORDER BY t.{order}",
         [str(target)],
     )
 

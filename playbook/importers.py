@@ -533,9 +533,14 @@ def _prepare_posthog_events(frame: pd.DataFrame, mapping: Mapping, path: Path) -
 
 def _unstarred(frame: pd.DataFrame) -> pd.DataFrame:
     """PostHog's own CSV export (the events table's "Export" button) writes each event's fields as
-    ``*.event``, ``*.distinct_id``, ``*.properties.$browser``: the same names without ``*.``."""
-    renames = {c: str(c)[2:] for c in frame.columns if str(c).startswith("*.") and str(c)[2:] not in frame.columns}
-    return frame.rename(columns=renames) if renames else frame
+    ``*.event``, ``*.distinct_id``, ``*.properties.$browser``: the same names without ``*.``.
+    Its other columns are what the table displayed (a ``timestamp`` to the minute, a person's
+    name): where one has the name of an event field, the event's own field wins."""
+    starred = {str(c)[2:]: c for c in frame.columns if str(c).startswith("*.")}
+    if not starred:
+        return frame
+    shown = {c: f"{c} (as displayed)" for c in frame.columns if c in starred}
+    return frame.rename(columns=shown).rename(columns={c: name for name, c in starred.items()})
 
 
 def _amplitude_records(path: Path) -> pd.DataFrame:
@@ -779,7 +784,7 @@ def parse_times(values: pd.Series, dates: Dates, label: str) -> pd.Series:
     bad = present & parsed.isna()
     if bad.any():
         expected = f"the date format {dates.format!r}" if dates.format else "ISO-8601 dates such as 2026-01-31 or 2026-01-31T14:05:00Z"
-        hint = "" if dates.format == "unix" else f"; {_format_hint(text[present])}"
+        hint = "" if dates.format == "unix" else f"; {_format_hint(text[bad])}"
         raise ImportDataError(f"{label}: {_values(bad, text)} not match {expected} ({_shown(bad, text)}){hint}")
     zone = _zone(dates.timezone, label)
 
@@ -809,7 +814,7 @@ def parse_times(values: pd.Series, dates: Dates, label: str) -> pd.Series:
 COMMON_FORMATS = (
     "%d/%b/%y %I:%M %p", "%d/%b/%Y %I:%M %p", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S",
     "%d/%m/%y %H:%M", "%m/%d/%y %H:%M", "%d.%m.%Y %H:%M", "%d-%m-%Y %H:%M", "%Y/%m/%d %H:%M:%S", "%m/%d/%Y %I:%M %p",
-    "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%b %d, %Y", "%d %b %Y",
+    "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%b %d, %Y", "%d %b %Y",
 )
 
 

@@ -71,7 +71,8 @@ def test_jira_malformed_date(tmp_path):
         run_import("jira", [FIXTURES / "jira_bad_dates.csv"], tmp_path)
     assert str(err.value) == (
         "jira_bad_dates.csv: column 'Created': 1 value does not match the date format '%d/%b/%y %I:%M %p' "
-        "(row 2: '2025-12-22 14:38'); set the format in a --mapping file (dates: {format: ...}, in Python's strftime codes)"
+        "(row 2: '2025-12-22 14:38'); set the format in a --mapping file (dates: {format: ...}, in Python's strftime codes); "
+        "these values fit '%Y-%m-%d %H:%M'"
     )
     assert not (tmp_path / "bugs.csv").exists()
 

@@ -1,0 +1,337 @@
+"""Exports as teams really have them: next week's export updates what changed, optional fields
+get the mapping's defaults, deleted records leave, events without groups still have an account,
+and the real public exports in ../shared/data/real/ import as their own documentation says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from conftest import SHARED_REAL, playbook_cli
+from playbook.importers import ImportDataError, run_import
+
+FIXTURES = Path(__file__).parent / "fixtures" / "imports"
+REAL = pytest.mark.skipif(not SHARED_REAL.is_dir(), reason="../shared/data/real is not present (a user's clone)")
+ZENDESK_PAGES = ["zendesk_zenpy_incremental_cursor.json", "zendesk_zenpy_incremental_cursor_2023-09-19.json"]
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+# -- the real public exports ---------------------------------------------------------------------
+
+
+@REAL
+@pytest.mark.parametrize("page", ZENDESK_PAGES)
+def test_real_zendesk_pages_import_tickets_without_priority_and_skip_deleted_ones(tmp_path, page):
+    tickets = json.loads((SHARED_REAL / page).read_text())["tickets"]
+    live = [t for t in tickets if t["status"] != "deleted"]
+    result = run_import("zendesk", [SHARED_REAL / page], tmp_path)
+
+    # No ticket is set aside for its missing priority; deleted ones are counted, not imported.
+    assert result.set_aside == []
+    assert (result.rows_read, result.rows_written, result.deleted) == (len(tickets), len(live), len(tickets) - len(live))
+    without = sum(1 for t in live if not t["priority"])
+    assert f"{page}: {without:,} row{'s' if without > 1 else ''} without a 'priority' given priority P3 (defaults.priority in the mapping)" \
+        in result.notes
+    assert f"{len(tickets) - len(live):,} deleted at the source: skipped" in result.describe()
+    rows = _csv(tmp_path / "escalations.csv").set_index("escalation_id")
+    assert "SCRUBBED" not in set(rows["title"])
+    # Ids, organisations (else the requester) and created times, ticket by ticket against the JSON.
+    for ticket in live:
+        row = rows.loc[str(ticket["id"])]
+        assert row["account_id"] == str(ticket["organization_id"] or ticket["requester_id"])
+        assert row["opened_at"] == ticket["created_at"]
+        assert row["priority"] == {"urgent": "P1", "high": "P2", "normal": "P3", "low": "P4", None: "P3"}[ticket["priority"]]
+        assert row["resolved_at"] == ""  # none of these is solved or closed
+    assert len(rows) == len(live)
+
+
+@REAL
+def test_real_zendesk_pages_overlap_and_a_deleted_ticket_leaves_the_table(tmp_path):
+    first = run_import("zendesk", [SHARED_REAL / ZENDESK_PAGES[0]], tmp_path)
+    second = run_import("zendesk", [SHARED_REAL / ZENDESK_PAGES[1]], tmp_path)
+    page_one = {t["id"]: t for t in json.loads((SHARED_REAL / ZENDESK_PAGES[0]).read_text())["tickets"]}
+    page_two = json.loads((SHARED_REAL / ZENDESK_PAGES[1]).read_text())["tickets"]
+    # Tickets on both pages with the same values are unchanged; the ones deleted since are removed.
+    both_live = [t for t in page_two if t["status"] != "deleted" and t["id"] in page_one]
+    deleted_since = [t for t in page_two if t["status"] == "deleted" and t["id"] in page_one and page_one[t["id"]]["status"] != "deleted"]
+    assert (second.rows_already_there, second.removed) == (len(both_live), len(deleted_since))
+    ids = set(_csv(tmp_path / "escalations.csv")["escalation_id"])
+    assert not ids & {str(t["id"]) for t in page_two if t["status"] == "deleted"}
+    assert first.rows_written + second.rows_written - second.removed == len(ids)
+
+
+@REAL
+def test_real_delighted_examples_give_their_documented_scores(tmp_path):
+    run_import("delighted", [SHARED_REAL / "delighted_docs_list_survey_responses.json",
+                             SHARED_REAL / "delighted_docs_add_survey_response.json"], tmp_path)
+    rows = _csv(tmp_path / "nps_responses.csv")
+    assert sorted(zip(rows["score"], rows["submitted_at"])) == [("0", "2024-04-18T05:34:20Z"), ("9", "2024-04-19T03:29:56Z")]
+
+
+# -- next week's export --------------------------------------------------------------------------
+
+
+def _resolved_later(tmp_path: Path) -> Path:
+    """The Jira Server fixture a week later: MOB-102 resolved since, nothing else changed."""
+    text = (FIXTURES / "jira_server.csv").read_text()
+    later = text.replace(
+        "Crash on login with SSO,MOB-102,10102,Bug,In Progress,In Progress,mobile,Mobile App,High,,Ana Lopez,Sam Ray,"
+        "02/Jan/26 11:15 AM,05/Jan/26 4:40 PM,,",
+        "Crash on login with SSO,MOB-102,10102,Bug,Done,Done,mobile,Mobile App,High,Fixed,Ana Lopez,Sam Ray,"
+        "02/Jan/26 11:15 AM,09/Jan/26 6:00 PM,09/Jan/26 6:00 PM,",
+    )
+    assert later != text
+    path = tmp_path / "jira-next-week.csv"
+    path.write_text(later)
+    return path
+
+
+def test_a_jira_issue_resolved_since_is_updated_and_nothing_else(tmp_path):
+    ws = tmp_path / "ws"
+    run_import("jira", [FIXTURES / "jira_server.csv"], ws)
+    before = _lines(ws / "bugs.csv")
+    result = run_import("jira", [_resolved_later(tmp_path)], ws)
+
+    assert (result.rows_written, result.rows_updated, result.rows_already_there) == (0, 1, 3)
+    assert result.columns_updated == {"closed_at": 1}
+    assert result.describe()[0].endswith(": 0 added, 1 updated (closed_at 1), 3 unchanged (same id)")
+    after = _lines(ws / "bugs.csv")
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    assert len(after) == len(before) and len(changed) == 1
+    old, new = before[changed[0]].decode().rstrip("\n").split(","), after[changed[0]].decode().rstrip("\n").split(",")
+    header = before[0].decode().rstrip("\n").split(",")
+    assert old[0] == "MOB-102"
+    assert {header[i]: (a, b) for i, (a, b) in enumerate(zip(old, new)) if a != b} == {"closed_at": ("", "2026-01-09T18:00:00Z")}
+
+    # The week before's export again is older than what the table holds: MOB-102 stays resolved.
+    again = run_import("jira", [FIXTURES / "jira_server.csv"], ws)
+    assert (again.rows_updated, again.rows_older, again.rows_already_there) == (0, 1, 3)
+    assert _lines(ws / "bugs.csv") == after
+
+
+def test_an_update_keeps_the_users_own_columns_and_other_bytes(tmp_path):
+    """A row the user annotated keeps its annotation; only the export's changed value is rewritten."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    run_import("jira", [FIXTURES / "jira_server.csv"], ws)
+    table = ws / "bugs.csv"
+    lines = table.read_text().splitlines()
+    annotated = [lines[0] + ",owner_note"] + [line + (',"checked, twice"' if "MOB-102" in line else ",") for line in lines[1:]]
+    table.write_bytes(("\r\n".join(annotated) + "\r\n").encode())
+    before = _lines(table)
+    run_import("jira", [_resolved_later(tmp_path)], ws)
+    after = _lines(table)
+    assert [a == b for a, b in zip(before, after)].count(False) == 1
+    row = _csv(table).set_index("bug_id").loc["MOB-102"]
+    assert (row["closed_at"], row["owner_note"]) == ("2026-01-09T18:00:00Z", "checked, twice")
+    assert after[2].endswith(b"\r\n")
+
+
+def test_a_zendesk_ticket_solved_since_is_updated_in_a_parquet_table_too(tmp_path):
+    page = json.loads((FIXTURES / "zendesk_incremental.json").read_text())
+    later = json.loads(json.dumps(page))
+    for ticket in later["tickets"]:
+        if ticket["id"] == 35437:
+            ticket.update(status="solved", updated_at="2026-01-12T10:00:00Z")
+    for metrics in later["metric_sets"]:
+        if metrics["ticket_id"] == 35437:
+            metrics.update(solved_at="2026-01-12T10:00:00Z", reply_time_in_minutes={"calendar": 30, "business": 30})
+    (tmp_path / "later.json").write_text(json.dumps(later))
+
+    for kind in ("csv", "parquet"):
+        ws = tmp_path / kind
+        run_import("zendesk", [FIXTURES / "zendesk_incremental.json"], ws)
+        if kind == "parquet":
+            with duckdb.connect() as con:
+                con.execute("COPY (SELECT *, 'kept' AS note, TIMESTAMP_NS '2026-01-05 09:00:00.123456789' AS seen "
+                            "FROM read_csv(?, all_varchar = true)) TO ? (FORMAT parquet)",
+                            [str(ws / "escalations.csv"), str(ws / "escalations.parquet")])
+            (ws / "escalations.csv").unlink()
+        result = run_import("zendesk", [tmp_path / "later.json"], ws)
+        assert (result.rows_updated, result.rows_already_there, result.columns_updated) == (
+            1, 3, {"first_response_at": 1, "resolved_at": 1}), kind
+        with duckdb.connect() as con:
+            if kind == "parquet":
+                rows = con.execute("SELECT * FROM read_parquet(?)", [str(ws / "escalations.parquet")]).df()
+            else:
+                rows = con.execute("SELECT * FROM read_csv(?, all_varchar = true)", [str(ws / "escalations.csv")]).df()
+            rows = rows.set_index("escalation_id")
+        assert (str(rows.loc["35437", "resolved_at"]), str(rows.loc["35437", "first_response_at"])) in (
+            ("2026-01-12T10:00:00Z", "2026-01-05T11:00:00Z"), ("2026-01-12 10:00:00", "2026-01-05 11:00:00"))
+        assert list(rows.index) == ["35436", "35437", "35438", "35439"]
+        if kind == "parquet":
+            # The file's own columns and precision are carried over in every row.
+            assert set(rows["note"]) == {"kept"}
+            with duckdb.connect() as con:
+                kinds = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))",
+                                         [str(ws / "escalations.parquet")]).fetchall())
+                nanos = con.execute("SELECT DISTINCT epoch_ns(seen) % 1000 FROM read_parquet(?)", [str(ws / "escalations.parquet")]).fetchall()
+            assert kinds["seen"] == "TIMESTAMP_NS" and nanos == [(789,)]
+
+
+def test_a_ticket_deleted_since_it_was_imported_is_removed(tmp_path):
+    run_import("zendesk", [FIXTURES / "zendesk_incremental.json"], tmp_path)
+    before = _lines(tmp_path / "escalations.csv")
+    later = json.loads((FIXTURES / "zendesk_incremental.json").read_text())
+    later["tickets"] = [dict(t, status="deleted", subject="SCRUBBED") for t in later["tickets"] if t["id"] == 35438]
+    later["metric_sets"] = []
+    (tmp_path / "deleted.json").write_text(json.dumps(later))
+    result = run_import("zendesk", [tmp_path / "deleted.json"], tmp_path)
+    assert (result.deleted, result.removed, result.rows_written) == (1, 1, 0)
+    assert "1 deleted at the source: skipped; 1 of them imported before, removed from escalations.csv" in result.describe()
+    assert _lines(tmp_path / "escalations.csv") == [line for line in before if not line.startswith(b"35438,")]
+
+
+def test_a_page_holding_a_ticket_twice_keeps_its_latest_change(tmp_path):
+    page = json.loads((FIXTURES / "zendesk_incremental.json").read_text())
+    newer = dict(page["tickets"][1], priority="urgent", updated_at="2026-01-06T09:00:00Z")
+    page["tickets"] = [newer, *page["tickets"]]  # the newer change read first
+    (tmp_path / "twice.json").write_text(json.dumps(page))
+    result = run_import("zendesk", [tmp_path / "twice.json"], tmp_path / "ws")
+    assert (result.rows_written, result.superseded) == (4, 1)
+    assert _csv(tmp_path / "ws" / "escalations.csv").set_index("escalation_id").loc["35437", "priority"] == "P1"
+
+
+# -- events without groups, PostHog's own CSV, imports that write nothing --------------------------
+
+
+def test_events_without_groups_take_the_user_as_their_account(tmp_path):
+    export = tmp_path / "events.csv"
+    export.write_text(
+        "uuid,event,properties,timestamp,distinct_id\n"
+        'e1,report_saved,"{""$browser"": ""Chrome""}",2026-01-10T10:00:00.250Z,user-1\n'
+        'e2,report_saved,"{""$groups"": {""company"": ""acme""}}",2026-01-10T10:00:01Z,user-2\n'
+    )
+    result = run_import("posthog-events", [export], tmp_path / "ws")
+    assert result.rows_written == 2 and not result.nothing_usable
+    assert ("events.csv: events.account_id: 1 row without 'properties.$groups' took 'distinct_id' instead "
+            "(the columns are tried in the order of columns.account_id in the mapping)") in result.notes
+    with duckdb.connect() as con:
+        rows = con.execute("SELECT account_id, strftime(ts, '%H:%M:%S.%f') FROM read_parquet(?) ORDER BY ts",
+                           [str(tmp_path / "ws" / "events.parquet")]).fetchall()
+    # The sub-second part is kept.
+    assert rows == [("user-1", "10:00:00.250000"), ("acme", "10:00:01.000000")]
+
+
+def test_a_person_property_can_stand_in_for_the_group(tmp_path):
+    export = tmp_path / "events.jsonl"
+    export.write_text("\n".join(json.dumps(e) for e in [
+        {"event": "export", "distinct_id": "u1", "timestamp": "2026-01-10T10:00:00Z", "person": {"properties": {"company": "Globex"}}},
+        {"event": "export", "distinct_id": "u2", "timestamp": "2026-01-10T10:00:00Z", "person": {"properties": {}}},
+    ]) + "\n")
+    mapping = tmp_path / "by-company.yaml"
+    mapping.write_text("columns:\n  account_id: [_account, person.properties.company, distinct_id]\n")
+    run_import("posthog-events", [export], tmp_path / "ws", mapping_file=mapping)
+    with duckdb.connect() as con:
+        accounts = con.execute("SELECT visitor_id, account_id FROM read_parquet(?) ORDER BY 1",
+                               [str(tmp_path / "ws" / "events.parquet")]).fetchall()
+    assert accounts == [("u1", "Globex"), ("u2", "u2")]
+
+
+def test_posthogs_own_csv_export_imports(tmp_path):
+    export = tmp_path / "posthog-export.csv"
+    export.write_text(
+        "*.uuid,*.event,*.properties.$browser,*.properties.$groups.company,*.timestamp,*.distinct_id,person,timestamp\n"
+        "0190a,dashboard_viewed,Chrome,acme,2026-01-10T10:00:00.123000Z,user-1,user-1@acme.test,2026-01-10 10:00\n"
+        "0190b,report_saved,Firefox,,2026-01-10T11:00:00Z,user-2,user-2@acme.test,2026-01-10 11:00\n"
+    )
+    result = run_import("posthog-events", [export], tmp_path / "ws")
+    assert result.rows_written == 2
+    with duckdb.connect() as con:
+        rows = con.execute("SELECT visitor_id, account_id, feature_id, strftime(ts, '%H:%M:%S.%f') FROM read_parquet(?) ORDER BY ts",
+                           [str(tmp_path / "ws" / "events.parquet")]).fetchall()
+    # The event's own timestamp (*.timestamp), not the display column "timestamp".
+    assert rows == [("user-1", "acme", "dashboard_viewed", "10:00:00.123000"), ("user-2", "user-2", "report_saved", "11:00:00.000000")]
+
+
+def test_amplitude_id_stands_in_for_a_missing_user(tmp_path):
+    import gzip
+    import io
+    import zipfile
+
+    lines = [{"event_time": "2026-01-10 10:00:00.500000", "event_type": "open", "user_id": None, "device_id": None,
+              "amplitude_id": 12345, "groups": {}}]
+    blob = io.BytesIO()
+    with zipfile.ZipFile(blob, "w") as archive:
+        archive.writestr("1/export.json.gz", gzip.compress("\n".join(json.dumps(x) for x in lines).encode()))
+    (tmp_path / "export.zip").write_bytes(blob.getvalue())
+    assert run_import("amplitude", [tmp_path / "export.zip"], tmp_path / "ws").rows_written == 1
+    with duckdb.connect() as con:
+        assert con.execute("SELECT visitor_id, account_id FROM read_parquet(?)",
+                           [str(tmp_path / "ws" / "events.parquet")]).fetchall() == [("12345", "12345")]
+
+
+def test_an_import_that_can_use_no_row_exits_1_and_says_why(tmp_path):
+    export = tmp_path / "answers.json"
+    export.write_text(json.dumps([{"id": 1, "person": 7, "score": 11, "created_at": 1713418460}]))
+    result = playbook_cli("import", "delighted", str(export), "--workspace", str(tmp_path / "ws"))
+    assert result.returncode == 1, result.stdout
+    assert "1 row set aside: column 'score' expected 0..10 (row 1: 11)" in result.stdout
+    assert "nothing was written: no row of answers.json could be used (the reasons are above)" in result.stdout
+    # The same answers once more, unchanged, is a quiet week: not a failure.
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps([{"id": 1, "person": 7, "score": 9, "created_at": 1713418460}]))
+    assert playbook_cli("import", "delighted", str(ok), "--workspace", str(tmp_path / "ws")).returncode == 0
+    again = playbook_cli("import", "delighted", str(ok), "--workspace", str(tmp_path / "ws"))
+    assert again.returncode == 0 and ": 0 added, 0 updated, 1 unchanged (same id)" in again.stdout
+
+
+# -- Jira: issue types, time zones, the site's date format ---------------------------------------
+
+
+def test_jira_bugs_keep_issue_type_bug_and_say_what_was_skipped(tmp_path):
+    text = (FIXTURES / "jira_server.csv").read_text().splitlines()
+    text.append(text[2].replace("MOB-102", "MOB-105").replace(",Bug,", ",Task,"))
+    text.append(text[2].replace("MOB-102", "MOB-106").replace(",Bug,", ",Story,"))
+    export = tmp_path / "all-types.csv"
+    export.write_text("\n".join(text) + "\n")
+    result = run_import("jira", [export], tmp_path / "ws")
+    assert result.rows_written == 4
+    assert ("kept 4 rows where Issue Type is Bug (where: in the mapping); skipped 2 rows (Issue Type Task: 1, Issue Type Story: 1). "
+            "A --mapping file can change the filter, or remove it with null") in result.notes
+    every = tmp_path / "every-type.yaml"
+    every.write_text("where:\n  Issue Type: null\n")
+    assert run_import("jira", [export], tmp_path / "all", mapping_file=every).rows_written == 6
+
+
+def test_jira_says_which_zone_it_assumed_and_a_mapping_sets_it(tmp_path):
+    text = (FIXTURES / "jira_server.csv").read_text().splitlines()
+    text[0] += ",Custom field (Date of first response)"
+    text[1:] = [line + ",2025-12-22T17:40:00.000+0300" for line in text[1:]]
+    export = tmp_path / "jira.csv"
+    export.write_text("\n".join(text) + "\n")
+    result = run_import("jira", [export], tmp_path / "utc")
+    [note] = [n for n in result.notes if "times read as UTC" in n]
+    assert note == ("jira.csv: times read as UTC. Jira writes CSV dates in the time zone of the user who exported them; if that "
+                    "is not UTC, set the zone in a --mapping file (dates: {timezone: Europe/Berlin}, an IANA name). This export's "
+                    "'Custom field (Date of first response)' is written with the offset +03:00: the exporter's zone is probably not UTC.")
+    zone = tmp_path / "moscow.yaml"
+    zone.write_text("dates:\n  timezone: Europe/Moscow\n")
+    moved = run_import("jira", [export], tmp_path / "msk", mapping_file=zone)
+    assert not [n for n in moved.notes if "times read as UTC" in n]
+    utc = _csv(tmp_path / "utc" / "bugs.csv").set_index("bug_id")
+    msk = _csv(tmp_path / "msk" / "bugs.csv").set_index("bug_id")
+    assert (utc.loc["MOB-101", "opened_at"], msk.loc["MOB-101", "opened_at"]) == ("2025-12-22T14:38:00Z", "2025-12-22T11:38:00Z")
+
+
+def test_jira_server_dates_point_to_where_the_format_is_set(tmp_path):
+    text = (FIXTURES / "jira_server.csv").read_text().replace("22/Dec/25 2:38 PM", "16/02/2017 15:26")
+    export = tmp_path / "server.csv"
+    export.write_text(text)
+    with pytest.raises(ImportDataError) as err:
+        run_import("jira", [export], tmp_path / "ws")
+    assert str(err.value) == (
+        "server.csv: column 'Created': 1 value does not match the date format '%d/%b/%y %I:%M %p' (row 1: '16/02/2017 15:26'); "
+        "set the format in a --mapping file (dates: {format: ...}, in Python's strftime codes); these values fit '%d/%m/%Y %H:%M'"
+    )
