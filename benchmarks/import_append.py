@@ -6,7 +6,10 @@ that its peak memory (``ru_maxrss``) is its own:
 - ``events``: 1,000 new PostHog events appended to an ``events.parquet`` of ``--events`` rows
   (the rows already there are carried over with every column and its precision);
 - ``tickets``: 1,000 new Zendesk tickets appended to an ``escalations.csv`` of ``--tickets`` rows
-  (the file's bytes kept, the result read back before it replaces the file).
+  (the file's bytes kept, the result read back before it replaces the file);
+- ``updates``: the same table, and an export of 1,000 of its tickets solved since: each of those
+  rows has its resolution written in place, every other byte kept (a checkout from before
+  updates existed skips them as already there).
 
 With ``--against DIR`` (another checkout of the project, e.g. an earlier commit made with
 ``git worktree add``), the same imports run with that checkout's code in the same run, and the
@@ -40,7 +43,7 @@ started = time.perf_counter()
 result = run_import(preset, [Path(export)], Path(workspace))
 seconds = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": peak, "written": result.rows_written}))
+print(json.dumps({"seconds": seconds, "peak_mb": peak, "written": result.rows_written + getattr(result, "rows_updated", 0)}))
 """
 
 
@@ -74,8 +77,16 @@ def write_inputs(folder: Path, events: int, tickets: int) -> dict[str, tuple[Pat
     pages = {"tickets": [{"id": 900000 + i, "created_at": "2026-02-01T08:00:00Z", "type": "incident", "subject": f"Ticket {i}",
                           "priority": "high", "status": "open", "organization_id": 1000 + i} for i in range(1000)]}
     (folder / "tickets.json").write_text(json.dumps(pages))
+    step = max(tickets // 1000, 1)
+    solved = {"tickets": [{"id": f"E{i}", "created_at": "2026-01-05T10:00:00Z", "updated_at": "2026-01-09T10:00:00Z",
+                           "type": "bug", "subject": "Something broke, again", "priority": ["urgent", "high", "normal", "low"][i % 4],
+                           "status": "solved", "organization_id": f"A{i % 500}"} for i in range(0, tickets, step)][:1000],
+              "metric_sets": [{"ticket_id": f"E{i}", "solved_at": "2026-01-09T10:00:00Z", "reopens": 0,
+                               "reply_time_in_minutes": {"calendar": 60}} for i in range(0, tickets, step)][:1000]}
+    (folder / "solved.json").write_text(json.dumps(solved))
     return {"events": (ws_events, folder / "events.csv", "posthog-events"),
-            "tickets": (ws_tickets, folder / "tickets.json", "zendesk")}
+            "tickets": (ws_tickets, folder / "tickets.json", "zendesk"),
+            "updates": (ws_tickets, folder / "solved.json", "zendesk")}
 
 
 def run_once(code: Path, preset: str, export: Path, base: Path, scratch: Path) -> dict:
@@ -106,7 +117,7 @@ def main() -> None:
                 medians[name] = seconds
                 each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
                 print(f"{case:8} {name:40} median {seconds:6.2f} s (runs {each}), "
-                      f"peak {max(r['peak_mb'] for r in runs):,.0f} MB, wrote {runs[0]['written']:,}")
+                      f"peak {max(r['peak_mb'] for r in runs):,.0f} MB, wrote or updated {runs[0]['written']:,}")
             if len(medians) == 2:
                 mine, other = medians.values()
                 print(f"{case:8} ratio {other / mine:.2f} (the other checkout's median over this tree's)")

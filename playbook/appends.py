@@ -180,11 +180,15 @@ def _carry_changed(con: Any, target: Path, table: str, stored: dict[str, str], t
     con.execute("CREATE TEMP TABLE changed_stored AS SELECT * FROM read_parquet(?) LIMIT 0", [str(target)])
     wanted = ", ".join(ident(c) for c in changing)
     try:
-        con.execute(f"INSERT INTO changed_stored ({wanted}) SELECT {wanted} FROM changed ORDER BY rowid")
+        if changing:
+            con.execute(f"INSERT INTO changed_stored ({wanted}) SELECT {wanted} FROM changed ORDER BY rowid")
     except duckdb.Error as err:
         raise ImportDataError(f"{target.name}: the export's changed values do not fit the file's own column types "
                               f"({first_line(err)}); nothing was written") from None
-    pairs = "(SELECT *, row_number() OVER () AS _k FROM changed) n JOIN (SELECT *, row_number() OVER () AS _k FROM changed_stored) s USING (_k)"
+    # Rows pair up by their order, under a counter named apart from every column of the file.
+    pair = _free({**stored, **dict.fromkeys(flags.values()), **dict.fromkeys(keys)}, "_playbook_pair")
+    pairs = (f"(SELECT *, row_number() OVER () AS {pair} FROM changed) n "
+             f"JOIN (SELECT *, row_number() OVER () AS {pair} FROM changed_stored) s USING ({pair})")
     for c in changing:
         back = _SQL_TYPES[{col.name: col for col in contract.columns}[c].type]
         name, flag = ident(c), ident(flags[c])
@@ -304,8 +308,8 @@ def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int,
         raise
 
 
-def _writer(out: io.StringIO, dialect: dict[str, Any], newline: str) -> Any:
-    return csv.writer(out, delimiter=dialect["delimiter"], quotechar=dialect["quote"], lineterminator=newline,
+def _writer(out: io.StringIO, dialect: dict[str, Any], newline: str, quoting: int = csv.QUOTE_MINIMAL) -> Any:
+    return csv.writer(out, delimiter=dialect["delimiter"], quotechar=dialect["quote"], lineterminator=newline, quoting=quoting,
                       doublequote=dialect["escape"] in ("", dialect["quote"]), escapechar=dialect["escape"] or None)
 
 
@@ -363,7 +367,11 @@ def _changed_records(target: Path, table: str, text: str, dialect: dict[str, Any
                 values[where[column]] = value
             ending = raw[len(raw.rstrip("\r\n")):]
             out = io.StringIO()
-            _writer(out, dialect, ending or "").writerow(values)
+            # A record whose every value was quoted is written quoted the same way.
+            quote, sep = dialect["quote"], dialect["delimiter"]
+            body = raw[: len(raw) - len(ending)]
+            every = body.startswith(quote) and body.endswith(quote) and body.count(quote + sep + quote) >= len(fields) - 1
+            _writer(out, dialect, ending or "", csv.QUOTE_ALL if every else csv.QUOTE_MINIMAL).writerow(values)
             raw = out.getvalue()
         pieces.append(raw)
     return "".join(pieces)

@@ -254,7 +254,7 @@ def validate(workspace: Path | None, params_dir: Path) -> None:
     click.echo(f"Workspace {workspace}")
     for r in reports:
         status = "ok" if not r.set_aside else f"{r.rows_set_aside:,} set aside"
-        click.echo(f"  {r.source:28} {r.rows_read:>10,} rows  {status}")
+        click.echo(f"  {r.source:28} {r.rows_read:>10,} {'row ' if r.rows_read == 1 else 'rows'}  {status}")
         for line in r.describe():
             click.secho(f"    {line}", fg="yellow")
     for err in errors:
@@ -275,9 +275,12 @@ def import_(preset: str, files: tuple[Path, ...], workspace: str, mapping_file: 
     """Turn a tool's export into a canonical workspace table.
 
     Reads FILE(s) with PRESET's mapping (and --mapping), checks the rows against the data
-    contract, and appends the usable ones to the workspace's table without repeating an id.
-    Prints what was written, skipped and set aside, and why. Exit 2 when the export cannot be
-    read at all (the message names the file, the column and what was expected).
+    contract, and writes the usable ones into the workspace's table: a new id is added, an id
+    already there is updated where the export's values differ (unless the export is older than
+    the table's row), a record deleted at the source is removed; nothing else in the file
+    changes. Prints what was added, updated, unchanged, skipped and set aside, and why.
+    Exit 2 when the export cannot be read at all (the message names the file, the column and
+    what was expected); exit 1 when no row of it could be used.
 
     \b
     Presets:

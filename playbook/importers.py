@@ -51,7 +51,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from playbook.appends import one_writer, table_file, write_changes
-from playbook.reimport import Changes, key_of, plan
+from playbook.reimport import key_of, ledger_path, plan, read_ledger, write_ledger
 from playbook.config import describe_yaml_error, load_yaml
 from playbook.errors import ImportDataError, SchemaError
 from playbook.schemas import TABLES, get_table
@@ -103,6 +103,14 @@ class Mapping(BaseModel):
     dates: Dates = Dates()
     constants: dict[str, Any] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("where", "deleted")
+    @classmethod
+    def _values_listed(cls, value: dict[str, list[Any] | None]) -> dict[str, list[Any] | None]:
+        empty = [name for name, values in value.items() if values is not None and not values]
+        if empty:
+            raise ValueError(f"{', '.join(repr(n) for n in empty)} lists no values (list the values, or write null to drop the rule)")
+        return value
 
     def sources(self, column: str) -> list[str]:
         found = self.columns.get(column, [])
@@ -415,6 +423,8 @@ def _prepare_zendesk(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.Da
                 f"ticket's last update ({updated}); export with include=metric_sets for the time it was solved")
         at = at.fillna(_utc(frame[updated]))
         sources["_resolved"] = f"{status} and {updated}"
+        # An estimate fills an empty value; it never replaces a time the table already holds.
+        frame["_estimated"] = by_update.map({True: "resolved_at", False: ""})
     frame["_resolved"] = _iso(at.where(done))
     reopens = _column(frame, ["metric_set.reopens", "Reopens"], any_case=True)
     frame["_reopens"] = frame[reopens].fillna(0) if reopens else 0
@@ -434,19 +444,19 @@ def _zendesk_records(path: Path) -> pd.DataFrame:
     """Incremental export pages: ``tickets`` with ``metric_sets`` sideloaded by ticket id."""
     notes: list[str] = []
     records = read_json_file(path, notes)
-    tickets, metrics = [], {}
+    rows = []
     for page in records:
         if "tickets" in page or "metric_sets" in page:
-            tickets += page.get("tickets", [])
-            metrics.update({m.get("ticket_id"): m for m in page.get("metric_sets", [])})
+            # Each page's tickets take that page's metric sets: a ticket on two pages is two states.
+            metrics = {m.get("ticket_id"): m for m in page.get("metric_sets", [])}
+            tickets = page.get("tickets", [])
         else:
-            tickets.append(page)
-    rows = []
-    for ticket in tickets:
-        ticket = dict(ticket)
-        if "metric_set" not in ticket and ticket.get("id") in metrics:
-            ticket["metric_set"] = metrics[ticket["id"]]
-        rows.append(flatten(ticket))
+            metrics, tickets = {}, [page]
+        for ticket in tickets:
+            ticket = dict(ticket)
+            if "metric_set" not in ticket and ticket.get("id") in metrics:
+                ticket["metric_set"] = metrics[ticket["id"]]
+            rows.append(flatten(ticket))
     frame = pd.DataFrame(rows, dtype=object)
     frame.attrs["notes"] = notes
     return frame
@@ -964,8 +974,9 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
     contract = get_table(mapping.table)
     key = list(contract.key)
     workspace = _workspace_folder(workspace)
-    parts, faults, notes, read, given, names, gone_keys = [], [], [], 0, set(), {}, []
+    parts, faults, notes, read, given, names, gone = [], [], [], 0, set(), {}, []
     filtered: dict[str, int] = {}
+    seq = 0  # the order rows were read in, across files: a later row wins a tie
     for path in map(Path, files):
         if path.exists() and not path.is_file():
             raise ImportDataError(f"{path}: {_kind(path)}, not an export file")
@@ -979,17 +990,26 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
             notes += frame.attrs.get("said", [])
         if mapping.options.get("local_times") and mapping.dates.timezone is None:
             notes.append(_zone_note(frame, mapping, path))
-        frame = _kept_where(frame, mapping, path, filtered)
+        if mapping.updated and _column(frame, mapping.updated, mapping.headers == "any_case") is None:
+            notes.append(f"{path.name}: no column {' or '.join(repr(c) for c in mapping.updated)} (the mapping's updated:), so "
+                         "this export is taken as later than every row the table holds")
+        frame = frame.reset_index(drop=True)
+        order = seq + frame.index.to_numpy()
+        seq += len(frame)
+        deleted = _marked_deleted(frame, mapping, path, notes)
+        if deleted.any():
+            # A deleted record is known by its key alone (its other fields may be scrubbed, a
+            # filter's column empty): judged before any filter.
+            scrubbed = frame[deleted]
+            keys = _source_keys(scrubbed, mapping, key)
+            stamps = _updated_times(scrubbed, mapping, path)
+            gone += [(k, stamp, int(at), path.name, int(line) + 1)
+                     for k, stamp, at, line in zip(keys, stamps, order[deleted], scrubbed.index) if k is not None]
+            frame, order = frame[~deleted], order[~deleted]
+        keep = _kept_where(frame, mapping, path, filtered)
+        frame, order = frame[keep], order[keep]
         if not len(frame):
             continue
-        deleted = _marked_deleted(frame, mapping, path)
-        if deleted.any():
-            # A deleted record is known by its key alone (its other fields may be scrubbed).
-            gone = _source_keys(frame[deleted], mapping, key)
-            gone_keys += gone
-            frame = frame[~deleted]
-            if not len(frame):
-                continue
         updated = _updated_times(frame, mapping, path)
         mapped, source_of = map_frame(frame, mapping, path.name, path.stem, notes)
         given |= set(source_of)
@@ -997,37 +1017,48 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         faults += [f"{path.name}: {line}" for line in order_faults(mapped, mapping.table, source_of, mapped[first])]
         for column, name in source_of.items():
             names.setdefault(column, name)
-        lines = frame.index.to_numpy() + 1 if pd.api.types.is_integer_dtype(frame.index) else range(1, len(frame) + 1)
-        parts.append((path, mapped.assign(_updated=updated, _file=path.name, _line=list(lines))))
+        rough = frame["_estimated"].map(_text).tolist() if "_estimated" in frame.columns else ""
+        parts.append((path, mapped.assign(_updated=updated, _estimated=rough, _file=path.name, _line=list(frame.index + 1),
+                                          _seq=list(order), _deleted=False)))
     if not read:
         raise ImportDataError(f"{', '.join(Path(f).name for f in files)}: no records to import; nothing was written")
     if filtered:
         kept_rows = sum(len(part) for _, part in parts)
         notes.append(_filter_note(mapping, filtered, kept_rows))
     staged, repeated = _once([part for _, part in parts], list(contract.column_names))
-    staged, superseded = _newest(staged, key, bool(mapping.updated))
-    # A key deleted in one export and given again (restored) in another of the same import is kept.
-    deleted_keys = [k for k in dict.fromkeys(gone_keys) if k not in set(key_of(staged, key))] if key else []
+    if gone and key:
+        marks = pd.DataFrame([{**dict.fromkeys(contract.column_names, ""), **dict(zip(key, k)), "_updated": stamp, "_estimated": "",
+                               "_file": file, "_line": line, "_seq": at, "_deleted": True} for k, stamp, at, file, line in gone])
+        staged = pd.concat([staged.drop(columns="import_row"), marks], ignore_index=True)
+    # A record given several times (an incremental export repeats a ticket each time it changes,
+    # or a deletion and a restore): its latest change wins.
+    staged, superseded = _newest(staged, key, bool(mapping.updated) or bool(gone))
+    dead = staged["_deleted"].astype(bool).to_numpy()
     stamps = pd.to_datetime(staged["_updated"], utc=True, errors="coerce").dt.tz_localize(None)
-    staged = staged.drop(columns=["_updated"])
+    deleted_keys = list(zip(key_of(staged[dead], key), stamps[dead])) if key else []
+    stamps, rough = stamps[~dead].reset_index(drop=True), staged["_estimated"][~dead].reset_index(drop=True)
+    staged = staged[~dead].reset_index(drop=True)
     origin = staged[["_file", "_line"]]
-    staged = staged.drop(columns=["_file", "_line"])
-    staged = staged.assign(import_row=range(len(staged)))
+    staged = staged[list(contract.column_names)].assign(import_row=range(len(staged)))
     try:
         kept, typed, set_aside = _checked(staged, mapping.table, workspace, files)
     except ImportDataError:
         # Name the file, with its own row numbers, rather than rows counted across all of them.
         for path, part in parts if len(parts) > 1 else []:
-            live = part.drop(columns=["_updated", "_file", "_line"]).reset_index(drop=True)
+            live = part[list(contract.column_names)].reset_index(drop=True)
             _checked(live.assign(import_row=range(len(live))), mapping.table, workspace, [path])
         raise
-    updated_at = stamps.iloc[typed["import_row"].astype(int).to_numpy()].reset_index(drop=True)
+    rows_kept = typed["import_row"].astype(int).to_numpy()
+    updated_at, rough = stamps.iloc[rows_kept].reset_index(drop=True), rough.iloc[rows_kept].reset_index(drop=True)
     typed = typed.drop(columns=["import_row"])
     set_aside = [_in_export_terms(line, names, origin, len(parts) > 1) for line in set_aside]
     with one_writer(workspace):
         target = table_file(workspace, mapping.table)
         rows_before = 0
-        changes = Changes(kept[list(contract.column_names)])
+        ledger = ledger_path(workspace, mapping.table)
+        args = (mapping.table, kept[list(contract.column_names)], typed, given, updated_at if mapping.updated else None,
+                deleted_keys, read_ledger(ledger, key), rough)
+        changes = plan(None, *args)
         if target.exists() or target.is_symlink():
             # The table already there must be one the contract can read, or nothing is added to it.
             with Workspace(workspace) as ws:
@@ -1035,8 +1066,7 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
                     rows_before = ws.load(mapping.table).rows_read
                 except SchemaError as err:
                     raise ImportDataError(f"the workspace's {err}; nothing was written (fix it, or import into another workspace)") from None
-                changes = plan(ws, mapping.table, kept[list(contract.column_names)], typed, given,
-                               updated_at if mapping.updated else None, deleted_keys)
+                changes = plan(ws, *args)
             target = target.resolve()  # a table that is a link: the file it links to is the table
             # A file without write permission (even for root, who could write it) was made read-only on purpose.
             if changes.writes and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
@@ -1046,11 +1076,13 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         if changes.writes or (len(kept) and not target.exists()):
             workspace.mkdir(parents=True, exist_ok=True)
             write_changes(target, mapping.table, changes, rows_before)
+        if key and changes.ledger and (target.exists() or ledger.exists()):
+            write_ledger(ledger, key, changes.ledger)
     same = "same id" if contract.key else "identical rows"
     return ImportResult(
         mapping.table, target, [Path(f).name for f in files], read, len(changes.add), changes.unchanged, set_aside, faults, same,
         repeated, notes, rows_updated=len(changes.update), rows_older=changes.older, columns_updated=changes.columns_updated,
-        deleted=len(dict.fromkeys(gone_keys)), removed=len(changes.remove), superseded=superseded, usable=len(kept),
+        deleted=len({k for k, *_ in gone}), removed=len(changes.remove), superseded=superseded, usable=len(kept),
     )
 
 
@@ -1079,10 +1111,11 @@ def _zone_note(frame: pd.DataFrame, mapping: Mapping, path: Path) -> str:
             f"--mapping file (dates: {{timezone: Europe/Berlin}}, an IANA name).{hint}")
 
 
-def _kept_where(frame: pd.DataFrame, mapping: Mapping, path: Path, filtered: dict[str, int]) -> pd.DataFrame:
-    """The rows whose columns named in ``mapping.where`` hold one of the listed values (any case);
-    ``filtered`` counts the others by their value."""
+def _kept_where(frame: pd.DataFrame, mapping: Mapping, path: Path, filtered: dict[str, int]) -> Any:
+    """Which rows hold, in each column named in ``mapping.where``, one of the listed values (any
+    case); ``filtered`` counts the others by their value."""
     any_case = mapping.headers == "any_case"
+    keep = pd.Series(True, index=frame.index)
     for name, allowed in mapping.where.items():
         if allowed is None:
             continue
@@ -1094,12 +1127,12 @@ def _kept_where(frame: pd.DataFrame, mapping: Mapping, path: Path, filtered: dic
                 f"In a --mapping file, where: {{{name}: null}} keeps every row"
             )
         values = frame[column].map(_text)
-        keep = values.str.lower().isin({_text(a).lower() for a in allowed})
-        for value, count in values[~keep].value_counts().items():
+        fits = values.str.lower().isin({_text(a).lower() for a in allowed})
+        for value, count in values[keep & ~fits].value_counts().items():
             label = f"{name} {value or '(empty)'}"
             filtered[label] = filtered.get(label, 0) + int(count)
-        frame = frame[keep]
-    return frame
+        keep &= fits
+    return keep.to_numpy()
 
 
 def _filter_note(mapping: Mapping, filtered: dict[str, int], kept: int) -> str:
@@ -1110,20 +1143,25 @@ def _filter_note(mapping: Mapping, filtered: dict[str, int], kept: int) -> str:
             "A --mapping file can change the filter, or remove it with null")
 
 
-def _marked_deleted(frame: pd.DataFrame, mapping: Mapping, path: Path) -> Any:
+def _marked_deleted(frame: pd.DataFrame, mapping: Mapping, path: Path, notes: list[str]) -> Any:
     """Which rows the export marks as deleted at the source (``mapping.deleted``)."""
     gone = pd.Series(False, index=frame.index)
     for name, values in mapping.deleted.items():
+        if not values:
+            continue
         column = _column(frame, [name], mapping.headers == "any_case")
-        if column is not None and values:
-            gone |= frame[column].map(_text).str.lower().isin({_text(v).lower() for v in values})
+        if column is None:
+            notes.append(f"{path.name}: no column {name!r}, which the mapping's deleted: reads; no record of it is taken as deleted")
+            continue
+        gone |= frame[column].map(_text).str.lower().isin({_text(v).lower() for v in values})
     return gone.to_numpy()
 
 
-def _source_keys(frame: pd.DataFrame, mapping: Mapping, key: list[str]) -> list[tuple[str, ...]]:
-    """Each row's key as the mapping reads it from the export (the first non-empty source)."""
+def _source_keys(frame: pd.DataFrame, mapping: Mapping, key: list[str]) -> list[tuple[str, ...] | None]:
+    """Each row's key as the mapping reads it from the export (the first non-empty source), or
+    None where it has none."""
     if not key:
-        return []
+        return [None] * len(frame)
     columns = []
     for name in key:
         present = [c for c in (_column(frame, [w], mapping.headers == "any_case") for w in mapping.sources(name)) if c is not None]
@@ -1132,7 +1170,7 @@ def _source_keys(frame: pd.DataFrame, mapping: Mapping, key: list[str]) -> list[
             text = frame[column].map(_text)
             values = text.where(text.ne(""), values)
         columns.append(values.tolist())
-    return [k for k in zip(*columns) if all(k)]
+    return [k if all(k) else None for k in zip(*columns)]
 
 
 def _updated_times(frame: pd.DataFrame, mapping: Mapping, path: Path) -> list[str]:
@@ -1144,14 +1182,14 @@ def _updated_times(frame: pd.DataFrame, mapping: Mapping, path: Path) -> list[st
 
 
 def _newest(staged: pd.DataFrame, key: list[str], by_time: bool) -> tuple[pd.DataFrame, int]:
-    """With the export's updated times, one row per key: the most recently changed (the last read
-    on a tie), as an incremental export repeats a ticket each time it changes."""
+    """One row per key: the most recently changed (by the export's updated time; the last read
+    on a tie or without one)."""
     if not key or not by_time or staged.empty:
         return staged, 0
     order = pd.to_datetime(staged["_updated"], utc=True, errors="coerce")
-    ranked = staged.assign(_when=order, _read=range(len(staged))).sort_values(["_when", "_read"], na_position="first", kind="stable")
-    newest = ranked.drop_duplicates(key, keep="last").sort_values("_read")
-    return newest.drop(columns=["_when", "_read"]).reset_index(drop=True), len(staged) - len(newest)
+    ranked = staged.assign(_when=order).sort_values(["_when", "_seq"], na_position="first", kind="stable")
+    newest = ranked.drop_duplicates(key, keep="last").sort_values("_seq", kind="stable")
+    return newest.drop(columns=["_when"]).reset_index(drop=True), len(staged) - len(newest)
 
 
 def _in_export_terms(line: str, names: dict[str, str], origin: pd.DataFrame, several: bool) -> str:
@@ -1195,7 +1233,7 @@ def _once(parts: list[pd.DataFrame], columns: list[str]) -> tuple[pd.DataFrame, 
     A row that one file holds twice and another once is kept twice (the larger count wins).
     """
     if not parts:
-        return pd.DataFrame(columns=[*columns, "_updated", "_file", "_line", "import_row"]), 0
+        return pd.DataFrame(columns=[*columns, "_updated", "_estimated", "_file", "_line", "_seq", "_deleted", "import_row"]), 0
     numbered = [part.assign(_copy=part.groupby(columns, sort=False, dropna=False).cumcount()) for part in parts]
     staged = pd.concat(numbered, ignore_index=True)
     repeated = staged.duplicated([*columns, "_copy"])

@@ -335,3 +335,120 @@ def test_jira_server_dates_point_to_where_the_format_is_set(tmp_path):
         "server.csv: column 'Created': 1 value does not match the date format '%d/%b/%y %I:%M %p' (row 1: '16/02/2017 15:26'); "
         "set the format in a --mapping file (dates: {format: ...}, in Python's strftime codes); these values fit '%d/%m/%Y %H:%M'"
     )
+
+
+# -- what is older, what was deleted, what is only an estimate ----------------------------------
+
+
+def _ticket(tid: int, updated: str, **fields) -> dict:
+    return {"id": tid, "created_at": "2026-01-05T10:30:00Z", "updated_at": updated, "type": "incident", "subject": f"T{tid}",
+            "priority": "high", "status": "open", "requester_id": 7, "organization_id": 509974, **fields}
+
+
+def _page(path: Path, *tickets: dict, metrics: list | None = None) -> Path:
+    path.write_text(json.dumps({"tickets": list(tickets), **({"metric_sets": metrics} if metrics is not None else {})}))
+    return path
+
+
+def test_an_older_export_never_reverts_a_newer_change(tmp_path):
+    new = _page(tmp_path / "new.json", _ticket(100, "2026-01-10T09:00:00Z", priority="urgent"))
+    old = _page(tmp_path / "old.json", _ticket(100, "2026-01-05T11:00:00Z", priority="low"))
+    ws = tmp_path / "ws"
+    run_import("zendesk", [new], ws)
+    before = (ws / "escalations.csv").read_bytes()
+    result = run_import("zendesk", [old], ws)
+    # The priority change moves no time in the row: the import ledger knows the row is newer.
+    assert (result.rows_updated, result.rows_older) == (0, 1)
+    assert (ws / "escalations.csv").read_bytes() == before
+    # An old deletion does not remove a ticket changed after it.
+    deleted = _page(tmp_path / "deleted-earlier.json", _ticket(100, "2026-01-08T00:00:00Z", status="deleted", subject="SCRUBBED"))
+    gone = run_import("zendesk", [deleted], ws)
+    assert (gone.removed, gone.rows_older) == (0, 1) and (ws / "escalations.csv").read_bytes() == before
+    # A later deletion does; the ledger then refuses the older live ticket it would bring back.
+    later = _page(tmp_path / "deleted-later.json", _ticket(100, "2026-01-12T00:00:00Z", status="deleted", subject="SCRUBBED"))
+    assert run_import("zendesk", [later], ws).removed == 1
+    back = run_import("zendesk", [new], ws)
+    assert (back.rows_written, back.rows_older) == (0, 1)
+
+
+def test_within_one_import_the_latest_change_wins_deletions_included(tmp_path):
+    deleted = _page(tmp_path / "a.json", _ticket(100, "2026-01-10T00:00:00Z", status="deleted", subject="SCRUBBED", type=None))
+    alive = _page(tmp_path / "b.json", _ticket(100, "2026-01-08T00:00:00Z"))
+    ws = tmp_path / "ws"
+    run_import("zendesk", [alive], ws)
+    result = run_import("zendesk", [deleted, alive], ws)
+    assert (result.removed, result.rows_written, result.rows_updated) == (1, 0, 0)
+    assert _csv(ws / "escalations.csv").empty
+    # A filter never hides a deletion: the scrubbed ticket has no type.
+    typed = tmp_path / "incidents.yaml"
+    typed.write_text("where:\n  type: [incident, problem]\n")
+    run_import("zendesk", [alive], tmp_path / "ws2", mapping_file=typed)
+    assert run_import("zendesk", [deleted], tmp_path / "ws2", mapping_file=typed).removed == 1
+
+
+def test_an_estimated_resolution_never_replaces_the_exact_one(tmp_path):
+    solved = _ticket(100, "2026-01-10T12:00:00Z", status="closed")
+    exact = _page(tmp_path / "with-metrics.json", solved, metrics=[{"ticket_id": 100, "solved_at": "2026-01-06T12:00:00Z"}])
+    rough = _page(tmp_path / "no-metrics.json", solved)
+    ws = tmp_path / "ws"
+    run_import("zendesk", [exact], ws)
+    result = run_import("zendesk", [rough], ws)
+    assert (result.rows_updated, result.rows_already_there) == (0, 1)
+    assert _csv(ws / "escalations.csv")["resolved_at"].tolist() == ["2026-01-06T12:00:00Z"]
+    # Without metric sets at all, the last update stands in, and the import says so.
+    fresh = run_import("zendesk", [rough], tmp_path / "fresh")
+    assert any("solved or closed without metric sets: resolved_at is the ticket's last update" in n for n in fresh.notes)
+    assert _csv(tmp_path / "fresh" / "escalations.csv")["resolved_at"].tolist() == ["2026-01-10T12:00:00Z"]
+
+
+def test_each_page_of_a_file_keeps_its_own_metric_sets(tmp_path):
+    pages = [
+        {"tickets": [_ticket(100, "2026-01-08T00:00:00Z", status="solved")],
+         "metric_sets": [{"ticket_id": 100, "solved_at": "2026-01-08T00:00:00Z", "reply_time_in_minutes": {"calendar": 10}}]},
+        {"tickets": [_ticket(100, "2026-01-05T11:00:00Z")], "metric_sets": [{"ticket_id": 100, "solved_at": None}]},
+    ]
+    (tmp_path / "pages.json").write_text(json.dumps(pages))
+    run_import("zendesk", [tmp_path / "pages.json"], tmp_path / "ws")
+    row = _csv(tmp_path / "ws" / "escalations.csv").iloc[0]
+    assert (row["resolved_at"], row["first_response_at"]) == ("2026-01-08T00:00:00Z", "2026-01-05T10:40:00Z")
+
+
+def test_a_parquet_table_loses_a_deleted_row_and_keeps_a_column_called_k(tmp_path):
+    ws = tmp_path / "ws"
+    run_import("zendesk", [_page(tmp_path / "two.json", _ticket(100, "2026-01-06T00:00:00Z"), _ticket(200, "2026-01-06T00:00:00Z"))], ws)
+    with duckdb.connect() as con:
+        con.execute("COPY (SELECT *, 'mine' AS _k, 'mine' AS _playbook_pair FROM read_csv(?, all_varchar = true)) TO ? (FORMAT parquet)",
+                    [str(ws / "escalations.csv"), str(ws / "escalations.parquet")])
+    (ws / "escalations.csv").unlink()
+    change = _page(tmp_path / "change.json", _ticket(100, "2026-01-09T00:00:00Z", priority="urgent"),
+                   _ticket(200, "2026-01-09T00:00:00Z", status="deleted"))
+    result = run_import("zendesk", [change], ws)
+    assert (result.rows_updated, result.removed) == (1, 1)
+    with duckdb.connect() as con:
+        rows = con.execute("SELECT escalation_id, priority, _k, _playbook_pair FROM read_parquet(?)", [str(ws / "escalations.parquet")]).fetchall()
+    assert rows == [("100", "P1", "mine", "mine")]
+    # A deletion alone (no value to change) is written too.
+    run_import("zendesk", [_page(tmp_path / "add.json", _ticket(300, "2026-01-09T00:00:00Z"))], ws)
+    alone = run_import("zendesk", [_page(tmp_path / "gone.json", _ticket(300, "2026-01-10T00:00:00Z", status="deleted"))], ws)
+    assert alone.removed == 1
+
+
+def test_an_updated_row_keeps_the_files_quoting(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    header = "escalation_id;account_id;product;team;priority;category;title;opened_at;first_response_at;resolved_at;reopened"
+    row = '"100";"509974";"support";"support";"P2";"incident";"T100";"2026-01-05T10:30:00Z";"";"";"0"'
+    (ws / "escalations.csv").write_bytes(("\ufeff" + header + "\r\n" + row + "\r\n").encode())
+    run_import("zendesk", [_page(tmp_path / "p.json", _ticket(100, "2026-01-09T00:00:00Z", priority="urgent"))], ws)
+    assert (ws / "escalations.csv").read_bytes() == ("\ufeff" + header + "\r\n" + row.replace('"P2"', '"P1"') + "\r\n").encode()
+
+
+def test_exposures_are_never_rewritten_by_a_later_export(tmp_path):
+    first = tmp_path / "a.csv"
+    first.write_text("user_id,timestamp,experiment_id,variation_id,converted\nu1,2026-01-05T10:00:00Z,EXP-1,control,0\n")
+    later = tmp_path / "b.csv"
+    later.write_text("user_id,timestamp,experiment_id,variation_id,converted\nu1,2026-01-09T10:00:00Z,EXP-1,treatment,1\n")
+    run_import("assignments", [first], tmp_path / "ws")
+    result = run_import("assignments", [later], tmp_path / "ws")
+    assert (result.rows_updated, result.rows_already_there) == (0, 1)
+    assert _csv(tmp_path / "ws" / "exposures.csv")["variant"].tolist() == ["control"]

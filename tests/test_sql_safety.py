@@ -85,6 +85,7 @@ REVIEWED: dict[str, dict[str, str]] = {
         "markers": "quoted flag and key column names made in code, compared with a constant",
         "wanted": "quoted contract column names",
         "pairs": "a join of two temporary tables by row number, written in code",
+        "pair": "a quoted counter name chosen apart from the file's columns",
         "flag": "a quoted flag column name made in code",
         "setting": "quoted flag column names made in code",
         "chosen": "quoted contract column names and aliases made from them",
