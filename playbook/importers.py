@@ -1208,7 +1208,13 @@ def _in_export_terms(line: str, names: dict[str, str], origin: pd.DataFrame, sev
         file, number = origin.iloc[at]
         return f"{file} row {int(number)}" if several else f"row {int(number)}"
 
+    def columns(match: re.Match[str]) -> str:
+        parts = match.group(1).split(" + ")
+        theirs = " + ".join(names.get(p, p) for p in parts)
+        return f"columns '{match.group(1)}'" + (f" (the export's {theirs!r})" if theirs != match.group(1) else "")
+
     line = re.sub(r"column '(\w+)'", column, line, count=1)
+    line = re.sub(r"columns '(\w+(?: \+ \w+)+)'", columns, line, count=1)
     return re.sub(r"\brow (\d+)\b", row, line)
 
 

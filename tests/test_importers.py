@@ -204,7 +204,7 @@ def test_assignments_to_exposures(tmp_path):
     result = run_import("assignments", [FIXTURES / "assignments.csv"], tmp_path)
     assert result.rows_written == 3
     assert result.set_aside == [
-        "1 row set aside: columns 'experiment_id + unit_id' repeats a (experiment_id, unit_id) pair already used "
+        "1 row set aside: columns 'experiment_id + unit_id' (the export's 'experiment_id + user_id') repeats a (experiment_id, unit_id) pair already used "
         "in an earlier row (row 4: 'checkout-v2 / u1')"
     ]
     rows = _csv(tmp_path / "exposures.csv")
