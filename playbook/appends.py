@@ -308,9 +308,15 @@ def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int,
         raise
 
 
+def _escape(dialect: dict[str, Any]) -> str | None:
+    """The escape character, or None where quotes are doubled (DuckDB reports the quote itself
+    as the escape then; the csv module would read a closing quote as escaping what follows)."""
+    return None if dialect["escape"] in ("", dialect["quote"]) else dialect["escape"]
+
+
 def _writer(out: io.StringIO, dialect: dict[str, Any], newline: str, quoting: int = csv.QUOTE_MINIMAL) -> Any:
     return csv.writer(out, delimiter=dialect["delimiter"], quotechar=dialect["quote"], lineterminator=newline, quoting=quoting,
-                      doublequote=dialect["escape"] in ("", dialect["quote"]), escapechar=dialect["escape"] or None)
+                      doublequote=dialect["escape"] in ("", dialect["quote"]), escapechar=_escape(dialect))
 
 
 def _encoded(target: Path, label: str, encoding: str, text: str) -> bytes:
@@ -342,7 +348,7 @@ def _changed_records(target: Path, table: str, text: str, dialect: dict[str, Any
             yield lines[consumed - 1]
 
     reader = csv.reader(feed(), delimiter=dialect["delimiter"], quotechar=dialect["quote"],
-                        doublequote=dialect["escape"] in ("", dialect["quote"]), escapechar=dialect["escape"] or None)
+                        doublequote=dialect["escape"] in ("", dialect["quote"]), escapechar=_escape(dialect))
     header: list[str] | None = None
     pieces, start = [], 0
     gone = set(remove)

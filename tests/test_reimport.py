@@ -452,3 +452,20 @@ def test_exposures_are_never_rewritten_by_a_later_export(tmp_path):
     result = run_import("assignments", [later], tmp_path / "ws")
     assert (result.rows_updated, result.rows_already_there) == (0, 1)
     assert _csv(tmp_path / "ws" / "exposures.csv")["variant"].tolist() == ["control"]
+
+
+def test_an_update_in_a_csv_whose_quotes_are_doubled(tmp_path):
+    """DuckDB reports the quote itself as the escape of such a file: records must still split
+    where the file's own quotes say (a comma inside quotes is not a delimiter)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    header = "escalation_id,account_id,product,team,priority,category,title,opened_at,first_response_at,resolved_at,reopened"
+    rows = [f'{i},509974,support,support,P2,incident,"Broke, ""again"" ({i})",2026-01-05T10:30:00Z,,,0' for i in range(100, 400)]
+    (ws / "escalations.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    before = _lines(ws / "escalations.csv")
+    result = run_import("zendesk", [_page(tmp_path / "p.json", _ticket(250, "2026-01-09T00:00:00Z", priority="urgent",
+                                                                     subject='Broke, "again" (250)'))], ws)
+    assert (result.rows_updated, result.columns_updated) == (1, {"priority": 1})
+    after = _lines(ws / "escalations.csv")
+    assert [i for i, (a, b) in enumerate(zip(before, after)) if a != b] == [151] and len(after) == len(before)
+    assert after[151] == b'250,509974,support,support,P1,incident,"Broke, ""again"" (250)",2026-01-05T10:30:00Z,,,0\n'
