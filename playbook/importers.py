@@ -1,10 +1,12 @@
 """Importers: exports from the tools product-ops teams use, turned into canonical workspace tables.
 
-An import reads one or more files, maps their columns onto one canonical table, checks the rows
+An import reads one or more files (:mod:`playbook.exports`, with a preset's own code from
+:mod:`playbook.tool_exports`), maps their columns onto one canonical table, checks the rows
 against the data contract exactly as a run does (:class:`playbook.workspace.Workspace`), and
-writes the usable rows into the workspace: appending to the table already there without
-repeating an id, and without rewriting anything already there (:mod:`playbook.appends`). It
-reports what it read, wrote, skipped and set aside, and why.
+writes what changed into the workspace (:mod:`playbook.reimport` decides: new ids added, ids
+already there updated where the export's values differ and it is not older, ids deleted at the
+source removed; :mod:`playbook.appends` writes, rewriting nothing else). It reports what it
+read, added, updated, skipped and set aside, and why, in the export's own column names.
 
 The mapping is YAML (see ``params/mappings/`` for worked examples)::
 
@@ -16,34 +18,35 @@ The mapping is YAML (see ``params/mappings/`` for worked examples)::
       priority: Ticket Priority
     values:                       # canonical column: {source value: canonical value}, any case
       priority: {Critical: P1, High: P2, Medium: P3, Low: P4}
+    defaults:                     # canonical column: the value where the source's is empty
+      priority: P3
+    where:                        # source column: the values a row must hold to be kept
+      Ticket Type: [Incident, Problem]
+    deleted:                      # source column: values marking a record deleted at the source
+      status: [deleted]
+    updated: [Updated]            # the source column saying when each record last changed
     dates:
       format: "%d-%m-%Y %H:%M"    # strftime codes, or "unix" (seconds); default ISO-8601
-      timezone: UTC               # the zone of times written without one
+      timezone: UTC               # the zone of times written without one (default UTC)
     constants:                    # canonical column: the same value on every row; "{row}" is
       team: support               # the source row number and "{file}" the export's file name
                                   # without extension (ids for files without any)
 
 A *preset* is such a mapping shipped in ``playbook/presets/`` for a tool's export, plus a
-``prepare`` function here where the format needs code (nested JSON, repeated headers, zipped
-files). ``--mapping`` merges a user's mapping over the preset's.
+``prepare`` function in :mod:`playbook.tool_exports` where the format needs code (nested JSON,
+repeated headers, zipped files). ``--mapping`` merges a user's mapping over the preset's.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-import json
 import os
 import re
 import shutil
 import tempfile
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -51,14 +54,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from playbook.appends import one_writer, table_file, write_changes
+from playbook.exports import EXAMPLES, _column, _iso, _rows, _text, read_any
 from playbook.reimport import key_of, ledger_path, plan, read_ledger, write_ledger
 from playbook.config import describe_yaml_error, load_yaml
 from playbook.errors import ImportDataError, SchemaError
 from playbook.schemas import TABLES, get_table
-from playbook.workspace import Workspace, decode_legacy
+from playbook.tool_exports import PRESETS
+from playbook.workspace import Workspace
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
-EXAMPLES = 5
 
 
 class Dates(BaseModel):
@@ -170,464 +174,6 @@ class ImportResult:
         return lines
 
 
-def _rows(count: int) -> str:
-    return f"{count:,} row{'' if count == 1 else 's'}"
-
-
-# -- reading files ------------------------------------------------------------------------------
-
-
-def _merge_repeated(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
-    """A frame from CSV rows where a repeated header (Jira's ``Labels``, ``Labels``) becomes one
-    column holding the non-empty values joined with ``; ``."""
-    names: list[str] = []
-    for name in header:
-        if name not in names:
-            names.append(name)
-    positions = {name: [i for i, h in enumerate(header) if h == name] for name in names}
-    data = {}
-    for name, where in positions.items():
-        if len(where) == 1:
-            i = where[0]
-            data[name] = [row[i] if i < len(row) else "" for row in rows]
-        else:
-            data[name] = ["; ".join(row[i] for i in where if i < len(row) and row[i].strip()) for row in rows]
-    return pd.DataFrame(data, dtype=object)
-
-
-def read_csv_file(path: Path, raw: bytes | None = None) -> pd.DataFrame:
-    """Every value as text; a byte-order mark, semicolons and quoted line breaks handled.
-
-    A file that is not UTF-8 is read as Windows-1252 (Latin-1 where that fails) and the frame's
-    ``attrs["notes"]`` says so.
-
-    Raises:
-        ImportDataError: an empty file, a quote never closed, or rows with more fields than the header.
-    """
-    text, note = _decoded(path, _gunzipped(path.name, path.read_bytes()) if raw is None else raw)
-    if not text.strip():
-        raise ImportDataError(f"{path.name}: the file is empty")
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = [h.strip() for h in next(reader)]
-        rows = [row for row in reader if any(cell.strip() for cell in row)]
-    except csv.Error as err:
-        raise ImportDataError(
-            f"{path.name}: line {reader.line_num:,}: {err}; a double quote opened there is never closed "
-            "(a value holding a quote must double it: \"\")"
-        ) from None
-    # A row with more fields than the header lost its quotes around a delimiter: refuse it
-    # rather than cut the value where the delimiter falls.
-    ragged = [f"row {i}: {len(row)} fields" for i, row in enumerate(rows, start=1) if len(row) > len(header)]
-    if ragged:
-        raise ImportDataError(
-            f"{path.name}: {len(ragged):,} row{'s' if len(ragged) > 1 else ''} with more fields than the header's "
-            f"{len(header)} ({', '.join(ragged[:EXAMPLES])}); a value holding {delimiter!r} must be in double quotes"
-        )
-    frame = _merge_repeated(header, rows)
-    frame.attrs["notes"] = [note] if note else []
-    return frame
-
-
-def _decoded(path: Path, raw: bytes) -> tuple[str, str]:
-    """A file's text, and a note when it had to be read as a legacy encoding instead of UTF-8."""
-    try:
-        return raw.decode("utf-8-sig"), ""
-    except UnicodeDecodeError as err:
-        text, encoding = decode_legacy(raw)
-        return text, (f"{path.name} is not UTF-8 (byte 0x{raw[err.start]:02X} at offset {err.start:,}); read as {encoding}. "
-                      "Check accented text, and export as UTF-8 to be sure")
-
-
-def _json_records(path: Path, text: str) -> list[dict[str, Any]]:
-    stripped = text.lstrip()
-    if not stripped:
-        raise ImportDataError(f"{path.name}: the file is empty")
-    if stripped[0] in "[{" and not _looks_like_lines(stripped):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ImportDataError(f"{path.name}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
-        records = data if isinstance(data, list) else [data]
-    else:
-        records = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ImportDataError(f"{path.name}: line {number} is not valid JSON ({err.msg}, column {err.colno})") from None
-    for number, record in enumerate(records, start=1):
-        if not isinstance(record, dict):
-            raise ImportDataError(
-                f"{path.name}: expected JSON objects, one per record ({{\"id\": ..., ...}}); record {number:,} is "
-                f"{_json_kind(record)} ({json.dumps(record)[:60]})"
-            )
-    return records
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool) or value is None:
-        return f"{json.dumps(value)}"
-    return "a number"
-
-
-def _looks_like_lines(text: str) -> bool:
-    """JSON lines: more than one line, each a whole object."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) < 2:
-        return False
-    try:
-        json.loads(lines[0])
-        return True
-    except json.JSONDecodeError:
-        return False
-
-
-def read_json_file(path: Path, notes: list[str] | None = None) -> list[dict[str, Any]]:
-    """Records from a JSON document (an object or a list) or JSON lines; ``.gz`` is unpacked.
-
-    Args:
-        notes: where to say that the text was not UTF-8 and was read as Windows-1252.
-    """
-    raw = _gunzipped(path.name, path.read_bytes())
-    text, note = _decoded(path, raw)
-    if note and notes is not None:
-        notes.append(note)
-    return _json_records(path, text)
-
-
-def _gunzipped(name: str, raw: bytes) -> bytes:
-    """The bytes, unpacked when they are gzip; a truncated or damaged gzip is said so."""
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as err:
-        raise ImportDataError(
-            f"{name}: the gzip data is truncated or damaged ({err or type(err).__name__}); download the export again"
-        ) from None
-
-
-def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested objects as dotted keys (``person.email``); lists kept as JSON text."""
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        elif isinstance(value, list):
-            flat[name] = json.dumps(value)
-        else:
-            flat[name] = value
-    return flat
-
-
-def read_any(path: Path) -> pd.DataFrame:
-    """A CSV, JSON or JSON-lines file (gzipped or not) as a frame of text columns, nested JSON
-    flattened: a file named .json/.jsonl/.ndjson, or whose text starts with ``{`` or ``[``, is
-    JSON; any other is CSV (whatever its name: .txt, .tsv, .csv.gz)."""
-    if not path.is_file():
-        raise ImportDataError(f"{path}: no such file")
-    raw = _gunzipped(path.name, path.read_bytes())
-    named = Path(path.name.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
-    if named not in (".json", ".jsonl", ".ndjson") and raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"{", b"["):
-        return read_csv_file(path, raw)
-    notes: list[str] = []
-    records = read_json_file(path, notes)
-    frame = pd.DataFrame([flatten(r) for r in records], dtype=object)
-    frame.attrs["notes"] = notes
-    return frame
-
-
-# -- presets: the mapping, and code where a format needs it -------------------------------------
-
-
-def _prepare_jira(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
-    """Resolved when the status category is Done or a resolution date is set; labels as one list."""
-    frame = frame.copy()
-    sources: dict[str, str] = {}
-    category = _column(frame, ["Status Category"], any_case=True)
-    resolved = _column(frame, ["Resolved"], any_case=True)
-    updated = _column(frame, ["Status Category Changed", "Updated"], any_case=True)
-    done = pd.Series(False, index=frame.index)
-    if category is not None:
-        done |= frame[category].fillna("").str.strip().str.lower().eq("done")
-    if resolved is not None:
-        done |= frame[resolved].fillna("").str.strip().ne("")
-        closed = frame[resolved].where(done, "")
-        if updated is not None:
-            # Done without a resolution date: the status change is when it was closed.
-            closed = closed.where(closed.fillna("").str.strip().ne("") | ~done, frame[updated])
-        frame["_closed"] = closed
-        sources["_closed"] = str(resolved)
-    elif category is not None:
-        frame["_closed"] = frame[updated].where(done, "") if updated is not None else ""
-        sources["_closed"] = f"{category} and {updated}" if updated is not None else str(category)
-    labels = _column(frame, ["Labels"], any_case=True)
-    customer = set(str(x).lower() for x in mapping.options.get("customer_labels", ["customer"]))
-    if labels is not None:
-        frame["_source"] = frame[labels].fillna("").map(
-            lambda text: "customer" if {x.strip().lower() for x in str(text).split(";")} & customer else "internal")
-    else:
-        frame["_source"] = "internal"
-    sources["_source"] = str(labels or "Labels")
-    components = _column(frame, ["Component/s", "Components"], any_case=True)
-    if components is not None:
-        frame["_component"] = frame[components].fillna("").map(lambda text: str(text).split(";")[0].strip())
-    sources["_component"] = str(components or "Component/s")
-    frame.attrs["sources"] = sources
-    frame.attrs["absent"] = [name for name, found in (("_source", labels), ("_component", components)) if found is None]
-    if category is None and resolved is None:
-        frame.attrs["absent"].append("_closed")
-    return frame
-
-
-def _prepare_zendesk(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
-    """Tickets with their metric sets (sideloaded or embedded), or the admin CSV export.
-
-    First reply = created + reply time (calendar minutes); resolution = the metric set's
-    ``solved_at``, else created + full resolution time, and only for solved or closed tickets;
-    a solved ticket without metric sets was resolved by its last update (``updated_at``), the
-    closest the ticket itself says (the note says so).
-    """
-    frame = frame.copy()
-    opened = _column(frame, ["created_at", "Created at"], any_case=True)
-    if opened is None:
-        raise ImportDataError(f"{path.name}: no 'created_at' (or 'Created at') in the tickets; columns found: "
-                              f"{', '.join(map(str, frame.columns[:40]))}")
-    created = _utc(frame[opened])
-    reply = _column(frame, ["metric_set.reply_time_in_minutes.calendar", "First reply time in minutes"], any_case=True)
-    full = _column(frame, ["metric_set.full_resolution_time_in_minutes.calendar", "Full resolution time in minutes"], any_case=True)
-    solved = _column(frame, ["metric_set.solved_at", "Solved at"], any_case=True)
-    status = _column(frame, ["status", "Status"], any_case=True)
-    updated = _column(frame, ["updated_at", "Updated at"], any_case=True)
-    minutes = lambda col: pd.to_numeric(frame[col], errors="coerce") if col else pd.Series(float("nan"), index=frame.index)  # noqa: E731
-    frame["_first_reply"] = _iso(created + pd.to_timedelta(minutes(reply), unit="min"))
-    done = frame[status].map(_text).str.lower().isin(["solved", "closed"]) if status else pd.Series(True, index=frame.index)
-    at = _utc(frame[solved]) if solved else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
-    at = at.fillna(created + pd.to_timedelta(minutes(full), unit="min"))
-    sources = {"_first_reply": f"{opened} + {reply}" if reply else "metric_set.reply_time_in_minutes",
-               "_resolved": str(solved or full or "metric_set.solved_at"), "_reopens": "metric_set.reopens"}
-    if solved is None and full is None and updated is not None and status is not None:
-        by_update = done & at.isna()
-        if by_update.any():
-            frame.attrs.setdefault("said", []).append(
-                f"{path.name}: {_rows(int(by_update.sum()))} solved or closed without metric sets: resolved_at is the "
-                f"ticket's last update ({updated}); export with include=metric_sets for the time it was solved")
-        at = at.fillna(_utc(frame[updated]))
-        sources["_resolved"] = f"{status} and {updated}"
-        # An estimate fills an empty value; it never replaces a time the table already holds.
-        frame["_estimated"] = by_update.map({True: "resolved_at", False: ""})
-    frame["_resolved"] = _iso(at.where(done))
-    reopens = _column(frame, ["metric_set.reopens", "Reopens"], any_case=True)
-    frame["_reopens"] = frame[reopens].fillna(0) if reopens else 0
-    frame.attrs["sources"] = sources
-    frame.attrs["absent"] = [name for name, found in (("_first_reply", reply), ("_reopens", reopens)) if found is None]
-    if status is None or (solved is None and full is None and updated is None):
-        frame.attrs["absent"].append("_resolved")
-    return frame
-
-
-def _utc(values: pd.Series) -> pd.Series:
-    """ISO-8601 text as UTC times (empty or unreadable: NaT)."""
-    return pd.to_datetime(values.map(_text).where(lambda t: t.ne("")), utc=True, errors="coerce", format="ISO8601")
-
-
-def _zendesk_records(path: Path) -> pd.DataFrame:
-    """Incremental export pages: ``tickets`` with ``metric_sets`` sideloaded by ticket id."""
-    notes: list[str] = []
-    records = read_json_file(path, notes)
-    rows = []
-    for page in records:
-        if "tickets" in page or "metric_sets" in page:
-            # Each page's tickets take that page's metric sets: a ticket on two pages is two states.
-            metrics = {m.get("ticket_id"): m for m in page.get("metric_sets", [])}
-            tickets = page.get("tickets", [])
-        else:
-            metrics, tickets = {}, [page]
-        for ticket in tickets:
-            ticket = dict(ticket)
-            if "metric_set" not in ticket and ticket.get("id") in metrics:
-                ticket["metric_set"] = metrics[ticket["id"]]
-            rows.append(flatten(ticket))
-    frame = pd.DataFrame(rows, dtype=object)
-    frame.attrs["notes"] = notes
-    return frame
-
-
-def _prepare_posthog_survey(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
-    """``survey sent`` events; the score is ``$survey_response`` (or the first numbered answer),
-    the comment the next text answer; one row per ``$survey_submission_id`` (the last sent)."""
-    frame = _properties(_unstarred(frame), path)
-    event = _column(frame, ["event"], any_case=True)
-    if event is not None:
-        frame = frame[frame[event] == "survey sent"]
-    answers = sorted((c for c in frame.columns if c.startswith("properties.$survey_response")), key=_answer_order)
-    if not answers:
-        raise ImportDataError(f"{path.name}: no '$survey_response' property in any 'survey sent' event")
-    score_key = mapping.options.get("score", answers[0])
-    if score_key not in frame.columns:
-        raise ImportDataError(f"{path.name}: options.score names {score_key!r}, which no 'survey sent' event has; "
-                              f"answers found: {', '.join(answers)}")
-    frame = frame.assign(_score=frame[score_key])
-    text_keys = [a for a in answers if a != score_key]
-    frame["_comment"] = frame[text_keys[0]] if text_keys else None
-    submission = "properties.$survey_submission_id"
-    if submission in frame.columns:
-        key = frame[submission].where(frame[submission].notna(), frame.get("uuid"))
-        frame = frame.assign(_submission=key)
-        time_col = _column(frame, ["timestamp"], any_case=True)
-        if time_col:
-            frame = frame.sort_values(time_col, kind="stable")
-        frame = frame.drop_duplicates("_submission", keep="last")
-    else:
-        frame = frame.assign(_submission=frame.get("uuid"))
-    frame.attrs["sources"] = {"_submission": f"{submission} (else uuid)", "_score": score_key,
-                              "_comment": text_keys[0] if text_keys else "properties.$survey_response_1"}
-    return frame
-
-
-def _answer_order(name: str) -> tuple[int, str]:
-    return (0 if name == "properties.$survey_response" else 1, name)
-
-
-def _properties(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """PostHog CSV exports hold ``properties`` as JSON text: spread it into ``properties.*``.
-
-    Raises:
-        ImportDataError: a ``properties`` value that is not a JSON object, with its rows.
-    """
-    if "properties" in frame.columns:
-        parsed, broken = [], []
-        for number, value in enumerate(frame["properties"], start=1):
-            if isinstance(value, dict):
-                parsed.append(value)
-                continue
-            text = _text(value)
-            try:
-                found = json.loads(text) if text else {}
-            except json.JSONDecodeError:
-                found = None
-            if not isinstance(found, dict):
-                broken.append(f"row {number}: {text[:40]!r}")
-                found = {}
-            parsed.append(found)
-        if broken:
-            raise ImportDataError(f"{path.name}: column 'properties': {len(broken):,} "
-                                  f"{'values are not JSON objects' if len(broken) > 1 else 'value is not a JSON object'} "
-                                  f"({', '.join(broken[:EXAMPLES])})")
-        spread = pd.DataFrame([flatten(p, "properties.") for p in parsed], index=frame.index, dtype=object)
-        frame = pd.concat([frame.drop(columns=["properties"]), spread], axis=1)
-    return frame
-
-
-def _prepare_posthog_events(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
-    """The account is the event's group of the type in ``options.group_type`` (or its first);
-    the mapping says what stands in for it when an event has no group (the user, by default)."""
-    frame = _properties(_unstarred(frame), path)
-    group_type = mapping.options.get("group_type")
-    groups = [c for c in frame.columns if c.startswith("properties.$groups.")]
-    if group_type:
-        groups = [c for c in groups if c == f"properties.$groups.{group_type}"]
-    frame["_account"] = frame[groups].bfill(axis=1).iloc[:, 0] if groups else None
-    frame.attrs["sources"] = {"_account": f"properties.$groups.{group_type}" if group_type else "properties.$groups"}
-    return frame
-
-
-def _unstarred(frame: pd.DataFrame) -> pd.DataFrame:
-    """PostHog's own CSV export (the events table's "Export" button) writes each event's fields as
-    ``*.event``, ``*.distinct_id``, ``*.properties.$browser``: the same names without ``*.``.
-    Its other columns are what the table displayed (a ``timestamp`` to the minute, a person's
-    name): where one has the name of an event field, the event's own field wins."""
-    starred = {str(c)[2:]: c for c in frame.columns if str(c).startswith("*.")}
-    if not starred:
-        return frame
-    shown = {c: f"{c} (as displayed)" for c in frame.columns if c in starred}
-    return frame.rename(columns=shown).rename(columns={c: name for name, c in starred.items()})
-
-
-def _amplitude_records(path: Path) -> pd.DataFrame:
-    """Amplitude's export: a zip of gzipped JSON-lines files (one per hour)."""
-    if not zipfile.is_zipfile(path):
-        raise ImportDataError(f"{path.name}: not a zip file; Amplitude's export is a zip of .json.gz files")
-    rows, notes = [], []
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for name in sorted(archive.namelist()):
-                if name.endswith("/"):
-                    continue
-                try:
-                    data = _gunzipped(name, archive.read(name))
-                    text, note = _decoded(Path(name), data)
-                    notes += [note] if note else []
-                    rows += [flatten(r) for r in _json_records(Path(name), text)]
-                except ImportDataError as err:
-                    raise ImportDataError(f"{path.name}: {err}") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
-        raise ImportDataError(f"{path.name}: the zip file is damaged ({err}); download the export again") from None
-    frame = pd.DataFrame(rows, dtype=object)
-    frame.attrs["notes"] = notes
-    return frame
-
-
-def _prepare_amplitude(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
-    """The account is the event's group of ``options.group_type`` (groups hold lists)."""
-    group_type = mapping.options.get("group_type", "company")
-    column = f"groups.{group_type}"
-
-    def first(value: Any) -> Any:
-        # Lists arrive as JSON text (see flatten); a name such as "[ACME] Corp" is a name.
-        if isinstance(value, str) and value.startswith("["):
-            try:
-                items = json.loads(value)
-            except json.JSONDecodeError:
-                return value
-            return (items[0] if items else None) if isinstance(items, list) else value
-        return value
-
-    frame = frame.copy()
-    frame["_account"] = frame[column].map(first) if column in frame.columns else None
-    frame.attrs["sources"] = {"_account": column}
-    return frame
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    describe: str
-    reader: Callable[[Path], pd.DataFrame] = read_any
-    prepare: Callable[[pd.DataFrame, Mapping, Path], pd.DataFrame] | None = None
-
-
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset("generic", "any CSV or JSON-lines file, with --mapping"),
-        Preset("jira", "Jira CSV export (all fields) to bugs, or escalations with --table", prepare=_prepare_jira),
-        Preset("zendesk", "Zendesk tickets: incremental export JSON with metric_sets, or the admin CSV", prepare=_prepare_zendesk),
-        Preset("delighted", "Delighted survey responses (API JSON or JSON lines)"),
-        Preset("posthog-survey", "PostHog 'survey sent' events (CSV or JSON lines)", prepare=_prepare_posthog_survey),
-        Preset("posthog-events", "PostHog events (CSV or JSON lines); the account from $groups", prepare=_prepare_posthog_events),
-        Preset("amplitude", "Amplitude export: a zip of gzipped JSON-lines files", reader=_amplitude_records, prepare=_prepare_amplitude),
-        Preset("assignments", "experiment assignments (user_id, timestamp, experiment_id, variation_id, conversion)"),
-    )
-}
-
-
-def _zendesk_reader(path: Path) -> pd.DataFrame:
-    return read_csv_file(path) if path.suffix.lower() == ".csv" else _zendesk_records(path)
-
-
-PRESETS["zendesk"] = Preset("zendesk", PRESETS["zendesk"].describe, reader=_zendesk_reader, prepare=_prepare_zendesk)
-
-
 def load_mapping(preset: str, mapping_file: Path | None = None, table: str | None = None) -> Mapping:
     """The preset's mapping (for ``table`` when it offers several), with ``mapping_file`` merged over it.
 
@@ -702,41 +248,6 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- mapping a frame onto the contract ----------------------------------------------------------
-
-
-def _column(frame: pd.DataFrame, names: list[str], any_case: bool) -> str | None:
-    """The first of ``names`` that the frame has (ignoring case and outer spaces when asked)."""
-    for name in names:
-        if name in frame.columns:
-            return name
-    if any_case:
-        folded = {str(c).strip().lower(): c for c in frame.columns}
-        for name in names:
-            if name.strip().lower() in folded:
-                return folded[name.strip().lower()]
-    return None
-
-
-def _iso(series: pd.Series) -> pd.Series:
-    """UTC times as ISO-8601 text ending in Z, with the fraction of a second when there is one."""
-    return series.map(_iso_one)
-
-
-def _iso_one(t: Any) -> str:
-    if pd.isna(t):
-        return ""
-    t = pd.Timestamp(t)
-    text = t.strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = t.microsecond * 1000 + t.nanosecond
-    return text + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
-
-
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return str(value).strip()
 
 
 def _zone(name: str | None, where: str) -> ZoneInfo | timezone:
