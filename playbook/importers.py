@@ -513,15 +513,15 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
             # filter's column empty): judged before any filter.
             scrubbed = frame[deleted]
             keys = _source_keys(scrubbed, mapping, key)
-            stamps = _updated_times(scrubbed, mapping, path)
-            gone += [(k, stamp, int(at), path.name, int(line) + 1)
-                     for k, stamp, at, line in zip(keys, stamps, order[deleted], scrubbed.index) if k is not None]
+            stamps, said = _updated_times(scrubbed, mapping, path)
+            gone += [(k, stamp, said_at, int(at), path.name, int(line) + 1)
+                     for k, stamp, said_at, at, line in zip(keys, stamps, said, order[deleted], scrubbed.index) if k is not None]
             frame, order = frame[~deleted], order[~deleted]
         keep = _kept_where(frame, mapping, path, filtered)
         frame, order = frame[keep], order[keep]
         if not len(frame):
             continue
-        updated = _updated_times(frame, mapping, path)
+        updated, said = _updated_times(frame, mapping, path)
         mapped, source_of = map_frame(frame, mapping, path.name, path.stem, notes)
         given |= set(source_of)
         first = key[0] if key else contract.column_names[0]
@@ -529,7 +529,7 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         for column, name in source_of.items():
             names.setdefault(column, name)
         rough = frame["_estimated"].map(_text).tolist() if "_estimated" in frame.columns else ""
-        parts.append((path, mapped.assign(_updated=updated, _estimated=rough, _file=path.name, _line=list(frame.index + 1),
+        parts.append((path, mapped.assign(_updated=updated, _said=said, _estimated=rough, _file=path.name, _line=list(frame.index + 1),
                                           _seq=list(order), _deleted=False)))
     if not read:
         raise ImportDataError(f"{', '.join(Path(f).name for f in files)}: no records to import; nothing was written")
@@ -538,16 +538,19 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         notes.append(_filter_note(mapping, filtered, kept_rows))
     staged, repeated = _once([part for _, part in parts], list(contract.column_names))
     if gone and key:
-        marks = pd.DataFrame([{**dict.fromkeys(contract.column_names, ""), **dict(zip(key, k)), "_updated": stamp, "_estimated": "",
-                               "_file": file, "_line": line, "_seq": at, "_deleted": True} for k, stamp, at, file, line in gone])
+        marks = pd.DataFrame([{**dict.fromkeys(contract.column_names, ""), **dict(zip(key, k)), "_updated": stamp, "_said": said_at,
+                               "_estimated": "", "_file": file, "_line": line, "_seq": at, "_deleted": True}
+                              for k, stamp, said_at, at, file, line in gone])
         staged = pd.concat([staged.drop(columns="import_row"), marks], ignore_index=True)
     # A record given several times (an incremental export repeats a ticket each time it changes,
     # or a deletion and a restore): its latest change wins.
     staged, superseded = _newest(staged, key, bool(mapping.updated) or bool(gone))
     dead = staged["_deleted"].astype(bool).to_numpy()
     stamps = pd.to_datetime(staged["_updated"], utc=True, errors="coerce").dt.tz_localize(None)
-    deleted_keys = list(zip(key_of(staged[dead], key), stamps[dead])) if key else []
+    said = staged["_said"].map(_text)
+    deleted_keys = list(zip(key_of(staged[dead], key), stamps[dead], said[dead])) if key else []
     stamps, rough = stamps[~dead].reset_index(drop=True), staged["_estimated"][~dead].reset_index(drop=True)
+    said = said[~dead].reset_index(drop=True)
     staged = staged[~dead].reset_index(drop=True)
     origin = staged[["_file", "_line"]]
     staged = staged[list(contract.column_names)].assign(import_row=range(len(staged)))
@@ -561,14 +564,16 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         raise
     rows_kept = typed["import_row"].astype(int).to_numpy()
     updated_at, rough = stamps.iloc[rows_kept].reset_index(drop=True), rough.iloc[rows_kept].reset_index(drop=True)
+    said = said.iloc[rows_kept].reset_index(drop=True)
     typed = typed.drop(columns=["import_row"])
     set_aside = [_in_export_terms(line, names, origin, len(parts) > 1) for line in set_aside]
     with one_writer(workspace):
         target = table_file(workspace, mapping.table)
         rows_before = 0
         ledger = ledger_path(workspace, mapping.table)
+        recorded = read_ledger(ledger, key) if key else {}
         args = (mapping.table, kept[list(contract.column_names)], typed, given, updated_at if mapping.updated else None,
-                deleted_keys, read_ledger(ledger, key), rough)
+                deleted_keys, recorded, rough, said)
         changes = plan(None, *args)
         if target.exists() or target.is_symlink():
             # The table already there must be one the contract can read, or nothing is added to it.
@@ -584,11 +589,17 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
                 raise ImportDataError(f"the workspace's {target.name} is read-only; nothing was written")
         if workspace.is_dir() and changes.writes and not workspace.stat().st_mode & 0o222:
             raise ImportDataError(f"the workspace folder {workspace} is read-only; nothing was written")
+        if key and changes.ledger != recorded:
+            # The ledger first: one ahead of the table is harmless (the same export is never
+            # older than itself), one behind it would let an older export revert the change.
+            write_ledger(ledger, key, changes.ledger)
         if changes.writes or (len(kept) and not target.exists()):
             workspace.mkdir(parents=True, exist_ok=True)
             write_changes(target, mapping.table, changes, rows_before)
-        if key and changes.ledger and (target.exists() or ledger.exists()):
-            write_ledger(ledger, key, changes.ledger)
+    if changes.judged_by_row:
+        notes.append(f"{changes.judged_by_row:,} id{'s' if changes.judged_by_row > 1 else ''} already in {target.name} had no entry in "
+                     f"the import ledger ({ledger}): whether the export is older was judged by the row's own times, which a "
+                     "change of priority or a deletion does not move")
     same = "same id" if contract.key else "identical rows"
     return ImportResult(
         mapping.table, target, [Path(f).name for f in files], read, len(changes.add), changes.unchanged, set_aside, faults, same,
@@ -684,12 +695,13 @@ def _source_keys(frame: pd.DataFrame, mapping: Mapping, key: list[str]) -> list[
     return [k if all(k) else None for k in zip(*columns)]
 
 
-def _updated_times(frame: pd.DataFrame, mapping: Mapping, path: Path) -> list[str]:
-    """Each row's time of its last change at the source (ISO-8601 UTC), or empty."""
+def _updated_times(frame: pd.DataFrame, mapping: Mapping, path: Path) -> tuple[list[str], list[str]]:
+    """Each row's time of its last change at the source (ISO-8601 UTC), or empty, and the
+    export's own text of it."""
     column = _column(frame, mapping.updated, mapping.headers == "any_case") if mapping.updated else None
     if column is None:
-        return [""] * len(frame)
-    return parse_times(frame[column], mapping.dates, f"{path.name}: column {column!r}").tolist()
+        return [""] * len(frame), [""] * len(frame)
+    return parse_times(frame[column], mapping.dates, f"{path.name}: column {column!r}").tolist(), frame[column].map(_text).tolist()
 
 
 def _newest(staged: pd.DataFrame, key: list[str], by_time: bool) -> tuple[pd.DataFrame, int]:
@@ -750,7 +762,7 @@ def _once(parts: list[pd.DataFrame], columns: list[str]) -> tuple[pd.DataFrame, 
     A row that one file holds twice and another once is kept twice (the larger count wins).
     """
     if not parts:
-        return pd.DataFrame(columns=[*columns, "_updated", "_estimated", "_file", "_line", "_seq", "_deleted", "import_row"]), 0
+        return pd.DataFrame(columns=[*columns, "_updated", "_said", "_estimated", "_file", "_line", "_seq", "_deleted", "import_row"]), 0
     numbered = [part.assign(_copy=part.groupby(columns, sort=False, dropna=False).cumcount()) for part in parts]
     staged = pd.concat(numbered, ignore_index=True)
     repeated = staged.duplicated([*columns, "_copy"])

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from playbook.errors import ImportDataError
 from playbook.schemas import get_table
 from playbook.workspace import Workspace
 
@@ -47,7 +48,8 @@ class Changes:
     unchanged: int = 0
     older: int = 0
     columns_updated: dict[str, int] = field(default_factory=dict)
-    ledger: dict[Key, tuple[Any, bool]] = field(default_factory=dict)
+    ledger: dict[Key, tuple[Any, bool, str]] = field(default_factory=dict)
+    judged_by_row: int = 0
 
     @property
     def writes(self) -> bool:
@@ -67,27 +69,52 @@ def ledger_path(workspace: Path, table: str) -> Path:
     return workspace / LEDGER / f"{table}.csv"
 
 
-def read_ledger(path: Path, key: list[str]) -> dict[Key, tuple[Any, bool]]:
-    """The ledger's entries; a ledger that is missing or cannot be read counts as empty (the
-    table's own times then judge what is older)."""
+Entry = tuple[Any, bool, str]  # the latest change time, whether it was a deletion, the export's own text of that time
+
+
+def read_ledger(path: Path, key: list[str]) -> dict[Key, Entry]:
+    """The ledger's entries (none when it does not exist).
+
+    Raises:
+        ImportDataError: a ledger that cannot be read, or rows of it that do not hold an ISO-8601
+            time and 0/1: the import stops rather than judge without it (and overwrite it).
+    """
     if not path.is_file():
         return {}
+    fix = (f"fix those rows, or delete {path} (the import then judges by each row's own times, and writes the ledger "
+           "anew); nothing was written")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        stamps = pd.to_datetime(frame["updated_at"], utc=True, errors="coerce").dt.tz_localize(None)
-        return {tuple(row): (stamp, gone == "1") for row, stamp, gone in
-                zip(frame[key].itertuples(index=False, name=None), stamps, frame["deleted"])}
-    except (KeyError, ValueError, pd.errors.ParserError, UnicodeDecodeError):
-        return {}
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
+        raise ImportDataError(f"{path}: the import ledger cannot be read ({str(err).splitlines()[0]}); {fix}") from None
+    missing = [c for c in (*key, "updated_at", "deleted") if c not in frame.columns]
+    if missing:
+        raise ImportDataError(f"{path}: the import ledger has no column {', '.join(repr(c) for c in missing)}; {fix}")
+    stamps = pd.to_datetime(frame["updated_at"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
+    bad = [i + 2 for i, (t, gone) in enumerate(zip(stamps, frame["deleted"])) if pd.isna(t) or gone not in ("0", "1")]
+    if bad:
+        raise ImportDataError(f"{path}: line{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad[:5]))} of the import "
+                              f"ledger do{'es' if len(bad) == 1 else ''} not hold an ISO-8601 time and 0 or 1; {fix}")
+    sources = frame["source"] if "source" in frame.columns else pd.Series("", index=frame.index)
+    return {tuple(row): (stamp, gone == "1", text) for row, stamp, gone, text in
+            zip(frame[key].itertuples(index=False, name=None), stamps, frame["deleted"], sources)}
 
 
-def write_ledger(path: Path, key: list[str], ledger: dict[Key, tuple[Any, bool]]) -> None:
+def write_ledger(path: Path, key: list[str], ledger: dict[Key, Entry]) -> None:
+    """Write the ledger atomically.
+
+    Raises:
+        ImportDataError: the ledger cannot be written (a read-only workspace).
+    """
     from playbook.render import write_atomic
 
-    rows = [(*k, pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "1" if gone else "0")
-            for k, (t, gone) in ledger.items() if pd.notna(t)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, pd.DataFrame(rows, columns=[*key, "updated_at", "deleted"]).to_csv(index=False))
+    rows = [(*k, pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "1" if gone else "0", text)
+            for k, (t, gone, text) in ledger.items() if pd.notna(t)]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, pd.DataFrame(rows, columns=[*key, "updated_at", "deleted", "source"]).to_csv(index=False))
+    except OSError as err:
+        raise ImportDataError(f"cannot write the import ledger {path} ({err.strerror or err}); nothing was written") from None
 
 
 def key_of(frame: pd.DataFrame, key: list[str]) -> list[Key]:
@@ -96,18 +123,20 @@ def key_of(frame: pd.DataFrame, key: list[str]) -> list[Key]:
 
 
 def plan(ws: Workspace | None, table: str, text: pd.DataFrame, typed: pd.DataFrame, given: set[str],
-         updated_at: pd.Series | None, deleted: list[tuple[Key, Any]], ledger: dict[Key, tuple[Any, bool]] | None = None,
-         estimated: pd.Series | None = None) -> Changes:
+         updated_at: pd.Series | None, deleted: list[tuple[Key, Any, str]], ledger: dict[Key, Entry] | None = None,
+         estimated: pd.Series | None = None, updated_text: pd.Series | None = None) -> Changes:
     """The changes ``text`` (the import's usable rows) and ``typed`` (the same rows typed) make
     to the workspace's ``table`` (loaded in ``ws``; None when the table does not exist yet).
 
     Args:
         given: the columns the export gives a value for (a column it lacks is never updated).
         updated_at: per incoming row, the export's time of its last change (NaT when unknown).
-        deleted: keys the export marks as deleted, with the time of the deletion.
-        ledger: the latest change time recorded per key by earlier imports (:func:`read_ledger`).
+        deleted: keys the export marks as deleted, with the time of the deletion and its text.
+        ledger: the latest change recorded per key by earlier imports (:func:`read_ledger`).
         estimated: per incoming row, the columns whose value is an estimate (filled only where
             the table's row has none).
+        updated_text: per incoming row, the export's own text of its change time: the same text
+            as the ledger's is the same change read again (in a corrected time zone, say), never older.
     """
     contract = get_table(table)
     key = list(contract.key)
@@ -118,56 +147,68 @@ def plan(ws: Workspace | None, table: str, text: pd.DataFrame, typed: pd.DataFra
         return Changes(added, unchanged=len(text) - len(added))
     times = [c.name for c in contract.columns if c.type == "timestamp"]
     compared = [c for c in contract.column_names if c in given and c not in key]
-    held = ws.held(table, list(dict.fromkeys([*key, *compared, *times]))) if ws is not None else pd.DataFrame(
-        columns=list(dict.fromkeys([*key, *compared, *times])))
+    wanted = list(dict.fromkeys([*key, *compared, *times]))
+    held = ws.held(table, wanted) if ws is not None else pd.DataFrame(columns=wanted)
     where: dict[Key, list[int]] = {}
     for i, k in enumerate(key_of(held, key)):
         where.setdefault(k, []).append(i)
-    latest = held[times].max(axis=1, skipna=True) if times and len(held) else pd.Series(pd.NaT, index=held.index)
+    stamps_held = held[times].apply(pd.to_datetime) if times and len(held) else pd.DataFrame(index=held.index)
+    latest = list(stamps_held.max(axis=1, skipna=True)) if len(held) else []
+    earliest = list(stamps_held.min(axis=1, skipna=True)) if len(held) else []
+    # Plain lists: a row at a time through pandas' indexing costs a millisecond a row.
+    mine = {c: typed[c].tolist() for c in compared}
+    theirs = {c: held[c].tolist() for c in compared}
+    texts = {c: text[c].tolist() for c in compared}
+    stamps = updated_at.tolist() if updated_at is not None else [pd.NaT] * len(typed)
+    sources = updated_text.tolist() if updated_text is not None else [""] * len(typed)
+    rough = [set(str(e).split(",")) for e in estimated] if estimated is not None else [set()] * len(typed)
     changes = Changes(text.iloc[0:0])
 
-    def older(k: Key, stamp: Any) -> bool:
+    def older(k: Key, stamp: Any, source: str) -> bool:
         """The export's change is older than one already recorded: in the ledger, or else (a
-        table written before the ledger, or by hand) the latest time the table's row holds."""
+        table written before the ledger, or by hand) the latest time the table's row holds,
+        where the change is not before the row was opened (an export's own inconsistency)."""
         if pd.isna(stamp):
             return False
+        stamp = pd.Timestamp(stamp)
         if k in known and pd.notna(known[k][0]):
-            return pd.Timestamp(stamp) < pd.Timestamp(known[k][0])
-        return k in where and any(pd.notna(latest.iloc[h]) and pd.Timestamp(stamp) < pd.Timestamp(latest.iloc[h]) for h in where[k])
+            return stamp < pd.Timestamp(known[k][0]) and not (source and source == known[k][2])
+        if k not in where:
+            return False
+        changes.judged_by_row += 1
+        return any(pd.notna(latest[h]) and stamp < latest[h] and not (pd.notna(earliest[h]) and stamp < earliest[h])
+                   for h in where[k])
 
     adding = []
     for i, k in enumerate(key_of(typed, key)):
-        stamp = updated_at.iloc[i] if updated_at is not None else pd.NaT
-        if older(k, stamp):
+        if older(k, stamps[i], sources[i]):
             changes.older += 1
             continue
-        if pd.notna(stamp):
-            known[k] = (stamp, False)
+        if pd.notna(stamps[i]):
+            known[k] = (stamps[i], False, sources[i])
         if k not in where:
             adding.append(i)
             continue
         if table in APPEND_ONLY:
             changes.unchanged += 1
             continue
-        rough = set(str(estimated.iloc[i]).split(",")) if estimated is not None else set()
         differ = [
             c for c in compared
-            if any(not same(typed[c].iloc[i], held[c].iloc[h]) and not (c in rough and not _missing(held[c].iloc[h]))
-                   for h in where[k])
+            if any(not same(mine[c][i], theirs[c][h]) and not (c in rough[i] and not _missing(theirs[c][h])) for h in where[k])
         ]
         if differ:
-            changes.update[k] = {c: text[c].iloc[i] for c in differ}
+            changes.update[k] = {c: texts[c][i] for c in differ}
             for c in differ:
                 changes.columns_updated[c] = changes.columns_updated.get(c, 0) + 1
         else:
             changes.unchanged += 1
     changes.add = text.iloc[adding].reset_index(drop=True)
-    for k, stamp in deleted:
-        if older(k, stamp):
+    for k, stamp, source in deleted:
+        if older(k, stamp, source):
             changes.older += 1
             continue
         if pd.notna(stamp):
-            known[k] = (stamp, True)
+            known[k] = (stamp, True, source)
         if k in where and k not in changes.remove:
             changes.remove.append(k)
     changes.ledger = known

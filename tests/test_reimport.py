@@ -469,3 +469,100 @@ def test_an_update_in_a_csv_whose_quotes_are_doubled(tmp_path):
     after = _lines(ws / "escalations.csv")
     assert [i for i, (a, b) in enumerate(zip(before, after)) if a != b] == [151] and len(after) == len(before)
     assert after[151] == b'250,509974,support,support,P1,incident,"Broke, ""again"" (250)",2026-01-05T10:30:00Z,,,0\n'
+
+
+# -- the import ledger ---------------------------------------------------------------------------
+
+
+def _history(tmp_path: Path, ws: Path) -> tuple[Path, Path]:
+    """A ticket changed in April (priority urgent) and another deleted then, after a February
+    import; and the March export, older than both."""
+    run_import("zendesk", [_page(tmp_path / "feb.json", _ticket(1, "2024-02-01T00:00:00Z", priority="low"),
+                                 _ticket(2, "2024-02-01T00:00:00Z", priority="low"))], ws)
+    run_import("zendesk", [_page(tmp_path / "apr.json", _ticket(1, "2024-04-01T00:00:00Z", priority="urgent"),
+                                 _ticket(2, "2024-04-01T00:00:00Z", status="deleted"))], ws)
+    march = _page(tmp_path / "mar.json", _ticket(1, "2024-03-01T00:00:00Z"), _ticket(2, "2024-03-01T00:00:00Z"))
+    return march, ws / ".playbook-imports" / "escalations.csv"
+
+
+@pytest.mark.parametrize("damage", ["3,2024-01-01T00:00:00.000000Z,0,x,extra\n", "9,2024-05-01,yes,\n", None])
+def test_a_damaged_ledger_stops_the_import_rather_than_being_overwritten(tmp_path, damage):
+    ws = tmp_path / "ws"
+    march, ledger = _history(tmp_path, ws)
+    if damage is None:
+        ledger.write_text("id,when\n1,2024-04-01\n")
+    else:
+        with ledger.open("a") as handle:
+            handle.write(damage)
+    before, table = ledger.read_bytes(), (ws / "escalations.csv").read_bytes()
+    with pytest.raises(ImportDataError) as err:
+        run_import("zendesk", [march], ws)
+    assert str(err.value).startswith(f"{ledger}: ") and "nothing was written" in str(err.value)
+    assert (ledger.read_bytes(), (ws / "escalations.csv").read_bytes()) == (before, table)
+    # Deleting it, as the message says, lets the rows' own times judge, and says so.
+    ledger.unlink()
+    result = run_import("zendesk", [march], ws)
+    assert any("had no entry in the import ledger" in note for note in result.notes)
+
+
+def test_the_ledger_is_written_before_the_table(tmp_path, monkeypatch):
+    """A run killed between the two writes leaves the ledger ahead: the same export again then
+    applies its change, and an older one still cannot revert it. (The failure of the table's
+    write is injected: no real disk fails on cue.)"""
+    ws = tmp_path / "ws"
+    march, ledger = _history(tmp_path, ws)
+    may = _page(tmp_path / "may.json", _ticket(1, "2024-05-01T00:00:00Z", priority="low"))
+    import playbook.importers as importers
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importers, "write_changes", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_import("zendesk", [may], ws)
+    monkeypatch.undo()
+    assert "2024-05-01" in ledger.read_text() and _csv(ws / "escalations.csv")["priority"].tolist() == ["P1"]
+    assert run_import("zendesk", [may], ws).rows_updated == 1
+    assert run_import("zendesk", [march], ws).rows_older == 2
+
+
+def test_a_deletion_first_is_remembered_whatever_the_order(tmp_path):
+    deletion = _page(tmp_path / "del.json", _ticket(2, "2024-04-01T00:00:00Z", status="deleted"))
+    live = _page(tmp_path / "live.json", _ticket(2, "2024-02-01T00:00:00Z"))
+    run_import("zendesk", [deletion], tmp_path / "a")
+    late = run_import("zendesk", [live], tmp_path / "a")
+    run_import("zendesk", [live], tmp_path / "b")
+    run_import("zendesk", [deletion], tmp_path / "b")
+    assert late.rows_older == 1
+    assert _csv(tmp_path / "a" / "escalations.csv").empty and _csv(tmp_path / "b" / "escalations.csv").empty
+
+
+def test_the_same_export_read_in_its_right_time_zone_corrects_the_times(tmp_path):
+    ws = tmp_path / "ws"
+    run_import("jira", [FIXTURES / "jira_server.csv"], ws)
+    berlin = tmp_path / "berlin.yaml"
+    berlin.write_text("dates:\n  timezone: Europe/Berlin\n")
+    result = run_import("jira", [FIXTURES / "jira_server.csv"], ws, mapping_file=berlin)
+    assert (result.rows_older, result.rows_updated) == (0, 4)
+    assert _csv(ws / "bugs.csv").set_index("bug_id").loc["MOB-101", "opened_at"] == "2025-12-22T13:38:00Z"
+
+
+def test_an_unchanged_import_writes_nothing_at_all(tmp_path):
+    ws = tmp_path / "ws"
+    page = _page(tmp_path / "p.json", _ticket(1, "2024-02-01T00:00:00Z"))
+    run_import("zendesk", [page], ws)
+    before = {p: p.stat().st_mtime_ns for p in ws.rglob("*")}
+    again = run_import("zendesk", [page], ws)
+    assert (again.rows_written, again.rows_updated, again.rows_already_there) == (0, 0, 1)
+    assert {p: p.stat().st_mtime_ns for p in ws.rglob("*")} == before
+
+
+@REAL
+def test_real_zendesk_pages_without_a_ledger_are_not_misjudged_older(tmp_path):
+    """Six tickets of the real 2023-09-19 page were 'updated' a second before they were created:
+    judged by the row's own times, such a ticket is not taken as older than itself."""
+    page = SHARED_REAL / ZENDESK_PAGES[1]
+    run_import("zendesk", [page], tmp_path)
+    (tmp_path / ".playbook-imports" / "escalations.csv").unlink()
+    again = run_import("zendesk", [page], tmp_path)
+    assert (again.rows_older, again.rows_updated, again.rows_written) == (0, 0, 0)
