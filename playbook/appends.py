@@ -426,17 +426,16 @@ def _check_read_back(target: Path, table: str, before: bytes, after: bytes, rows
     (count_before, old), (count_after, new) = read
     same = count_before == rows_before and old is not None and new is not None
     if same:
-        expected = old.copy()
+        want = old.values.tolist()
         if update or remove:
-            key = list(get_table(table).key)
-            keys = key_of(expected, key)
-            for i, k in enumerate(keys):
+            keys, gone = key_of(old, list(get_table(table).key)), set(remove)
+            at = {name: i for i, name in enumerate(old.columns)}
+            for values, k in zip(want, keys):
                 for column, value in update.get(k, {}).items():
-                    expected.iloc[i, expected.columns.get_loc(column)] = str(value).strip()
-            gone = set(remove)
-            expected = expected[[k not in gone for k in keys]]
-        meant = rows.fillna("").astype(str).apply(lambda c: c.str.strip()).reset_index(drop=True) if len(rows) else expected.iloc[0:0]
-        want = expected.values.tolist() + meant[columns].values.tolist()
+                    values[at[column]] = str(value).strip()
+            want = [values for values, k in zip(want, keys) if k not in gone]
+        if len(rows):
+            want += rows.fillna("").astype(str).apply(lambda c: c.str.strip())[columns].values.tolist()
         same = count_after == len(want) and new.values.tolist() == want
     if not same:
         raise ImportDataError(

@@ -119,7 +119,8 @@ def write_ledger(path: Path, key: list[str], ledger: dict[Key, Entry]) -> None:
 
 def key_of(frame: pd.DataFrame, key: list[str]) -> list[Key]:
     """Each row's key as text, as a CSV file holds it (trimmed)."""
-    return [tuple(_plain(v) for v in row) for row in frame[key].itertuples(index=False, name=None)]
+    columns = [frame[k].map(_plain).tolist() for k in key]
+    return list(zip(*columns)) if columns and len(frame) else []
 
 
 def plan(ws: Workspace | None, table: str, text: pd.DataFrame, typed: pd.DataFrame, given: set[str],
