@@ -274,19 +274,21 @@ def validate(workspace: Path | None, params_dir: Path) -> None:
 def import_(preset: str, files: tuple[Path, ...], workspace: str, mapping_file: Path | None, table: str | None) -> None:
     """Turn a tool's export into a canonical workspace table.
 
-    Reads FILE(s) with PRESET's mapping (and --mapping), checks the rows against the data
-    contract, and writes the usable ones into the workspace's table: a new id is added, an id
-    already there is updated where the export's values differ (unless the export is older than
-    the table's row), a record deleted at the source is removed; nothing else in the file
-    changes. Prints what was added, updated, unchanged, skipped and set aside, and why.
-    Exit 2 when the export cannot be read at all (the message names the file, the column and
-    what was expected); exit 1 when no row of it could be used.
+    Reads FILE(s) with PRESET's mapping (and --mapping), checks the rows against the table's
+    rules, and writes the usable ones into the workspace: a new record is added; a record
+    already there is updated where the export's values differ, unless its last-changed time
+    (Jira Updated, Zendesk updated_at) is older than the one on record; a record the export
+    marks as deleted (Zendesk status deleted, or the mapping's deleted:) is removed; records
+    missing from the export are kept. Nothing else in the file changes. Prints what was added,
+    updated, unchanged, skipped and set aside, and why. Exit 0 when it ran (also with nothing
+    new); 1 when no row of the export could be used; 2 when the export cannot be read at all
+    (the message names the file, the column and what was expected).
 
     \b
     Presets:
       generic         any CSV or JSON-lines file, described by --mapping
       jira            Jira CSV (all fields) to bugs, or to escalations with --table
-      zendesk         Zendesk tickets: incremental export JSON with metric_sets, or admin CSV
+      zendesk         Zendesk tickets (incremental export JSON, or admin CSV) to escalations
       delighted       Delighted survey responses (API JSON or JSON lines) to nps_responses
       posthog-survey  PostHog "survey sent" events (CSV or JSON lines) to nps_responses
       posthog-events  PostHog events (CSV or JSON lines) to events; account from $groups
