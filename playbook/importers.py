@@ -169,7 +169,9 @@ class ImportResult:
         lines += self.notes
         lines += [f"data fault: {line}" for line in self.faults]
         lines += self.set_aside
-        if self.nothing_usable:
+        if self.nothing_usable and not self.rows_read:
+            lines.append(f"nothing was written: {', '.join(self.files)} hold{'s' if len(self.files) == 1 else ''} no records")
+        elif self.nothing_usable:
             lines.append(f"nothing was written: no row of {', '.join(self.files)} could be used (the reasons are above)")
         return lines
 
@@ -532,7 +534,9 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         parts.append((path, mapped.assign(_updated=updated, _said=said, _estimated=rough, _file=path.name, _line=list(frame.index + 1),
                                           _seq=list(order), _deleted=False)))
     if not read:
-        raise ImportDataError(f"{', '.join(Path(f).name for f in files)}: no records to import; nothing was written")
+        # A quiet week's export: nothing to do, and said so (exit 1 from the command), not a fault.
+        return ImportResult(mapping.table, table_file(workspace, mapping.table), [Path(f).name for f in files], 0, 0, 0, usable=0,
+                            notes=notes)
     if filtered:
         kept_rows = sum(len(part) for _, part in parts)
         notes.append(_filter_note(mapping, filtered, kept_rows))

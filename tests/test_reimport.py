@@ -566,3 +566,12 @@ def test_real_zendesk_pages_without_a_ledger_are_not_misjudged_older(tmp_path):
     (tmp_path / ".playbook-imports" / "escalations.csv").unlink()
     again = run_import("zendesk", [page], tmp_path)
     assert (again.rows_older, again.rows_updated, again.rows_written) == (0, 0, 0)
+
+
+def test_an_export_without_records_exits_1_and_writes_nothing(tmp_path):
+    (tmp_path / "week.json").write_text("[]")
+    (tmp_path / "jira.csv").write_text("Issue key,Summary,Issue Type,Priority,Created\n")
+    for preset, name in (("delighted", "week.json"), ("jira", "jira.csv")):
+        cli = playbook_cli("import", preset, str(tmp_path / name), "--workspace", str(tmp_path / "ws"))
+        assert cli.returncode == 1 and f"nothing was written: {name} holds no records" in cli.stdout, cli.stdout + cli.stderr
+    assert not (tmp_path / "ws").exists()
