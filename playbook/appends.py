@@ -37,7 +37,7 @@ import pandas as pd
 from playbook.errors import ImportDataError, SchemaError
 from playbook.reimport import Changes, Key, key_of
 from playbook.render import TMP_SUFFIX, tmp_prefix, write_atomic
-from playbook.schemas import get_table
+from playbook.schemas import SQL_TYPES, get_table
 from playbook.workspace import Workspace, decode_legacy, first_line, ident
 
 
@@ -85,9 +85,6 @@ def add_rows(target: Path, table: str, rows: pd.DataFrame, rows_before: int) -> 
     write_changes(target, table, Changes(rows), rows_before)
 
 
-_SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
-
-
 def _write_parquet(target: Path, table: str, rows: pd.DataFrame, update: dict[Key, dict[str, str]] | None = None,
                    remove: list[Key] | None = None) -> None:
     """Text rows typed by the contract, after the rows already in ``target`` (if any), which are
@@ -100,7 +97,7 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame, update: dict[Ke
     columns = get_table(table).columns
     typed = ", ".join(
         f"CAST(CAST(NULLIF({ident(c.name)}, '') AS TIMESTAMPTZ) AS TIMESTAMP) AS {ident(c.name)}" if c.type == "timestamp"
-        else f"CAST(NULLIF({ident(c.name)}, '') AS {_SQL_TYPES[c.type]}) AS {ident(c.name)}"
+        else f"CAST(NULLIF({ident(c.name)}, '') AS {SQL_TYPES[c.type]}) AS {ident(c.name)}"
         for c in columns
     )
     with duckdb.connect() as con:
@@ -190,7 +187,7 @@ def _carry_changed(con: Any, target: Path, table: str, stored: dict[str, str], t
     pairs = (f"(SELECT *, row_number() OVER () AS {pair} FROM changed) n "
              f"JOIN (SELECT *, row_number() OVER () AS {pair} FROM changed_stored) s USING ({pair})")
     for c in changing:
-        back = _SQL_TYPES[{col.name: col for col in contract.columns}[c].type]
+        back = SQL_TYPES[{col.name: col for col in contract.columns}[c].type]
         name, flag = ident(c), ident(flags[c])
         bad = con.execute(
             f"SELECT CAST(n.{name} AS VARCHAR), CAST(CAST(s.{name} AS {back}) AS VARCHAR) FROM {pairs} "
@@ -249,7 +246,7 @@ def _check_lossless(con: Any, target: Path, stored: dict[str, str], columns: lis
     """Refuse when a new value, stored in the file's own type, would not read back as itself."""
     for column in columns:
         name = ident(column.name)
-        back = _SQL_TYPES[column.type]
+        back = SQL_TYPES[column.type]
         # Rows pair up by their order in both tables (a column of the file's may be called rowid).
         changed = con.execute(
             f"SELECT CAST(f.v AS VARCHAR), CAST(CAST(a.v AS {back}) AS VARCHAR) FROM "

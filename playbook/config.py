@@ -312,12 +312,13 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     return data, lines
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge mappings; the override wins, lists are replaced whole."""
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge mappings (params over defaults, a user's import mapping over a preset's); the
+    override wins, lists are replaced whole."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -393,7 +394,7 @@ def load_params(params_dir: Path | str, team: str) -> Params:
         raise ParamsError(f"{team_path}, line {team_lines[('team',)]}: the key 'team' is set from the file name; remove it")
     origins = {k: (defaults_path, v) for k, v in default_lines.items()}
     origins.update({k: (team_path, v) for k, v in team_lines.items()})
-    merged = _merge(defaults, overrides) | {"team": team}
+    merged = deep_merge(defaults, overrides) | {"team": team}
     try:
         return Params.model_validate(merged)
     except ValidationError as err:

@@ -56,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from playbook.appends import one_writer, table_file, write_changes
 from playbook.exports import EXAMPLES, _column, _iso, _rows, _text, read_any
 from playbook.reimport import key_of, ledger_path, plan, read_ledger, write_ledger
-from playbook.config import describe_yaml_error, load_yaml
+from playbook.config import deep_merge, describe_yaml_error, load_yaml
 from playbook.errors import ImportDataError, SchemaError
 from playbook.schemas import TABLES, get_table
 from playbook.tool_exports import PRESETS
@@ -209,7 +209,7 @@ def load_mapping(preset: str, mapping_file: Path | None = None, table: str | Non
             raise ImportDataError(f"{mapping_file}{describe_yaml_error(err)}") from None
         if not isinstance(extra, dict):
             raise ImportDataError(f"{mapping_file}: expected a mapping of keys (table, columns, values, dates, constants)")
-        body = _merge(body, extra)
+        body = deep_merge(body, extra)
     if table:
         body["table"] = table
     try:
@@ -235,18 +235,6 @@ def _problem(error: Any) -> str:
         model = Dates if len(error["loc"]) > 1 and error["loc"][0] == "dates" else Mapping
         return f"not a key of {'dates' if model is Dates else 'a mapping'}; keys: {', '.join(model.model_fields)}"
     return str(error["msg"]).replace("Value error, ", "")
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "columns":
-            merged[key] = _merge(merged[key], value)
-        elif key == "columns" and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
 
 
 # -- mapping a frame onto the contract ----------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from playbook.config import DEFAULT_SLA as _PARAM_SLA
 from playbook.errors import PlaybookError
 from playbook.render import TMP_SUFFIX, tmp_prefix, write_atomic
 
@@ -28,13 +29,8 @@ TEAM_PRODUCTS: dict[str, tuple[str, ...]] = {
     "growth": ("onboarding", "billing"),
 }
 PRODUCT_TEAM = {product: team for team, products in TEAM_PRODUCTS.items() for product in products}
-# SLA targets in hours per priority, as in params/defaults.yaml (escalations.sla).
-DEFAULT_SLA = {
-    "P1": {"first_response_hours": 1, "resolution_hours": 24},
-    "P2": {"first_response_hours": 4, "resolution_hours": 72},
-    "P3": {"first_response_hours": 8, "resolution_hours": 168},
-    "P4": {"first_response_hours": 24, "resolution_hours": 336},
-}
+# SLA targets in hours per priority: the parameters' defaults (escalations.sla), defined once in config.
+DEFAULT_SLA = {priority: target.model_dump() for priority, target in _PARAM_SLA.items()}
 # Share of survey answers and feedback per product.
 PRODUCT_WEIGHTS = {
     "insights": 0.18,

@@ -16,6 +16,9 @@ from typing import Literal
 
 ColumnType = Literal["string", "int", "float", "bool", "timestamp"]
 
+# Each contract type as DuckDB stores it (the one map of it: typed empty tables, typed writes).
+SQL_TYPES: dict[str, str] = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
+
 TYPE_NAMES: dict[str, str] = {
     "string": "text",
     "int": "a whole number of at most 15 digits",

@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 
 from playbook.errors import SchemaError, WorkspaceError
-from playbook.schemas import EARLIEST, LATEST, MAX_COLUMNS, PLAUSIBLE_DATES, TABLES, TYPE_NAMES, Column, Table, get_table
+from playbook.schemas import EARLIEST, LATEST, MAX_COLUMNS, PLAUSIBLE_DATES, SQL_TYPES, TABLES, TYPE_NAMES, Column, Table, get_table
 
 EXAMPLES = 5
 
@@ -570,8 +570,7 @@ class Workspace:
 
     def empty(self, table: str) -> duckdb.DuckDBPyRelation:
         """A relation with the table's contract columns and types and no rows (for absent optional tables)."""
-        types = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
-        columns = ", ".join(f"CAST(NULL AS {types[c.type]}) AS {ident(c.name)}" for c in get_table(table).columns)
+        columns = ", ".join(f"CAST(NULL AS {SQL_TYPES[c.type]}) AS {ident(c.name)}" for c in get_table(table).columns)
         return self.con.sql(f"SELECT {columns} WHERE false")
 
     def sql(self, query: str, params: list[Any] | None = None):
