@@ -36,7 +36,7 @@ import pandas as pd
 
 from playbook.errors import ImportDataError, SchemaError
 from playbook.reimport import Changes, Key, key_of
-from playbook.render import TMP_SUFFIX, tmp_prefix, write_atomic
+from playbook.render import replacing, write_atomic
 from playbook.schemas import SQL_TYPES, get_table
 from playbook.workspace import Workspace, decode_legacy, first_line, ident
 
@@ -136,16 +136,8 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame, update: dict[Ke
             )
         else:
             query, params = "SELECT * FROM fresh ORDER BY rowid", []
-        fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
-        os.close(fd)
-        try:
-            con.execute(f"COPY ({query}) TO ? (FORMAT parquet, COMPRESSION zstd)", [*params, tmp])
-            if target.exists():
-                shutil.copymode(target, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing(target) as tmp:
+            con.execute(f"COPY ({query}) TO ? (FORMAT parquet, COMPRESSION zstd)", [*params, str(tmp)])
 
 
 def _carry_changed(con: Any, target: Path, table: str, stored: dict[str, str], typed: str,
@@ -291,18 +283,11 @@ def _append_csv(target: Path, table: str, rows: pd.DataFrame, rows_before: int,
     if changed and body and not changed.endswith((b"\n", b"\r")):
         body = dialect["newline"].encode(encoding) + body
     _check_read_back(target, table, data, changed + body, rows, rows_before, dialect["delimiter"], update or {}, remove or [])
-    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(changed)
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        shutil.copymode(target, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(target) as tmp, tmp.open("wb") as handle:
+        handle.write(changed)
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _escape(dialect: dict[str, Any]) -> str | None:

@@ -8,13 +8,14 @@ reports.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from playbook.display import RECORD_MIME, change_words
 
@@ -59,22 +60,32 @@ def written_here(path: Path) -> bool:
     return isinstance(data, dict) and "playbook_version" in data and isinstance(data.get("reports"), dict)
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write the new version into (the one place every file
+    the playbook replaces goes through): when the block ends it replaces ``path`` atomically, so
+    readers see the old file or the new one, never a part; a file that was there keeps its
+    permissions (someone may have made a report private). On any failure, or Ctrl-C, the
+    temporary file is removed and ``path`` is untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # A file that was there keeps its permissions (someone may have made a report private).
+        yield Path(tmp)
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with replacing(path) as tmp, tmp.open("wb") as handle:
+        handle.write(raw)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def extract_records(nb: Any) -> dict[str, dict[str, Any]]:

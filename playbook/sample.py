@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ import pandas as pd
 
 from playbook.config import DEFAULT_SLA as _PARAM_SLA
 from playbook.errors import PlaybookError
-from playbook.render import TMP_SUFFIX, tmp_prefix, write_atomic
+from playbook.render import replacing, write_atomic
 
 TEAM_PRODUCTS: dict[str, tuple[str, ...]] = {
     "analytics": ("insights", "dashboards"),
@@ -1089,15 +1088,10 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write a frame as Parquet through DuckDB (timestamps as UTC), replacing ``path`` atomically."""
     import duckdb
 
-    tmp = path.with_name(f"{tmp_prefix(path)}{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
-    con = duckdb.connect()
-    try:
+    with replacing(path) as tmp, duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("frame", frame)
         con.execute("COPY (SELECT * FROM frame) TO ? (FORMAT parquet, COMPRESSION zstd)", [str(tmp)])
-    finally:
-        con.close()
-    tmp.replace(path)
 
 
 def sample_as_of(out: Path | str) -> date | None:
