@@ -136,8 +136,14 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame, update: dict[Ke
             )
         else:
             query, params = "SELECT * FROM fresh ORDER BY rowid", []
+        # The file's own key-value metadata (an owner's notes, a writer's schema) is carried over too.
+        kept = {} if not target.exists() else {
+            bytes(k).decode("utf-8", "replace"): bytes(v or b"")
+            for k, v in con.execute("SELECT key, value FROM parquet_kv_metadata(?)", [str(target)]).fetchall()
+        }
+        options = "FORMAT parquet, COMPRESSION zstd" + (", KV_METADATA ?" if kept else "")
         with replacing(target) as tmp:
-            con.execute(f"COPY ({query}) TO ? (FORMAT parquet, COMPRESSION zstd)", [*params, str(tmp)])
+            con.execute(f"COPY ({query}) TO ? ({options})", [*params, str(tmp), *([kept] if kept else [])])
 
 
 def _carry_changed(con: Any, target: Path, table: str, stored: dict[str, str], typed: str,

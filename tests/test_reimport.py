@@ -155,7 +155,7 @@ def test_a_zendesk_ticket_solved_since_is_updated_in_a_parquet_table_too(tmp_pat
         if kind == "parquet":
             with duckdb.connect() as con:
                 con.execute("COPY (SELECT *, 'kept' AS note, TIMESTAMP_NS '2026-01-05 09:00:00.123456789' AS seen "
-                            "FROM read_csv(?, all_varchar = true)) TO ? (FORMAT parquet)",
+                            "FROM read_csv(?, all_varchar = true)) TO ? (FORMAT parquet, KV_METADATA {owner: 'finance'})",
                             [str(ws / "escalations.csv"), str(ws / "escalations.parquet")])
             (ws / "escalations.csv").unlink()
         result = run_import("zendesk", [tmp_path / "later.json"], ws)
@@ -177,7 +177,9 @@ def test_a_zendesk_ticket_solved_since_is_updated_in_a_parquet_table_too(tmp_pat
                 kinds = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))",
                                          [str(ws / "escalations.parquet")]).fetchall())
                 nanos = con.execute("SELECT DISTINCT epoch_ns(seen) % 1000 FROM read_parquet(?)", [str(ws / "escalations.parquet")]).fetchall()
+                metadata = con.execute("SELECT key, value FROM parquet_kv_metadata(?)", [str(ws / "escalations.parquet")]).fetchall()
             assert kinds["seen"] == "TIMESTAMP_NS" and nanos == [(789,)]
+            assert (b"owner", b"finance") in metadata
 
 
 def test_a_ticket_deleted_since_it_was_imported_is_removed(tmp_path):

@@ -95,6 +95,7 @@ REVIEWED: dict[str, dict[str, str]] = {
         "marker": "a quoted key column name made in code",
         "match_gone": "equalities of quoted key names",
         "listed": "REPLACE over `replace`, or nothing",
+        "options": "COPY options written in code; the metadata is a bound ? marker",
     },
     "playbook/sample.py": {
         "reader": "read_parquet(?) or read_csv(?, ...): the path is a bound marker",
