@@ -1,6 +1,8 @@
 """Reading the files tools export: CSV (any delimiter, legacy encodings, repeated headers), JSON
-documents and JSON lines, gzipped or not, as frames of text columns; and the small text helpers
-every importer shares (a value as text, UTC times as ISO-8601, a column found in any case).
+documents and JSON lines, gzipped or not, as frames of text columns; the mapping that says how an
+export's columns become a canonical table (:class:`Mapping`, see :mod:`playbook.importers`); and
+the small text helpers every importer shares (a value as text, UTC times as ISO-8601, a column
+found in any case).
 
 Every fault is an :class:`~playbook.errors.ImportDataError` naming the file, and the line or
 record, and what was expected.
@@ -13,15 +15,73 @@ import gzip
 import io
 import json
 import zlib
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from playbook.errors import ImportDataError
 from playbook.workspace import decode_legacy
 
 EXAMPLES = 5
+
+
+class Dates(BaseModel):
+    """How an export writes its times: strftime codes, ``unix`` seconds, or ISO-8601 (no format)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str | None = None
+    timezone: str | None = None  # None: UTC, assumed (the import says so where a tool writes local times)
+
+    @field_validator("format")
+    @classmethod
+    def _strftime_codes(cls, value: str | None) -> str | None:
+        if value is None or value == "unix":
+            return value
+        if "%" not in value:
+            raise ValueError(
+                f"{value!r} has no strftime codes; a date like 31/01/2026 14:05 is '%d/%m/%Y %H:%M' "
+                "(leave the format out for ISO-8601 dates)"
+            )
+        try:
+            datetime.strptime("", value)
+        except ValueError as err:
+            if "directive" in str(err) or "stray %" in str(err):
+                raise ValueError(f"{value!r}: {err} (codes such as %Y %m %d %H %M %S %b %p; see Python's strftime codes)") from None
+        return value
+
+
+class Mapping(BaseModel):
+    """How one export's columns become one canonical table (the keys are described in :mod:`playbook.importers`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str
+    headers: Literal["exact", "any_case"] = "exact"
+    columns: dict[str, str | list[str]] = Field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    where: dict[str, list[Any] | None] = Field(default_factory=dict)
+    deleted: dict[str, list[Any] | None] = Field(default_factory=dict)
+    updated: list[str] = Field(default_factory=list)
+    dates: Dates = Dates()
+    constants: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("where", "deleted")
+    @classmethod
+    def _values_listed(cls, value: dict[str, list[Any] | None]) -> dict[str, list[Any] | None]:
+        empty = [name for name, values in value.items() if values is not None and not values]
+        if empty:
+            raise ValueError(f"{', '.join(repr(n) for n in empty)} lists no values (list the values, or write null to drop the rule)")
+        return value
+
+    def sources(self, column: str) -> list[str]:
+        found = self.columns.get(column, [])
+        return [found] if isinstance(found, str) else list(found)
 
 
 def _rows(count: int) -> str:
@@ -232,4 +292,4 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-__all__ = ["EXAMPLES", "flatten", "read_any", "read_csv_file", "read_json_file"]
+__all__ = ["EXAMPLES", "Dates", "Mapping", "flatten", "read_any", "read_csv_file", "read_json_file"]

@@ -44,17 +44,17 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from playbook.appends import one_writer, table_file, write_changes
-from playbook.exports import EXAMPLES, _column, _iso, _rows, _text, read_any
+from playbook.exports import EXAMPLES, Dates, Mapping, _column, _iso, _rows, _text, read_any
 from playbook.reimport import key_of, ledger_path, plan, read_ledger, write_ledger
 from playbook.config import deep_merge, describe_yaml_error, load_yaml
 from playbook.errors import ImportDataError, SchemaError
@@ -63,62 +63,6 @@ from playbook.tool_exports import PRESETS
 from playbook.workspace import Workspace
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
-
-
-class Dates(BaseModel):
-    """How an export writes its times: strftime codes, ``unix`` seconds, or ISO-8601 (no format)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: str | None = None
-    timezone: str | None = None  # None: UTC, assumed (the import says so where a tool writes local times)
-
-    @field_validator("format")
-    @classmethod
-    def _strftime_codes(cls, value: str | None) -> str | None:
-        if value is None or value == "unix":
-            return value
-        if "%" not in value:
-            raise ValueError(
-                f"{value!r} has no strftime codes; a date like 31/01/2026 14:05 is '%d/%m/%Y %H:%M' "
-                "(leave the format out for ISO-8601 dates)"
-            )
-        try:
-            datetime.strptime("", value)
-        except ValueError as err:
-            if "directive" in str(err) or "stray %" in str(err):
-                raise ValueError(f"{value!r}: {err} (codes such as %Y %m %d %H %M %S %b %p; see Python's strftime codes)") from None
-        return value
-
-
-class Mapping(BaseModel):
-    """How one export's columns become one canonical table (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    table: str
-    headers: Literal["exact", "any_case"] = "exact"
-    columns: dict[str, str | list[str]] = Field(default_factory=dict)
-    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    defaults: dict[str, Any] = Field(default_factory=dict)
-    where: dict[str, list[Any] | None] = Field(default_factory=dict)
-    deleted: dict[str, list[Any] | None] = Field(default_factory=dict)
-    updated: list[str] = Field(default_factory=list)
-    dates: Dates = Dates()
-    constants: dict[str, Any] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("where", "deleted")
-    @classmethod
-    def _values_listed(cls, value: dict[str, list[Any] | None]) -> dict[str, list[Any] | None]:
-        empty = [name for name, values in value.items() if values is not None and not values]
-        if empty:
-            raise ValueError(f"{', '.join(repr(n) for n in empty)} lists no values (list the values, or write null to drop the rule)")
-        return value
-
-    def sources(self, column: str) -> list[str]:
-        found = self.columns.get(column, [])
-        return [found] if isinstance(found, str) else list(found)
 
 
 @dataclass

@@ -13,16 +13,13 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import pandas as pd
 
 from playbook.errors import ImportDataError
-from playbook.exports import (EXAMPLES, _column, _decoded, _gunzipped, _iso, _json_records, _rows, _text, flatten, read_any, read_csv_file,
-                              read_json_file)
-
-if TYPE_CHECKING:
-    from playbook.importers import Mapping
+from playbook.exports import (EXAMPLES, Mapping, _column, _decoded, _gunzipped, _iso, _json_records, _rows, _text, flatten, read_any,
+                              read_csv_file, read_json_file)
 
 
 def _prepare_jira(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.DataFrame:
