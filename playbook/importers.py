@@ -294,6 +294,13 @@ def _shown(bad: pd.Series, text: pd.Series) -> str:
     return ", ".join(f"row {i + 1}: {text.iloc[i]!r}" for i in list(bad.to_numpy().nonzero()[0])[:EXAMPLES])
 
 
+def _present(frame: pd.DataFrame, mapping: Mapping, column: str) -> list[str]:
+    """The export's columns the mapping lists for a canonical column, in the mapping's order,
+    that the frame has (the first non-empty one wins, row by row)."""
+    any_case = mapping.headers == "any_case"
+    return [c for c in (_column(frame, [w], any_case) for w in mapping.sources(column)) if c is not None]
+
+
 def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str, file: str = "",
               notes: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
     """The canonical columns of ``mapping.table`` as text, and which source column fed each (by
@@ -312,7 +319,6 @@ def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str, file: str = "",
         ImportDataError: a required column with no source in the file, or times that do not parse.
     """
     contract = get_table(mapping.table)
-    any_case = mapping.headers == "any_case"
     names: dict[str, str] = frame.attrs.get("sources", {})
     absent: set[str] = set(frame.attrs.get("absent", ()))
     said = notes if notes is not None else []
@@ -329,7 +335,7 @@ def map_frame(frame: pd.DataFrame, mapping: Mapping, label: str, file: str = "",
             out[column.name] = values
             continue
         wanted = mapping.sources(column.name)
-        present = [c for c in (_column(frame, [w], any_case) for w in wanted) if c is not None]
+        present = _present(frame, mapping, column.name)
         found = present[0] if present else None
         if found is None:
             if wanted and not column.nullable:
@@ -510,8 +516,9 @@ def run_import(preset: str, files: list[Path], workspace: Path, mapping_file: Pa
         recorded = read_ledger(ledger, key) if key else {}
         args = (mapping.table, kept[list(contract.column_names)], typed, given, updated_at if mapping.updated else None,
                 deleted_keys, recorded, rough, said)
-        changes = plan(None, *args)
-        if target.exists() or target.is_symlink():
+        if not (target.exists() or target.is_symlink()):
+            changes = plan(None, *args)
+        else:
             # The table already there must be one the contract can read, or nothing is added to it.
             with Workspace(workspace) as ws:
                 try:
@@ -622,7 +629,7 @@ def _source_keys(frame: pd.DataFrame, mapping: Mapping, key: list[str]) -> list[
         return [None] * len(frame)
     columns = []
     for name in key:
-        present = [c for c in (_column(frame, [w], mapping.headers == "any_case") for w in mapping.sources(name)) if c is not None]
+        present = _present(frame, mapping, name)
         values = pd.Series("", index=frame.index, dtype=object)
         for column in reversed(present):
             text = frame[column].map(_text)

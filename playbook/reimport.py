@@ -31,6 +31,8 @@ from typing import Any
 import pandas as pd
 
 from playbook.errors import ImportDataError
+from playbook.exports import _text
+from playbook.render import write_atomic
 from playbook.schemas import get_table
 from playbook.workspace import Workspace
 
@@ -106,8 +108,6 @@ def write_ledger(path: Path, key: list[str], ledger: dict[Key, Entry]) -> None:
     Raises:
         ImportDataError: the ledger cannot be written (a read-only workspace).
     """
-    from playbook.render import write_atomic
-
     rows = [(*k, pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "1" if gone else "0", text)
             for k, (t, gone, text) in ledger.items() if pd.notna(t)]
     try:
@@ -242,11 +242,8 @@ def _missing(value: Any) -> bool:
 
 
 def _plain(value: Any) -> str:
-    if _missing(value):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
+    """A typed value as the text a CSV file holds (NaT and NA too are empty)."""
+    return "" if _missing(value) else _text(value)
 
 
 __all__ = ["APPEND_ONLY", "Changes", "key_of", "ledger_path", "plan", "read_ledger", "same", "write_ledger"]
