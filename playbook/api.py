@@ -7,7 +7,7 @@ the frames an area's pure ``build_report`` takes.
 
 from __future__ import annotations
 
-from playbook import communication, enablement, escalations, experiments, feedback, health, plots, stats, tools
+from playbook import communication, enablement, escalations, experiments, feedback, health, plots, roadmap, stats, tools
 from playbook.context import ReportContext, open_report, trend_window
 from playbook.display import (
     show_digest,
@@ -76,7 +76,7 @@ def feedback_report(ctx: ReportContext) -> feedback.FeedbackReport:
         history=ctx.read("nps_responses", trend_window(ctx.period, settings.trend, settings.trend_periods)),
         feedback=ctx.read("feedback"),
         accounts=ctx.read("accounts"),
-        roadmap=ctx.read("roadmap"),
+        roadmap=roadmap.with_releases(ctx.read("roadmap"), ctx.read("releases"), ctx.read("features"), ctx.period.end),
         params=settings,
         period=ctx.period,
     )
@@ -95,6 +95,14 @@ def tools_report(ctx: ReportContext) -> tools.ToolsReport:
 
 def escalations_report(ctx: ReportContext) -> escalations.EscalationsReport:
     """Read the team's escalations, bugs, features and events, and compute the area."""
+    organisation = None
+    if ctx.params.team != "all":
+        # An account's health rests on all its products, so it reads the same in every report.
+        organisation = escalations.OrganisationInputs(
+            ctx.events(whole_organisation=True),
+            ctx.read("nps_responses", whole_organisation=True),
+            ctx.read("escalations", whole_organisation=True),
+        )
     return escalations.build_report(
         escalations=ctx.read("escalations"),
         bugs=ctx.read("bugs"),
@@ -104,6 +112,7 @@ def escalations_report(ctx: ReportContext) -> escalations.EscalationsReport:
         events=ctx.events(),
         params=ctx.params.escalations,
         period=ctx.period,
+        organisation=organisation,
     )
 
 
@@ -112,10 +121,8 @@ def experiments_report(ctx: ReportContext) -> experiments.ExperimentsReport:
     catalogue = ctx.read("experiments")
     units = ctx.read("exposures")
     units = units[units["experiment_id"].isin(catalogue["experiment_id"])]
-    visitors = None
-    if ctx.has("events"):
-        daily = health.stickiness(ctx.events(), ctx.period)
-        visitors = float(daily["dau"].mean()) if len(daily) else None
+    # Each experiment is sized at its own product's traffic, the same in every report.
+    visitors = health.daily_visitors(ctx.events(), ctx.period) if ctx.has("events") else {}
     return experiments.build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period)
 
 
@@ -127,7 +134,7 @@ def communication_report(ctx: ReportContext) -> communication.CommunicationRepor
         requests=ctx.read("stakeholder_requests"),
         releases=releases,
         comms=comms[comms["release_id"].isin(releases["release_id"])],
-        roadmap=ctx.read("roadmap"),
+        roadmap=roadmap.with_releases(ctx.read("roadmap"), releases, ctx.read("features"), ctx.period.end),
         escalations=ctx.read("escalations"),
         bugs=ctx.read("bugs"),
         params=ctx.params.communication,

@@ -53,7 +53,7 @@ AREAS: dict[str, Area] = {
             "communication",
             "Communication",
             required=("stakeholder_requests",),
-            optional=("releases", "release_comms", "roadmap", "escalations", "bugs"),
+            optional=("releases", "release_comms", "roadmap", "escalations", "bugs", "features"),
         ),
         Area(
             "enablement",
@@ -61,7 +61,7 @@ AREAS: dict[str, Area] = {
             required=("releases",),
             optional=("trainings", "features", "escalations", "events"),
         ),
-        Area("feedback", "Feedback & NPS", required=("nps_responses",), optional=("accounts", "feedback", "roadmap")),
+        Area("feedback", "Feedback & NPS", required=("nps_responses",), optional=("accounts", "feedback", "roadmap", "releases", "features")),
     )
 }
 

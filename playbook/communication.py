@@ -18,14 +18,15 @@ Few vendors publish formulas here, so each definition is stated in the report as
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from playbook.config import CommunicationParams, Period
-from playbook.display import change_words
+from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.views import figure_change, figure_value
 
 
 def _end(day: date) -> pd.Timestamp:
@@ -50,12 +51,18 @@ def request_times(requests: pd.DataFrame, end: date, params: CommunicationParams
 
 
 def requests_by_group(requests: pd.DataFrame, period: Period, params: CommunicationParams) -> pd.DataFrame:
-    """Per requesting group, for requests opened in the period: volume, median and p90 hours to first
-    response and to close, the share answered within the SLA, and how many are open or overdue now."""
+    """Per requesting group: for requests opened in the period, volume, median and p90 hours to first
+    response and to close and the share answered within the SLA; and how many of all its requests
+    are open or overdue at the period end, whenever they were opened."""
     timed = request_times(requests, period.end, params)
     opened = timed[timed["opened_at"] >= pd.Timestamp(period.start)]
+    # Open and overdue count every request at the period end, whenever it was opened: the same
+    # rows as the overdue list and the summary's figure.
+    now_open = timed.groupby("from_group")["is_open"].sum()
+    now_overdue = timed.groupby("from_group")["overdue"].sum()
     rows = []
-    for group, part in opened.groupby("from_group"):
+    for group in sorted(set(opened["from_group"]) | set(timed.loc[timed["is_open"], "from_group"])):
+        part = opened[opened["from_group"] == group]
         first, close = part["hours_to_first_response"], part["hours_to_close"]
         answered = first.notna() | (part["waiting_hours"] > params.first_response_hours)
         within = (first <= params.first_response_hours).sum()
@@ -68,8 +75,8 @@ def requests_by_group(requests: pd.DataFrame, period: Period, params: Communicat
                 "median_close": close.median(),
                 "p90_close": close.quantile(0.9),
                 "within_sla": within / answered.sum() if answered.sum() else math.nan,
-                "open": int(part["is_open"].sum()),
-                "overdue": int(part["overdue"].sum()),
+                "open": int(now_open.get(group, 0)),
+                "overdue": int(now_overdue.get(group, 0)),
             }
         )
     columns = ["from_group", "requests", "median_first_response", "p90_first_response", "median_close", "p90_close",
@@ -163,16 +170,7 @@ class CommunicationReport:
     coverage: pd.DataFrame
     digests: list[Digest]
     overdue_before: int | None = None
-    summary: list[str] = field(default_factory=list)
-    needs_action: bool = False
-
-    def headline(self) -> dict[str, object]:
-        late = len(self.overdue)
-        gaps = int((self.coverage["missing"] != "").sum()) if len(self.coverage) else 0
-        change = None if self.overdue_before is None else late - self.overdue_before
-        moved = "" if change is None else f" ({change_words(change, '')})"
-        text = f"{late} overdue request{'s' if late != 1 else ''}{moved}, {gaps} release{'s' if gaps != 1 else ''} missed an audience"
-        return {"label": "Overdue requests", "value": late, "text": text, "change": change, "needs_action": self.needs_action}
+    result: AreaResult | None = None
 
 
 def build_report(
@@ -195,37 +193,61 @@ def build_report(
         digests=digests(releases, comms, roadmap, known_issues(escalations, bugs, period.end), period, params),
         overdue_before=len(overdue_requests(requests, period.previous().end, params)),
     )
-    summary, action = summarise(report, params)
-    return CommunicationReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+    return replace(report, result=summarise(report, params))
 
 
-def summarise(report: CommunicationReport, params: CommunicationParams) -> tuple[list[str], bool]:
-    lines: list[str] = []
-    action = False
+def summarise(report: CommunicationReport, params: CommunicationParams) -> AreaResult:
+    """The figures (overdue requests, releases that missed an audience, reach) and the actions."""
+    missed = report.coverage[report.coverage["missing"] != ""]
+    figures = {
+        "overdue_requests": Figure("overdue_requests", "overdue requests", len(report.overdue), "count",
+                                   previous=report.overdue_before, good="down", rows=len(report.overdue)),
+        "releases_missed": Figure("releases_missed", "releases missed an audience", len(missed), "count", good="down", rows=len(report.coverage)),
+    }
+    if len(report.reach) and report.reach["recipients"].sum() > 0:
+        figures["reach"] = Figure("reach", "release-note reach", report.reach["opened"].sum() / report.reach["recipients"].sum(),
+                                  "percent", good="up", rows=len(report.reach))
+    actions = []
     sla = params.first_response_hours
     for row in report.requests.itertuples():
         if not np.isnan(row.median_first_response) and row.median_first_response > params.slow_ratio_alert * sla:
-            action = True
-            lines.append(
+            actions.append(Action(
+                "communication.slow_first_response", row.from_group, Severity.MEDIUM,
                 f"Requests from {row.from_group} wait {row.median_first_response:.0f} hours for a first response (median of "
                 f"{row.requests}; 90th percentile {row.p90_first_response:.0f} h), {row.median_first_response / sla:.1f}x the "
-                f"{sla:g}-hour intake SLA."
-            )
-    for row in report.coverage[report.coverage["missing"] != ""].itertuples():
-        action = True
-        lines.append(
+                f"{sla:g}-hour intake SLA.",
+            ))
+    for row in missed.itertuples():
+        actions.append(Action(
+            "communication.release_unreached", row.release_id, Severity.HIGH if row.tier == "major" else Severity.MEDIUM,
             f"The {row.tier} release {row.title} ({row.release_id}, {row.release_date:%d %b %Y}) never reached {row.missing}: "
-            f"its notes went to {row.reached} only."
-        )
-    if len(report.overdue):
-        action = True
-        lines.append(f"{len(report.overdue)} requests are overdue at the period end; the oldest has waited {report.overdue['waiting_days'].iloc[0]:.0f} days.")
-    if len(report.reach):
-        total = report.reach["opened"].sum() / report.reach["recipients"].sum()
-        lines.append(f"Release notes in the last {params.lookback_days} days were opened by {total:.0%} of their recipients.")
-    if not lines:
-        lines.append("No requests or releases for this team in the period.")
-    return lines, action
+            f"its notes went to {row.reached} only.", figures=("releases_missed",),
+        ))
+    overdue = figures["overdue_requests"]
+    if overdue.value:
+        change = figure_change(overdue)
+        actions.append(Action(
+            "communication.overdue_requests", "requests", Severity.MEDIUM,
+            f"{figure_value(overdue)} {'request is' if overdue.value == 1 else 'requests are'} overdue at the period end"
+            f"{f' ({change})' if change else ''}; the oldest has waited {report.overdue['waiting_days'].iloc[0]:.0f} days.",
+            figures=("overdue_requests",),
+        ))
+    notes = []
+    if "reach" in figures:
+        notes.append(f"Release notes in the last {params.lookback_days} days were opened by {figure_value(figures['reach'])} of their recipients.")
+    if not actions and not notes:
+        notes.append("No requests or releases for this team in the period.")
+    return AreaResult(figures, ("overdue_requests", "releases_missed"), tuple(actions), tuple(notes))
+
+
+OVERDUE_SHOWN = 15
+
+
+def overdue_caption(overdue: pd.DataFrame) -> str:
+    """The overdue list's caption, saying when it shows only the longest-waiting part."""
+    if len(overdue) > OVERDUE_SHOWN:
+        return f"Overdue requests: the {OVERDUE_SHOWN} longest-waiting of {len(overdue):,}"
+    return "Overdue requests, longest waiting first"
 
 
 REQUEST_COLUMNS = [

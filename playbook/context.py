@@ -59,14 +59,16 @@ class ReportContext:
         teams = None if whole_organisation or self.params.team == "all" else [self.params.team]
         return self.workspace.read(table, products=products, teams=teams, start=start, end=end)
 
-    def events(self) -> Events:
-        """The team's usage events where DuckDB aggregates them (see :class:`playbook.health.Events`).
+    def events(self, whole_organisation: bool = False) -> Events:
+        """The team's usage events (every team's with ``whole_organisation``) where DuckDB
+        aggregates them (see :class:`playbook.health.Events`).
 
         An absent optional events table reads as no events, with the contract's columns.
         """
         if "events" in self.area.optional and not self.workspace.has("events"):
             return Events(self.workspace.con, self.workspace.empty("events"))
-        return Events(self.workspace.con, self.workspace.relation("events", products=self.params.products))
+        products = None if whole_organisation else self.params.products
+        return Events(self.workspace.con, self.workspace.relation("events", products=products))
 
     def data_notes(self) -> list[str]:
         """Rows set aside in the tables read so far, one line per reason."""

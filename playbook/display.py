@@ -14,13 +14,14 @@ from __future__ import annotations
 import html
 import math
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
 RECORD_MIME = "application/vnd.playbook.record+json"
 
-Format = str  # "int", "pct", "money", "date", "score", "num1", "text"
+from playbook.figures import AreaResult
+from playbook.views import Format, change_words, format_value, headline_text, short_money  # noqa: F401  (re-exported for notebooks)
 
 
 def _display(obj: Any, **kwargs: Any) -> None:
@@ -40,56 +41,16 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def format_value(value: Any, fmt: Format) -> str:
-    """One cell as a reader should see it: thousands separators, percentages, dates, signs."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return "–"
-    if fmt == "int":
-        return f"{value:,.0f}"
-    if fmt == "pct":
-        return f"{value:.0%}"
-    if fmt == "pct1":
-        return f"{value:+.1%}" if value < 0 else f"{value:.1%}"
-    if fmt == "p":
-        return "<0.001" if value < 0.001 else f"{value:.3f}"
-    if fmt == "money":
-        return f"${value:,.0f}"
-    if fmt == "score":
-        return f"{value:.0f}"
-    if fmt == "signed":
-        return f"{value:+.0f}"
-    if fmt == "num1":
-        return f"{value:,.1f}"
-    if fmt == "date":
-        return pd.Timestamp(value).strftime("%d %b %Y") if not isinstance(value, str) else value
-    return str(value)
-
-
-def change_words(change: float | None, unit: str = "") -> str:
-    """"down 15", "up 4 points", "unchanged", or "" when there is nothing to compare with."""
-    if change is None:
-        return ""
-    if change == 0:
-        return "unchanged"
-    return f"{'up' if change > 0 else 'down'} {abs(change):g}{unit}"
-
-
-def short_money(value: float) -> str:
-    """Money in a sentence: $8.6M, $42k, $9,732 (USD)."""
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.1f}M"
-    if abs(value) >= 1e4:
-        return f"${value / 1e3:,.0f}k"
-    return f"${value:,.0f}"
-
-
-def table_html(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], caption: str = "") -> str:
+def table_html(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], caption: str = "",
+               totals: dict[str, Any] | None = None) -> str:
     """A readable HTML table: chosen columns with labels and formats, no index, all text escaped.
 
     Args:
         frame: the data.
         columns: (column, label, format) triples, in display order.
         caption: optional caption above the table.
+        totals: a closing "Total" row: column -> value (the figure the summary states, so the
+            two can never differ); the first column says "Total".
     """
     numeric = {"int", "pct", "pct1", "p", "money", "score", "signed", "num1"}
     head = "".join(
@@ -104,7 +65,14 @@ def table_html(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], capt
         rows.append(f"<tr>{cells}</tr>")
     body = "".join(rows) or f'<tr><td colspan="{len(columns)}" class="empty">No rows.</td></tr>'
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return f'<table class="pb-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    foot = ""
+    if totals is not None:
+        cells = "".join(
+            f'<td class="{"num" if fmt in numeric else "txt"}">{"Total" if i == 0 and col not in totals else esc(format_value(totals[col], fmt)) if col in totals else ""}</td>'
+            for i, (col, _, fmt) in enumerate(columns)
+        )
+        foot = f"<tfoot><tr>{cells}</tr></tfoot>"
+    return f'<table class="pb-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody>{foot}</table>'
 
 
 def show_header(ctx: Any, title: str) -> None:
@@ -118,14 +86,30 @@ def show_header(ctx: Any, title: str) -> None:
     )
 
 
-def show_summary(lines: Iterable[str], needs_action: bool) -> None:
-    """The "what needs action" box that opens every report, and a record of it for the index."""
-    items = list(lines)
-    title = "What needs action" if needs_action else "Summary: nothing needs action"
-    body = "".join(f"<li>{esc(line)}</li>" for line in items) or "<li>Nothing to report.</li>"
-    cls = "pb-summary action" if needs_action else "pb-summary"
-    _html(f'<section class="{cls}"><h2>{esc(title)}</h2><ul>{body}</ul></section>')
-    record("summary", {"lines": items, "needs_action": needs_action})
+def show_summary(result: AreaResult) -> None:
+    """The box that opens every report: the headline figures (the index cell's very words), then
+    each action, most urgent first, then the notes; and a record of it all for the runner."""
+    title = "What needs action" if result.needs_action else "Summary: nothing needs action"
+    headline = headline_text(result)
+    lead = f'<p class="pb-headline">{esc(headline)} <span class="pb-against">(changes against the previous period)</span></p>' if headline else ""
+    actions = "".join(
+        f'<li class="pb-action {a.severity.name.lower()}"><span class="pb-severity">{a.severity.name.capitalize()}</span> {esc(a.text)}</li>'
+        for a in result.actions
+    )
+    notes = "".join(f"<li>{esc(line)}</li>" for line in result.notes)
+    body = (f'<ol class="pb-actions">{actions}</ol>' if actions else "") + (f"<ul>{notes}</ul>" if notes else "")
+    cls = "pb-summary action" if result.needs_action else "pb-summary"
+    _html(f'<section class="{cls}"><h2>{esc(title)}</h2>{lead}{body or "<ul><li>Nothing to report.</li></ul>"}</section>')
+    record("result", result.to_dict())
+    record("summary", {"lines": [a.text for a in result.actions] + list(result.notes), "needs_action": result.needs_action})
+    first = result.figures[result.headline[0]] if result.headline else None
+    record("headline", {
+        "label": first.label if first else None,
+        "value": first.value if first else None,
+        "change": first.change if first else None,
+        "text": headline,
+        "needs_action": result.needs_action,
+    })
 
 
 def section_id(title: str) -> str:
@@ -139,8 +123,9 @@ def show_section(title: str, how_measured: str = "") -> None:
     _html(f'<h2 class="pb-section" id="{section_id(title)}">{esc(title)}</h2>{note}')
 
 
-def show_table(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], caption: str = "") -> None:
-    _html(table_html(frame, columns, caption))
+def show_table(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], caption: str = "",
+               totals: dict[str, Any] | None = None) -> None:
+    _html(table_html(frame, columns, caption, totals))
 
 
 def show_text(text: str) -> None:

@@ -19,13 +19,13 @@ and time to first use, sales-certification practice):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pandas as pd
 
 from playbook.config import EnablementParams, Period
-from playbook.display import change_words
+from playbook.figures import Action, Figure, AreaResult, Severity
 from playbook.health import Events
 
 ITEMS = ("docs", "training", "notes")
@@ -81,8 +81,9 @@ def launch_adoption(
     for r in launches.itertuples():
         start = r.release_date
         stop = start + pd.Timedelta(days=window_days)
+        # Active accounts are those active in the feature's own product, in every report.
         sql = """
-            WITH span AS (SELECT * FROM ev WHERE ts >= $start AND ts < $stop),
+            WITH span AS (SELECT * FROM ev WHERE ts >= $start AND ts < $stop AND product = $product),
             firsts AS (SELECT account_id, min(ts) AS first_use FROM ev WHERE feature_id = $feature AND ts >= $start GROUP BY account_id)
             SELECT (SELECT count(DISTINCT account_id) FROM span) AS active,
                    (SELECT count(*) FROM firsts WHERE first_use < $stop) AS adopters,
@@ -90,7 +91,7 @@ def launch_adoption(
                    (SELECT max(ts) FROM ev) AS last_event
         """
         got = events.query(sql, start=pd.Timestamp(start).to_pydatetime(), stop=pd.Timestamp(stop).to_pydatetime(),
-                           feature=str(r.feature_id)).iloc[0]
+                           feature=str(r.feature_id), product=str(r.product)).iloc[0]
         name = names.get(r.feature_id, r.feature_id)
         mentions = escalations[
             (escalations["opened_at"] >= start) & (escalations["opened_at"] < stop)
@@ -99,23 +100,24 @@ def launch_adoption(
         complete = pd.notna(got["last_event"]) and pd.Timestamp(got["last_event"]) >= stop - pd.Timedelta(days=1)
         rows.append(
             {
-                "release_id": r.release_id, "feature_id": r.feature_id, "feature": name, "tier": r.tier, "release_date": start,
+                "release_id": r.release_id, "team": r.team, "feature_id": r.feature_id, "feature": name, "tier": r.tier, "release_date": start,
                 "active_accounts": int(got["active"]), "adopters": int(got["adopters"]),
                 "adoption_30d": got["adopters"] / got["active"] if got["active"] else math.nan,
                 "median_days_to_first_use": got["median_days"], "escalations_30d": len(mentions), "complete_window": complete,
             }
         )
-    columns = ["release_id", "feature_id", "feature", "tier", "release_date", "active_accounts", "adopters", "adoption_30d",
+    columns = ["release_id", "team", "feature_id", "feature", "tier", "release_date", "active_accounts", "adopters", "adoption_30d",
                "median_days_to_first_use", "escalations_30d", "complete_window"]
     return pd.DataFrame(rows, columns=columns).sort_values("release_date", ascending=False, ignore_index=True)
 
 
 def slow_launches(adoption: pd.DataFrame, ratio: float) -> pd.DataFrame:
-    """Launches whose 30-day adoption is under ``ratio`` x the median of the team's other launches."""
+    """Launches whose 30-day adoption is under ``ratio`` x the median of their own team's other
+    launches (the same comparison in the team's report and the organisation's)."""
     usable = adoption[adoption["active_accounts"] > 0].dropna(subset=["adoption_30d"])
     rows = []
     for r in usable.itertuples():
-        others = usable.loc[usable["release_id"] != r.release_id, "adoption_30d"]
+        others = usable.loc[(usable["release_id"] != r.release_id) & (usable["team"] == r.team), "adoption_30d"]
         if len(others) and r.adoption_30d < ratio * others.median():
             rows.append({**r._asdict(), "others_median": float(others.median())})
     return pd.DataFrame(rows)
@@ -131,17 +133,7 @@ class EnablementReport:
     adoption: pd.DataFrame
     slow: pd.DataFrame
     ready_before: float = math.nan
-    summary: list[str] = field(default_factory=list)
-    needs_action: bool = False
-
-    def headline(self) -> dict[str, object]:
-        ready = float(self.readiness["ready"].mean()) if len(self.readiness) else math.nan
-        gaps = len(self.gaps)
-        value = None if math.isnan(ready) else round(100 * ready)
-        change = None if value is None or math.isnan(self.ready_before) else value - round(100 * self.ready_before)
-        moved = "" if change is None else f" ({change_words(change, ' points')})"
-        text = f"{gaps} knowledge gap{'s' if gaps != 1 else ''}" + ("" if value is None else f", {value}% of launches ready{moved}")
-        return {"label": "Launches ready", "value": value, "text": text, "change": change, "needs_action": self.needs_action}
+    result: AreaResult | None = None
 
 
 def build_report(
@@ -171,15 +163,20 @@ def build_report(
         slow=slow_launches(adoption, params.slow_ratio),
         ready_before=float(before.mean()) if len(before) else math.nan,
     )
-    summary, action = summarise(report, params)
-    return EnablementReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+    return replace(report, result=summarise(report, params))
 
 
-def summarise(report: EnablementReport, params: EnablementParams) -> tuple[list[str], bool]:
-    lines: list[str] = []
-    action = False
+def summarise(report: EnablementReport, params: EnablementParams) -> AreaResult:
+    """The figures (launches ready, knowledge gaps) and the actions: launches not ready, gaps, slow adoption."""
+    ready = float(report.readiness["ready"].mean()) if len(report.readiness) else None
+    figures = {
+        "knowledge_gaps": Figure("knowledge_gaps", "knowledge gaps", len(report.gaps), "count", good="down", rows=len(report.matrix)),
+        "launches_ready": Figure("launches_ready", "launches ready", ready, "percent",
+                                 previous=None if math.isnan(report.ready_before) else report.ready_before, good="up",
+                                 rows=len(report.readiness)),
+    }
+    actions: list[Action] = []
     for r in report.readiness[~report.readiness["ready"]].itertuples():
-        action = True
         detail = []
         for item in ITEMS:
             early = getattr(r, f"{item}_days_early")
@@ -187,28 +184,32 @@ def summarise(report: EnablementReport, params: EnablementParams) -> tuple[list[
                 detail.append(f"{item} came {abs(early):.0f} days after the release")
             elif getattr(r, item) == "missing" and item in r.not_ready:
                 detail.append(f"{item} never came")
-        lines.append(
-            f"The {r.tier} release {r.title} ({r.release_id}) shipped on {r.release_date:%d %b %Y} before it was ready: {'; '.join(detail)}."
-        )
+        actions.append(Action(
+            "enablement.launch_not_ready", r.release_id, Severity.HIGH if r.tier == "major" else Severity.MEDIUM,
+            f"The {r.tier} release {r.title} ({r.release_id}) shipped on {r.release_date:%d %b %Y} before it was ready: {'; '.join(detail)}.",
+            figures=("launches_ready",),
+        ))
     for g in report.gaps.itertuples():
-        action = True
-        lines.append(
+        actions.append(Action(
+            "enablement.knowledge_gap", f"{g.audience}: {g.feature_id}", Severity.MEDIUM,
             f"Knowledge gap: {g.audience} on {g.feature}: {g.completion:.0%} completed the training ({g.completed} of {g.assigned}), "
-            f"mean quiz score {g.mean_score:.0f} (thresholds {params.min_completion:.0%} and {params.min_quiz_score:.0f})."
-        )
+            f"mean quiz score {g.mean_score:.0f} (thresholds {params.min_completion:.0%} and {params.min_quiz_score:.0f}).",
+            figures=("knowledge_gaps",),
+        ))
     for s in report.slow.itertuples():
-        action = True
-        lines.append(
-            f"{s.feature} was adopted by only {s.adoption_30d:.0%} of active accounts in the 30 days after its launch on "
-            f"{s.release_date:%d %b %Y} ({s.adopters} of {s.active_accounts}), against a median of {s.others_median:.0%} "
-            f"for the team's other launches."
-        )
-    mentioned = report.adoption[report.adoption["escalations_30d"] > 0]
-    for m in mentioned.itertuples():
-        lines.append(f"{m.escalations_30d} escalations named {m.feature} in the 30 days after its launch.")
-    if not lines:
-        lines.append("Every launch in the window was ready on time, and no group is behind on its training.")
-    return lines, action
+        actions.append(Action(
+            "enablement.slow_adoption", s.feature_id, Severity.MEDIUM,
+            f"{s.feature} was adopted by only {s.adoption_30d:.0%} of the accounts active in its product in the 30 days after its "
+            f"launch on {s.release_date:%d %b %Y} ({s.adopters} of {s.active_accounts}), against a median of {s.others_median:.0%} "
+            f"for the other launches of team {s.team}.",
+        ))
+    for m in report.adoption[report.adoption["escalations_30d"] > 0].itertuples():
+        actions.append(Action(
+            "enablement.launch_escalations", m.feature_id, Severity.LOW,
+            f"{m.escalations_30d} escalations named {m.feature} in the 30 days after its launch.",
+        ))
+    notes = [] if actions else ["Every launch in the window was ready on time, and no group is behind on its training."]
+    return AreaResult(figures, ("knowledge_gaps", "launches_ready"), tuple(actions), tuple(notes))
 
 
 READINESS_COLUMNS = [

@@ -16,10 +16,12 @@ health scores; the usage metrics are in :mod:`playbook.health`):
   of bugs opened in the period, and the age of open bugs.
 - Account health (Totango-style weighted score, 0-100, weights in params) over four parts, each
   0..1: usage = active days in the period / ``usage_target_days`` (capped at 1); NPS = the
-  latest answer for the team's products (promoter 1, passive 0.5, detractor 0, none 0.5);
-  escalations = 1 - escalations opened in the period / ``escalation_cap`` (floored at 0); trend =
-  the change in active days against the previous period, 0.5 when flat. The data contract holds
-  no ARR history, so the trend part follows usage, the leading indicator of ARR.
+  latest answer (promoter 1, passive 0.5, detractor 0, none 0.5); escalations = 1 - escalations
+  opened in the period / ``escalation_cap`` (floored at 0); trend = the change in active days
+  against the previous period, 0.5 when flat. The data contract holds no ARR history, so the
+  trend part follows usage, the leading indicator of ARR. Health is the account's, over all its
+  products, so an account reads the same in every team's report; a team's report lists the
+  accounts that used its products or escalated to it.
 
 Escalation tables are small; the pandas here is vectorised. Events go through DuckDB SQL.
 """
@@ -27,7 +29,7 @@ Escalation tables are small; the pandas here is vectorised. Events go through Du
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -35,7 +37,8 @@ import pandas as pd
 
 from playbook import health
 from playbook.config import EscalationsParams, Period
-from playbook.display import short_money
+from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.views import figure_text, figure_value, short_money
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 SEVERITIES = ("S1", "S2", "S3", "S4")
@@ -240,6 +243,15 @@ def account_health(
 
 
 @dataclass(frozen=True)
+class OrganisationInputs:
+    """Every team's rows that an account's health rests on."""
+
+    events: health.Events
+    responses: pd.DataFrame
+    escalations: pd.DataFrame
+
+
+@dataclass(frozen=True)
 class EscalationsReport:
     """Everything the escalations notebook shows for one team, computed once."""
 
@@ -267,17 +279,7 @@ class EscalationsReport:
     pes_before: health.PES
     health: pd.DataFrame
     movers: pd.DataFrame
-    summary: list[str] = field(default_factory=list)
-    needs_action: bool = False
-
-    def headline(self) -> dict[str, object]:
-        now, before = self.pes_now.score, self.pes_before.score
-        return {
-            "label": "PES",
-            "value": None if math.isnan(now) else round(now),
-            "change": None if math.isnan(now) or math.isnan(before) else round(now) - round(before),
-            "needs_action": self.needs_action,
-        }
+    result: AreaResult | None = None
 
 
 def _plural(count: int, noun: str) -> str:
@@ -293,10 +295,13 @@ def build_report(
     events: health.Events,
     params: EscalationsParams,
     period: Period,
+    organisation: OrganisationInputs | None = None,
 ) -> EscalationsReport:
     """Compute the escalations and product-health area for one team.
 
     Args:
+        organisation: every team's events, answers and escalations, for account health (an
+            account's health is the same in every report); None when the team is the organisation.
         escalations, bugs: the team's (any time; windows are applied here).
         accounts: all accounts.
         responses: NPS answers for the team's products (for account health).
@@ -314,9 +319,16 @@ def build_report(
     retention_long = health.retention(events, period.end, params.retention_cohorts, params.retention_weeks)
     shifts = health.retention_after_releases(retention_long, features)
     breadth = health.core_breadth(events, features, period)
-    activity = health.active_days(events, {"current": period, "previous": previous, "before_previous": previous.previous()})
-    scores = account_health(activity, responses, escalations, accounts, period, params)
-    scores_before = account_health(activity, responses, escalations, accounts, previous, params, "previous", "before_previous")
+    org = organisation or OrganisationInputs(events, responses, escalations)
+    windows = {"current": period, "previous": previous, "before_previous": previous.previous()}
+    activity = health.active_days(org.events, windows)
+    scores = account_health(activity, org.responses, org.escalations, accounts, period, params)
+    scores_before = account_health(activity, org.responses, org.escalations, accounts, previous, params, "previous", "before_previous")
+    if organisation is not None:
+        # The team's accounts: those that used its products or escalated to it in the period.
+        mine = set(health.active_days(events, {"current": period}).query("current > 0")["account_id"])
+        mine |= set(escalations.loc[_in(escalations, "opened_at", period), "account_id"])
+        scores = scores[scores["account_id"].isin(mine)]
     movers = (
         scores[["account_id", "name", "segment", "arr", "health"]]
         .merge(scores_before[["account_id", "health"]].rename(columns={"health": "health_before"}), on="account_id", how="inner")
@@ -349,71 +361,84 @@ def build_report(
         health=scores.sort_values("health", ignore_index=True),
         movers=movers,
     )
-    summary, action = summarise(report, params)
-    return EscalationsReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+    return replace(report, result=summarise(report, params))
 
 
-def summarise(report: EscalationsReport, params: EscalationsParams) -> tuple[list[str], bool]:
-    """What breached, who is at risk, what moved: the report's opening sentences."""
-    lines: list[str] = []
-    action = False
+PRIORITY_SEVERITY = {"P1": Severity.HIGH, "P2": Severity.MEDIUM}
+
+
+def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResult:
+    """What breached, who is at risk, what moved: the area's figures and actions."""
+    pes_now, pes_before = report.pes_now, report.pes_before
+    figures = {
+        "pes": Figure("pes", "PES", None if math.isnan(pes_now.score) else round(pes_now.score, 1), "score",
+                      previous=None if math.isnan(pes_before.score) else round(pes_before.score, 1), good="up"),
+        "arr_at_risk": Figure("arr_at_risk", "ARR at risk", float(report.arr_at_risk), "money", good="down", rows=len(report.at_risk)),
+        "open_escalations": Figure("open_escalations", "escalations open at the period end", report.backlog_count, "count",
+                                   good="down", rows=report.backlog_count),
+    }
+    actions: list[Action] = []
     for row in report.sla.itertuples():
         for kind, label in (("first_response", "first responses"), ("resolution", "resolutions")):
             rate = getattr(row, f"{kind}_breach_rate")
             if not math.isnan(rate) and rate > params.breach_target:
-                action = True
                 target = getattr(row, f"{kind}_target")
-                lines.append(
+                actions.append(Action(
+                    f"escalations.{kind}_breach", row.priority, PRIORITY_SEVERITY.get(row.priority, Severity.LOW),
                     f"{row.priority} {label} breached their {target:g}-hour target in {rate:.0%} of cases "
-                    f"({_plural(getattr(row, f'{kind}_breached'), 'escalation')}) this period, above the {params.breach_target:.0%} allowed."
-                )
+                    f"({_plural(getattr(row, f'{kind}_breached'), 'escalation')}) this period, above the {params.breach_target:.0%} allowed.",
+                ))
     for row in report.repeats.head(3).itertuples():
-        action = True
         known = "" if pd.isna(row.arr) else f" ({short_money(row.arr)} ARR, {row.segment})"
-        lines.append(f"{row.name}{known} opened {row.escalations} escalations this period; {int(row.still_open)} still open.")
-    if report.arr_at_risk > 0:
-        lines.append(
-            f"ARR at risk: {short_money(report.arr_at_risk)} across {len(report.at_risk)} accounts with an open P1 or P2 escalation."
-        )
+        actions.append(Action(
+            "escalations.repeat_account", str(row.account_id), Severity.MEDIUM,
+            f"{row.name}{known} opened {row.escalations} escalations this period; {int(row.still_open)} still open.",
+            money=None if pd.isna(row.arr) else float(row.arr),
+        ))
+    risk = figures["arr_at_risk"]
+    if risk.value:
+        actions.append(Action(
+            "escalations.arr_at_risk", "open P1/P2 escalations", Severity.HIGH,
+            f"ARR at risk: {figure_value(risk)} across {_plural(len(report.at_risk), 'account')} with an open P1 or P2 escalation.",
+            money=risk.value, figures=("arr_at_risk",),
+        ))
     now, before = report.stickiness_now, report.stickiness_before
     name = "DAU/MAU" if params.stickiness == "dau_mau" else "WAU/MAU"
     if before > 0 and not math.isnan(now):
         change = (now - before) / before
         if change <= -params.stickiness_drop_alert:
-            action = True
-            lines.append(
+            actions.append(Action(
+                "escalations.stickiness_drop", name, Severity.MEDIUM,
                 f"{name} stickiness fell from {before:.1%} to {now:.1%} against the previous period, "
-                f"down {abs(change):.0%}: visitors come back less often."
-            )
+                f"down {abs(change):.0%}: visitors come back less often.",
+            ))
     low = report.adoption[report.adoption["is_core"].astype(bool) & (report.adoption["adoption"] < params.adoption_floor)]
     for row in low.itertuples():
-        action = True
-        lines.append(
-            f"Core feature {row.name} ({row.feature_id}) is used by only {row.adoption:.0%} of active accounts "
-            f"({row.accounts} of {row.active_accounts})."
-        )
+        actions.append(Action(
+            "escalations.low_core_adoption", row.feature_id, Severity.MEDIUM,
+            f"Core feature {row.name} ({row.feature_id}) is used by only {row.adoption:.0%} of the accounts active in "
+            f"{row.product} ({row.accounts} of {row.active_accounts}).",
+        ))
     shift = report.retention_shift
     if shift is not None and shift.change <= -params.retention_drop_alert:
-        action = True
-        lines.append(
+        actions.append(Action(
+            "escalations.retention_drop", shift.name, Severity.HIGH,
             f"Week-1 retention of new accounts fell from {shift.before:.0%} ({shift.before_accounts} accounts in the cohorts "
             f"before) to {shift.after:.0%} ({shift.after_accounts} accounts since) after {shift.name} was released on "
-            f"{shift.released:%d %b %Y}."
-        )
-    pes_now, pes_before = report.pes_now, report.pes_before
-    if not math.isnan(pes_now.score):
-        move = "" if math.isnan(pes_before.score) else f" ({round(pes_now.score) - round(pes_before.score):+d} against the previous period)"
-        lines.append(
-            f"PES {pes_now.score:.0f}{move}: adoption {pes_now.adoption:.0f}, stickiness {pes_now.stickiness:.0f}, growth {pes_now.growth:.0f}."
-        )
+            f"{shift.released:%d %b %Y}.",
+        ))
+    notes: list[str] = []
+    if figures["pes"].value is not None:
+        notes.append(f"PES {figure_value(figures['pes'])}: adoption {pes_now.adoption:.0f}, stickiness {pes_now.stickiness:.0f}, "
+                     f"growth {pes_now.growth:.0f}.")
     if report.backlog_count:
-        lines.append(
-            f"{report.backlog_count} escalations open at the period end; median age {report.backlog_median_days:.0f} days, "
+        notes.append(
+            f"{figure_text(figures['open_escalations'])}; median age {report.backlog_median_days:.0f} days, "
             f"90th percentile {report.backlog_p90_days:.0f} days."
         )
-    if not lines:
-        lines.append("No escalations, bugs or usage for this team in the period.")
-    return lines, action
+    if not actions and not notes:
+        notes.append("No escalations, bugs or usage for this team in the period.")
+    return AreaResult(figures, ("pes",), tuple(actions), tuple(notes))
 
 
 # How the notebook shows the tables.

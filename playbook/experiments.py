@@ -26,14 +26,15 @@ experiments, statsmodels). The statistics themselves live in :mod:`playbook.stat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pandas as pd
 
 from playbook import stats
 from playbook.config import ExperimentsParams, Period
-from playbook.display import change_words
+from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.views import figure_value
 
 SHIP, DO_NOT_SHIP, NO_EFFECT, INCONCLUSIVE, INVALID = "ship", "do not ship", "no effect", "inconclusive", "invalid (SRM)"
 
@@ -162,8 +163,11 @@ def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], para
     return INCONCLUSIVE, None, "too few units to tell"
 
 
-def team_baseline(experiments: pd.DataFrame, results: pd.DataFrame, metric: str, default: float) -> float:
-    """The control conversion of the team's experiments on ``metric``, else on any binary metric, else ``default``."""
+def team_baseline(experiments: pd.DataFrame, results: pd.DataFrame, metric: str, default: float, team: str | None = None) -> float:
+    """The control conversion of ``team``'s experiments on ``metric``, else on any binary metric, else
+    ``default`` (only the experiment's own team counts, so the figure is the same in every report)."""
+    if team is not None and len(results):
+        results = results[results["experiment_id"].isin(experiments.loc[experiments["team"] == team, "experiment_id"])]
     binary = results[results["metric_type"] == "binary"] if len(results) else results
     for subset in (binary[binary["metric"] == metric] if len(binary) else binary, binary):
         if len(subset):
@@ -171,26 +175,36 @@ def team_baseline(experiments: pd.DataFrame, results: pd.DataFrame, metric: str,
     return default
 
 
-def traffic_per_day(daily_visitors: float | None, exposures: pd.DataFrame, period: Period) -> tuple[float, str]:
-    """Units a day the team can put into experiments, and where the figure comes from."""
-    if daily_visitors and daily_visitors > 0:
-        return float(daily_visitors), "average daily visitors (events)"
+def traffic_per_day(
+    daily_visitors: dict[str, float], experiments: pd.DataFrame, exposures: pd.DataFrame, period: Period
+) -> dict[str, tuple[float, str]]:
+    """Units a day each product can put into an experiment, and where the figure comes from: its
+    average daily visitors (events), else the units exposed to its experiments per day in the period."""
     start, end = pd.Timestamp(period.start), pd.Timestamp(period.end) + pd.Timedelta(days=1)
     recent = exposures[(exposures["exposed_at"] >= start) & (exposures["exposed_at"] < end)]
-    if len(recent):
-        return len(recent) / period.days, "units exposed per day in the period (exposures)"
-    return math.nan, "no traffic data"
+    exposed = recent.merge(experiments[["experiment_id", "product"]], on="experiment_id").groupby("product").size()
+    traffic = {}
+    for product in experiments["product"].unique():
+        if daily_visitors.get(product, 0) > 0:
+            traffic[product] = (float(daily_visitors[product]), "average daily visitors of its product (events)")
+        elif exposed.get(product, 0) > 0:
+            traffic[product] = (exposed[product] / period.days, "units exposed per day in the period (exposures)")
+        else:
+            traffic[product] = (math.nan, "no traffic data")
+    return traffic
 
 
-def backlog(experiments: pd.DataFrame, results: pd.DataFrame, traffic: float, params: ExperimentsParams) -> pd.DataFrame:
-    """Proposed experiments ranked by ICE, with the units and days each needs and whether it fits."""
+def backlog(experiments: pd.DataFrame, results: pd.DataFrame, traffic: dict[str, tuple[float, str]], params: ExperimentsParams) -> pd.DataFrame:
+    """Proposed experiments ranked by ICE, with the units and days each needs at its own product's
+    traffic and its own team's baseline, and whether it fits."""
     proposed = experiments[experiments["status"] == "proposed"]
     rows = []
     for exp in proposed.itertuples():
         ice = exp.impact * exp.confidence * exp.ease
         variants = max(len(parse_split(exp.split, ["control", "treatment"], exp.experiment_id)), 2)
         mde = exp.mde if not pd.isna(exp.mde) else params.default_mde
-        baseline = team_baseline(experiments, results, exp.primary_metric, params.default_baseline)
+        baseline = team_baseline(experiments, results, exp.primary_metric, params.default_baseline, exp.team)
+        per_day, source = traffic.get(exp.product, (math.nan, "no traffic data"))
         note = ""
         try:
             n = stats.sample_size_per_variant(baseline, mde) if exp.metric_type == "binary" else None
@@ -198,15 +212,16 @@ def backlog(experiments: pd.DataFrame, results: pd.DataFrame, traffic: float, pa
             n, note = None, str(err)
         if exp.metric_type != "binary":
             note = "continuous metric: needs a standard deviation to size"
-        days = math.ceil(n * variants / traffic) if n and traffic and not math.isnan(traffic) else None
+        days = math.ceil(n * variants / per_day) if n and per_day and not math.isnan(per_day) else None
         rows.append({
-            "experiment_id": exp.experiment_id, "name": exp.name, "metric": exp.primary_metric, "ice": ice,
-            "baseline": baseline, "mde": mde, "units_per_variant": n, "variants": variants, "days_needed": days,
+            "experiment_id": exp.experiment_id, "name": exp.name, "product": exp.product, "metric": exp.primary_metric, "ice": ice,
+            "baseline": baseline, "mde": mde, "units_per_variant": n, "variants": variants, "traffic": per_day,
+            "traffic_source": source, "days_needed": days,
             "feasible": None if days is None else days <= params.max_days,
             "fits": "unknown" if days is None else ("yes" if days <= params.max_days else "no"), "note": note,
         })
-    table = pd.DataFrame(rows, columns=["experiment_id", "name", "metric", "ice", "baseline", "mde", "units_per_variant",
-                                        "variants", "days_needed", "feasible", "fits", "note"])
+    table = pd.DataFrame(rows, columns=["experiment_id", "name", "product", "metric", "ice", "baseline", "mde", "units_per_variant",
+                                        "variants", "traffic", "traffic_source", "days_needed", "feasible", "fits", "note"])
     return table.sort_values(["ice", "experiment_id"], ascending=[False, True], ignore_index=True)
 
 
@@ -237,36 +252,25 @@ class ExperimentsReport:
     decisions: pd.DataFrame
     backlog: pd.DataFrame
     portfolio: dict[str, object]
-    traffic: float
-    traffic_source: str
+    traffic: dict[str, tuple[float, str]]
     win_rate_before: float = math.nan
-    summary: list[str] = field(default_factory=list)
-    needs_action: bool = False
-
-    def headline(self) -> dict[str, object]:
-        rate = self.portfolio["win_rate"]
-        shipped = int((self.decisions["decision"] == SHIP).sum()) if len(self.decisions) else 0
-        value = None if math.isnan(rate) else round(100 * rate)
-        change = None if value is None or math.isnan(self.win_rate_before) else value - round(100 * self.win_rate_before)
-        moved = "" if change is None else f" ({change_words(change, ' points')})"
-        text = f"{shipped} to ship" + ("" if value is None else f", win rate {value}%{moved}")
-        return {"label": "Win rate", "value": value, "text": text, "change": change, "needs_action": self.needs_action}
+    result: AreaResult | None = None
 
 
 def build_report(
-    experiments: pd.DataFrame, exposures: pd.DataFrame, daily_visitors: float | None, params: ExperimentsParams, period: Period
+    experiments: pd.DataFrame, exposures: pd.DataFrame, daily_visitors: dict[str, float], params: ExperimentsParams, period: Period
 ) -> ExperimentsReport:
     """Compute the experiments area for one team.
 
     Args:
         experiments: the team's experiments.
         exposures: their exposures.
-        daily_visitors: the team's average daily visitors (from events), or None.
+        daily_visitors: average daily visitors per product (from events; empty without events).
         params: the area's parameters.
         period: the reporting period (as-of date = its end).
     """
     results, decisions = analyse(experiments, exposures, params)
-    traffic, source = traffic_per_day(daily_visitors, exposures, period)
+    traffic = traffic_per_day(daily_visitors, experiments, exposures, period)
     # The win rate as it stood at the end of the previous period: experiments concluded by then.
     ended_before = experiments[(experiments["status"] == "concluded") & (experiments["end_date"] <= pd.Timestamp(period.previous().end))]
     before = portfolio(ended_before, decisions[decisions["experiment_id"].isin(ended_before["experiment_id"])], period.previous().end)
@@ -276,11 +280,9 @@ def build_report(
         backlog=backlog(experiments, results, traffic, params),
         portfolio=portfolio(experiments, decisions, period.end),
         traffic=traffic,
-        traffic_source=source,
         win_rate_before=before["win_rate"],
     )
-    summary, action = summarise(report, params)
-    return ExperimentsReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+    return replace(report, result=summarise(report, params))
 
 
 def _p(value: float) -> str:
@@ -291,62 +293,71 @@ def _pct(value: float, digits: int = 1) -> str:
     return f"{100 * value:+.{digits}f}%"
 
 
-def summarise(report: ExperimentsReport, params: ExperimentsParams) -> tuple[list[str], bool]:
-    """The decisions first (invalid, ship, no effect), then CUPED, the backlog and the portfolio."""
-    lines: list[str] = []
-    action = False
+def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResult:
+    """The figures (to ship, win rate) and the actions: invalid, ship, no effect, infeasible, overdue."""
+    p = report.portfolio
+    to_ship = int((report.decisions["decision"] == SHIP).sum()) if len(report.decisions) else 0
+    figures = {
+        "to_ship": Figure("to_ship", "to ship", to_ship, "count", rows=len(report.decisions)),
+        "win_rate": Figure("win_rate", "win rate", None if math.isnan(p["win_rate"]) else p["win_rate"], "percent",
+                           previous=None if math.isnan(report.win_rate_before) else report.win_rate_before, good="up",
+                           rows=p["concluded"]),
+    }
+    actions: list[Action] = []
+    notes: list[str] = []
     results = report.results
     level = f"{params.confidence:.0%}"
     for d in report.decisions.itertuples():
         if d.decision == INVALID:
-            action = True
             reason = d.note.removesuffix("; interim result")
-            lines.append(f"{d.name} ({d.experiment_id}) is invalid: {reason}; do not read its results until the split is fixed.")
+            actions.append(Action("experiments.invalid", d.experiment_id, Severity.HIGH,
+                                  f"{d.name} ({d.experiment_id}) is invalid: {reason}; do not read its results until the split is fixed."))
     for d in report.decisions.itertuples():
         if d.decision == SHIP:
-            action = True
             r = results[(results["experiment_id"] == d.experiment_id) & (results["variant"] == d.best_variant)].iloc[0]
             fmt = (lambda v: f"{v:.1%}") if r["metric_type"] == "binary" else (lambda v: f"{v:,.2f}")
-            lines.append(
+            actions.append(Action(
+                "experiments.ship", d.experiment_id, Severity.MEDIUM,
                 f"Ship {d.name} ({d.experiment_id}): {r['metric']} went from {fmt(r['control'])} to {fmt(r['treatment'])}, "
                 f"{_pct(r['rel_lift'])} relative ({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), "
                 f"p {_p(r['p_holm'])}, chance to beat control {r['chance_to_win']:.1%}."
-                + (" Interim: still running." if d.status == "running" else "")
-            )
+                + (" Interim: still running." if d.status == "running" else ""),
+                figures=("to_ship",),
+            ))
     for d in report.decisions.itertuples():
         if d.decision == NO_EFFECT:
             r = results[results["experiment_id"] == d.experiment_id].iloc[0]
-            lines.append(
+            actions.append(Action(
+                "experiments.no_effect", d.experiment_id, Severity.LOW,
                 f"{d.name} ({d.experiment_id}) made no difference: {_pct(r['rel_lift'])} relative "
-                f"({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), within the {r['mde']:.0%} MDE; stop or rethink it."
-            )
+                f"({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), within the {r['mde']:.0%} MDE; stop or rethink it.",
+            ))
     if len(results):
         for r in results[results["cuped"].astype(bool)].itertuples():
             shrink = 1 - math.sqrt(1 - r.variance_reduction) if r.variance_reduction is not None else math.nan
-            lines.append(
+            notes.append(
                 f"CUPED on {r.name} ({r.experiment_id}) used the pre-period {r.metric} to cut the variance by "
                 f"{r.variance_reduction:.0%}, narrowing the interval by {shrink:.0%}: {_pct(r.rel_lift)} relative "
                 f"({level} interval {_pct(r.rel_low)} to {_pct(r.rel_high)})."
             )
     too_long = report.backlog[report.backlog["feasible"] == False]  # noqa: E712 - None means unknown
     for b in too_long.itertuples():
-        action = True
-        lines.append(
+        actions.append(Action(
+            "experiments.infeasible", b.experiment_id, Severity.LOW,
             f"{b.name} ({b.experiment_id}) cannot reach significance in time: a {b.mde:.0%} MDE on a {b.baseline:.1%} baseline needs "
-            f"{b.units_per_variant:,} units per variant, {b.days_needed:,} days at {report.traffic:,.0f} a day, against {params.max_days} allowed."
-        )
-    p = report.portfolio
+            f"{b.units_per_variant:,} units per variant, {b.days_needed:,} days at {b.traffic:,.0f} a day, against {params.max_days} allowed.",
+        ))
     if p["concluded"]:
-        lines.append(
-            f"{p['wins']} of {p['concluded']} concluded experiments shipped a winner ({p['win_rate']:.0%}); "
+        notes.append(
+            f"{p['wins']} of {p['concluded']} concluded experiments shipped a winner ({figure_value(figures['win_rate'])}); "
             f"median {p['median_days_to_decision']:.0f} days from start to decision."
         )
     for o in p["overdue"].itertuples():
-        action = True
-        lines.append(f"{o.name} ({o.experiment_id}) is still running {o.days_over} days after its planned end ({o.end_date:%d %b %Y}).")
-    if not lines:
-        lines.append("No experiments for this team in the workspace.")
-    return lines, action
+        actions.append(Action("experiments.overdue", o.experiment_id, Severity.MEDIUM,
+                              f"{o.name} ({o.experiment_id}) is still running {o.days_over} days after its planned end ({o.end_date:%d %b %Y})."))
+    if not actions and not notes:
+        notes.append("No experiments for this team in the workspace.")
+    return AreaResult(figures, ("to_ship", "win_rate"), tuple(actions), tuple(notes))
 
 
 RESULT_COLUMNS = [
@@ -378,10 +389,18 @@ BACKLOG_COLUMNS = [
     ("baseline", "Baseline", "pct1"),
     ("mde", "MDE", "pct"),
     ("units_per_variant", "Units per variant", "int"),
+    ("traffic", "Units a day", "int"),
     ("days_needed", "Days needed", "int"),
     ("fits", "Fits in time", "text"),
     ("note", "Note", "text"),
 ]
+
+
+def traffic_note(report: ExperimentsReport, params: ExperimentsParams) -> str:
+    """The traffic each product's experiments are sized with, and the longest run allowed."""
+    parts = [f"{product} {per_day:,.0f} units a day ({source})" if not math.isnan(per_day) else f"{product}: {source}"
+             for product, (per_day, source) in sorted(report.traffic.items())]
+    return f"Traffic: {'; '.join(parts) or 'no experiments'}; longest allowed run: {params.max_days} days."
 
 
 def portfolio_table(report: ExperimentsReport) -> pd.DataFrame:

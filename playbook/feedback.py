@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from playbook import stats
 from playbook.config import FeedbackParams, Period
-from playbook.display import short_money
+from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.views import figure_value, short_money
 
 GROUPS = ("promoter", "passive", "detractor")
 OTHER_THEME = "other"
@@ -222,17 +223,7 @@ class FeedbackReport:
     detractor_theme: ThemeFinding
     quotes: pd.DataFrame
     demand: pd.DataFrame
-    summary: list[str] = field(default_factory=list)
-    needs_action: bool = False
-
-    def headline(self) -> dict[str, object]:
-        """The index page's figure for this report, e.g. NPS -17, down 60."""
-        return {
-            "label": "NPS",
-            "value": None if math.isnan(self.current.score) else round(self.current.score),
-            "change": None if math.isnan(self.change.change) else round(self.change.change),
-            "needs_action": self.needs_action,
-        }
+    result: AreaResult | None = None
 
 
 def build_report(
@@ -286,8 +277,7 @@ def build_report(
         quotes=quotes,
         demand=demand,
     )
-    summary, action = summarise(report, params)
-    return FeedbackReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+    return replace(report, result=summarise(report, params))
 
 
 def _points(value: float) -> str:
@@ -304,44 +294,54 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def summarise(report: FeedbackReport, params: FeedbackParams) -> tuple[list[str], bool]:
-    """The report's opening sentences, most urgent first, and whether anything needs action.
+def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
+    """The figures (NPS, responses, ARR with detractors) and the actions, most urgent first.
 
     Action is needed when NPS fell by ``params.drop_alert`` points or more; the other sentences
     (themes, demand, ARR with detractors) give the context to act on.
     """
-    lines: list[str] = []
-    action = False
     now, before, change = report.current, report.previous, report.change
+    detractor_arr = report.arr_split.set_index("group").loc["detractor"]
+    figures = {
+        "nps": Figure("nps", "NPS", None if math.isnan(now.score) else now.score, "points",
+                      previous=None if math.isnan(before.score) else before.score, good="up", rows=now.n),
+        "responses": Figure("responses", "responses", now.n, "count", previous=before.n, rows=now.n),
+        "detractor_arr": Figure("detractor_arr", "ARR with detractors", float(detractor_arr["arr"]), "money", good="down",
+                                rows=int(detractor_arr["accounts"])),
+    }
+    actions: list[Action] = []
+    notes: list[str] = []
     if now.n == 0:
-        lines.append("No NPS responses in this period, so there is no score to report.")
+        notes.append("No NPS responses in this period, so there is no score to report.")
     elif before.n == 0:
-        lines.append(f"NPS is {_nps_text(now)}; there were no responses in the previous period to compare with.")
+        notes.append(f"NPS is {_nps_text(now)}; there were no responses in the previous period to compare with.")
     else:
-        if change.change <= -params.drop_alert:
-            action = True
-            verb = f"NPS fell by {abs(change.change):.0f} points"
-        elif change.change >= params.drop_alert:
-            verb = f"NPS rose by {change.change:.0f} points"
-        else:
-            verb = f"NPS moved by {_points(change.change)} points"
         overlap = (
             "the two intervals overlap, so the move may be noise"
             if change.intervals_overlap
             else "the two intervals do not overlap"
         )
-        lines.append(
-            f"{verb}: from {_nps_text(before)} in the previous period to {_nps_text(now)} in this one; "
-            f"change {_points(change.change)} (interval {change.low:.0f} to {change.high:.0f}), {overlap}."
-        )
+        if change.change <= -params.drop_alert:
+            verb = f"NPS fell by {abs(change.change):.0f} points"
+        elif change.change >= params.drop_alert:
+            verb = f"NPS rose by {change.change:.0f} points"
+        else:
+            verb = f"NPS moved by {_points(change.change)} points"
+        line = (f"{verb}: from {_nps_text(before)} in the previous period to {_nps_text(now)} in this one; "
+                f"change {_points(change.change)} (interval {change.low:.0f} to {change.high:.0f}), {overlap}.")
+        if change.change <= -params.drop_alert:
+            severity = Severity.MEDIUM if change.intervals_overlap else Severity.HIGH
+            actions.append(Action("feedback.nps_drop", "NPS", severity, line, figures=("nps",)))
+        else:
+            notes.append(line)
     if 0 < now.n < params.min_responses:
-        lines.append(f"Only {now.n} responses this period (fewer than {params.min_responses}): treat the score as indicative.")
+        notes.append(f"Only {now.n} responses this period (fewer than {params.min_responses}): treat the score as indicative.")
     finding = report.detractor_theme
     if finding.theme:
         runner = (
             f"; next is {finding.runner_up} at {finding.runner_up_share:.0%}" if finding.runner_up else ""
         )
-        lines.append(
+        notes.append(
             f"Detractors mostly talk about {finding.theme}: {finding.comments} of {finding.group_comments} "
             f"detractor comments ({finding.share:.0%}) mention it{runner}."
         )
@@ -354,14 +354,14 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> tuple[list[str]
             if top["rice_rank"] == 1
             else f"yet its RICE score of {top['rice']:,.0f} ranks only {_ordinal(int(top['rice_rank']))} of {n_items}"
         )
-        lines.append(
-            f"Highest ARR-weighted demand: {top['title']} ({top['item_id']}), asked for by {top['accounts']:,} "
-            f"accounts with {short_money(top['arr'])} ARR, {rice_note}."
+        notes.append(
+            f"Highest ARR-weighted demand: {top['title']} ({top['item_id']}, {str(top['status']).replace('_', ' ')}), asked for by "
+            f"{top['accounts']:,} accounts with {short_money(top['arr'])} ARR, {rice_note}."
         )
-    detractor_arr = report.arr_split.set_index("group").loc["detractor"]
-    if detractor_arr["arr"] > 0:
-        lines.append(
-            f"{short_money(detractor_arr['arr'])} of ARR ({detractor_arr['share']:.0%} of respondents' ARR) sits with "
+    arr = figures["detractor_arr"]
+    if arr.value:
+        notes.append(
+            f"{figure_value(arr)} of ARR ({detractor_arr['share']:.0%} of respondents' ARR) sits with "
             f"{int(detractor_arr['accounts']):,} accounts whose latest answer was a detractor."
         )
-    return lines, action
+    return AreaResult(figures, ("nps",), tuple(actions), tuple(notes))

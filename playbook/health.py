@@ -97,6 +97,18 @@ def stickiness(events: Events, period: Period) -> pd.DataFrame:
     return daily.assign(day=pd.to_datetime(daily["day"]), dau_mau=daily["dau"] / mau, wau_mau=daily["wau"] / mau)
 
 
+def daily_visitors(events: Events, period: Period) -> dict[str, float]:
+    """Average visitors a day per product over the period's days (a day without visits counts as 0)."""
+    table = events.query(
+        """
+        SELECT product, count(DISTINCT (visitor_id, CAST(ts AS DATE))) AS visits
+        FROM ev WHERE ts >= $start AND ts < $stop GROUP BY product
+        """,
+        **_days(period.start, period.end + timedelta(days=1)),
+    )
+    return {str(r.product): r.visits / period.days for r in table.itertuples()}
+
+
 def average_stickiness(daily: pd.DataFrame, ratio: str = "dau_mau") -> float:
     """The period's stickiness: the mean of the daily ratios (days with no monthly visitors skipped)."""
     values = daily[ratio].dropna()
@@ -104,7 +116,8 @@ def average_stickiness(daily: pd.DataFrame, ratio: str = "dau_mau") -> float:
 
 
 def feature_adoption(events: Events, features: pd.DataFrame, period: Period) -> pd.DataFrame:
-    """Per feature of the team: accounts and visitors that used it, and their share of the active ones."""
+    """Per feature of the team: accounts and visitors that used it, and their share of those active
+    in the feature's own product (an account is never counted against a product it does not use)."""
     span = _days(period.start, period.end + timedelta(days=1))
     used = events.query(
         """
@@ -114,30 +127,47 @@ def feature_adoption(events: Events, features: pd.DataFrame, period: Period) -> 
         **span,
     )
     active = events.query(
-        "SELECT count(DISTINCT account_id) AS a, count(DISTINCT visitor_id) AS v FROM ev WHERE ts >= $start AND ts < $stop", **span
-    ).iloc[0]
-    table = features[["feature_id", "name", "product", "is_core", "released_at"]].merge(
-        used[["feature_id", "accounts", "visitors"]], on="feature_id", how="left"
+        """
+        SELECT product, count(DISTINCT account_id) AS active_accounts, count(DISTINCT visitor_id) AS active_visitors
+        FROM ev WHERE ts >= $start AND ts < $stop GROUP BY product
+        """,
+        **span,
     )
-    table = table.fillna({"accounts": 0, "visitors": 0}).astype({"accounts": int, "visitors": int})
-    table["active_accounts"] = int(active["a"])
-    table["adoption"] = table["accounts"] / active["a"] if active["a"] else math.nan
-    table["visitor_adoption"] = table["visitors"] / active["v"] if active["v"] else math.nan
+    table = (
+        features[["feature_id", "name", "product", "is_core", "released_at"]]
+        .merge(used[["feature_id", "accounts", "visitors"]], on="feature_id", how="left")
+        .merge(active, on="product", how="left")
+        .fillna({"accounts": 0, "visitors": 0, "active_accounts": 0, "active_visitors": 0})
+        .astype({"accounts": int, "visitors": int, "active_accounts": int, "active_visitors": int})
+    )
+    table["adoption"] = (table["accounts"] / table["active_accounts"]).where(table["active_accounts"] > 0)
+    table["visitor_adoption"] = (table["visitors"] / table["active_visitors"]).where(table["active_visitors"] > 0)
     return table.sort_values(["is_core", "adoption"], ascending=[False, True], ignore_index=True)
 
 
 def core_breadth(events: Events, features: pd.DataFrame, period: Period) -> pd.DataFrame:
-    """Per active account: core features used, of how many, and the share (breadth)."""
-    core = features.loc[features["is_core"].astype(bool), "feature_id"].tolist()
-    if not core:
-        return pd.DataFrame(columns=["account_id", "core_used", "core_total", "breadth"])
-    sql = """
-        SELECT account_id, count(DISTINCT feature_id) FILTER (WHERE list_contains($core, feature_id)) AS core_used
-        FROM ev WHERE ts >= $start AND ts < $stop
-        GROUP BY account_id ORDER BY account_id
+    """Per active account: core features used, of how many, and the share (breadth).
+
+    An account is measured against the core features of the products it used in the period only,
+    so the same account has the same breadth in a team's report and in the organisation's.
     """
-    table = events.query(sql, core=[str(f) for f in core], **_days(period.start, period.end + timedelta(days=1)))
-    return table.assign(core_total=len(core), breadth=table["core_used"] / len(core))
+    core = features[features["is_core"].astype(bool)]
+    columns = ["account_id", "core_used", "core_total", "breadth"]
+    if core.empty:
+        return pd.DataFrame(columns=columns)
+    sql = """
+        SELECT account_id, product, count(DISTINCT feature_id) FILTER (WHERE list_contains($core, feature_id)) AS core_used
+        FROM ev WHERE ts >= $start AND ts < $stop
+        GROUP BY account_id, product
+    """
+    used = events.query(sql, core=[str(f) for f in core["feature_id"]], **_days(period.start, period.end + timedelta(days=1)))
+    per_product = core.groupby("product").size().rename("core_total").reset_index()
+    table = (
+        used.merge(per_product, on="product", how="inner")
+        .groupby("account_id", as_index=False)[["core_used", "core_total"]].sum()
+        .sort_values("account_id", ignore_index=True)
+    )
+    return table.assign(breadth=table["core_used"] / table["core_total"])[columns]
 
 
 def retention(events: Events, end: date, cohorts: int = 12, weeks: int = 8) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from playbook.display import RECORD_MIME, change_words
+from playbook.views import short_money
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -178,8 +179,43 @@ def no_data_html(team_name: str, area_title: str, reason: str, period: str) -> s
     return _render_page("no_data.html.j2", team=team_name, area=area_title, reason=reason, period=period)
 
 
+LOOK_FIRST = 15
+
+
+def _actions(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The actions a report's recorded result holds (most urgent first), when it is shown at all."""
+    result = entry.get("result") or {}
+    return list(result.get("actions", [])) if entry.get("html") else []
+
+
+def look_here_first(reports: dict[str, dict[str, Any]], limit: int = LOOK_FIRST) -> list[dict[str, Any]]:
+    """The most urgent actions across every team and area: severity first, then money at stake.
+
+    Team ``all`` repeats its teams' problems, so its actions are listed only when no team's
+    report names the same rule and subject.
+    """
+    from playbook.figures import Severity
+
+    found, seen = [], set()
+    for key in sorted(reports, key=lambda k: (reports[k]["team"] == "all", k)):
+        entry = reports[key]
+        for action in _actions(entry):
+            mark = (action["rule"], action["subject"])
+            if entry["team"] == "all" and mark in seen:
+                continue
+            seen.add(mark)
+            found.append({**action, "team": entry["team"], "team_name": entry.get("team_name", entry["team"]),
+                          "area": entry["area"], "html": entry["html"]})
+    order = {s.name.lower(): int(s) for s in Severity}
+    found.sort(key=lambda a: (-order.get(a["severity"], 0), -(a.get("money") or 0.0), a["team"], a["area"]))
+    return found[:limit]
+
+
 def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
-    """Write ``index.html``: every team x area with status, headline and link, and the run's facts."""
+    """Write ``index.html``: "look here first", then every team x area with status, headline and link.
+
+    A cell is coloured only when its report has an action, and then shows the most urgent one.
+    """
     from playbook.areas import ALL_AREAS
 
     reports = manifest.get("reports", {})
@@ -190,13 +226,16 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
         cells = []
         for area in areas:
             entry = reports.get(f"{team}/{area}")
-            cells.append(None if entry is None else {**entry, "headline_text": headline_text(entry.get("headline"))})
+            if entry is not None:
+                actions = _actions(entry)
+                entry = {**entry, "headline_text": headline_text(entry.get("headline")), "actions": actions}
+            cells.append(entry)
         name = next((r.get("team_name", team) for r in reports.values() if r["team"] == team), team)
         rows.append({"team": team, "name": name, "cells": cells})
     counts: dict[str, int] = {}
     for entry in reports.values():
         counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-    page = _render_page("index.html.j2", manifest=manifest, rows=rows, areas=areas, counts=counts)
+    page = _render_page("index.html.j2", manifest=manifest, rows=rows, areas=areas, counts=counts, first=look_here_first(reports))
     path = out_dir / "index.html"
     write_atomic(path, page)
     return path
@@ -228,6 +267,7 @@ def _render_page(template: str, **context: Any) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["money"] = short_money
     area_titles = {name: name.capitalize() for name in ALL_AREAS}
     from playbook.areas import AREAS
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -122,6 +123,7 @@ class Outcome:
     team_name: str = ""
     reason: str = ""
     headline: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
     summary: list[str] = field(default_factory=list)
     data_notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -277,10 +279,23 @@ def make_plan(
     return Plan(jobs, decided, run_params, fingerprints, warnings, known)
 
 
+@functools.cache
+def code_hash() -> str:
+    """A hash of the playbook's own code and templates, so an edited (or editable-installed)
+    playbook never reuses a report an older build of it rendered under the same version."""
+    digest = hashlib.sha256()
+    root = Path(playbook.__file__).resolve().parent
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in {".py", ".j2", ".css", ".tpl", ".json"}):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def input_key(notebook_hash: str, params: dict[str, Any], fingerprint: str, period: Any, as_of: date) -> str:
     """Everything a report depends on, hashed: the notebook, the team's merged params, the data
-    it reads, its period and as-of date, and the playbook's version."""
+    it reads, its period and as-of date, and the playbook's version and code."""
     facts = {
+        "code": code_hash(),
         "notebook": notebook_hash,
         "params": params,
         "data": fingerprint,
@@ -426,6 +441,7 @@ def execute_job(job: Job) -> Outcome:
             failed_path.unlink(missing_ok=True)
             outcome.status = STATUS_RENDERED
             outcome.headline = records.get("headline")
+            outcome.result = records.get("result")
             outcome.summary = records.get("summary", {}).get("lines", [])
             outcome.data_notes = records.get("data_notes", {}).get("lines", [])
             outcome.rendered_at = _now()
@@ -751,6 +767,7 @@ def _run_locked(
                 outcome.html = f"{outcome.team}/{outcome.area}.html"
                 outcome.last_good_at = old.get("last_good_at")
                 outcome.headline = outcome.headline or old.get("headline")
+                outcome.result = outcome.result or old.get("result")
     if any(o.reused for o in outcomes):
         # Reused reports were not validated this time; their data warnings are the last run's.
         plan.warnings += [w for w in previous.get("warnings", []) if w not in plan.warnings]

@@ -24,17 +24,17 @@ never recommended for rightsizing on a guess.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from playbook.config import Period, ToolsParams
-from playbook.display import short_money
+from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.views import figure_text, figure_value, short_money
 
 SEGMENTS = ("new", "engaged", "lapsing", "inactive")
-MAX_OVERLAP_LINES = 3
 ORGANISATION = "all"
 
 
@@ -161,6 +161,9 @@ def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.Dat
     - rightsize: utilisation under ``utilisation_floor``; money = idle spend.
     - consolidate: an overlap; money = the cost of the tools other than the most engaged one.
     - review before renewal: renewal within ``review_days``; money = the annual cost up for renewal.
+
+    A subject with several reasons is one row (actions and reasons joined); its money is the idle
+    spend when rightsizing is among them, else the largest sum.
     """
     rows = []
     floor = params.utilisation_floor
@@ -184,6 +187,14 @@ def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.Dat
             "money": float(tool.annual_cost),
         })
     frame = pd.DataFrame(rows, columns=["action", "subject", "reason", "money"])
+    # One row per subject: a tool both under-used and renewing soon is one decision, and its
+    # money is counted once, so the column adds up to the summary's total. Rightsizing keeps the
+    # tool, so when it is among the reasons only the idle part is at stake.
+    idle = frame[frame["action"] == "rightsize"].set_index("subject")["money"]
+    frame = frame.groupby("subject", as_index=False, sort=False).agg(
+        action=("action", "; ".join), reason=("reason", "; ".join), money=("money", "max")
+    )[["action", "subject", "reason", "money"]]
+    frame["money"] = frame["subject"].map(idle).fillna(frame["money"])
     return frame.sort_values(["money", "action"], ascending=[False, True], ignore_index=True)
 
 
@@ -199,18 +210,8 @@ class ToolsReport:
     calendar: pd.DataFrame
     actions: pd.DataFrame
     segments: pd.DataFrame
-    summary: list[str] = field(default_factory=list)
-    needs_action: bool = False
-    idle_spend: float = math.nan
-
-    def headline(self) -> dict[str, object]:
-        return {
-            "label": "Idle spend",
-            "value": None if math.isnan(self.idle_spend) else round(self.idle_spend),
-            "text": None if math.isnan(self.idle_spend) else f"Idle spend {short_money(self.idle_spend)}/yr",
-            "change": None,
-            "needs_action": self.needs_action,
-        }
+    owned: pd.DataFrame
+    result: AreaResult | None = None
 
 
 def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, period: Period, team: str) -> ToolsReport:
@@ -254,62 +255,75 @@ def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, 
         usage[usage["tool"].isin(owned)], overlap, calendar[calendar["tool"].isin(owned)], params
     )
     segments = in_scope.groupby("segment", observed=False).size().reindex(list(SEGMENTS), fill_value=0).rename("seats").reset_index()
-    idle = float(team_tools["idle_spend"].sum()) if len(team_tools) else math.nan
-    report = ToolsReport(team, inventory, team_tools, costs, overlap, calendar, actions, segments, idle_spend=idle)
-    summary, action = summarise(report, params, team)
-    return ToolsReport(**{**report.__dict__, "summary": summary, "needs_action": action})
+    owned_rows = inventory[inventory["tool"].isin(owned)].reset_index(drop=True)
+    report = ToolsReport(team, inventory, team_tools, costs, overlap, calendar, actions, segments, owned_rows)
+    return replace(report, result=summarise(report, params, team))
 
 
-def summarise(report: ToolsReport, params: ToolsParams, team: str) -> tuple[list[str], bool]:
-    """Opening sentences, most urgent first, and whether anything needs action."""
-    lines: list[str] = []
-    action = False
+def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult:
+    """The figures (idle spend on the tools in scope, money at stake) and the actions, most urgent first."""
+    owned = report.owned
+    measured = owned[owned["idle_spend"].notna()]
+    figures = {
+        "idle_spend": Figure("idle_spend", "Yearly idle spend", float(measured["idle_spend"].sum()) if len(measured) else None,
+                             "money", good="down", rows=len(owned)),
+        "money_at_stake": Figure("money_at_stake", "Money at stake a year", float(report.actions["money"].sum()), "money",
+                                 good="down", rows=len(report.actions)),
+        "recommendations": Figure("recommendations", "recommendations", len(report.actions), "count", rows=len(report.actions)),
+    }
+    actions: list[Action] = []
     floor = params.utilisation_floor
     calendar = report.calendar if team == ORGANISATION else report.calendar[report.calendar["owner_team"] == team]
     urgent = calendar[(calendar["days_to_renewal"] <= params.review_days) & (calendar["utilisation"] < floor)]
     for tool in urgent.itertuples():
-        action = True
-        lines.append(
+        actions.append(Action(
+            "tools.review_before_renewal", tool.tool, Severity.HIGH,
             f"{tool.tool} renews on {tool.renewal_date:%d %b %Y}, in {tool.days_to_renewal} days, with only "
             f"{tool.utilisation:.0%} of its {tool.seats:,} seats engaged: review it before renewing "
-            f"({short_money(tool.annual_cost)} a year, {short_money(tool.idle_spend)} of it idle)."
-        )
-    shown = report.overlap.head(MAX_OVERLAP_LINES)
-    for row in shown.itertuples():
-        action = True
+            f"({short_money(tool.annual_cost)} a year, {short_money(tool.idle_spend)} of it idle).",
+            money=float(tool.idle_spend), figures=("idle_spend",),
+        ))
+    for row in report.overlap.itertuples():
         owner = "" if team != ORGANISATION else f"Team {row.team}: "
-        lines.append(
+        actions.append(Action(
+            "tools.consolidate", f"{row.team}: {row.category}", Severity.MEDIUM,
             f"{owner}{row.tools.count(',') + 1} tools in {row.category} ({row.tools}; {row.seats:,} seats, "
-            f"{short_money(row.allocated_cost)} a year): consolidating onto {row.keep} could save {short_money(row.money)} a year."
-        )
-    if len(report.overlap) > len(shown):
-        lines.append(f"{len(report.overlap) - len(shown)} more overlaps are listed in the overlap table.")
+            f"{short_money(row.allocated_cost)} a year): consolidating onto {row.keep} could save {short_money(row.money)} a year.",
+            money=float(row.money),
+        ))
     costs = report.costs
     flagged = costs[costs["ratio_to_others"] > params.cost_ratio_alert]
     if team != ORGANISATION:
         flagged = flagged[flagged["team"] == team]
     for row in flagged.itertuples():
-        action = True
         who = "This team pays" if team != ORGANISATION else f"Team {row.team} pays"
-        lines.append(
+        actions.append(Action(
+            "tools.cost_per_engaged_user", row.team, Severity.MEDIUM,
             f"{who} {short_money(row.cost_per_engaged)} a year per engaged user, {row.ratio_to_others:.1f}x the median of "
-            f"the other teams ({short_money(row.others_median)}); {short_money(row.idle_spend)} of its {short_money(row.allocated_cost)} is idle."
-        )
+            f"the other teams ({short_money(row.others_median)}); {int(row.seats - row.engaged):,} of its {int(row.seats):,} seats "
+            f"were not used in the last {params.engaged_days} days.",
+        ))
+    notes: list[str] = []
+    idle = figures["idle_spend"]
+    if idle.value is not None:
+        whose = "the tools this team owns" if team != ORGANISATION else "all tools"
+        notes.append(f"Yearly idle spend {figure_value(idle)} on {whose} ({len(owned)} tools, "
+                     f"{int(measured['engaged'].sum()):,} of {int(measured['seats'].sum()):,} seats engaged).")
     if team != ORGANISATION and flagged.empty:
         mine = costs[costs["team"] == team]
         if len(mine) and not math.isnan(mine["cost_per_engaged"].iloc[0]):
             row = mine.iloc[0]
-            lines.append(
+            notes.append(
                 f"Cost per engaged user is {short_money(row['cost_per_engaged'])} a year, "
                 f"{row['ratio_to_others']:.1f}x the median of the other teams ({short_money(row['others_median'])})."
             )
     if len(report.actions):
-        total = report.actions.drop_duplicates("subject")["money"].sum()
-        lines.append(f"{len(report.actions)} recommendations on the tools this team owns put {short_money(total)} a year at stake."
-                     if team != ORGANISATION else f"{len(report.actions)} recommendations put {short_money(total)} a year at stake.")
-    if not lines:
-        lines.append("No tools or seats for this team in the workspace.")
-    return lines, action
+        count, money = figures["recommendations"], figures["money_at_stake"]
+        scope = " on the tools this team owns" if team != ORGANISATION else ""
+        notes.append(f"{figure_text(count)}{scope} put {figure_value(money)} a year at stake (the recommendations table).")
+    if not actions and not notes:
+        notes.append("No tools or seats for this team in the workspace.")
+    return AreaResult(figures, ("idle_spend",), tuple(actions), tuple(notes))
 
 
 # How the notebook shows the inventory: the columns every scope has, then the scope's own.
@@ -332,3 +346,14 @@ def scope_columns(report: ToolsReport) -> list[tuple[str, str, str]]:
     if report.scope == ORGANISATION:
         return [("teams_using", "Teams using", "int")]
     return [("team_assigned", "Team seats", "int"), ("team_engaged", "Team engaged", "int"), ("team_allocated_cost", "Team cost", "money")]
+
+
+def inventory_tables(report: ToolsReport) -> list[tuple[pd.DataFrame, str, dict[str, float] | None]]:
+    """The inventory as (rows, caption, totals): the tools in scope with their total (the summary's
+    idle spend, the very figure), then, for a team, the tools its people use from other teams."""
+    figure = report.result.figures["idle_spend"] if report.result else None
+    totals = {"annual_cost": float(report.owned["annual_cost"].sum()), "idle_spend": figure.value if figure else None}
+    if report.scope == ORGANISATION:
+        return [(report.owned, "", totals)]
+    others = report.inventory[~report.inventory["tool"].isin(report.owned["tool"])].reset_index(drop=True)
+    return [(report.owned, "Tools this team owns", totals), (others, "Tools its people use, owned by other teams", None)]

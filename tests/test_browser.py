@@ -74,10 +74,52 @@ def test_index_links_to_every_report(browser, sample_run):
     _, out = sample_run
     page, outside, errors = _open(browser, out / "index.html")
     assert outside == [] and errors == []
-    links = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
+    links = page.eval_on_selector_all("tbody a", "els => els.map(e => e.getAttribute('href'))")
     teams = ("all", "analytics", "growth", "mobile", "platform")
     assert sorted(links) == sorted(f"{t}/{a}.html" for t in teams for a in ("feedback", "tools", "escalations", "experiments", "communication", "enablement"))
+    assert set(page.eval_on_selector_all("#look-here-first a", "els => els.map(e => e.getAttribute('href'))")) <= set(links)
     assert "NPS" in page.inner_text("body")
+
+
+# A cell reads as coloured when any of its text (status badges aside) is drawn in a warm colour.
+COLOURED_CELLS = """() => Array.from(document.querySelectorAll('tbody td')).map(td => {
+  const href = td.querySelector('a') ? td.querySelector('a').getAttribute('href') : null;
+  const warm = Array.from(td.querySelectorAll('*')).filter(e => !e.closest('.status') && e.innerText.trim()).some(e => {
+    const [r, g, b] = getComputedStyle(e).color.match(/\\d+/g).map(Number);
+    return r >= 120 && r - g >= 30 && r - b >= 30;
+  });
+  return [href, warm];
+})"""
+
+
+def test_index_colours_only_cells_with_an_action_and_leads_with_the_planted_ones(browser, sample_run):
+    """What a reader of the index sees: a warm colour only where the report asks for action, and
+    "look here first" naming the problems the sample company was built with, each linked."""
+    import json
+
+    _, out = sample_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    acting = {entry["html"] for entry in manifest["reports"].values() if (entry.get("result") or {}).get("actions")}
+    assert 0 < len(acting) < len(manifest["reports"])  # some cells must stay plain for the check to mean anything
+    page, outside, errors = _open(browser, out / "index.html")
+    assert outside == [] and errors == []
+    coloured = {href for href, warm in page.evaluate(COLOURED_CELLS) if warm}
+    assert coloured == acting
+    first = page.eval_on_selector_all("#look-here-first li", "els => els.map(e => [e.innerText, e.querySelector('a').getAttribute('href')])")
+    planted = [
+        (f"{PLANTED.nps_drop_team}/feedback.html", "NPS fell by"),
+        (f"{PLANTED.srm_team}/experiments.html", f"({PLANTED.srm}) is invalid"),
+        (f"{PLANTED.unreached_team}/communication.html", f"({PLANTED.unreached_release}, "),
+        (f"{PLANTED.early_team}/enablement.html", f"({PLANTED.early_release}) shipped on"),
+        (f"{PLANTED.sla_team}/escalations.html", "P1 first responses breached"),
+        (f"{PLANTED.retention_team}/escalations.html", "Week-1 retention of new accounts fell"),
+        (f"{PLANTED.renewal_team}/tools.html", f"{PLANTED.renewal_tool} renews on"),
+    ]
+    for href, words in planted:
+        assert any(link == href and words in text for text, link in first), f"look here first lacks {words!r} ({href})"
+    # Most urgent first: every high-severity action comes before any other.
+    severities = [text.split()[0].lower() for text, _ in first]
+    assert severities == sorted(severities, key=["high", "medium", "low"].index)
 
 
 PAYLOADS = (

@@ -67,6 +67,6 @@ def test_slow_launch_adoption(sample_run, sample_workspace):
     _, out = sample_run
     features = pd.read_csv(sample_workspace / "features.csv").set_index("feature_id")
     name = features.loc[PLANTED.slow_adoption_feature, "name"]
-    found = re.search(rf"{name} was adopted by only (\d+)% of active accounts in the 30 days after its launch .+ against a median of (\d+)%",
+    found = re.search(rf"{name} was adopted by only (\d+)% of the accounts active in its product in the 30 days after its launch .+ against a median of (\d+)%",
                       _text(out, PLANTED.slow_adoption_team, "enablement"))
     assert found and int(found.group(1)) * 2 < int(found.group(2))

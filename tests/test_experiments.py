@@ -103,9 +103,10 @@ def test_missing_control_is_inconclusive_with_a_note(catalogue, units):
 
 def test_backlog_sizes_and_flags(catalogue, units):
     results, _ = ex.analyse(catalogue, units, PARAMS)
-    traffic, source = ex.traffic_per_day(None, units, PERIOD)
+    traffic_by_product = ex.traffic_per_day({}, catalogue, units, PERIOD)
+    traffic, source = traffic_by_product["p"]
     assert source.startswith("units exposed per day") and traffic == pytest.approx(len(units) / 30)
-    table = ex.backlog(catalogue, results, traffic, PARAMS).set_index("experiment_id")
+    table = ex.backlog(catalogue, results, traffic_by_product, PARAMS).set_index("experiment_id")
     baseline = results[results["metric_type"] == "binary"]["control"].mean()
     n = stats.sample_size_per_variant(baseline, 0.01)
     assert table.loc["HUGE", "ice"] == 729 and table.index.tolist() == ["HUGE", "NEW"]
@@ -114,8 +115,26 @@ def test_backlog_sizes_and_flags(catalogue, units):
     assert table.loc["HUGE", "fits"] == "no" and table.loc["NEW", "fits"] == "yes"
 
 
-def test_traffic_prefers_events():
-    assert ex.traffic_per_day(812.5, pd.DataFrame(columns=["exposed_at"]), PERIOD) == (812.5, "average daily visitors (events)")
+def test_traffic_prefers_events_per_product(catalogue):
+    two = pd.concat([catalogue, pd.DataFrame([{**_exp("OTHER"), "product": "q"}])], ignore_index=True)
+    traffic = ex.traffic_per_day({"p": 812.5}, two, pd.DataFrame(columns=["experiment_id", "exposed_at"]), PERIOD)
+    assert traffic["p"] == (812.5, "average daily visitors of its product (events)")
+    assert traffic["q"][1] == "no traffic data" and math.isnan(traffic["q"][0])
+
+
+def test_backlog_uses_its_own_team_baseline_and_product_traffic(catalogue, units):
+    """A team's backlog and the organisation's size an experiment the same way: the baseline of its
+    own team's results and the traffic of its own product, whatever else is in the frame."""
+    results, _ = ex.analyse(catalogue, units, PARAMS)
+    other = pd.DataFrame([{**_exp("ELSE"), "team": "u", "product": "q"}])
+    high = pd.concat([_units("ELSE", "control", 1000, 900), _units("ELSE", "treatment", 1000, 900)])
+    both = pd.concat([catalogue, other], ignore_index=True)
+    results_both, _ = ex.analyse(both, pd.concat([units, high]), PARAMS)
+    traffic = {"p": (500.0, "x"), "q": (99_999.0, "y")}
+    alone = ex.backlog(catalogue, results, traffic, PARAMS).set_index("experiment_id")
+    together = ex.backlog(both, results_both, traffic, PARAMS).set_index("experiment_id")
+    assert together.loc["HUGE", ["baseline", "days_needed"]].tolist() == alone.loc["HUGE", ["baseline", "days_needed"]].tolist()
+    assert alone.loc["HUGE", "traffic"] == 500.0
 
 
 def test_portfolio(catalogue, units):
@@ -127,10 +146,13 @@ def test_portfolio(catalogue, units):
 
 
 def test_summary_sentences(catalogue, units):
-    report = ex.build_report(catalogue, units, None, PARAMS, PERIOD)
-    text = "\\n".join(report.summary)
+    report = ex.build_report(catalogue, units, {}, PARAMS, PERIOD)
+    text = "\\n".join(report.result.lines)
     assert "Exp SRM (SRM) is invalid: units per variant are off the planned split (SRM p = " in text
     assert "Ship Exp WIN (WIN): conv went from 10.0% to 12.5%, +25.0% relative (95% interval" in text
     assert "Exp FLAT (FLAT) made no difference: +0.3% relative" in text
     assert "Exp HUGE (HUGE) cannot reach significance in time" in text
-    assert report.needs_action
+    assert report.result.needs_action
+    # The invalid experiment (high) leads; the backlog's note (low) comes after the ships (medium).
+    severities = [int(a.severity) for a in report.result.actions]
+    assert report.result.actions[0].rule == "experiments.invalid" and severities == sorted(severities, reverse=True)

@@ -9,6 +9,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from playbook import feedback as fb
+from playbook.views import headline_text
 from playbook.config import FeedbackParams, Period
 
 RULES = {"performance": ["slow", "crash", "crashes"], "pricing": ["expensive", "pricing"], "support": ["support"]}
@@ -139,11 +140,13 @@ def test_build_report_summary_states_the_fall(responses_df, accounts_df, roadmap
         responses_df, previous, responses_df, empty_feedback, accounts_df, roadmap_df, params,
         Period(date(2026, 11, 1), date(2026, 11, 15)),
     )
-    assert report.needs_action
+    result = report.result
+    assert result.needs_action and result.actions[0].rule == "feedback.nps_drop"
     assert report.change.change == pytest.approx(-60)
-    assert report.summary[0].startswith("NPS fell by 60 points: from +60.0 (95% interval [")
-    assert "Detractors mostly talk about pricing: 2 of 4 detractor comments (50%)" in report.summary[2]
-    assert report.headline() == {"label": "NPS", "value": 0, "change": -60, "needs_action": True}
+    assert result.lines[0].startswith("NPS fell by 60 points: from +60.0 (95% interval [")
+    assert "Detractors mostly talk about pricing: 2 of 4 detractor comments (50%)" in result.lines[2]
+    nps = result.figures["nps"]
+    assert (nps.value, nps.change, headline_text(result)) == (0, pytest.approx(-60), "NPS 0 (down 60 points)")
 
 
 def test_build_report_with_no_responses(accounts_df, roadmap_df, responses_df):
@@ -153,6 +156,6 @@ def test_build_report_with_no_responses(accounts_df, roadmap_df, responses_df):
         none, none, none, empty_feedback, accounts_df, roadmap_df, FeedbackParams(themes=RULES),
         Period(date(2026, 11, 1), date(2026, 11, 15)),
     )
-    assert report.summary[0] == "No NPS responses in this period, so there is no score to report."
-    assert not report.needs_action and report.headline()["value"] is None
+    assert report.result.lines[0] == "No NPS responses in this period, so there is no score to report."
+    assert not report.result.needs_action and report.result.figures["nps"].value is None
     assert np.isnan(report.trend["nps"]).all()

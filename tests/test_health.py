@@ -93,6 +93,30 @@ def test_feature_adoption_and_core_breadth(events_df, features_df):
     pd.testing.assert_series_equal(breadth["breadth"].sort_index(), naive.sort_index(), check_names=False)
 
 
+def test_an_account_counts_only_against_the_products_it_uses(events_df, features_df):
+    """Adoption and breadth of product p do not change when another product's accounts join the
+    events: the organisation's figure for a feature equals its team's (the same computation)."""
+    others = pd.DataFrame({
+        "ts": pd.to_datetime(["2026-03-05 10:00", "2026-03-06 10:00", "2026-03-07 10:00"]),
+        "visitor_id": ["q1", "q2", "q3"], "account_id": ["qa1", "qa2", "qa3"], "product": "q",
+        "feature_id": ["g1", None, "g1"],
+    })
+    features = pd.concat([features_df, pd.DataFrame({
+        "feature_id": ["g1"], "name": ["Gee"], "product": "q", "team": "u", "is_core": [True],
+        "released_at": pd.to_datetime(["2025-01-01"]),
+    })], ignore_index=True)
+    alone = health.feature_adoption(rel(events_df), features_df, PERIOD).set_index("feature_id")
+    together = health.feature_adoption(rel(pd.concat([events_df, others], ignore_index=True)), features, PERIOD).set_index("feature_id")
+    for feature in ("f1", "f2", "f3", "f4"):
+        assert together.loc[feature, ["accounts", "active_accounts", "adoption"]].tolist() == alone.loc[feature, ["accounts", "active_accounts", "adoption"]].tolist()
+    assert together.loc["g1", ["accounts", "active_accounts"]].tolist() == [2, 3]
+    breadth = health.core_breadth(rel(pd.concat([events_df, others], ignore_index=True)), features, PERIOD).set_index("account_id")
+    mine = health.core_breadth(rel(events_df), features_df, PERIOD).set_index("account_id")
+    pd.testing.assert_series_equal(breadth.loc[mine.index, "breadth"], mine["breadth"])
+    # An account of product q is measured against q's one core feature only.
+    assert breadth.loc["qa1", ["core_used", "core_total"]].tolist() == [1, 1] and breadth.loc["qa2", "breadth"] == 0
+
+
 def test_retention_matches_naive_cohorts(events_df):
     end = PERIOD.end
     long = health.retention(rel(events_df), end, cohorts=12, weeks=4)

@@ -32,7 +32,10 @@ def test_run_renders_every_team_and_the_index(sample_run):
     assert manifest["versions"]["papermill"] and entry["fingerprint"]
     index = visible_text((out / "index.html").read_text())
     assert "Mobile" in index and "Feedback & NPS" in index
-    assert f"NPS {round(entry['headline']['value'])}, down {abs(entry['headline']['change'])}" in index
+    # The index shows the headline figure and its change in the words the report's summary uses.
+    nps = entry["result"]["figures"]["nps"]
+    shown = f"NPS {nps['value']:+.0f} (down {abs(nps['value'] - nps['previous']):.0f} points)"
+    assert shown in index and shown in visible_text((out / "mobile" / "feedback.html").read_text())
 
 
 def test_planted_team_report_states_the_three_effects(sample_run):
@@ -46,7 +49,7 @@ def test_planted_team_report_states_the_three_effects(sample_run):
     # (b) the dominant detractor theme
     assert f"Detractors mostly talk about {PLANTED.dominant_theme}" in text
     # (c) the planted item first by ARR-weighted demand, with a middling RICE rank
-    assert f"Highest ARR-weighted demand: {PLANTED.demand_item_title} ({PLANTED.demand_item})" in text
+    assert f"Highest ARR-weighted demand: {PLANTED.demand_item_title} ({PLANTED.demand_item}, idea)" in text
     assert "yet its RICE score of 250 ranks only 5th of 8" in text
     # no code reaches the reader
     assert "import playbook" not in text and "pb.show" not in text and "Traceback" not in text

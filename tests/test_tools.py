@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from playbook import tools as tl
+from playbook.views import headline_text
 from playbook.config import Period, ToolsParams
 
 END = date(2026, 11, 30)
@@ -111,27 +112,32 @@ def test_recommendations_carry_the_money(tools_df, seats_df):
     usage = tl.tool_usage(tools_df, classified)
     overlap = tl.overlaps(tl.team_usage(tools_df, classified))
     actions = tl.recommendations(usage, overlap, tl.renewal_calendar(usage, END), PARAMS)
+    # One row per subject; a tool to rightsize has only its idle part at stake, even when it
+    # also renews soon (Alpha: 8 idle seats x $100, not its $1,000 cost; Beta: 2 x $150).
     assert actions[["action", "subject", "money"]].values.tolist() == [
-        ["review before renewal", "Alpha", 1000.0],
-        ["rightsize", "Alpha", 800.0],
-        ["review before renewal", "Beta", 600.0],
+        ["rightsize; review before renewal", "Alpha", 800.0],
         ["consolidate", "c1: Alpha, Beta", 300.0],
-        ["rightsize", "Beta", 300.0],
+        ["rightsize; review before renewal", "Beta", 300.0],
     ]
-    assert actions.loc[1, "reason"] == "20% of 10 seats engaged (floor 60%)"
+    assert actions.loc[0, "reason"].startswith("20% of 10 seats engaged (floor 60%); renews 20 Dec 2026")
 
 
 def test_team_report_scope_and_summary(tools_df, seats_df):
     report = tl.build_report(tools_df, seats_df, PARAMS, PERIOD, "t1")
     assert set(report.inventory["tool"]) == {"Alpha", "Beta"}
-    assert report.needs_action
-    assert report.summary[0] == (
+    result = report.result
+    assert result.needs_action
+    assert result.lines[0] == (
         "Alpha renews on 20 Dec 2026, in 20 days, with only 20% of its 10 seats engaged: review it before renewing "
         "($1,000 a year, $800 of it idle)."
     )
-    assert any(line.startswith("2 tools in c1 (Alpha, Beta; 5 seats, $600 a year): consolidating onto Alpha") for line in report.summary)
-    assert report.idle_spend == pytest.approx(100 + 150)
-    assert report.headline()["text"] == "Idle spend $250/yr"
+    assert any(line.startswith("2 tools in c1 (Alpha, Beta; 5 seats, $600 a year): consolidating onto Alpha") for line in result.lines)
+    # Idle spend of the tools t1 owns: Alpha 8 idle seats x $100, Beta 2 x $150.
+    assert result.figures["idle_spend"].value == pytest.approx(800 + 300)
+    assert headline_text(result) == "Yearly idle spend $1,100"
+    # The money at stake is the recommendations column's total, and the summary says so.
+    assert result.figures["money_at_stake"].value == report.actions["money"].sum() == pytest.approx(1400)
+    assert "3 recommendations on the tools this team owns put $1,400 a year at stake (the recommendations table)." in result.lines
 
 
 def test_organisation_report_covers_every_tool(tools_df, seats_df):
@@ -142,5 +148,5 @@ def test_organisation_report_covers_every_tool(tools_df, seats_df):
 
 def test_team_without_seats(tools_df, seats_df):
     report = tl.build_report(tools_df, seats_df.iloc[0:0], PARAMS, PERIOD, "t9")
-    assert report.inventory.empty and math.isnan(report.idle_spend)
-    assert report.summary == ["No tools or seats for this team in the workspace."]
+    assert report.inventory.empty and report.result.figures["idle_spend"].value is None
+    assert report.result.lines == ["No tools or seats for this team in the workspace."]

@@ -1,0 +1,117 @@
+"""How numbers become words: money, percentages, dates, changes, and the figures of an area's result.
+
+Area modules compute numbers and frames; this module is where they become what a reader sees
+(seaborn's scales turn data into marks only when drawing; the same split holds here). The
+summary box, the index cell and the manifest all format a :class:`~playbook.figures.Figure`
+with :func:`figure_text`, so one figure reads the same in each.
+"""
+
+from __future__ import annotations
+
+import math
+import pandas as pd
+
+from playbook.figures import Figure, AreaResult
+
+Format = str  # "int", "pct", "pct1", "p", "money", "score", "signed", "num1", "date", "text"
+
+
+def format_value(value: Any, fmt: Format) -> str:
+    """One cell as a reader should see it: thousands separators, percentages, dates, signs."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return "–"
+    if fmt == "int":
+        return f"{value:,.0f}"
+    if fmt == "pct":
+        return f"{value:.0%}"
+    if fmt == "pct1":
+        return f"{value:+.1%}" if value < 0 else f"{value:.1%}"
+    if fmt == "p":
+        return "<0.001" if value < 0.001 else f"{value:.3f}"
+    if fmt == "money":
+        return f"${value:,.0f}"
+    if fmt == "score":
+        return f"{value:.0f}"
+    if fmt == "signed":
+        return f"{value:+.0f}"
+    if fmt == "num1":
+        return f"{value:,.1f}"
+    if fmt == "date":
+        return pd.Timestamp(value).strftime("%d %b %Y") if not isinstance(value, str) else value
+    return str(value)
+
+
+def change_words(change: float | None, unit: str = "") -> str:
+    """"down 15", "up 4 points", "unchanged", or "" when there is nothing to compare with."""
+    if change is None:
+        return ""
+    if change == 0:
+        return "unchanged"
+    return f"{'up' if change > 0 else 'down'} {abs(change):g}{unit}"
+
+
+def short_money(value: float) -> str:
+    """Money in a sentence: $8.6M, $42k, $9,732 (USD)."""
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:,.1f}M"
+    if abs(value) >= 1e4:
+        return f"${value / 1e3:,.0f}k"
+    return f"${value:,.0f}"
+
+
+def plural(label: str, count: float | None) -> str:
+    """``label`` (written for many) for one: the first word ending in a plain "s" loses it."""
+    if count != 1:
+        return label
+    words = label.split(" ")
+    for i, word in enumerate(words):
+        if word.endswith("s") and not word.endswith("ss"):
+            words[i] = word[:-3] + "y" if word.endswith("ies") else word[:-1]
+            break
+    return " ".join(words)
+
+
+def figure_value(figure: Figure) -> str:
+    """The value alone, as its unit reads: 41, $161k, 36%, +12, 54, 479 days."""
+    value = figure.value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if figure.unit == "money":
+        return short_money(value)
+    if figure.unit == "percent":
+        return f"{value:.0%}"
+    if figure.unit == "points":
+        return f"{value:+.0f}" if round(value) != 0 else "0"
+    if figure.unit == "days":
+        return f"{value:,.0f} days"
+    return f"{value:,.0f}"
+
+
+def figure_change(figure: Figure) -> str:
+    """"up 6", "down 22 points", "unchanged", or "" when there is no previous value."""
+    change = figure.change
+    if change is None:
+        return ""
+    if figure.unit == "money":
+        return change_words(round(change)) if round(change) == 0 else f"{'up' if change > 0 else 'down'} {short_money(abs(change))}"
+    # A share's change is in percentage points; every other unit's in its own whole units.
+    rounded = round(change * 100) if figure.unit == "percent" else round(change)
+    suffix = "" if figure.unit not in ("percent", "points", "score") else " point" if abs(rounded) == 1 else " points"
+    return change_words(rounded, suffix)
+
+
+def figure_text(figure: Figure) -> str:
+    """"41 overdue requests", "PES 54", "Idle spend $161k": counts lead with the number."""
+    if figure.unit == "count":
+        return f"{figure_value(figure)} {plural(figure.label, figure.value)}"
+    return f"{figure.label} {figure_value(figure)}"
+
+
+def headline_text(result: AreaResult) -> str:
+    """The index cell's line, the same words the summary box opens with."""
+    parts = []
+    for key in result.headline:
+        figure = result.figures[key]
+        change = figure_change(figure)
+        parts.append(f"{figure_text(figure)} ({change})" if change else figure_text(figure))
+    return ", ".join(parts)
