@@ -1,16 +1,27 @@
-"""The focus areas the playbook renders, each with its notebook and the tables it reads."""
+"""The registry of focus areas: one entry per area, and nothing else in the playbook knows an area's name.
+
+An entry names the area, its title, the tables it reads and the module that computes it. That
+module provides ``report(ctx)`` (read the area's frames for a :class:`~playbook.context.ReportContext`
+and run its pure build, returning a report whose ``result`` is an
+:class:`~playbook.figures.AreaResult`) and, optionally, ``explorer_views()`` for JupyterLab. The
+notebook ``notebooks/<name>.ipynb`` (or the entry's own) shows it. Modules load only when an area
+is built, so listing areas stays cheap.
+
+More areas register themselves: a module named in ``extra_areas`` (params/defaults.yaml) calls
+:func:`register` when imported, in the runner and in every kernel alike (README, "Add an area").
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from playbook.errors import UsageError
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-
-# Every area named in DESIGN.md section 2, in the order the index lists them.
-ALL_AREAS = ("tools", "escalations", "feedback", "communication", "experiments", "enablement")
 
 
 @dataclass(frozen=True)
@@ -22,53 +33,89 @@ class Area:
         title: how reports and the index name it.
         required: tables without which the area has no data for a team.
         optional: tables whose sections are left out, with a note, when absent.
+        module: the module with ``report(ctx)`` (and optionally ``explorer_views()``).
+        notebook_path: the notebook that shows it; None for ``notebooks/<name>.ipynb``.
     """
 
     name: str
     title: str
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
+    module: str = ""
+    notebook_path: str | None = None
 
     @property
     def notebook(self) -> Path:
-        return NOTEBOOKS / f"{self.name}.ipynb"
+        return Path(self.notebook_path) if self.notebook_path else NOTEBOOKS / f"{self.name}.ipynb"
 
     @property
     def tables(self) -> tuple[str, ...]:
         return self.required + self.optional
 
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module or f"playbook.{self.name}")
 
-AREAS: dict[str, Area] = {
-    a.name: a
-    for a in (
-        Area("tools", "Tools", required=("tools", "tool_seats")),
-        Area(
-            "escalations",
-            "Escalations & health",
-            required=("escalations",),
-            optional=("accounts", "bugs", "features", "events", "nps_responses"),
-        ),
-        Area("experiments", "Experiments", required=("experiments", "exposures"), optional=("events",)),
-        Area(
-            "communication",
-            "Communication",
-            required=("stakeholder_requests",),
-            optional=("releases", "release_comms", "roadmap", "escalations", "bugs", "features"),
-        ),
-        Area(
-            "enablement",
-            "Enablement",
-            required=("releases",),
-            optional=("trainings", "features", "escalations", "events"),
-        ),
-        Area("feedback", "Feedback & NPS", required=("nps_responses",), optional=("accounts", "feedback", "roadmap", "releases", "features")),
-    )
-}
+    def report(self, ctx: Any) -> Any:
+        """Read the area's tables for ``ctx`` and compute it (the module's ``report``)."""
+        return self.load().report(ctx)
+
+    def views(self) -> dict[str, Any]:
+        """The explorer's views by name (empty when the module offers none)."""
+        make = getattr(self.load(), "explorer_views", None)
+        return make() if make else {}
+
+
+AREAS: dict[str, Area] = {}
+
+
+def register(area: Area) -> Area:
+    """Add ``area`` to the registry (the index lists areas in the order they register); registering
+    the same name again replaces the entry, so re-importing a module in a kernel is harmless."""
+    AREAS[area.name] = area
+    return area
+
+
+# Every area named in DESIGN.md section 2, in the order the index lists them.
+for _area in (
+    Area("tools", "Tools", required=("tools", "tool_seats")),
+    Area(
+        "escalations",
+        "Escalations & health",
+        required=("escalations",),
+        optional=("accounts", "bugs", "features", "events", "nps_responses"),
+    ),
+    Area("feedback", "Feedback & NPS", required=("nps_responses",), optional=("accounts", "feedback", "roadmap", "releases", "features")),
+    Area(
+        "communication",
+        "Communication",
+        required=("stakeholder_requests",),
+        optional=("releases", "release_comms", "roadmap", "escalations", "bugs", "features"),
+    ),
+    Area("experiments", "Experiments", required=("experiments", "exposures"), optional=("events",)),
+    Area(
+        "enablement",
+        "Enablement",
+        required=("releases",),
+        optional=("trainings", "features", "escalations", "events"),
+    ),
+):
+    register(_area)
+
+
+def load_extra_areas(modules: list[str]) -> None:
+    """Import the modules params name in ``extra_areas``; each registers its area when imported."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise UsageError(
+                f"extra_areas names the module '{name}', which cannot be imported ({err}); "
+                "put its folder on PYTHONPATH or install it"
+            ) from err
 
 
 def get_area(name: str) -> Area:
     """The area called ``name``; a UsageError lists the areas that exist."""
     if name in AREAS:
         return AREAS[name]
-    planned = " (planned, not built yet)" if name in ALL_AREAS else ""
-    raise UsageError(f"unknown area '{name}'{planned}; available areas: {', '.join(AREAS)}")
+    raise UsageError(f"unknown area '{name}'; available areas: {', '.join(AREAS)}")

@@ -320,7 +320,12 @@ def import_(preset: str, files: tuple[Path, ...], workspace: str, mapping_file: 
 def list_(params_dir: Path) -> None:
     """List the teams (with their products) and the areas that can be rendered."""
     from playbook.areas import AREAS
-    from playbook.config import ignored_team_files, list_teams, load_params
+    from playbook.config import ignored_team_files, list_teams, load_areas, load_params
+
+    try:
+        load_areas(params_dir)
+    except PlaybookError as err:
+        click.secho(f"warning: {err}", fg="yellow")
 
     click.echo("Teams:")
     for team in list_teams(params_dir):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,10 @@ import pandas as pd
 from playbook.config import CommunicationParams, Period
 from playbook.figures import Action, Figure, AreaResult, Severity
 from playbook.views import figure_change, figure_value
+from playbook.roadmap import with_releases
+
+if TYPE_CHECKING:
+    from playbook.context import ReportContext
 
 
 def _end(day: date) -> pd.Timestamp:
@@ -261,3 +266,30 @@ REQUEST_COLUMNS = [
     ("open", "Open", "int"),
     ("overdue", "Overdue", "int"),
 ]
+
+
+def report(ctx: ReportContext) -> CommunicationReport:
+    """Read the team's requests, releases, release notes, roadmap and known issues, and compute the area."""
+    releases = ctx.read("releases")
+    comms = ctx.read("release_comms")
+    return build_report(
+        requests=ctx.read("stakeholder_requests"),
+        releases=releases,
+        comms=comms[comms["release_id"].isin(releases["release_id"])],
+        roadmap=with_releases(ctx.read("roadmap"), releases, ctx.read("features"), ctx.period.end),
+        escalations=ctx.read("escalations"),
+        bugs=ctx.read("bugs"),
+        params=ctx.params.communication,
+        period=ctx.period,
+    )
+
+
+def explorer_views() -> dict[str, Any]:
+    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    from playbook.widgets import html_table
+
+    return {
+        "Requests": lambda ctx, r: html_table(r.requests, REQUEST_COLUMNS),
+        "Coverage": lambda ctx, r: html_table(r.coverage, [("title", "Release", "text"), ("missing", "Never reached", "text"),
+                                                           ("coverage", "Coverage", "pct")]),
+    }

@@ -187,6 +187,7 @@ class Params(_Strict):
     period: FixedPeriod | Literal["last_30_days", "last_90_days", "previous_month", "quarter_to_date"] = (
         "last_30_days"
     )
+    extra_areas: list[str] = Field(default_factory=list, description="modules that register more areas (README, Add an area)")
     execution_timeout: int = Field(600, ge=10, description="seconds one notebook cell may run")
     time_limit: int = Field(1800, ge=1, description="seconds one whole report may take, kernel start included")
     feedback: FeedbackParams = FeedbackParams()
@@ -280,6 +281,23 @@ def load_yaml(text: str) -> Any:
         yaml.YAMLError: malformed YAML or a repeated key (see :func:`describe_yaml_error`).
     """
     return yaml.load(text, Loader=YamlLoader)
+
+
+def extra_area_modules(params_dir: Path | str) -> list[str]:
+    """The modules ``defaults.yaml`` names in ``extra_areas`` (each registers an area when imported)."""
+    path = Path(params_dir) / "defaults.yaml"
+    data = _read_yaml(path)[0] if path.exists() else {}
+    modules = data.get("extra_areas") or []
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
+        raise ParamsError(f"{path}: extra_areas must be a list of module names, such as ['my_company.churn_area']")
+    return modules
+
+
+def load_areas(params_dir: Path | str) -> None:
+    """Register the areas ``defaults.yaml`` adds, so the plan, the CLI and each kernel know them."""
+    from playbook.areas import load_extra_areas
+
+    load_extra_areas(extra_area_modules(params_dir))
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:

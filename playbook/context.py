@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from playbook.areas import Area, get_area
-from playbook.config import Params, Period, load_params, resolve_period, workspace_path
+from playbook.config import Params, Period, load_areas, load_params, resolve_period, workspace_path
 from playbook.errors import ParamsError, SchemaError
 from playbook.health import Events
 from playbook.schemas import EARLIEST, LATEST
@@ -119,6 +119,7 @@ def open_report(
     Raises:
         SchemaError: a table the area requires is absent ("no data").
     """
+    load_areas(params_dir)
     spec = get_area(area)
     params = load_params(params_dir, team)
     overrides = {k: v for k, v in (("period", period), ("products", products)) if v}

@@ -21,12 +21,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from playbook.config import EnablementParams, Period
 from playbook.figures import Action, Figure, AreaResult, Severity
 from playbook.health import Events
+
+if TYPE_CHECKING:
+    from playbook.context import ReportContext
 
 ITEMS = ("docs", "training", "notes")
 
@@ -231,3 +235,30 @@ ADOPTION_COLUMNS = [
     ("median_days_to_first_use", "Median days to first use", "num1"),
     ("escalations_30d", "Escalations naming it", "int"),
 ]
+
+
+def report(ctx: ReportContext) -> EnablementReport:
+    """Read the team's releases, trainings, features, escalations and events, and compute the area."""
+    return build_report(
+        releases=ctx.read("releases"),
+        trainings=ctx.read("trainings"),
+        features=ctx.read("features"),
+        escalations=ctx.read("escalations"),
+        events=ctx.events(),
+        params=ctx.params.enablement,
+        period=ctx.period,
+    )
+
+
+def explorer_views() -> dict[str, Any]:
+    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    from playbook import plots
+    from playbook.widgets import html_table
+
+    return {
+        "Knowledge gaps": lambda ctx, r: plots.plot_knowledge_gaps(
+            r.matrix, ctx.params.enablement.min_completion, ctx.params.enablement.min_quiz_score, "Training by group and feature"
+        ),
+        "Readiness": lambda ctx, r: html_table(r.readiness, READINESS_COLUMNS),
+        "Adoption": lambda ctx, r: html_table(r.adoption, ADOPTION_COLUMNS),
+    }

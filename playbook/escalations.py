@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,9 @@ from playbook import health
 from playbook.config import EscalationsParams, Period
 from playbook.figures import Action, Figure, AreaResult, Severity
 from playbook.views import figure_text, figure_value, short_money
+
+if TYPE_CHECKING:
+    from playbook.context import ReportContext
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 SEVERITIES = ("S1", "S2", "S3", "S4")
@@ -477,3 +481,40 @@ def pes_table(report: EscalationsReport) -> pd.DataFrame:
         rows.append({"component": name.capitalize(), "previous": getattr(report.pes_before, name), "current": getattr(report.pes_now, name)})
     rows.append({"component": "PES", "previous": report.pes_before.score, "current": report.pes_now.score})
     return pd.DataFrame(rows)
+
+
+def report(ctx: ReportContext) -> EscalationsReport:
+    """Read the team's escalations, bugs, features and events, and compute the area."""
+    organisation = None
+    if ctx.params.team != "all":
+        # An account's health rests on all its products, so it reads the same in every report.
+        organisation = OrganisationInputs(
+            ctx.events(whole_organisation=True),
+            ctx.read("nps_responses", whole_organisation=True),
+            ctx.read("escalations", whole_organisation=True),
+        )
+    return build_report(
+        escalations=ctx.read("escalations"),
+        bugs=ctx.read("bugs"),
+        accounts=ctx.read("accounts"),
+        responses=ctx.read("nps_responses"),
+        features=ctx.read("features"),
+        events=ctx.events(),
+        params=ctx.params.escalations,
+        period=ctx.period,
+        organisation=organisation,
+    )
+
+
+def explorer_views() -> dict[str, Any]:
+    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    from playbook import plots
+    from playbook.widgets import html_table
+
+    return {
+        "SLA": lambda ctx, r: html_table(r.sla, SLA_COLUMNS),
+        "Backlog": lambda ctx, r: plots.plot_backlog(r.backlog, "Open escalations by age"),
+        "Stickiness": lambda ctx, r: plots.plot_stickiness(r.stickiness, "Stickiness"),
+        "Adoption": lambda ctx, r: plots.plot_adoption(r.adoption, ctx.params.escalations.adoption_floor, "Feature adoption"),
+        "Retention": lambda ctx, r: plots.plot_retention(health.retention_matrix(r.retention), "Weekly retention by cohort"),
+    }

@@ -28,13 +28,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from playbook import stats
+from playbook import health, stats
 from playbook.config import ExperimentsParams, Period
 from playbook.figures import Action, Figure, AreaResult, Severity
 from playbook.views import figure_value
+
+if TYPE_CHECKING:
+    from playbook.context import ReportContext
 
 SHIP, DO_NOT_SHIP, NO_EFFECT, INCONCLUSIVE, INVALID = "ship", "do not ship", "no effect", "inconclusive", "invalid (SRM)"
 
@@ -416,3 +420,24 @@ def portfolio_table(report: ExperimentsReport) -> pd.DataFrame:
         ]
     )
 
+
+def report(ctx: ReportContext) -> ExperimentsReport:
+    """Read the team's experiments and exposures (and its traffic from events) and compute the area."""
+    catalogue = ctx.read("experiments")
+    units = ctx.read("exposures")
+    units = units[units["experiment_id"].isin(catalogue["experiment_id"])]
+    # Each experiment is sized at its own product's traffic, the same in every report.
+    visitors = health.daily_visitors(ctx.events(), ctx.period) if ctx.has("events") else {}
+    return build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period)
+
+
+def explorer_views() -> dict[str, Any]:
+    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    from playbook import plots
+    from playbook.widgets import html_table
+
+    return {
+        "Forest plot": lambda ctx, r: plots.plot_forest(r.results, "Relative lift by experiment and variant"),
+        "Decisions": lambda ctx, r: html_table(r.decisions, DECISION_COLUMNS),
+        "Backlog": lambda ctx, r: html_table(r.backlog, BACKLOG_COLUMNS),
+    }

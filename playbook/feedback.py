@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,11 @@ from playbook import stats
 from playbook.config import FeedbackParams, Period
 from playbook.figures import Action, Figure, AreaResult, Severity
 from playbook.views import figure_value, short_money
+from playbook.roadmap import with_releases
+from playbook.context import trend_window
+
+if TYPE_CHECKING:
+    from playbook.context import ReportContext
 
 GROUPS = ("promoter", "passive", "detractor")
 OTHER_THEME = "other"
@@ -365,3 +371,33 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
             f"{int(detractor_arr['accounts']):,} accounts whose latest answer was a detractor."
         )
     return AreaResult(figures, ("nps",), tuple(actions), tuple(notes))
+
+
+def report(ctx: ReportContext) -> FeedbackReport:
+    """Read the team's feedback tables for the period and compute the Feedback & NPS area."""
+    settings = ctx.params.feedback
+    return build_report(
+        current=ctx.read("nps_responses", "current"),
+        previous=ctx.read("nps_responses", "previous"),
+        history=ctx.read("nps_responses", trend_window(ctx.period, settings.trend, settings.trend_periods)),
+        feedback=ctx.read("feedback"),
+        accounts=ctx.read("accounts"),
+        roadmap=with_releases(ctx.read("roadmap"), ctx.read("releases"), ctx.read("features"), ctx.period.end),
+        params=settings,
+        period=ctx.period,
+    )
+
+
+def explorer_views() -> dict[str, Any]:
+    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    from playbook import plots
+    from playbook.widgets import html_table
+
+    columns = [("responses", "Responses", "int"), ("nps", "NPS", "score"), ("low", "Low", "score"), ("high", "High", "score")]
+    return {
+        "NPS trend": lambda ctx, r: plots.plot_nps_trend(r.trend, f"NPS by {ctx.params.feedback.trend}, {ctx.params.name}", ctx.params.feedback.trend),
+        "NPS by segment": lambda ctx, r: html_table(r.by_segment, [("segment", "Segment", "text")] + columns),
+        "NPS by plan": lambda ctx, r: html_table(r.by_plan, [("plan", "Plan", "text")] + columns),
+        "Comment themes": lambda ctx, r: plots.plot_theme_shares(r.themes, "Comment themes by NPS group"),
+        "Feature demand": lambda ctx, r: plots.plot_demand(r.demand, "ARR behind each roadmap item"),
+    }

@@ -216,11 +216,13 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
 
     A cell is coloured only when its report has an action, and then shows the most urgent one.
     """
-    from playbook.areas import ALL_AREAS
+    from playbook.areas import AREAS
 
     reports = manifest.get("reports", {})
     teams = sorted({r["team"] for r in reports.values()})
-    areas = [a for a in ALL_AREAS if any(r["area"] == a for r in reports.values())]
+    # Registered areas in their order, then any the manifest holds that this run did not register.
+    named = list(AREAS) + sorted({r["area"] for r in reports.values()} - set(AREAS))
+    areas = [a for a in named if any(r["area"] == a for r in reports.values())]
     rows = []
     for team in teams:
         cells = []
@@ -259,7 +261,7 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
 def _render_page(template: str, **context: Any) -> str:
     import jinja2
 
-    from playbook.areas import ALL_AREAS
+    from playbook.areas import AREAS
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES / "pages"),
@@ -268,9 +270,7 @@ def _render_page(template: str, **context: Any) -> str:
         lstrip_blocks=True,
     )
     env.filters["money"] = short_money
-    area_titles = {name: name.capitalize() for name in ALL_AREAS}
-    from playbook.areas import AREAS
-
-    area_titles.update({a.name: a.title for a in AREAS.values()})
+    area_titles = {a.name: a.title for a in AREAS.values()}
+    area_titles.update({name: name.capitalize() for name in context.get("areas", []) if name not in area_titles})
     css = (TEMPLATES / "playbook_report" / "report.css").read_text(encoding="utf-8")
     return env.get_template(template).render(area_titles=area_titles, css=css, **context)

@@ -34,7 +34,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 import playbook
 from playbook.areas import AREAS, Area, get_area
-from playbook.config import check_team_name, ignored_team_files, list_teams, load_params, resolve_period, workspace_path
+from playbook.config import check_team_name, ignored_team_files, list_teams, load_areas, load_params, resolve_period, workspace_path
 from playbook.errors import OutputWriteError, PlaybookError, RunError, RunInterrupted, SchemaError, UsageError
 from playbook.render import TMP_MARK, TMP_SUFFIX, written_here
 from playbook.workspace import Workspace
@@ -184,6 +184,7 @@ def make_plan(
         UsageError: an unknown team or area, or a notebook missing from ``notebooks`` (nothing is run).
     """
     params_dir = Path(params_dir).resolve()
+    load_areas(params_dir)
     known = list_teams(params_dir)
     if not known:
         raise UsageError(f"no team parameters found in {params_dir / 'teams'}; add a <team>.yaml there")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,9 @@ import pandas as pd
 from playbook.config import Period, ToolsParams
 from playbook.figures import Action, Figure, AreaResult, Severity
 from playbook.views import figure_text, figure_value, short_money
+
+if TYPE_CHECKING:
+    from playbook.context import ReportContext
 
 SEGMENTS = ("new", "engaged", "lapsing", "inactive")
 ORGANISATION = "all"
@@ -357,3 +361,28 @@ def inventory_tables(report: ToolsReport) -> list[tuple[pd.DataFrame, str, dict[
         return [(report.owned, "", totals)]
     others = report.inventory[~report.inventory["tool"].isin(report.owned["tool"])].reset_index(drop=True)
     return [(report.owned, "Tools this team owns", totals), (others, "Tools its people use, owned by other teams", None)]
+
+
+def report(ctx: ReportContext) -> ToolsReport:
+    """Read the tool inventory and every seat, and compute the Tools area for the team (or ``all``)."""
+    return build_report(
+        tools=ctx.read("tools", whole_organisation=True),
+        seats=ctx.read("tool_seats", whole_organisation=True),
+        params=ctx.params.tools,
+        period=ctx.period,
+        team=ctx.params.team,
+    )
+
+
+def explorer_views() -> dict[str, Any]:
+    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    from playbook import plots
+    from playbook.widgets import html_table
+
+    return {
+        "Utilisation": lambda ctx, r: plots.plot_utilisation(r.inventory, ctx.params.tools.utilisation_floor, "Seat utilisation"),
+        "Renewals": lambda ctx, r: html_table(r.calendar, [("tool", "Tool", "text"), ("renewal_date", "Renews", "date"),
+                                                           ("utilisation", "Utilisation", "pct"), ("annual_cost", "Annual cost", "money")]),
+        "Recommendations": lambda ctx, r: html_table(r.actions, [("action", "Action", "text"), ("subject", "Tool", "text"),
+                                                                 ("money", "At stake", "money")]),
+    }
