@@ -41,7 +41,7 @@ AS_OF = date(2026, 11, 27)
 
 
 def _period():
-    from playbook.config import resolve_period
+    from playbook.period import resolve_period
 
     return resolve_period("last_30_days", AS_OF)
 

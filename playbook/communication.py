@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from playbook.config import CommunicationParams, Period
-from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.config import CommunicationParams
+from playbook.period import Period, day_end
+from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.views import figure_change, figure_value
 from playbook.roadmap import with_releases
 
@@ -34,13 +35,9 @@ if TYPE_CHECKING:
     from playbook.context import ReportContext
 
 
-def _end(day: date) -> pd.Timestamp:
-    return pd.Timestamp(day) + pd.Timedelta(days=1)
-
-
 def request_times(requests: pd.DataFrame, end: date, params: CommunicationParams) -> pd.DataFrame:
     """Each request with hours to first response and to close (as known at the end), open and overdue flags."""
-    now = _end(end)
+    now = day_end(end)
     first = requests["first_response_at"].where(requests["first_response_at"] < now)
     closed = requests["closed_at"].where(requests["closed_at"] < now)
     waited = (now - requests["opened_at"]).dt.total_seconds() / 3600
@@ -137,7 +134,7 @@ class Digest:
 
 def known_issues(escalations: pd.DataFrame, bugs: pd.DataFrame, end: date) -> pd.DataFrame:
     """Open P1/P2 escalations and S1/S2 bugs at the period end, as one list."""
-    now = _end(end)
+    now = day_end(end)
     rows = []
     if len(escalations):
         open_esc = escalations[(escalations["opened_at"] < now) & (escalations["resolved_at"].isna() | (escalations["resolved_at"] >= now))]
@@ -154,7 +151,7 @@ def digests(
     releases: pd.DataFrame, comms: pd.DataFrame, roadmap: pd.DataFrame, issues: pd.DataFrame, period: Period, params: CommunicationParams
 ) -> list[Digest]:
     """One digest per audience in params (revenue, support, success)."""
-    start, now = pd.Timestamp(period.start), _end(period.end)
+    start, now = period.start_at, period.stop
     shipped = releases[(releases["release_date"] >= start) & (releases["release_date"] < now)]
     coming = roadmap[roadmap["status"].isin(["planned", "in_progress"])][["item_id", "title", "product", "status"]]
     result = []

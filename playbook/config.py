@@ -13,8 +13,7 @@ scheduled run from the project root read the same data.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +24,6 @@ from playbook.errors import ParamsError, UsageError
 from playbook.schemas import EARLIEST, LATEST
 
 TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-RELATIVE_PERIODS = ("last_30_days", "last_90_days", "previous_month", "quarter_to_date")
 
 
 class _Strict(BaseModel):
@@ -196,42 +194,6 @@ class Params(_Strict):
     experiments: ExperimentsParams = ExperimentsParams()
     communication: CommunicationParams = CommunicationParams()
     enablement: EnablementParams = EnablementParams()
-
-
-@dataclass(frozen=True)
-class Period:
-    """A resolved reporting period: inclusive dates, and the equally long period before it."""
-
-    start: date
-    end: date
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    def previous(self) -> Period:
-        end = self.start - timedelta(days=1)
-        return Period(end - timedelta(days=self.days - 1), end)
-
-    def label(self) -> str:
-        return f"{self.start:%d %b %Y} to {self.end:%d %b %Y}"
-
-
-def resolve_period(period: FixedPeriod | str, as_of: date) -> Period:
-    """Turn a fixed or relative period into dates, relative ones ending on ``as_of``."""
-    if isinstance(period, FixedPeriod):
-        return Period(period.start, period.end)
-    if period == "last_30_days":
-        return Period(as_of - timedelta(days=29), as_of)
-    if period == "last_90_days":
-        return Period(as_of - timedelta(days=89), as_of)
-    if period == "previous_month":
-        end = as_of.replace(day=1) - timedelta(days=1)
-        return Period(end.replace(day=1), end)
-    if period == "quarter_to_date":
-        first_month = 3 * ((as_of.month - 1) // 3) + 1
-        return Period(as_of.replace(month=first_month, day=1), as_of)
-    raise ParamsError(f"unknown period {period!r}; expected one of {', '.join(RELATIVE_PERIODS)}")
 
 
 # --- YAML with line numbers -------------------------------------------------------------

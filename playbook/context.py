@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from playbook.areas import Area, get_area
-from playbook.config import Params, Period, load_areas, load_params, resolve_period, workspace_path
+from playbook.config import Params, load_areas, load_params, workspace_path
+from playbook.period import Period, resolve_period
 from playbook.errors import ParamsError, SchemaError
 from playbook.health import Events
 from playbook.schemas import EARLIEST, LATEST

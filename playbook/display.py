@@ -21,7 +21,7 @@ import pandas as pd
 RECORD_MIME = "application/vnd.playbook.record+json"
 
 from playbook.figures import AreaResult
-from playbook.views import Format, change_words, format_value, headline_text, short_money  # noqa: F401  (re-exported for notebooks)
+from playbook.views import Format, format_value, headline_text  # noqa: F401  (format_value: notebooks call pb.format_value)
 
 
 def _display(obj: Any, **kwargs: Any) -> None:

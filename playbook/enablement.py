@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from playbook.config import EnablementParams, Period
-from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.config import EnablementParams
+from playbook.period import Period
+from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.health import Events
 
 if TYPE_CHECKING:
@@ -151,10 +151,10 @@ def build_report(
 ) -> EnablementReport:
     """Compute the enablement area for one team over the releases of the last ``lookback_days``."""
     since = pd.Timestamp(period.end) - pd.Timedelta(days=params.lookback_days)
-    recent = releases[(releases["release_date"] >= since) & (releases["release_date"] < pd.Timestamp(period.end + timedelta(days=1)))]
+    recent = releases[(releases["release_date"] >= since) & (releases["release_date"] < period.stop)]
     # The same window ending a period earlier, for the index's change.
     shift = pd.Timedelta(days=period.days)
-    earlier = releases[(releases["release_date"] >= since - shift) & (releases["release_date"] < pd.Timestamp(period.end + timedelta(days=1)) - shift)]
+    earlier = releases[(releases["release_date"] >= since - shift) & (releases["release_date"] < period.stop - shift)]
     before = readiness(earlier, params)["ready"]
     courses = trainings[trainings["assigned_at"] >= since - pd.Timedelta(days=30)]
     matrix = training_matrix(courses, features)

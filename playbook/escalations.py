@@ -37,8 +37,9 @@ import numpy as np
 import pandas as pd
 
 from playbook import health
-from playbook.config import EscalationsParams, Period
-from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.config import EscalationsParams
+from playbook.period import Period, day_end
+from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.views import figure_text, figure_value, short_money
 
 if TYPE_CHECKING:
@@ -48,14 +49,6 @@ PRIORITIES = ("P1", "P2", "P3", "P4")
 SEVERITIES = ("S1", "S2", "S3", "S4")
 AGE_BUCKETS = (0, 7, 30, 90, 10_000)
 AGE_LABELS = ("under 1 week", "1-4 weeks", "1-3 months", "over 3 months")
-
-
-def _end(day: date) -> pd.Timestamp:
-    return pd.Timestamp(day) + pd.Timedelta(days=1)
-
-
-def _in(frame: pd.DataFrame, column: str, period: Period) -> pd.Series:
-    return (frame[column] >= pd.Timestamp(period.start)) & (frame[column] < _end(period.end))
 
 
 def _hours(delta: pd.Series) -> pd.Series:
@@ -78,8 +71,8 @@ def _sla_outcome(opened: pd.Series, done: pd.Series, target_hours: pd.Series, no
 
 def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsParams) -> pd.DataFrame:
     """Per priority, for escalations opened in the period: volume, median times, breach rates."""
-    now = _end(period.end)
-    opened = escalations[_in(escalations, "opened_at", period)]
+    now = period.stop
+    opened = escalations[period.mask(escalations["opened_at"])]
     # Times recorded after the period end are not known yet at the period end.
     first = opened["first_response_at"].where(opened["first_response_at"] < now)
     resolved = opened["resolved_at"].where(opened["resolved_at"] < now)
@@ -115,14 +108,14 @@ def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsPara
 
 def reopen_rate(escalations: pd.DataFrame, period: Period) -> float:
     """Resolved escalations (opened in the period) reopened at least once, over all resolved ones."""
-    opened = escalations[_in(escalations, "opened_at", period)]
-    resolved = opened[opened["resolved_at"].notna() & (opened["resolved_at"] < _end(period.end))]
+    opened = escalations[period.mask(escalations["opened_at"])]
+    resolved = opened[opened["resolved_at"].notna() & (opened["resolved_at"] < period.stop)]
     return float((resolved["reopened"] >= 1).mean()) if len(resolved) else math.nan
 
 
 def open_at(frame: pd.DataFrame, end: date, opened: str = "opened_at", closed: str = "resolved_at") -> pd.DataFrame:
     """Rows open at the end of ``end``: opened by then and not closed by then; with ``age_days``."""
-    now = _end(end)
+    now = day_end(end)
     still = frame[(frame[opened] < now) & (frame[closed].isna() | (frame[closed] >= now))]
     return still.assign(age_days=(now - still[opened]).dt.total_seconds() / 86400)
 
@@ -150,7 +143,7 @@ def backlog_age(escalations: pd.DataFrame, end: date) -> tuple[int, float, float
 
 def _live(accounts: pd.DataFrame, end: date) -> pd.DataFrame:
     churned = accounts["churned_at"]
-    return accounts[churned.isna() | (churned >= _end(end))]
+    return accounts[churned.isna() | (churned >= day_end(end))]
 
 
 def arr_at_risk(escalations: pd.DataFrame, accounts: pd.DataFrame, end: date) -> tuple[float, pd.DataFrame]:
@@ -165,8 +158,8 @@ def arr_at_risk(escalations: pd.DataFrame, accounts: pd.DataFrame, end: date) ->
 
 def repeat_accounts(escalations: pd.DataFrame, accounts: pd.DataFrame, period: Period, threshold: int = 3) -> pd.DataFrame:
     """Accounts with ``threshold`` or more escalations opened in the period, highest ARR first."""
-    opened = escalations[_in(escalations, "opened_at", period)]
-    now = _end(period.end)
+    opened = escalations[period.mask(escalations["opened_at"])]
+    now = period.stop
     counts = opened.assign(still_open=opened["resolved_at"].isna() | (opened["resolved_at"] >= now)).groupby("account_id").agg(
         escalations=("escalation_id", "size"), still_open=("still_open", "sum")
     )
@@ -189,19 +182,19 @@ def bugs_per_week(bugs: pd.DataFrame, end: date, weeks: int = 12) -> pd.DataFram
     last = pd.Timestamp(end) - pd.Timedelta(days=pd.Timestamp(end).weekday())
     starts = [last - pd.Timedelta(weeks=w) for w in range(weeks - 1, -1, -1)]
     opened_week = bugs["opened_at"].dt.normalize() - pd.to_timedelta(bugs["opened_at"].dt.day_of_week, unit="D")
-    closed = bugs["closed_at"].where(bugs["closed_at"] < _end(end))
+    closed = bugs["closed_at"].where(bugs["closed_at"] < day_end(end))
     closed_week = closed.dt.normalize() - pd.to_timedelta(closed.dt.day_of_week, unit="D")
     return pd.DataFrame(
         {
             "week": starts,
-            "opened": [int(((opened_week == s) & (bugs["opened_at"] < _end(end))).sum()) for s in starts],
+            "opened": [int(((opened_week == s) & (bugs["opened_at"] < day_end(end))).sum()) for s in starts],
             "closed": [int((closed_week == s).sum()) for s in starts],
         }
     )
 
 
 def customer_found_share(bugs: pd.DataFrame, period: Period) -> float:
-    opened = bugs[_in(bugs, "opened_at", period)]
+    opened = bugs[period.mask(bugs["opened_at"])]
     return float((opened["source"] == "customer").mean()) if len(opened) else math.nan
 
 
@@ -226,18 +219,18 @@ def account_health(
         params: weights and caps.
         current, before: the columns of ``activity`` for this period and the one before.
     """
-    ids = pd.Index(activity["account_id"].unique()).union(pd.Index(escalations.loc[_in(escalations, "opened_at", period), "account_id"].unique()))
+    ids = pd.Index(activity["account_id"].unique()).union(pd.Index(escalations.loc[period.mask(escalations["opened_at"]), "account_id"].unique()))
     table = pd.DataFrame({"account_id": ids}).merge(activity[["account_id", current, before]], on="account_id", how="left")
     table = table.fillna({current: 0, before: 0})
     now, prev = table[current].astype(float), table[before].astype(float)
     usage = (now / params.usage_target_days).clip(upper=1.0)
     top = np.maximum(now, prev)
     trend = pd.Series(np.where(top > 0, 0.5 + 0.5 * (now - prev) / np.where(top > 0, top, 1), 0.5), index=table.index).clip(0, 1)
-    recent = responses[(responses["submitted_at"] < _end(period.end)) & (responses["submitted_at"] >= _end(period.end) - pd.Timedelta(days=180))]
+    recent = responses[(responses["submitted_at"] < period.stop) & (responses["submitted_at"] >= period.stop - pd.Timedelta(days=180))]
     latest = recent.sort_values("submitted_at").drop_duplicates("account_id", keep="last").set_index("account_id")["score"]
     score = table["account_id"].map(latest)
     nps_part = pd.Series(np.select([score >= 9, score >= 7, score.notna()], [1.0, 0.5, 0.0], 0.5), index=table.index)
-    counts = escalations[_in(escalations, "opened_at", period)].groupby("account_id").size()
+    counts = escalations[period.mask(escalations["opened_at"])].groupby("account_id").size()
     esc_part = (1 - table["account_id"].map(counts).fillna(0) / params.escalation_cap).clip(lower=0)
     w = params.health_weights
     total = w.usage + w.nps + w.escalations + w.trend
@@ -331,7 +324,7 @@ def build_report(
     if organisation is not None:
         # The team's accounts: those that used its products or escalated to it in the period.
         mine = set(health.active_days(events, {"current": period}).query("current > 0")["account_id"])
-        mine |= set(escalations.loc[_in(escalations, "opened_at", period), "account_id"])
+        mine |= set(escalations.loc[period.mask(escalations["opened_at"]), "account_id"])
         scores = scores[scores["account_id"].isin(mine)]
     movers = (
         scores[["account_id", "name", "segment", "arr", "health"]]

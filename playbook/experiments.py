@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from playbook import health, stats
-from playbook.config import ExperimentsParams, Period
-from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.config import ExperimentsParams
+from playbook.period import Period
+from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.views import figure_value
 
 if TYPE_CHECKING:
@@ -184,8 +185,7 @@ def traffic_per_day(
 ) -> dict[str, tuple[float, str]]:
     """Units a day each product can put into an experiment, and where the figure comes from: its
     average daily visitors (events), else the units exposed to its experiments per day in the period."""
-    start, end = pd.Timestamp(period.start), pd.Timestamp(period.end) + pd.Timedelta(days=1)
-    recent = exposures[(exposures["exposed_at"] >= start) & (exposures["exposed_at"] < end)]
+    recent = exposures[period.mask(exposures["exposed_at"])]
     exposed = recent.merge(experiments[["experiment_id", "product"]], on="experiment_id").groupby("product").size()
     traffic = {}
     for product in experiments["product"].unique():

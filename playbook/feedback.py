@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from playbook import stats
-from playbook.config import FeedbackParams, Period
-from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.config import FeedbackParams
+from playbook.period import Period
+from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.views import figure_value, short_money
 from playbook.roadmap import with_releases
 from playbook.context import trend_window

@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from playbook.config import Period
+from playbook.period import Period
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,6 @@ class Events:
             self.con.execute("DROP VIEW IF EXISTS ev")
 
 
-def _days(start: date, stop: date) -> dict[str, datetime]:
-    """A half-open span of days as bound values: ``$start`` inclusive, ``$stop`` exclusive."""
-    return {"start": datetime.combine(start, time()), "stop": datetime.combine(stop, time())}
-
-
 def stickiness(events: Events, period: Period) -> pd.DataFrame:
     """Per day of the period: DAU, WAU, MAU (visitors) and the ratios DAU/MAU and WAU/MAU."""
     sql = """
@@ -92,7 +87,7 @@ def stickiness(events: Events, period: Period) -> pd.DataFrame:
         SELECT c.day, coalesce(n.dau, 0) AS dau, coalesce(n.wau, 0) AS wau, coalesce(n.mau, 0) AS mau
         FROM calendar c LEFT JOIN counts n USING (day) ORDER BY c.day
     """
-    daily = events.query(sql, **_days(period.start, period.end + timedelta(days=1)))
+    daily = events.query(sql, **period.bounds())
     mau = daily["mau"].where(daily["mau"] > 0)
     return daily.assign(day=pd.to_datetime(daily["day"]), dau_mau=daily["dau"] / mau, wau_mau=daily["wau"] / mau)
 
@@ -104,7 +99,7 @@ def daily_visitors(events: Events, period: Period) -> dict[str, float]:
         SELECT product, count(DISTINCT (visitor_id, CAST(ts AS DATE))) AS visits
         FROM ev WHERE ts >= $start AND ts < $stop GROUP BY product
         """,
-        **_days(period.start, period.end + timedelta(days=1)),
+        **period.bounds(),
     )
     return {str(r.product): r.visits / period.days for r in table.itertuples()}
 
@@ -118,7 +113,7 @@ def average_stickiness(daily: pd.DataFrame, ratio: str = "dau_mau") -> float:
 def feature_adoption(events: Events, features: pd.DataFrame, period: Period) -> pd.DataFrame:
     """Per feature of the team: accounts and visitors that used it, and their share of those active
     in the feature's own product (an account is never counted against a product it does not use)."""
-    span = _days(period.start, period.end + timedelta(days=1))
+    span = period.bounds()
     used = events.query(
         """
         SELECT feature_id, count(DISTINCT account_id) AS accounts, count(DISTINCT visitor_id) AS visitors
@@ -160,7 +155,7 @@ def core_breadth(events: Events, features: pd.DataFrame, period: Period) -> pd.D
         FROM ev WHERE ts >= $start AND ts < $stop
         GROUP BY account_id, product
     """
-    used = events.query(sql, core=[str(f) for f in core["feature_id"]], **_days(period.start, period.end + timedelta(days=1)))
+    used = events.query(sql, core=[str(f) for f in core["feature_id"]], **period.bounds())
     per_product = core.groupby("product").size().rename("core_total").reset_index()
     table = (
         used.merge(per_product, on="product", how="inner")
@@ -344,7 +339,7 @@ def active_days(events: Events, periods: dict[str, Period]) -> pd.DataFrame:
     )
     values: dict[str, Any] = {}
     for i, (_, p) in enumerate(spans):
-        values.update({f"start_{i}": datetime.combine(p.start, time()), f"stop_{i}": datetime.combine(p.end + timedelta(days=1), time())})
+        values.update({f"{k}_{i}": v for k, v in p.bounds().items()})
     first = min(p.start for p in periods.values())
     last = max(p.end for p in periods.values())
     sql = f"""
@@ -352,5 +347,5 @@ def active_days(events: Events, periods: dict[str, Period]) -> pd.DataFrame:
         WHERE ts >= $start AND ts < $stop
         GROUP BY account_id ORDER BY account_id
     """
-    table = events.query(sql, **values, **_days(first, last + timedelta(days=1)))
+    table = events.query(sql, **values, **Period(first, last).bounds())
     return table.rename(columns={f"p{i}": name for i, (name, _) in enumerate(spans)})

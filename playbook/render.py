@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from playbook.display import RECORD_MIME, change_words
-from playbook.views import short_money
+from playbook.display import RECORD_MIME
+from playbook.views import change_words, short_money
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

@@ -13,6 +13,8 @@ from datetime import date
 
 import pandas as pd
 
+from playbook.period import day_end
+
 
 def _key(text: pd.Series) -> pd.Series:
     return text.astype(str).str.casefold().str.split().str.join(" ")
@@ -23,7 +25,7 @@ def with_releases(roadmap: pd.DataFrame, releases: pd.DataFrame, features: pd.Da
     out = roadmap.assign(shipped_on=pd.NaT)
     if roadmap.empty or releases.empty:
         return out
-    shipped = releases[releases["release_date"] < pd.Timestamp(as_of) + pd.Timedelta(days=1)].dropna(subset=["feature_id"])
+    shipped = releases[releases["release_date"] < day_end(as_of)].dropna(subset=["feature_id"])
     if shipped.empty:
         return out
     first = shipped.groupby("feature_id", as_index=False)["release_date"].min()

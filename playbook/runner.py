@@ -34,7 +34,8 @@ from jupyter_client.manager import AsyncKernelManager
 
 import playbook
 from playbook.areas import AREAS, Area, get_area
-from playbook.config import check_team_name, ignored_team_files, list_teams, load_areas, load_params, resolve_period, workspace_path
+from playbook.config import check_team_name, ignored_team_files, list_teams, load_areas, load_params, workspace_path
+from playbook.period import resolve_period
 from playbook.errors import OutputWriteError, PlaybookError, RunError, RunInterrupted, SchemaError, UsageError
 from playbook.render import TMP_MARK, TMP_SUFFIX, written_here
 from playbook.workspace import Workspace

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from playbook.config import Period, ToolsParams
-from playbook.figures import Action, Figure, AreaResult, Severity
+from playbook.config import ToolsParams
+from playbook.period import Period, day_end
+from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.views import figure_text, figure_value, short_money
 
 if TYPE_CHECKING:
@@ -42,14 +43,9 @@ SEGMENTS = ("new", "engaged", "lapsing", "inactive")
 ORGANISATION = "all"
 
 
-def _day_end(day: date) -> pd.Timestamp:
-    """The first instant after ``day`` (periods include their last day in full)."""
-    return pd.Timestamp(day) + pd.Timedelta(days=1)
-
-
 def classify_seats(seats: pd.DataFrame, end: date, params: ToolsParams) -> pd.DataFrame:
     """Seats assigned by the period end, with ``engaged`` (bool) and ``segment`` columns."""
-    now = _day_end(end)
+    now = day_end(end)
     kept = seats[seats["assigned_at"] < now]
     active = kept["last_active_at"]
     engaged = active.notna() & (active >= now - pd.Timedelta(days=params.engaged_days))

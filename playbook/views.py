@@ -9,9 +9,11 @@ with :func:`figure_text`, so one figure reads the same in each.
 from __future__ import annotations
 
 import math
+from typing import Any
+
 import pandas as pd
 
-from playbook.figures import Figure, AreaResult
+from playbook.figures import AreaResult, Figure
 
 Format = str  # "int", "pct", "pct1", "p", "money", "score", "signed", "num1", "date", "text"
 

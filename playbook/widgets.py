@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from playbook.config import RELATIVE_PERIODS, list_teams
+from playbook.config import list_teams
+from playbook.period import RELATIVE_PERIODS
 from playbook.context import ReportContext, open_report
 from playbook.display import table_html
 

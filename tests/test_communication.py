@@ -9,7 +9,8 @@ import pytest
 
 from playbook import communication as cm
 from playbook import enablement as en
-from playbook.config import CommunicationParams, EnablementParams, Period
+from playbook.config import CommunicationParams, EnablementParams
+from playbook.period import Period
 from playbook.health import Events
 from playbook.views import headline_text
 

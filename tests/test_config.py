@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PARAMS
-from playbook.config import FixedPeriod, Period, list_teams, load_params, resolve_period
+from playbook.config import FixedPeriod, list_teams, load_params
+from playbook.period import Period, resolve_period
 from playbook.errors import ParamsError, UsageError
 
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from playbook import escalations as es
-from playbook.config import EscalationsParams, Period
+from playbook.config import EscalationsParams
+from playbook.period import Period
 
 PERIOD = Period(date(2026, 11, 1), date(2026, 11, 30))
 PARAMS = EscalationsParams()

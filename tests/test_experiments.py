@@ -10,7 +10,8 @@ from statsmodels.stats.proportion import proportions_ztest
 
 from playbook import experiments as ex
 from playbook import stats
-from playbook.config import ExperimentsParams, Period
+from playbook.config import ExperimentsParams
+from playbook.period import Period
 
 PARAMS = ExperimentsParams()
 PERIOD = Period(date(2026, 11, 1), date(2026, 11, 30))

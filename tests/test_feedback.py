@@ -10,7 +10,8 @@ from pandas.testing import assert_frame_equal
 
 from playbook import feedback as fb
 from playbook.views import headline_text
-from playbook.config import FeedbackParams, Period
+from playbook.config import FeedbackParams
+from playbook.period import Period
 
 RULES = {"performance": ["slow", "crash", "crashes"], "pricing": ["expensive", "pricing"], "support": ["support"]}
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from playbook import health
-from playbook.config import Period
+from playbook.period import Period
 
 PERIOD = Period(date(2026, 3, 2), date(2026, 3, 31))
 

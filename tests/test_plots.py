@@ -5,7 +5,7 @@ import pandas as pd
 
 from playbook import feedback as fb
 from playbook import plots
-from playbook.config import Period
+from playbook.period import Period
 
 
 def _labels(fig):

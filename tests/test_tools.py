@@ -10,7 +10,8 @@ import pytest
 
 from playbook import tools as tl
 from playbook.views import headline_text
-from playbook.config import Period, ToolsParams
+from playbook.config import ToolsParams
+from playbook.period import Period
 
 END = date(2026, 11, 30)
 PERIOD = Period(date(2026, 11, 1), END)
