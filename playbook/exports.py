@@ -270,9 +270,15 @@ def _column(frame: pd.DataFrame, names: list[str], any_case: bool) -> str | None
     return None
 
 
-def _iso(series: pd.Series) -> pd.Series:
-    """UTC times as ISO-8601 text ending in Z, with the fraction of a second when there is one."""
-    return series.map(_iso_one)
+def iso_text(series: pd.Series, missing: Any = "") -> pd.Series:
+    """UTC times as ISO-8601 text ending in Z, with the fraction of a second when there is one
+    (``missing`` for a missing time): how every CSV the playbook writes spells a time."""
+    times = pd.to_datetime(series)
+    whole = times.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    fractional = times.notna() & ((times.dt.microsecond != 0) | (times.dt.nanosecond != 0))
+    if fractional.any():
+        whole = whole.where(~fractional, times[fractional].map(_iso_one))
+    return whole.where(times.notna(), missing)
 
 
 def _iso_one(t: Any) -> str:
@@ -292,4 +298,4 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-__all__ = ["EXAMPLES", "Dates", "Mapping", "flatten", "read_any", "read_csv_file", "read_json_file"]
+__all__ = ["EXAMPLES", "Dates", "Mapping", "flatten", "iso_text", "read_any", "read_csv_file", "read_json_file"]

@@ -54,7 +54,7 @@ import yaml
 from pydantic import ValidationError
 
 from playbook.appends import one_writer, table_file, write_changes
-from playbook.exports import EXAMPLES, Dates, Mapping, _column, _iso, _rows, _text, read_any
+from playbook.exports import EXAMPLES, Dates, Mapping, _column, _rows, _text, iso_text, read_any
 from playbook.reimport import key_of, ledger_path, plan, read_ledger, write_ledger
 from playbook.config import deep_merge, describe_yaml_error, load_yaml
 from playbook.errors import ImportDataError, SchemaError
@@ -262,7 +262,7 @@ def parse_times(values: pd.Series, dates: Dates, label: str) -> pd.Series:
             f"{label}: {_values(missing, text)} not exist in {dates.timezone or 'UTC'} (the hour skipped when clocks go forward) "
             f"({_shown(missing, text)})"
         )
-    return _iso(utc)
+    return iso_text(utc)
 
 
 # Date forms exports commonly write, tried on values that do not parse to suggest a format.

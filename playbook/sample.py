@@ -19,6 +19,7 @@ import pandas as pd
 
 from playbook.config import DEFAULT_SLA as _PARAM_SLA
 from playbook.errors import PlaybookError
+from playbook.exports import iso_text
 from playbook.render import replacing, write_atomic
 
 TEAM_PRODUCTS: dict[str, tuple[str, ...]] = {
@@ -308,7 +309,9 @@ _SUFFIXES = ("Labs", "Group", "Systems", "Co", "Partners", "Health", "Logistics"
 
 
 def _iso(values: pd.Series) -> pd.Series:
-    return values.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Times as the CSV files spell them, to the second; a missing time stays missing (NaN), as the
+    generator reads it back."""
+    return iso_text(pd.to_datetime(values).dt.floor("s"), missing=None)
 
 
 def _moments(rng: np.random.Generator, as_of: date, days: int, size: int) -> pd.Series:

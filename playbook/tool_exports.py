@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from playbook.errors import ImportDataError
-from playbook.exports import (EXAMPLES, Mapping, _column, _decoded, _gunzipped, _iso, _json_records, _rows, _text, flatten, read_any,
+from playbook.exports import (EXAMPLES, Mapping, _column, _decoded, _gunzipped, _json_records, _rows, _text, flatten, iso_text, read_any,
                               read_csv_file, read_json_file)
 
 
@@ -82,7 +82,7 @@ def _prepare_zendesk(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.Da
     status = _column(frame, ["status", "Status"], any_case=True)
     updated = _column(frame, ["updated_at", "Updated at"], any_case=True)
     minutes = lambda col: pd.to_numeric(frame[col], errors="coerce") if col else pd.Series(float("nan"), index=frame.index)  # noqa: E731
-    frame["_first_reply"] = _iso(created + pd.to_timedelta(minutes(reply), unit="min"))
+    frame["_first_reply"] = iso_text(created + pd.to_timedelta(minutes(reply), unit="min"))
     done = frame[status].map(_text).str.lower().isin(["solved", "closed"]) if status else pd.Series(True, index=frame.index)
     at = _utc(frame[solved]) if solved else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     at = at.fillna(created + pd.to_timedelta(minutes(full), unit="min"))
@@ -98,7 +98,7 @@ def _prepare_zendesk(frame: pd.DataFrame, mapping: Mapping, path: Path) -> pd.Da
         sources["_resolved"] = f"{status} and {updated}"
         # An estimate fills an empty value; it never replaces a time the table already holds.
         frame["_estimated"] = by_update.map({True: "resolved_at", False: ""})
-    frame["_resolved"] = _iso(at.where(done))
+    frame["_resolved"] = iso_text(at.where(done))
     reopens = _column(frame, ["metric_set.reopens", "Reopens"], any_case=True)
     frame["_reopens"] = frame[reopens].fillna(0) if reopens else 0
     frame.attrs["sources"] = sources
