@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import re
 import os
+import re
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -241,6 +242,56 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
     path = out_dir / "index.html"
     write_atomic(path, page)
     return path
+
+
+def build_manifest(
+    previous: dict[str, Any], outcomes: list[dict[str, Any]], as_of: Any, workers: int, *,
+    known_teams: list[str], params: dict[str, Any], fingerprints: dict[str, str], warnings: list[str],
+) -> dict[str, Any]:
+    """The run's record: versions, parameters, data fingerprints, and every report's status.
+
+    Args:
+        previous: the last run's manifest (reports of this run replace its entries).
+        outcomes: this run's reports, as dicts of :class:`playbook.runner.Outcome`.
+        as_of, workers: the run's as-of date and how many reports ran at once.
+        known_teams, params, fingerprints, warnings: from the run's plan.
+    """
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import playbook
+    from playbook.areas import AREAS
+
+    versions = {"python": platform.python_version()}
+    for package in ("papermill", "nbconvert", "nbclient", "ipykernel", "duckdb", "pandas", "seaborn", "matplotlib"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    # Reports of teams or areas that no longer exist drop out of the index; the others carry over.
+    reports = {
+        key: entry
+        for key, entry in previous.get("reports", {}).items()
+        if isinstance(entry, dict) and entry.get("team") in known_teams and entry.get("area") in AREAS
+    }
+    for outcome in outcomes:
+        reports[f"{outcome['team']}/{outcome['area']}"] = {**outcome, "status": str(outcome["status"])}
+    periods = sorted({f"{o['period']['start']} to {o['period']['end']}" for o in outcomes if o.get("period")})
+    return {
+        "playbook_version": playbook.__version__,
+        "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "as_of": as_of.isoformat(),
+        "period": "; ".join(periods),
+        "fingerprint": ", ".join(sorted(set(fingerprints.values()))),
+        "fingerprints": fingerprints,
+        "workers": workers,
+        "versions": versions,
+        "params": {k: v for k, v in {**previous.get("params", {}), **params}.items() if k in known_teams},
+        "warnings": warnings,
+        "reused": sum(1 for o in outcomes if o.get("reused")),
+        "executed": sum(1 for o in outcomes if str(o["status"]) == "rendered" and not o.get("reused")),
+        "reports": reports,
+    }
 
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:

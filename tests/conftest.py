@@ -110,7 +110,7 @@ def make_params(root: Path, workspace: Path | str, teams: dict[str, dict] | None
     (params / "teams").mkdir(parents=True, exist_ok=True)
     defaults = yaml.safe_load((PARAMS / "defaults.yaml").read_text())
     defaults["workspace"] = str(workspace)
-    # A stalled kernel times out quickly in tests and gets its one retry (see runner._should_retry).
+    # A stalled kernel times out quickly in tests and gets its one retry (see playbook.runner.execute._should_retry).
     defaults["execution_timeout"] = 120
     (params / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
     if teams is None:

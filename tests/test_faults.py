@@ -25,7 +25,7 @@ import pytest
 
 from conftest import AS_OF, ROOT, make_params, playbook_cli, visible_text
 
-from playbook.runner import IPC_PREFIX, remove_stale_kernel_folders
+from playbook.runner.kernels import IPC_PREFIX, remove_stale_kernel_folders
 
 PLANTED_CELL = """\
 import os, time

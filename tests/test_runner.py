@@ -169,7 +169,7 @@ def test_24_parallel_executions_on_4_workers_without_a_failure(tmp_path, tiny_wo
 def test_removed_teams_and_areas_leave_the_index():
     from datetime import date
 
-    from playbook.runner import Plan, build_manifest
+    from playbook.render import build_manifest
 
     previous = {
         "reports": {
@@ -179,8 +179,7 @@ def test_removed_teams_and_areas_leave_the_index():
         },
         "params": {"gone": {}, "mobile": {"name": "Mobile"}},
     }
-    plan = Plan(jobs=[], decided=[], params={}, fingerprints={}, warnings=[], known_teams=["mobile"])
-    manifest = build_manifest(previous, [], plan, date(2026, 11, 27), 1)
+    manifest = build_manifest(previous, [], date(2026, 11, 27), 1, known_teams=["mobile"], params={}, fingerprints={}, warnings=[])
     assert list(manifest["reports"]) == ["mobile/tools"]
     assert list(manifest["params"]) == ["mobile"]
 
@@ -199,7 +198,7 @@ def test_reports_hold_no_code_warnings_or_reprs_and_stay_small(sample_run):
 
 
 def test_retry_rules():
-    from playbook.runner import _should_retry
+    from playbook.runner.execute import _should_retry
 
     class CellTimeoutError(Exception):
         pass

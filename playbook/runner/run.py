@@ -1,0 +1,207 @@
+"""A run: the output folder held for one run at a time, the plan's jobs on an executor, then the
+manifest and the index (written by :mod:`playbook.render`); a killed run's leftovers cleaned up."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Callable, Iterator
+
+from playbook.areas import AREAS
+from playbook.errors import OutputWriteError, RunError, RunInterrupted
+from playbook.render import TMP_MARK, TMP_SUFFIX, written_here
+from playbook.runner.execute import PARTIAL_SUFFIX, disk_reason, write_no_data
+from playbook.runner.executors import DaskExecutor, Executor, LocalExecutor
+from playbook.runner.kernels import check_kernel, gone, remove_stale_kernel_folders
+from playbook.runner.outcomes import Outcome, Status, now
+from playbook.runner.plan import Plan
+
+LOCK_NAME = ".playbook-run.lock"
+
+
+def remove_leftovers(out_dir: Path, teams: list[str]) -> list[Path]:
+    """Delete the temporary files a killed run left behind, and nothing else.
+
+    Only files the playbook names as its own (``.<file>.playbook-<pid>-<random>.tmp`` and
+    ``.<area>.playbook-<pid>.partial.ipynb``), whose writing process is gone, in the reports
+    folder and in the folders of known teams: a ``.tmp`` of anyone else's is never touched.
+    """
+    removed = []
+    for folder in [out_dir, *(out_dir / team for team in teams)]:
+        for pattern in (f".*{TMP_MARK}*{TMP_SUFFIX}", f".*{TMP_MARK}*{PARTIAL_SUFFIX}"):
+            for path in folder.glob(pattern):
+                if _owner_pid(path.name) is not None and gone(_owner_pid(path.name)) and path.is_file():
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+    return removed
+
+
+def _owner_pid(name: str) -> int | None:
+    """The pid in a temporary file's name (see render.TMP_MARK), or None when it holds none."""
+    tail = name.split(TMP_MARK, 1)[1] if TMP_MARK in name else ""
+    digits = tail.split("-", 1)[0].split(".", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def foreign_entries(out_dir: Path, teams: list[str]) -> list[str]:
+    """What a reports folder holds that a run did not write: anything but the index, the
+    manifest, the run lock and the folders of known teams (sorted names)."""
+    if not out_dir.is_dir():
+        return []
+    ours = {"index.html", "manifest.json", LOCK_NAME, *teams}
+    try:
+        names = [entry.name for entry in out_dir.iterdir()]
+    except OSError:
+        return []
+    return sorted(n for n in names if n not in ours and not (n.startswith(".") and TMP_MARK in n))
+
+
+@contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the output folder for one run at a time; a second run refuses with who holds it.
+
+    The lock is an advisory ``flock`` on a file in the folder, so the system drops it when the
+    holder dies, even by SIGKILL: a crashed run never blocks the next scheduled one.
+
+    Raises:
+        RunError: another run holds the folder.
+    """
+    path = out_dir / LOCK_NAME
+    try:
+        # Never through a link: the lock file is the run's own, and a link would have it write elsewhere.
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), "a+", encoding="utf-8")
+    except OSError as err:
+        raise RunError(f"cannot use {path} as the run's lock ({err.strerror}); it must be a plain file of the playbook's") from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunError(
+                f"another playbook run is writing to {out_dir} ({holder}); wait for it to finish or pass another --out"
+            ) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}, started {now()}")
+            handle.flush()
+        except OSError:
+            pass  # who holds the lock is only information; the flock itself is held
+        yield
+    finally:
+        handle.close()
+
+
+def run_plan(
+    plan: Plan,
+    out_dir: Path,
+    jobs: int | None = None,
+    as_of: date | None = None,
+    on_done: Callable[[Outcome, int, int], None] | None = None,
+    dask: str | None = None,
+) -> list[Outcome]:
+    """Execute the plan's jobs in parallel processes, then write the manifest and the index.
+
+    Args:
+        plan: from :func:`make_plan`.
+        out_dir: the reports folder.
+        jobs: worker processes (default: the number of cores).
+        as_of: the run's as-of date, for the manifest.
+        on_done: called with (outcome, done, total) as each report finishes (progress display).
+        dask: the address of a Dask scheduler; each report then runs on the cluster's workers,
+            which must reach the workspace, the params and this folder at the same paths and
+            have the ``playbook`` kernel installed.
+
+    Raises:
+        RunError: the folder cannot be written, or another run is writing to it.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as err:
+        raise RunError(f"cannot write to the output folder {out_dir}: {err.strerror or err}") from err
+    theirs = [name for name in ("index.html", "manifest.json") if not written_here(out_dir / name)]
+    if theirs:
+        raise RunError(f"{out_dir} holds {' and '.join(theirs)} that the playbook did not write; refusing to overwrite "
+                       f"{'them' if len(theirs) > 1 else 'it'}: give another --out")
+    with output_lock(out_dir):
+        return _run_locked(plan, out_dir, jobs, as_of, on_done, dask)
+
+
+def _run_locked(
+    plan: Plan, out_dir: Path, jobs: int | None, as_of: date | None, on_done: Callable[[Outcome, int, int], None] | None,
+    dask: str | None = None,
+) -> list[Outcome]:
+    from playbook.render import build_manifest, read_manifest, write_index, write_manifest
+
+    if plan.jobs:
+        check_kernel()
+    remove_leftovers(out_dir, plan.known_teams)
+    remove_stale_kernel_folders()
+    previous = read_manifest(out_dir)
+    outcomes: list[Outcome] = []
+    total = len(plan.jobs) + len(plan.decided)
+
+    def finished(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if on_done:
+            on_done(outcome, len(outcomes), total)
+
+    for outcome in plan.decided:
+        if outcome.status == Status.NO_DATA:
+            write_no_data(out_dir, outcome, AREAS[outcome.area].title)
+        finished(outcome)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(plan.jobs) or 1))
+    interrupted = False
+    try:
+        if plan.jobs:
+            executor: Executor = DaskExecutor(dask) if dask else LocalExecutor(workers)
+            workers = executor.workers
+            for _, outcome in executor.run(plan.jobs):
+                finished(outcome)
+    except KeyboardInterrupt:
+        interrupted = True
+        done = {o.key for o in outcomes}
+        outcomes += [
+            Outcome(job.team, job.area, Status.FAILED, team_name=job.team_name, period={"start": job.period[0], "end": job.period[1]},
+                    reason="the run was interrupted (Ctrl-C) before this report finished")
+            for job in plan.jobs if job.key not in done
+        ]
+    for outcome in outcomes:
+        old = previous["reports"].get(outcome.key, {})
+        if outcome.status == Status.FAILED:
+            # Say which last good report is still in place, and keep linking to it.
+            html = Path(out_dir) / outcome.team / f"{outcome.area}.html"
+            if html.exists() and old.get("last_good_at") and written_here(html):
+                outcome.html = f"{outcome.team}/{outcome.area}.html"
+                outcome.last_good_at = old.get("last_good_at")
+                outcome.headline = outcome.headline or old.get("headline")
+                outcome.result = outcome.result or old.get("result")
+    if any(o.reused for o in outcomes):
+        # Reused reports were not validated this time; their data warnings are the last run's.
+        plan.warnings += [w for w in previous.get("warnings", []) if w not in plan.warnings]
+    manifest = build_manifest(
+        previous, [asdict(o) for o in outcomes], as_of or date.today(), workers,
+        known_teams=plan.known_teams, params=plan.params, fingerprints=plan.fingerprints, warnings=plan.warnings,
+    )
+    outcomes = sorted(outcomes, key=lambda o: (o.team, o.area))
+    for name, write in (("manifest.json", write_manifest), ("index.html", write_index)):
+        try:
+            write(out_dir, manifest)
+        except OSError as err:
+            reason = disk_reason(err, out_dir) or f"{err.strerror or err}"
+            raise OutputWriteError(f"could not write {out_dir / name}: {reason}; the previous {name} is kept as it was", outcomes) from None
+    if interrupted:
+        finished_count = sum(1 for o in outcomes if o.status != Status.FAILED or "interrupted" not in o.reason)
+        raise RunInterrupted(
+            f"interrupted: {finished_count} of {len(outcomes)} reports finished and are in the index; "
+            "the others keep their last good report. Run again to finish them", outcomes)
+    return outcomes
