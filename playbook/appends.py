@@ -38,7 +38,8 @@ from playbook.errors import ImportDataError, SchemaError
 from playbook.reimport import Changes, Key, key_of
 from playbook.render import replacing, write_atomic
 from playbook.schemas import SQL_TYPES, get_table
-from playbook.workspace import Workspace, decode_legacy, first_line, ident
+from playbook.workspace import Workspace, ident
+from playbook.tablefiles import decode_legacy, first_line
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from playbook.errors import ImportDataError
-from playbook.workspace import decode_legacy
+from playbook.tablefiles import decode_legacy
 
 EXAMPLES = 5
 
