@@ -17,11 +17,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from playbook.errors import ParamsError, UsageError
 from playbook.schemas import EARLIEST, LATEST
+from playbook.yaml_params import deep_merge, read_yaml_lines
 
 TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -196,59 +196,10 @@ class Params(_Strict):
     enablement: EnablementParams = EnablementParams()
 
 
-# --- YAML with line numbers -------------------------------------------------------------
-
-
-class YamlLoader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as strings, so pydantic parses them and reports bad ones, and
-    refuses a key given twice in one mapping (YAML itself would silently keep the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        lines: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            line = key_node.start_mark.line + 1
-            if key_node.value in lines:
-                raise yaml.constructor.ConstructorError(
-                    None, None,
-                    f"key '{key_node.value}' is given twice, on lines {lines[key_node.value]} and {line}; keep one",
-                    key_node.start_mark,
-                )
-            lines[key_node.value] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-_Loader = YamlLoader
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def describe_yaml_error(err: yaml.YAMLError) -> str:
-    """Where and what, to follow a file name: ", line 3, column 7: malformed YAML: ..."."""
-    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-    problem = getattr(err, "problem", None) or str(err)
-    if isinstance(err, yaml.constructor.ConstructorError) and "given twice" in problem and mark:
-        return f", line {mark.line + 1}: {problem}"
-    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    return f"{where}: malformed YAML: {problem}"
-
-
-def load_yaml(text: str) -> Any:
-    """YAML text as Python values, read as parameters are (dates kept as text, repeated keys refused).
-
-    Raises:
-        yaml.YAMLError: malformed YAML or a repeated key (see :func:`describe_yaml_error`).
-    """
-    return yaml.load(text, Loader=YamlLoader)
-
-
 def extra_area_modules(params_dir: Path | str) -> list[str]:
     """The modules ``defaults.yaml`` names in ``extra_areas`` (each registers an area when imported)."""
     path = Path(params_dir) / "defaults.yaml"
-    data = _read_yaml(path)[0] if path.exists() else {}
+    data = read_yaml_lines(path)[0] if path.exists() else {}
     modules = data.get("extra_areas") or []
     if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
         raise ParamsError(f"{path}: extra_areas must be a list of module names, such as ['my_company.churn_area']")
@@ -260,48 +211,6 @@ def load_areas(params_dir: Path | str) -> None:
     from playbook.areas import load_extra_areas
 
     load_extra_areas(extra_area_modules(params_dir))
-
-
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
-    """Read a YAML mapping and the 1-based line of every key in it (by dotted key path)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise ParamsError(f"{path}: file not found") from err
-    except UnicodeDecodeError as err:
-        raise ParamsError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path}{describe_yaml_error(err)}") from err
-    if data is None:
-        return {}, {}
-    if not isinstance(data, dict):
-        raise ParamsError(f"{path}: expected a mapping of keys to values at the top level, found {type(data).__name__}")
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(n: yaml.Node, prefix: tuple[str, ...]) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for key_node, value_node in n.value:
-                key = prefix + (str(key_node.value),)
-                lines[key] = key_node.start_mark.line + 1
-                walk(value_node, key)
-
-    walk(node, ())
-    return data, lines
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge mappings (params over defaults, a user's import mapping over a preset's); the
-    override wins, lists are replaced whole."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _is_branch(part: object) -> bool:
@@ -368,8 +277,8 @@ def load_params(params_dir: Path | str, team: str) -> Params:
     if not team_path.exists():
         known = ", ".join(list_teams(params_dir)) or "none"
         raise UsageError(f"unknown team '{team}': no {team_path}; known teams: {known}")
-    defaults, default_lines = _read_yaml(defaults_path) if defaults_path.exists() else ({}, {})
-    overrides, team_lines = _read_yaml(team_path)
+    defaults, default_lines = read_yaml_lines(defaults_path) if defaults_path.exists() else ({}, {})
+    overrides, team_lines = read_yaml_lines(team_path)
     if "team" in overrides:
         raise ParamsError(f"{team_path}, line {team_lines[('team',)]}: the key 'team' is set from the file name; remove it")
     origins = {k: (defaults_path, v) for k, v in default_lines.items()}

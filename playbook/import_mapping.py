@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from playbook.config import deep_merge, describe_yaml_error, load_yaml
+from playbook.yaml_params import deep_merge, describe_yaml_error, load_yaml
 from playbook.errors import ImportDataError
 from playbook.exports import EXAMPLES, Dates, Mapping, _column, _rows, _text, iso_text
 from playbook.schemas import TABLES, get_table
