@@ -75,3 +75,11 @@ def resolve_period(period: Any, as_of: date) -> Period:
         first_month = 3 * ((as_of.month - 1) // 3) + 1
         return Period(as_of.replace(month=first_month, day=1), as_of)
     raise ParamsError(f"unknown period {period!r}; expected one of {', '.join(RELATIVE_PERIODS)}")
+
+
+def open_at(frame: pd.DataFrame, end: date, opened: str = "opened_at", closed: str = "resolved_at") -> pd.DataFrame:
+    """Rows open at the end of ``end`` (escalations, bugs): opened by then and not closed by then;
+    with ``age_days``."""
+    now = day_end(end)
+    still = frame[(frame[opened] < now) & (frame[closed].isna() | (frame[closed] >= now))]
+    return still.assign(age_days=(now - still[opened]).dt.total_seconds() / 86400)

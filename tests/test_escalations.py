@@ -6,6 +6,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from playbook import accounts as ac
 from playbook import escalations as es
 from playbook.config import EscalationsParams
 from playbook.period import Period
@@ -74,9 +75,9 @@ def test_backlog_age_and_buckets(esc_df):
 
 
 def test_arr_at_risk_and_repeat_accounts(esc_df, accounts3):
-    risk, table = es.arr_at_risk(esc_df, accounts3, PERIOD.end)
+    risk, table = ac.arr_at_risk(esc_df, accounts3, PERIOD.end)
     assert risk == 600_000 and table["account_id"].tolist() == ["A1", "A2"]
-    repeats = es.repeat_accounts(esc_df, accounts3, PERIOD, threshold=3)
+    repeats = ac.repeat_accounts(esc_df, accounts3, PERIOD, threshold=3)
     assert repeats[["account_id", "escalations", "still_open"]].values.tolist() == [["A1", 4, 1]]
 
 
@@ -108,7 +109,7 @@ def test_account_health_by_hand(esc_df, accounts3):
     responses = pd.DataFrame(
         {"account_id": ["A1", "A2", "A2"], "score": [10, 3, 8], "submitted_at": pd.to_datetime(["2026-11-02", "2026-10-01", "2026-11-20"])}
     )
-    table = es.account_health(activity, responses, esc_df, accounts3, PERIOD, PARAMS).set_index("account_id")
+    table = ac.account_health(activity, responses, esc_df, accounts3, PERIOD, PARAMS).set_index("account_id")
     # A1: usage 6/12, promoter, 4 escalations (cap 3) -> 0, trend 0.5 + 0.5 * (6 - 12) / 12 = 0.25
     assert table.loc["A1", ["usage", "nps", "escalations", "trend"]].tolist() == pytest.approx([0.5, 1.0, 0.0, 0.25])
     assert table.loc["A1", "health"] == pytest.approx(100 * (0.4 * 0.5 + 0.2 * 1 + 0.2 * 0 + 0.2 * 0.25))

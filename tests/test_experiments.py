@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportions_ztest
 
+from playbook import experiment_analysis as xa
 from playbook import experiments as ex
 from playbook import stats
 from playbook.config import ExperimentsParams
@@ -35,10 +36,10 @@ def _units(exp_id, variant, n, conversions=None, values=None, pre=None, day="202
 
 
 def test_parse_split():
-    assert ex.parse_split(None, ["control", "b"]) == {"control": 1.0, "b": 1.0}
-    assert ex.parse_split("control=0.6; treatment=0.4", []) == {"control": 0.6, "treatment": 0.4}
+    assert xa.parse_split(None, ["control", "b"]) == {"control": 1.0, "b": 1.0}
+    assert xa.parse_split("control=0.6; treatment=0.4", []) == {"control": 0.6, "treatment": 0.4}
     with pytest.raises(ValueError, match=r"experiment X1: split 'control:0.5' is not of the form 'control=0.5;treatment=0.5' \(bad part 'control:0.5'\)"):
-        ex.parse_split("control:0.5", [], "X1")
+        xa.parse_split("control:0.5", [], "X1")
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def units(rng):
 
 
 def test_decisions(catalogue, units):
-    results, decisions = ex.analyse(catalogue, units, PARAMS)
+    results, decisions = xa.analyse(catalogue, units, PARAMS)
     decided = decisions.set_index("experiment_id")["decision"].to_dict()
     assert decided == {"WIN": "ship", "FLAT": "no effect", "SRM": "invalid (SRM)", "BAD": "do not ship", "MULTI": "ship", "CUP": "ship"}
     assert decisions.set_index("experiment_id").loc["SRM", "note"].endswith("; interim result")
@@ -78,7 +79,7 @@ def test_decisions(catalogue, units):
 
 
 def test_holm_and_bh_across_variants(catalogue, units):
-    results, _ = ex.analyse(catalogue, units, PARAMS)
+    results, _ = xa.analyse(catalogue, units, PARAMS)
     multi = results[results["experiment_id"] == "MULTI"].set_index("variant")
     raw = [stats.compare_proportions(200, 2000, 215, 2000).p_value, stats.compare_proportions(200, 2000, 260, 2000).p_value]
     assert multi["p_value"].tolist() == pytest.approx(raw)
@@ -87,7 +88,7 @@ def test_holm_and_bh_across_variants(catalogue, units):
 
 
 def test_continuous_with_pre_values_uses_cuped(catalogue, units):
-    results, _ = ex.analyse(catalogue, units, PARAMS)
+    results, _ = xa.analyse(catalogue, units, PARAMS)
     row = results[results["experiment_id"] == "CUP"].iloc[0]
     arms = {v: units[(units["experiment_id"] == "CUP") & (units["variant"] == v)] for v in ("control", "treatment")}
     expected = stats.compare_means_cuped(arms["control"]["value"], arms["control"]["pre_value"], arms["treatment"]["value"], arms["treatment"]["pre_value"])
@@ -97,13 +98,13 @@ def test_continuous_with_pre_values_uses_cuped(catalogue, units):
 
 def test_missing_control_is_inconclusive_with_a_note(catalogue, units):
     only_treatment = units[~((units["experiment_id"] == "WIN") & (units["variant"] == "control"))]
-    _, decisions = ex.analyse(catalogue, only_treatment, PARAMS)
+    _, decisions = xa.analyse(catalogue, only_treatment, PARAMS)
     row = decisions.set_index("experiment_id").loc["WIN"]
     assert row["decision"] == "inconclusive" and row["note"] == "no exposures for the control 'control' and a treatment"
 
 
 def test_backlog_sizes_and_flags(catalogue, units):
-    results, _ = ex.analyse(catalogue, units, PARAMS)
+    results, _ = xa.analyse(catalogue, units, PARAMS)
     traffic_by_product = ex.traffic_per_day({}, catalogue, units, PERIOD)
     traffic, source = traffic_by_product["p"]
     assert source.startswith("units exposed per day") and traffic == pytest.approx(len(units) / 30)
@@ -126,11 +127,11 @@ def test_traffic_prefers_events_per_product(catalogue):
 def test_backlog_uses_its_own_team_baseline_and_product_traffic(catalogue, units):
     """A team's backlog and the organisation's size an experiment the same way: the baseline of its
     own team's results and the traffic of its own product, whatever else is in the frame."""
-    results, _ = ex.analyse(catalogue, units, PARAMS)
+    results, _ = xa.analyse(catalogue, units, PARAMS)
     other = pd.DataFrame([{**_exp("ELSE"), "team": "u", "product": "q"}])
     high = pd.concat([_units("ELSE", "control", 1000, 900), _units("ELSE", "treatment", 1000, 900)])
     both = pd.concat([catalogue, other], ignore_index=True)
-    results_both, _ = ex.analyse(both, pd.concat([units, high]), PARAMS)
+    results_both, _ = xa.analyse(both, pd.concat([units, high]), PARAMS)
     traffic = {"p": (500.0, "x"), "q": (99_999.0, "y")}
     alone = ex.backlog(catalogue, results, traffic, PARAMS).set_index("experiment_id")
     together = ex.backlog(both, results_both, traffic, PARAMS).set_index("experiment_id")
@@ -139,7 +140,7 @@ def test_backlog_uses_its_own_team_baseline_and_product_traffic(catalogue, units
 
 
 def test_portfolio(catalogue, units):
-    _, decisions = ex.analyse(catalogue, units, PARAMS)
+    _, decisions = xa.analyse(catalogue, units, PARAMS)
     result = ex.portfolio(catalogue, decisions, date(2026, 11, 27))
     assert (result["concluded"], result["wins"]) == (5, 3) and result["win_rate"] == pytest.approx(3 / 5)
     assert result["median_days_to_decision"] == 28
