@@ -12,7 +12,6 @@ Run by hand, never from the test suite.
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import subprocess
 import sys

@@ -115,13 +115,13 @@ def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], wo
 
 def _summary(outcomes: list, out_dir: Path) -> list:
     """One line per report (status, headline or reason); returns the failed ones."""
-    from playbook.render import headline_text
+    from playbook.render import recorded_headline
 
     click.echo("")
     for o in outcomes:
         mark = "reused" if o.reused else {"rendered": "ok", "no_data": "no data", "failed": "FAILED"}[o.status]
         mark = "stopped" if o.status == "failed" and "interrupted (Ctrl-C)" in o.reason else mark
-        detail = headline_text(o.headline) if o.status == "rendered" else o.reason
+        detail = recorded_headline(o.headline) if o.status == "rendered" else o.reason
         line = f"  {mark:8} {o.team}/{o.area}" + (f"  {detail}" if detail else "")
         if o.status == "failed" and o.last_good_at:
             line += f"\n           the last good report ({o.last_good_at}) is kept at {out_dir / o.html}"

@@ -164,7 +164,7 @@ def export_html(nb: Any, title: str) -> str:
     return body
 
 
-def headline_text(headline: dict[str, Any] | None) -> str:
+def recorded_headline(headline: dict[str, Any] | None) -> str:
     """"NPS -17, down 60" from a recorded headline (or its own ``text``); empty when there is none."""
     if not headline or headline.get("value") is None:
         return ""
@@ -231,7 +231,7 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
             entry = reports.get(f"{team}/{area}")
             if entry is not None:
                 actions = _actions(entry)
-                entry = {**entry, "headline_text": headline_text(entry.get("headline")), "actions": actions}
+                entry = {**entry, "headline_text": recorded_headline(entry.get("headline")), "actions": actions}
             cells.append(entry)
         name = next((r.get("team_name", team) for r in reports.values() if r["team"] == team), team)
         rows.append({"team": team, "name": name, "cells": cells})

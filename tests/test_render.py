@@ -1,13 +1,9 @@
-import json
-from pathlib import Path
-
-import nbformat
 import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from playbook.display import RECORD_MIME, format_value, table_html
-from playbook.render import clean_for_readers, export_html, extract_records, headline_text, write_atomic
+from playbook.render import clean_for_readers, export_html, extract_records, recorded_headline, write_atomic
 
 
 def test_table_html_formats_and_escapes():
@@ -40,8 +36,8 @@ def test_format_value(value, fmt, text):
         (None, ""),
     ],
 )
-def test_headline_text(headline, text):
-    assert headline_text(headline) == text
+def test_recorded_headline(headline, text):
+    assert recorded_headline(headline) == text
 
 
 def _notebook():
