@@ -216,7 +216,7 @@ def summarise(report: CommunicationReport, params: CommunicationParams) -> AreaR
             actions.append(Action(
                 "communication.slow_first_response", row.from_group, Severity.MEDIUM,
                 f"Requests from {row.from_group} wait {row.median_first_response:.0f} hours for a first response (median of "
-                f"{row.requests}; 90th percentile {row.p90_first_response:.0f} h), {row.median_first_response / sla:.1f}x the "
+                f"{row.requests} requests; 90th percentile {row.p90_first_response:.0f} hours), {row.median_first_response / sla:.1f}x the "
                 f"{sla:g}-hour intake SLA.",
             ))
     for row in missed.itertuples():

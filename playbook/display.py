@@ -91,7 +91,9 @@ def show_summary(result: AreaResult) -> None:
     each action, most urgent first, then the notes; and a record of it all for the runner."""
     title = "What needs action" if result.needs_action else "Summary: nothing needs action"
     headline = headline_text(result)
-    lead = f'<p class="pb-headline">{esc(headline)} <span class="pb-against">(changes against the previous period)</span></p>' if headline else ""
+    changed = any(result.figures[k].change is not None for k in result.headline)
+    against = ' <span class="pb-against">(changes against the previous period)</span>' if changed else ""
+    lead = f'<p class="pb-headline">{esc(headline)}{against}</p>' if headline else ""
     actions = "".join(
         f'<li class="pb-action {a.severity.name.lower()}"><span class="pb-severity">{a.severity.name.capitalize()}</span> {esc(a.text)}</li>'
         for a in result.actions

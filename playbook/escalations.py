@@ -186,6 +186,7 @@ class EscalationsReport:
     pes_before: health.PES
     health: pd.DataFrame
     movers: pd.DataFrame
+    team_scope: bool = False
     result: AreaResult | None = None
 
 
@@ -267,6 +268,7 @@ def build_report(
         pes_before=health.pes(events, features, previous, ratio),
         health=scores.sort_values("health", ignore_index=True),
         movers=movers,
+        team_scope=organisation is not None,
     )
     return replace(report, result=summarise(report, params))
 
@@ -278,8 +280,8 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
     """What breached, who is at risk, what moved: the area's figures and actions."""
     pes_now, pes_before = report.pes_now, report.pes_before
     figures = {
-        "pes": Figure("pes", "PES", None if math.isnan(pes_now.score) else round(pes_now.score, 1), "score",
-                      previous=None if math.isnan(pes_before.score) else round(pes_before.score, 1), good="up"),
+        "pes": Figure("pes", "PES", None if math.isnan(pes_now.score) else pes_now.score, "score",
+                      previous=None if math.isnan(pes_before.score) else pes_before.score, good="up"),
         "arr_at_risk": Figure("arr_at_risk", "ARR at risk", float(report.arr_at_risk), "money", good="down", rows=len(report.at_risk)),
         "open_escalations": Figure("open_escalations", "escalations open at the period end", report.backlog_count, "count",
                                    good="down", rows=report.backlog_count),
@@ -295,11 +297,13 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
                     f"{row.priority} {label} breached their {target:g}-hour target in {rate:.0%} of cases "
                     f"({_plural(getattr(row, f'{kind}_breached'), 'escalation')}) this period, above the {params.breach_target:.0%} allowed.",
                 ))
+    # A team's count is of escalations on its own products; the organisation's of all of them.
+    where = " on this team's products" if report.team_scope else ""
     for row in report.repeats.head(3).itertuples():
-        known = "" if pd.isna(row.arr) else f" ({short_money(row.arr)} ARR, {row.segment})"
+        details = [str(row.account_id)] + ([] if pd.isna(row.arr) else [f"{short_money(row.arr)} ARR", str(row.segment)])
         actions.append(Action(
             "escalations.repeat_account", str(row.account_id), Severity.MEDIUM,
-            f"{row.name}{known} opened {row.escalations} escalations this period; {int(row.still_open)} still open.",
+            f"{row.name} ({', '.join(details)}) opened {row.escalations} escalations{where} this period; {int(row.still_open)} still open.",
             money=None if pd.isna(row.arr) else float(row.arr),
         ))
     risk = figures["arr_at_risk"]
@@ -369,6 +373,7 @@ LIFECYCLE_COLUMNS = [
 ]
 HEALTH_COLUMNS = [
     ("name", "Account", "text"),
+    ("account_id", "Id", "text"),
     ("segment", "Segment", "text"),
     ("arr", "ARR", "money"),
     ("health_before", "Health before", "score"),

@@ -309,6 +309,14 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
         return {"reports": {}}
 
 
+def _day_words(iso: Any) -> str:
+    """"2026-11-30" as readers see dates in the reports ("30 Nov 2026"); anything else as it is."""
+    try:
+        return datetime.fromisoformat(str(iso)).strftime("%d %b %Y")
+    except ValueError:
+        return str(iso)
+
+
 def _render_page(template: str, **context: Any) -> str:
     import jinja2
 
@@ -321,6 +329,7 @@ def _render_page(template: str, **context: Any) -> str:
         lstrip_blocks=True,
     )
     env.filters["money"] = short_money
+    env.filters["day"] = _day_words
     area_titles = {a.name: a.title for a in AREAS.values()}
     area_titles.update({name: name.capitalize() for name in context.get("areas", []) if name not in area_titles})
     css = (TEMPLATES / "playbook_report" / "report.css").read_text(encoding="utf-8")

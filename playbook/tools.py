@@ -138,9 +138,11 @@ def overlaps(usage_by_team: pd.DataFrame) -> pd.DataFrame:
                 "keep": keep["tool"],
                 "allocated_cost": float(group["allocated_cost"].sum()),
                 "money": float(ranked.iloc[1:]["allocated_cost"].sum()),
+                # The tools consolidation would drop, each with the team's cost of it.
+                "drops": [(str(t), float(c)) for t, c in zip(ranked.iloc[1:]["tool"], ranked.iloc[1:]["allocated_cost"])],
             }
         )
-    columns = ["team", "category", "tools", "seats", "keep", "allocated_cost", "money"]
+    columns = ["team", "category", "tools", "seats", "keep", "allocated_cost", "money", "drops"]
     return pd.DataFrame(rows, columns=columns).sort_values("money", ascending=False, ignore_index=True)
 
 
@@ -156,14 +158,16 @@ def renewal_calendar(usage: pd.DataFrame, end: date, horizon_days: int = 90) -> 
 
 
 def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.DataFrame, params: ToolsParams) -> pd.DataFrame:
-    """What to do, with the money at stake per year (USD), largest first.
+    """What to do with each tool, with the money at stake per year (USD), largest first.
 
     - rightsize: utilisation under ``utilisation_floor``; money = idle spend.
-    - consolidate: an overlap; money = the cost of the tools other than the most engaged one.
+    - consolidate: a team pays for more than one tool of a category; each tool but the most
+      engaged one is to drop, its money = that team's cost of it.
     - review before renewal: renewal within ``review_days``; money = the annual cost up for renewal.
 
-    A subject with several reasons is one row (actions and reasons joined); its money is the idle
-    spend when rightsizing is among them, else the largest sum.
+    One row per tool, every reason joined, so no dollar is counted twice: its money is the larger
+    of its idle spend (when rightsizing) and what dropping it saves (when consolidating, capped
+    at its cost); the annual cost up for renewal counts only when neither applies.
     """
     rows = []
     floor = params.utilisation_floor
@@ -171,31 +175,43 @@ def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.Dat
         rows.append({
             "action": "rightsize", "subject": tool.tool,
             "reason": f"{tool.utilisation:.0%} of {tool.seats:,} seats engaged (floor {floor:.0%})",
-            "money": float(tool.idle_spend),
+            "money": float(tool.idle_spend), "kind": "rightsize",
         })
     for row in overlap.itertuples():
-        rows.append({
-            "action": "consolidate", "subject": f"{row.category}: {row.tools}",
-            "reason": f"team {row.team} pays for {row.tools.count(',') + 1} {row.category} tools; keep {row.keep}",
-            "money": float(row.money),
-        })
+        for tool, cost in row.drops:
+            rows.append({
+                "action": f"consolidate onto {row.keep}", "subject": tool,
+                "reason": f"team {row.team} also pays for {row.keep} ({row.category})",
+                "money": cost, "kind": "consolidate",
+            })
     for tool in calendar[calendar["days_to_renewal"] <= params.review_days].itertuples():
         usage_note = "no seat data" if pd.isna(tool.utilisation) else f"{tool.utilisation:.0%} utilisation"
         rows.append({
             "action": "review before renewal", "subject": tool.tool,
             "reason": f"renews {tool.renewal_date:%d %b %Y} (in {tool.days_to_renewal} days), {usage_note}",
-            "money": float(tool.annual_cost),
+            "money": float(tool.annual_cost), "kind": "review",
         })
-    frame = pd.DataFrame(rows, columns=["action", "subject", "reason", "money"])
-    # One row per subject: a tool both under-used and renewing soon is one decision, and its
-    # money is counted once, so the column adds up to the summary's total. Rightsizing keeps the
-    # tool, so when it is among the reasons only the idle part is at stake.
-    idle = frame[frame["action"] == "rightsize"].set_index("subject")["money"]
-    frame = frame.groupby("subject", as_index=False, sort=False).agg(
-        action=("action", "; ".join), reason=("reason", "; ".join), money=("money", "max")
-    )[["action", "subject", "reason", "money"]]
-    frame["money"] = frame["subject"].map(idle).fillna(frame["money"])
-    return frame.sort_values(["money", "action"], ascending=[False, True], ignore_index=True)
+    columns = ["action", "subject", "reason", "money"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(rows)
+    cost = pd.concat([usage.set_index("tool")["annual_cost"], calendar.set_index("tool")["annual_cost"]])
+    cost = cost[~cost.index.duplicated()]
+
+    def at_stake(group: pd.DataFrame) -> float:
+        kept = group[group["kind"] == "rightsize"]["money"].sum()
+        dropped = group[group["kind"] == "consolidate"]["money"].sum()
+        if group.name in cost.index and not pd.isna(cost[group.name]):
+            dropped = min(dropped, float(cost[group.name]))
+        if kept or dropped:
+            return float(max(kept, dropped))
+        return float(group["money"].max())
+
+    money = frame.groupby("subject", sort=False)[["kind", "money"]].apply(at_stake).rename("money")
+    table = frame.groupby("subject", as_index=False, sort=False).agg(
+        action=("action", lambda a: "; ".join(dict.fromkeys(a))), reason=("reason", "; ".join)
+    ).merge(money, left_on="subject", right_index=True)[columns]
+    return table.sort_values(["money", "action"], ascending=[False, True], ignore_index=True)
 
 
 @dataclass(frozen=True)

@@ -315,8 +315,9 @@ def check_same_subject(reports: dict[str, Report]) -> list[str]:
             if column and "Account" in table.header:
                 for row in table.rows:
                     cells = dict(zip(table.header, row))
-                    # Names can repeat across accounts; name and ARR together tell them apart.
-                    health[f"{cells['Account']} ({cells.get('ARR', '')})"][report.name] = cells[column]
+                    # Names can repeat across accounts: the id tells them apart (name and ARR without one).
+                    subject = cells.get("Id") or f"{cells['Account']} ({cells.get('ARR', '')})"
+                    health[subject][report.name] = cells[column]
         launches = report.table(header="Adopted in 30 days")
         if launches is not None:
             for row in launches.rows:

@@ -24,7 +24,7 @@ def test_slow_answers_to_sales(sample_run, sample_workspace):
                     & (requests["opened_at"] >= start)]
     hours = ((mine["first_response_at"] - mine["opened_at"]).dt.total_seconds() / 3600).median()
     assert hours > 2 * 24
-    assert f"Requests from {PLANTED.slow_intake_group} wait {hours:.0f} hours for a first response (median of {len(mine)};" in _text(
+    assert f"Requests from {PLANTED.slow_intake_group} wait {hours:.0f} hours for a first response (median of {len(mine)} requests;" in _text(
         out, PLANTED.slow_intake_team, "communication"
     )
 

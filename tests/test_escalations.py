@@ -132,7 +132,7 @@ def test_summary_names_breaches_and_repeat_account(esc_df, accounts3):
     report = es.build_report(esc_df, bugs, accounts3, responses, features, no_events, PARAMS, PERIOD)
     assert report.result.needs_action
     assert "P1 first responses breached their 1-hour target in 50% of cases (1 escalation) this period, above the 10% allowed." in report.result.lines
-    assert "Big ($500k ARR, enterprise) opened 4 escalations this period; 1 still open." in report.result.lines
+    assert "Big (A1, $500k ARR, enterprise) opened 4 escalations this period; 1 still open." in report.result.lines
     assert "ARR at risk: $600k across 2 accounts with an open P1 or P2 escalation." in report.result.lines
     assert report.result.figures["pes"].value is None
     # The money at stake ranks the actions: ARR at risk (high, $600k) before the P1 breach (high, none).

@@ -50,7 +50,9 @@ def test_high_arr_account_with_repeat_escalations(sample_run, sample_workspace):
     mine = esc[(esc["account_id"] == top["account_id"]) & (esc["team"] == PLANTED.repeat_team) & (opened >= START) & (opened < END)]
     assert len(mine) >= 3
     arr = f"${top['arr'] / 1e3:,.0f}k" if top["arr"] < 1e6 else f"${top['arr'] / 1e6:,.1f}M"
-    assert f"{top['name']} ({arr} ARR, {top['segment']}) opened {len(mine)} escalations this period" in _text(out, PLANTED.repeat_team)
+    # The team's report counts the escalations on its own products, and says so.
+    assert (f"{top['name']} ({top['account_id']}, {arr} ARR, {top['segment']}) opened {len(mine)} escalations on this team's products "
+            "this period") in _text(out, PLANTED.repeat_team)
 
 
 def _dau_mau(frame, first, last):

@@ -96,7 +96,8 @@ def test_overlap_keeps_the_most_engaged_tool(tools_df, seats_df):
     by_team = tl.team_usage(tools_df, tl.classify_seats(seats_df, END, PARAMS))
     overlap = tl.overlaps(by_team)
     assert overlap.to_dict("records") == [
-        {"team": "t1", "category": "c1", "tools": "Alpha, Beta", "seats": 5, "keep": "Alpha", "allocated_cost": 600.0, "money": 300.0}
+        {"team": "t1", "category": "c1", "tools": "Alpha, Beta", "seats": 5, "keep": "Alpha", "allocated_cost": 600.0, "money": 300.0,
+         "drops": [("Beta", 300.0)]}
     ]
 
 
@@ -113,12 +114,12 @@ def test_recommendations_carry_the_money(tools_df, seats_df):
     usage = tl.tool_usage(tools_df, classified)
     overlap = tl.overlaps(tl.team_usage(tools_df, classified))
     actions = tl.recommendations(usage, overlap, tl.renewal_calendar(usage, END), PARAMS)
-    # One row per subject; a tool to rightsize has only its idle part at stake, even when it
-    # also renews soon (Alpha: 8 idle seats x $100, not its $1,000 cost; Beta: 2 x $150).
+    # One row per tool, no dollar counted twice: Alpha to rightsize has only its idle part at
+    # stake although it also renews soon (8 idle seats x $100, not its $1,000 cost); Beta is to
+    # rightsize (2 idle x $150) and to drop in t1's overlap (t1's 2 seats x $150): the same $300.
     assert actions[["action", "subject", "money"]].values.tolist() == [
         ["rightsize; review before renewal", "Alpha", 800.0],
-        ["consolidate", "c1: Alpha, Beta", 300.0],
-        ["rightsize; review before renewal", "Beta", 300.0],
+        ["rightsize; consolidate onto Alpha; review before renewal", "Beta", 300.0],
     ]
     assert actions.loc[0, "reason"].startswith("20% of 10 seats engaged (floor 60%); renews 20 Dec 2026")
 
@@ -137,8 +138,8 @@ def test_team_report_scope_and_summary(tools_df, seats_df):
     assert result.figures["idle_spend"].value == pytest.approx(800 + 300)
     assert headline_text(result) == "Yearly idle spend $1,100"
     # The money at stake is the recommendations column's total, and the summary says so.
-    assert result.figures["money_at_stake"].value == report.actions["money"].sum() == pytest.approx(1400)
-    assert "3 recommendations on the tools this team owns put $1,400 a year at stake (the recommendations table)." in result.lines
+    assert result.figures["money_at_stake"].value == report.actions["money"].sum() == pytest.approx(1100)
+    assert "2 recommendations on the tools this team owns put $1,100 a year at stake (the recommendations table)." in result.lines
 
 
 def test_organisation_report_covers_every_tool(tools_df, seats_df):
