@@ -14,6 +14,7 @@ More areas register themselves: a module named in ``extra_areas`` (params/defaul
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,8 @@ from typing import Any
 from playbook.errors import UsageError
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+# An area's name becomes a file name and a CLI word: the same plain slug a team's is.
+AREA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,21 @@ AREAS: dict[str, Area] = {}
 
 
 def register(area: Area) -> Area:
-    """Add ``area`` to the registry (the index lists areas in the order they register); registering
-    the same name again replaces the entry, so re-importing a module in a kernel is harmless."""
+    """Add ``area`` to the registry (the index lists areas in the order they register).
+
+    Registering the same name again from the same module replaces the entry, so re-importing a
+    module in a kernel is harmless; a name another module registered is refused, so an area of
+    your own never silently replaces a built-in one.
+
+    Raises:
+        UsageError: the name is not a plain slug, or another module registered it.
+    """
+    if not AREA_NAME.match(area.name):
+        raise UsageError(f"area name {area.name!r} is not allowed; use lowercase letters, digits, '-' and '_' (it becomes a file name)")
+    known = AREAS.get(area.name)
+    if known is not None and (known.module or f"playbook.{known.name}") != (area.module or f"playbook.{area.name}"):
+        raise UsageError(f"area '{area.name}' is already registered by {known.module or 'playbook.' + known.name}; "
+                         "give your area another name")
     AREAS[area.name] = area
     return area
 
@@ -107,11 +123,15 @@ def load_extra_areas(modules: list[str]) -> None:
     for name in modules:
         try:
             importlib.import_module(name)
-        except ImportError as err:
+        except UsageError:
+            raise
+        except ModuleNotFoundError as err:
             raise UsageError(
                 f"extra_areas names the module '{name}', which cannot be imported ({err}); "
                 "put its folder on PYTHONPATH or install it"
             ) from err
+        except Exception as err:  # noqa: BLE001 - a module of the user's; say which and why, not a traceback
+            raise UsageError(f"extra_areas: importing the module '{name}' failed: {type(err).__name__}: {err}") from err
 
 
 def get_area(name: str) -> Area:

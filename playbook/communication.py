@@ -47,7 +47,9 @@ def request_times(requests: pd.DataFrame, end: date, params: CommunicationParams
         waiting_hours=waited,
         is_open=closed.isna(),
     )
-    unanswered = table["hours_to_first_response"].isna() & (table["waiting_hours"] > params.first_response_hours)
+    # Only a request still open at the end can be overdue: one closed without a recorded first
+    # response was answered by closing it.
+    unanswered = table["is_open"] & table["hours_to_first_response"].isna() & (table["waiting_hours"] > params.first_response_hours)
     unclosed = table["is_open"] & (table["waiting_hours"] > params.close_hours)
     return table.assign(overdue=unanswered | unclosed)
 

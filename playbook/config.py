@@ -281,6 +281,9 @@ def load_params(params_dir: Path | str, team: str) -> Params:
     overrides, team_lines = read_yaml_lines(team_path)
     if "team" in overrides:
         raise ParamsError(f"{team_path}, line {team_lines[('team',)]}: the key 'team' is set from the file name; remove it")
+    if "extra_areas" in overrides:
+        raise ParamsError(f"{team_path}, line {team_lines[('extra_areas',)]}: extra_areas belongs in {defaults_path.name}, "
+                          "where the runner and every team read it; move it there")
     origins = {k: (defaults_path, v) for k, v in default_lines.items()}
     origins.update({k: (team_path, v) for k, v in team_lines.items()})
     merged = deep_merge(defaults, overrides) | {"team": team}

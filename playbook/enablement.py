@@ -88,7 +88,8 @@ def launch_adoption(
         # Active accounts are those active in the feature's own product, in every report.
         sql = """
             WITH span AS (SELECT * FROM ev WHERE ts >= $start AND ts < $stop AND product = $product),
-            firsts AS (SELECT account_id, min(ts) AS first_use FROM ev WHERE feature_id = $feature AND ts >= $start GROUP BY account_id)
+            firsts AS (SELECT account_id, min(ts) AS first_use FROM ev
+                       WHERE feature_id = $feature AND product = $product AND ts >= $start GROUP BY account_id)
             SELECT (SELECT count(DISTINCT account_id) FROM span) AS active,
                    (SELECT count(*) FROM firsts WHERE first_use < $stop) AS adopters,
                    (SELECT median(datediff('second', $start, first_use)) / 86400.0 FROM firsts) AS median_days,
@@ -212,7 +213,10 @@ def summarise(report: EnablementReport, params: EnablementParams) -> AreaResult:
             "enablement.launch_escalations", m.feature_id, Severity.LOW,
             f"{m.escalations_30d} escalations named {m.feature} in the 30 days after its launch.",
         ))
-    notes = [] if actions else ["Every launch in the window was ready on time, and no group is behind on its training."]
+    notes = []
+    if not actions:
+        notes.append("Every launch in the window was ready on time, and no group is behind on its training." if len(report.readiness)
+                     else f"No launches in the last {params.lookback_days} days, and no group is behind on its training.")
     return AreaResult(figures, ("knowledge_gaps", "launches_ready"), tuple(actions), tuple(notes))
 
 

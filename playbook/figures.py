@@ -82,7 +82,7 @@ class Action:
 
     def rank(self) -> tuple[int, float]:
         """Sort key, most urgent first: severity, then money at stake."""
-        return (-int(self.severity), -(self.money or 0.0))
+        return (-int(self.severity), -(0.0 if _missing(self.money) else float(self.money)))
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,12 @@ class AreaResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        # A value that cannot be true (NaN, an infinity) is no value: it reads "–", never "nan".
+        figures = {}
+        for key, figure in self.figures.items():
+            clean = {f: None for f in ("value", "previous") if getattr(figure, f) is not None and _missing(getattr(figure, f))}
+            figures[key] = Figure(**{**asdict(figure), **clean}) if clean else figure
+        object.__setattr__(self, "figures", figures)
         missing = [k for k in self.headline if k not in self.figures]
         if missing:
             raise ValueError(f"headline names figures the result lacks: {', '.join(missing)}")
@@ -135,8 +141,14 @@ def result_from_dict(data: dict[str, Any]) -> AreaResult:
     return AreaResult(figures, tuple(data.get("headline", ())), tuple(actions), tuple(data.get("notes", ())))
 
 
-def _missing(value: float | None) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def _missing(value: Any) -> bool:
+    """No usable number: None, NaN or an infinity (of any float type, numpy's included)."""
+    if value is None:
+        return True
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -116,8 +116,8 @@ def feature_adoption(events: Events, features: pd.DataFrame, period: Period) -> 
     span = period.bounds()
     used = events.query(
         """
-        SELECT feature_id, count(DISTINCT account_id) AS accounts, count(DISTINCT visitor_id) AS visitors
-        FROM ev WHERE ts >= $start AND ts < $stop AND feature_id IS NOT NULL GROUP BY feature_id
+        SELECT feature_id, product, count(DISTINCT account_id) AS accounts, count(DISTINCT visitor_id) AS visitors
+        FROM ev WHERE ts >= $start AND ts < $stop AND feature_id IS NOT NULL GROUP BY feature_id, product
         """,
         **span,
     )
@@ -130,7 +130,8 @@ def feature_adoption(events: Events, features: pd.DataFrame, period: Period) -> 
     )
     table = (
         features[["feature_id", "name", "product", "is_core", "released_at"]]
-        .merge(used[["feature_id", "accounts", "visitors"]], on="feature_id", how="left")
+        # A feature's use counts in its own product only, as its active accounts do.
+        .merge(used[["feature_id", "product", "accounts", "visitors"]], on=["feature_id", "product"], how="left")
         .merge(active, on="product", how="left")
         .fillna({"accounts": 0, "visitors": 0, "active_accounts": 0, "active_visitors": 0})
         .astype({"accounts": int, "visitors": int, "active_accounts": int, "active_visitors": int})

@@ -166,10 +166,10 @@ def export_html(nb: Any, title: str) -> str:
 
 def recorded_headline(headline: dict[str, Any] | None) -> str:
     """"NPS -17, down 60" from a recorded headline (or its own ``text``); empty when there is none."""
+    if headline and headline.get("text"):
+        return str(headline["text"])
     if not headline or headline.get("value") is None:
         return ""
-    if headline.get("text"):
-        return str(headline["text"])
     text = f"{headline['label']} {headline['value']}"
     words = change_words(headline.get("change"))
     return f"{text}, {words}" if words else text

@@ -4,7 +4,8 @@ A roadmap export is edited by hand and lags behind: an item can still read "idea
 its feature launched (DESIGN.md section 3 keeps both tables). An item is linked to a release by
 its ``feature_id`` column when the roadmap has one (the contract allows added columns), otherwise
 by its title matching the released feature's name within the same product (case and spacing
-ignored). A linked release on or before the as-of date makes the item ``shipped``, with the date.
+ignored). An item whose ``feature_id`` is empty falls back to its title. A linked release on or before the
+as-of date makes the item ``shipped``, with the date.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ def with_releases(roadmap: pd.DataFrame, releases: pd.DataFrame, features: pd.Da
     if shipped.empty:
         return out
     first = shipped.groupby("feature_id", as_index=False)["release_date"].min()
-    if "feature_id" in roadmap.columns:
-        dates = roadmap[["item_id", "feature_id"]].merge(first, on="feature_id", how="inner")
-    else:
-        named = features[["feature_id", "name", "product"]].assign(key=lambda f: _key(f["name"])).merge(first, on="feature_id")
-        items = roadmap[["item_id", "title", "product"]].assign(key=lambda f: _key(f["title"]))
-        dates = items.merge(named, on=["key", "product"], how="inner")
+    # An item with a feature_id links by it; an item without one (or a roadmap without the
+    # column) by its title matching the feature's name in its own product.
+    ids = roadmap["feature_id"] if "feature_id" in roadmap.columns else pd.Series("", index=roadmap.index)
+    ids = ids.fillna("").astype(str).str.strip()
+    linked = ids != ""
+    by_id = pd.DataFrame({"item_id": roadmap.loc[linked, "item_id"], "feature_id": ids[linked]}).merge(first, on="feature_id", how="inner")
+    named = features[["feature_id", "name", "product"]].assign(key=lambda f: _key(f["name"])).merge(first, on="feature_id")
+    items = roadmap.loc[~linked, ["item_id", "title", "product"]].assign(key=lambda f: _key(f["title"]))
+    dates = pd.concat([by_id[["item_id", "release_date"]], items.merge(named, on=["key", "product"], how="inner")[["item_id", "release_date"]]])
     if dates.empty:
         return out
     when = dates.groupby("item_id")["release_date"].min()

@@ -34,7 +34,7 @@ import pandas as pd
 from playbook.config import ToolsParams
 from playbook.period import Period, day_end
 from playbook.figures import Action, AreaResult, Figure, Severity
-from playbook.views import figure_text, figure_value, short_money
+from playbook.views import figure_text, figure_value, plural, short_money
 
 if TYPE_CHECKING:
     from playbook.context import ReportContext
@@ -113,7 +113,8 @@ def team_costs(usage_by_team: pd.DataFrame) -> pd.DataFrame:
     table["cost_per_engaged"] = (table["allocated_cost"] / table["engaged"]).where(table["engaged"] > 0)
     others = [float(table.loc[table["team"] != team, "cost_per_engaged"].median()) for team in table["team"]]
     table["others_median"] = others
-    table["ratio_to_others"] = table["cost_per_engaged"] / table["others_median"]
+    # No comparison without other teams' costs to compare with (none, or all zero).
+    table["ratio_to_others"] = (table["cost_per_engaged"] / table["others_median"]).where(table["others_median"] > 0)
     return table.sort_values("cost_per_engaged", ascending=False, ignore_index=True)
 
 
@@ -323,11 +324,11 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
     idle = figures["idle_spend"]
     if idle.value is not None:
         whose = "the tools this team owns" if team != ORGANISATION else "all tools"
-        notes.append(f"Yearly idle spend {figure_value(idle)} on {whose} ({len(owned)} tools, "
+        notes.append(f"Yearly idle spend {figure_value(idle)} on {whose} ({plural(f'{len(measured)} tools', len(measured))} with seat data, "
                      f"{int(measured['engaged'].sum()):,} of {int(measured['seats'].sum()):,} seats engaged).")
     if team != ORGANISATION and flagged.empty:
         mine = costs[costs["team"] == team]
-        if len(mine) and not math.isnan(mine["cost_per_engaged"].iloc[0]):
+        if len(mine) and not math.isnan(mine["cost_per_engaged"].iloc[0]) and not math.isnan(mine["ratio_to_others"].iloc[0]):
             row = mine.iloc[0]
             notes.append(
                 f"Cost per engaged user is {short_money(row['cost_per_engaged'])} a year, "
@@ -338,7 +339,8 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
         scope = " on the tools this team owns" if team != ORGANISATION else ""
         notes.append(f"{figure_text(count)}{scope} put {figure_value(money)} a year at stake (the recommendations table).")
     if not actions and not notes:
-        notes.append("No tools or seats for this team in the workspace.")
+        notes.append(f"No seat data for the {plural(f'{len(owned)} tools', len(owned))} this team owns, so their use cannot be measured."
+                     if len(owned) else "No tools or seats for this team in the workspace.")
     return AreaResult(figures, ("idle_spend",), tuple(actions), tuple(notes))
 
 

@@ -76,7 +76,7 @@ def plural(label: str, count: float | None) -> str:
 def figure_value(figure: Figure) -> str:
     """The value alone, as its unit reads: 41, $161k, 36%, +12, 54, 479 days."""
     value = figure.value
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or not math.isfinite(float(value)):
         return "–"
     if figure.unit == "money":
         return short_money(value)

@@ -98,6 +98,13 @@ def test_a_registered_area_renders_end_to_end(tmp_path, intake):
     assert "Intake load: Mobile" in report and headline in report
     assert "Intake load" in index and headline in index
     assert "Communication" in index  # the built-in areas render beside it
+    # Editing the area's own module renders its report again (it is part of the report's inputs).
+    module = plugins / "intake_area.py"
+    module.write_text(module.read_text().replace('"requests received"', '"requests in"'))
+    again = subprocess.run(command[:-2], capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["reports"]["mobile/intake"]["reused"] is False and "requests in" in (out / "mobile" / "intake.html").read_text()
 
 
 def test_registering_and_looking_up_an_area():
@@ -118,3 +125,42 @@ def test_an_extra_area_that_cannot_be_imported_is_named(tmp_path, sample_workspa
     (params / "defaults.yaml").write_text(yaml.safe_dump({**defaults, "extra_areas": ["no_such_area_module"]}))
     with pytest.raises(UsageError, match=r"extra_areas names the module 'no_such_area_module', which cannot be imported .*PYTHONPATH"):
         load_areas(params)
+
+
+def test_a_built_in_area_cannot_be_replaced_and_names_are_slugs():
+    from playbook.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"area 'tools' is already registered by playbook.tools; give your area another name"):
+        register(Area("tools", "My tools", required=("tools",), module="my_tools"))
+    with pytest.raises(UsageError, match=r"area name '../escaped' is not allowed"):
+        register(Area("../escaped", "Escaped", required=("tools",), module="x"))
+    assert get_area("tools").module == ""  # the built-in entry is untouched
+
+
+def test_a_broken_extra_area_module_is_named_without_a_traceback(tmp_path, sample_workspace, monkeypatch):
+    from playbook.config import load_areas, load_params
+    from playbook.errors import ParamsError, UsageError
+
+    (tmp_path / "raising_area.py").write_text("raise ValueError('not configured')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    params = make_params(tmp_path, sample_workspace, teams={"mobile": {"name": "Mobile", "products": ["mobile-app"], "extra_areas": ["x"]}})
+    defaults = yaml.safe_load((params / "defaults.yaml").read_text())
+    (params / "defaults.yaml").write_text(yaml.safe_dump({**defaults, "extra_areas": ["raising_area"]}))
+    with pytest.raises(UsageError, match=r"extra_areas: importing the module 'raising_area' failed: ValueError: not configured"):
+        load_areas(params)
+    # Every team and the runner read the same areas: a team's file cannot add its own.
+    with pytest.raises(ParamsError, match=r"mobile.yaml, line \d+: extra_areas belongs in defaults.yaml"):
+        load_params(params, "mobile")
+
+
+def test_an_area_without_its_notebook_is_refused_before_anything_runs(tmp_path, sample_workspace):
+    from playbook.errors import UsageError
+    from playbook.runner import make_plan
+
+    register(Area("scratch", "Scratch", required=("tools",), module="playbook.tools", notebook_path=str(tmp_path / "none.ipynb")))
+    try:
+        params = make_params(tmp_path, sample_workspace, teams={"mobile": {"name": "Mobile", "products": ["mobile-app"]}})
+        with pytest.raises(UsageError, match=r"no notebook for the area scratch \(.*none.ipynb\)"):
+            make_plan(params, tmp_path / "out", areas=["scratch"])
+    finally:
+        AREAS.pop("scratch")

@@ -159,3 +159,15 @@ def test_headlines_carry_the_change_against_the_previous_period(requests_df, rel
     # at 31 Oct only Q5 was overdue (answered, never closed); at 30 Nov Q5, Q3 and Q4
     assert report.overdue_before == 1 and report.result.figures["overdue_requests"].change == 2
     assert headline_text(report.result) == "3 overdue requests (up 2), 2 releases missed an audience"  # R1 and R3
+
+
+def test_a_request_closed_without_a_recorded_first_response_is_not_overdue():
+    rows = pd.DataFrame({
+        "request_id": ["C1", "C2"], "from_group": ["sales", "sales"],
+        "opened_at": pd.to_datetime(["2026-06-01 09:00", "2026-11-01 09:00"]),
+        "first_response_at": pd.to_datetime([None, None]),
+        "closed_at": pd.to_datetime(["2026-06-02 09:00", None]),
+    }).assign(team="t", topic="x", channel="slack")
+    # C1 was closed in June (answered by closing it); C2 is still open and unanswered.
+    assert cm.overdue_requests(rows, PERIOD.end, CP)["request_id"].tolist() == ["C2"]
+    assert cm.requests_by_group(rows, PERIOD, CP)["overdue"].sum() == 1

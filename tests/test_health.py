@@ -113,6 +113,11 @@ def test_an_account_counts_only_against_the_products_it_uses(events_df, features
     breadth = health.core_breadth(rel(pd.concat([events_df, others], ignore_index=True)), features, PERIOD).set_index("account_id")
     mine = health.core_breadth(rel(events_df), features_df, PERIOD).set_index("account_id")
     pd.testing.assert_series_equal(breadth.loc[mine.index, "breadth"], mine["breadth"])
+    # A feature's use logged under another product does not count towards it (nor its product's actives).
+    stray = pd.DataFrame({"ts": pd.to_datetime(["2026-03-08 10:00"]), "visitor_id": ["z1"], "account_id": ["za1"],
+                          "product": "q", "feature_id": ["f1"]})
+    moved = health.feature_adoption(rel(pd.concat([events_df, stray], ignore_index=True)), features_df, PERIOD).set_index("feature_id")
+    assert moved.loc["f1", ["accounts", "active_accounts"]].tolist() == alone.loc["f1", ["accounts", "active_accounts"]].tolist()
     # An account of product q is measured against q's one core feature only.
     assert breadth.loc["qa1", ["core_used", "core_total"]].tolist() == [1, 1] and breadth.loc["qa2", "breadth"] == 0
 

@@ -109,3 +109,22 @@ def test_contents_follow_the_summary_and_link_every_section():
     toc = out.cells[1].outputs[0]["data"]["text/html"]
     assert '<a href="#section-a">A &amp; B</a>' in toc and '<a href="#section-c">C</a>' in toc
     assert len(out.cells) == 4 and "pb-summary" in out.cells[0].outputs[0]["data"]["text/html"]
+
+
+def test_a_figure_that_cannot_be_true_reads_as_missing_and_money_nan_ranks_last():
+    import math
+
+    import numpy as np
+
+    from playbook.figures import Action, AreaResult, Figure, Severity
+    from playbook.views import headline_text
+
+    result = AreaResult(
+        {"a": Figure("a", "ratio", math.inf, "points", previous=np.float32("nan")), "b": Figure("b", "things", 3, "count")},
+        ("a", "b"),
+        (Action("r.x", "x", Severity.HIGH, "x", money=100.0), Action("r.y", "y", Severity.HIGH, "y", money=float("nan")),
+         Action("r.z", "z", Severity.HIGH, "z", money=500.0)),
+    )
+    assert result.figures["a"].value is None and result.figures["a"].previous is None
+    assert headline_text(result) == "ratio –, 3 things"
+    assert [a.subject for a in result.actions] == ["z", "x", "y"]

@@ -94,6 +94,9 @@ def make_plan(
             raise UsageError(f"unknown team '{team}'; known teams: {', '.join(known)}")
     selected_areas: list[Area] = [get_area(a) for a in (areas or list(AREAS))]
     notebook_of = {a.name: str(a.notebook) for a in selected_areas}
+    absent = [f"{a.name} ({a.notebook})" for a in selected_areas if notebooks is None and not a.notebook.is_file()]
+    if absent:
+        raise UsageError(f"no notebook for the area {', '.join(absent)}; an area needs its notebook (README, Add an area)")
     if notebooks is not None:
         notebook_of = {a.name: str(Path(notebooks).resolve() / f"{a.name}.ipynb") for a in selected_areas}
         absent = [Path(n).name for n in notebook_of.values() if not Path(n).is_file()]
@@ -138,7 +141,7 @@ def make_plan(
             fingerprint = ws.fingerprint([t for t in area.tables if ws.has(t)])
             notebook = notebook_of[area.name]
             if notebook not in notebook_hashes:
-                notebook_hashes[notebook] = hashlib.sha256(Path(notebook).read_bytes()).hexdigest()
+                notebook_hashes[notebook] = _area_hash(area, notebook)
             key = input_key(notebook_hashes[notebook], run_params[team], fingerprint, period, as_of)
             fingerprints[f"{team}/{area.name}"] = fingerprint
             old = previous.get(f"{team}/{area.name}", {})
@@ -175,6 +178,19 @@ def make_plan(
         if isinstance(ws, Workspace):
             ws.close()
     return Plan(jobs, decided, run_params, fingerprints, warnings, known)
+
+
+def _area_hash(area: Area, notebook: str) -> str:
+    """The notebook's bytes, and for an area of your own its module's source (the playbook's own
+    modules are in :func:`code_hash`), so editing either renders the area's reports again."""
+    import importlib.util
+
+    digest = hashlib.sha256(Path(notebook).read_bytes())
+    module = area.module or f"playbook.{area.name}"
+    spec = None if module.startswith("playbook.") else importlib.util.find_spec(module)
+    if spec is not None and spec.origin and Path(spec.origin).is_file():
+        digest.update(Path(spec.origin).read_bytes())
+    return digest.hexdigest()
 
 
 @functools.cache
