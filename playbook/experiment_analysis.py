@@ -136,7 +136,8 @@ def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], para
     if unknown:
         return INVALID, None, f"variants not in the planned split: {', '.join(unknown)}"
     if srm_p < params.srm_threshold:
-        return INVALID, None, f"units per variant are off the planned split (SRM p = {srm_p:.1e})"
+        shown = "< 0.0001" if srm_p < 0.0001 else f"= {srm_p:.4f}"
+        return INVALID, None, f"units per variant are off the planned split (SRM p {shown})"
     winners = [r for r in rows if r["p_holm"] < params.alpha and r["rel_lift"] > 0]
     if winners:
         best = max(winners, key=lambda r: r["rel_lift"])

@@ -59,9 +59,9 @@ def traffic_per_day(
     traffic = {}
     for product in experiments["product"].unique():
         if daily_visitors.get(product, 0) > 0:
-            traffic[product] = (float(daily_visitors[product]), "average daily visitors of its product (events)")
+            traffic[product] = (float(daily_visitors[product]), "average daily visitors of its product, from events")
         elif exposed.get(product, 0) > 0:
-            traffic[product] = (exposed[product] / period.days, "units exposed per day in the period (exposures)")
+            traffic[product] = (exposed[product] / period.days, "units exposed to its experiments per day in the period, from exposures")
         else:
             traffic[product] = (math.nan, "no traffic data")
     return traffic
@@ -245,7 +245,7 @@ RESULT_COLUMNS = [
     ("interval", "Interval", "text"),
     ("p_value", "p", "p"),
     ("p_holm", "p (Holm)", "p"),
-    ("chance_to_win", "Chance to win", "pct1"),
+    ("chance_to_win", "Chance to beat control", "pct1"),
 ]
 DECISION_COLUMNS = [
     ("experiment_id", "Id", "text"),

@@ -107,7 +107,7 @@ def test_backlog_sizes_and_flags(catalogue, units):
     results, _ = xa.analyse(catalogue, units, PARAMS)
     traffic_by_product = ex.traffic_per_day({}, catalogue, units, PERIOD)
     traffic, source = traffic_by_product["p"]
-    assert source.startswith("units exposed per day") and traffic == pytest.approx(len(units) / 30)
+    assert source.startswith("units exposed to its experiments per day") and traffic == pytest.approx(len(units) / 30)
     table = ex.backlog(catalogue, results, traffic_by_product, PARAMS).set_index("experiment_id")
     baseline = results[results["metric_type"] == "binary"]["control"].mean()
     n = stats.sample_size_per_variant(baseline, 0.01)
@@ -120,7 +120,7 @@ def test_backlog_sizes_and_flags(catalogue, units):
 def test_traffic_prefers_events_per_product(catalogue):
     two = pd.concat([catalogue, pd.DataFrame([{**_exp("OTHER"), "product": "q"}])], ignore_index=True)
     traffic = ex.traffic_per_day({"p": 812.5}, two, pd.DataFrame(columns=["experiment_id", "exposed_at"]), PERIOD)
-    assert traffic["p"] == (812.5, "average daily visitors of its product (events)")
+    assert traffic["p"] == (812.5, "average daily visitors of its product, from events")
     assert traffic["q"][1] == "no traffic data" and math.isnan(traffic["q"][0])
 
 
@@ -150,7 +150,7 @@ def test_portfolio(catalogue, units):
 def test_summary_sentences(catalogue, units):
     report = ex.build_report(catalogue, units, {}, PARAMS, PERIOD)
     text = "\\n".join(report.result.lines)
-    assert "Exp SRM (SRM) is invalid: units per variant are off the planned split (SRM p = " in text
+    assert "Exp SRM (SRM) is invalid: units per variant are off the planned split (SRM p " in text
     assert "Ship Exp WIN (WIN): conv went from 10.0% to 12.5%, +25.0% relative (95% interval" in text
     assert "Exp FLAT (FLAT) made no difference: +0.3% relative" in text
     assert "Exp HUGE (HUGE) cannot reach significance in time" in text

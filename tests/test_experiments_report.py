@@ -41,7 +41,8 @@ def test_sample_ratio_mismatch(sample_run, exposures):
     counts = exposures[exposures["experiment_id"] == PLANTED.srm].groupby("variant").size()
     p = chisquare(counts.to_numpy()).pvalue
     assert p < 0.001
-    assert f"Dark theme by default ({PLANTED.srm}) is invalid: units per variant are off the planned split (SRM p = {p:.1e})" in _text(
+    shown = "< 0.0001" if p < 0.0001 else f"= {p:.4f}"
+    assert f"Dark theme by default ({PLANTED.srm}) is invalid: units per variant are off the planned split (SRM p {shown})" in _text(
         out, PLANTED.srm_team
     )
 
