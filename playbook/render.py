@@ -309,12 +309,15 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
         return {"reports": {}}
 
 
-def _day_words(iso: Any) -> str:
-    """"2026-11-30" as readers see dates in the reports ("30 Nov 2026"); anything else as it is."""
-    try:
-        return datetime.fromisoformat(str(iso)).strftime("%d %b %Y")
-    except ValueError:
-        return str(iso)
+def _day_words(text: Any) -> str:
+    """Each ISO date in ``text`` ("2026-11-30") as readers see dates in the reports ("30 Nov 2026")."""
+    def words(match: re.Match[str]) -> str:
+        try:
+            return datetime(*map(int, match.groups())).strftime("%d %b %Y")
+        except ValueError:
+            return match.group(0)
+
+    return re.sub(r"\b(\d{4})-(\d{2})-(\d{2})\b", words, str(text))
 
 
 def _render_page(template: str, **context: Any) -> str:
