@@ -20,6 +20,9 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
+# How sentences round money: the summary's figure agrees with a table total rounded this way.
+from playbook.views import short_money
+
 ORGANISATION = "all"
 NUMBER = re.compile(r"[-+]?\$?\d(?:[\d,]*\d)?(?:\.\d+)?[%kM]?")
 CHANGE = re.compile(r"\b(?:up|down) \d[\d,.]*(?: points?)?|\bunchanged\b")
@@ -140,15 +143,6 @@ def number(text: str) -> float | None:
     value = float(match.group(2).replace(",", ""))
     value *= {"k": 1e3, "M": 1e6}.get(match.group(3), 1)
     return -value if match.group(1) == "-" else value
-
-
-def short_money(value: float) -> str:
-    """Money as sentences write it (the playbook's rule: $8.6M, $42k, $9,732)."""
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.1f}M"
-    if abs(value) >= 1e4:
-        return f"${value / 1e3:,.0f}k"
-    return f"${value:,.0f}"
 
 
 def money_agrees(stated: str, total: float) -> bool:
