@@ -69,6 +69,7 @@ class Area:
 
 
 AREAS: dict[str, Area] = {}
+BUILT_IN: frozenset[str] = frozenset()  # set once the playbook's own areas are registered, below
 
 
 def register(area: Area) -> Area:
@@ -84,6 +85,8 @@ def register(area: Area) -> Area:
     if not AREA_NAME.match(area.name):
         raise UsageError(f"area name {area.name!r} is not allowed; use lowercase letters, digits, '-' and '_' (it becomes a file name)")
     known = AREAS.get(area.name)
+    if area.name in BUILT_IN and area != known:
+        raise UsageError(f"area '{area.name}' is one of the playbook's own; give your area another name")
     if known is not None and (known.module or f"playbook.{known.name}") != (area.module or f"playbook.{area.name}"):
         raise UsageError(f"area '{area.name}' is already registered by {known.module or 'playbook.' + known.name}; "
                          "give your area another name")
@@ -116,6 +119,8 @@ for _area in (
     ),
 ):
     register(_area)
+# The playbook's own areas: never replaced by an area of the user's (see register).
+BUILT_IN = frozenset(AREAS)
 
 
 def load_extra_areas(modules: list[str]) -> None:
@@ -126,11 +131,13 @@ def load_extra_areas(modules: list[str]) -> None:
         except UsageError:
             raise
         except ModuleNotFoundError as err:
+            if err.name and err.name != name and not name.startswith(f"{err.name}."):
+                raise UsageError(f"extra_areas: the module '{name}' imports '{err.name}', which is not installed ({err})") from err
             raise UsageError(
                 f"extra_areas names the module '{name}', which cannot be imported ({err}); "
                 "put its folder on PYTHONPATH or install it"
             ) from err
-        except Exception as err:  # noqa: BLE001 - a module of the user's; say which and why, not a traceback
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a module of the user's: say which and why, never exit quietly
             raise UsageError(f"extra_areas: importing the module '{name}' failed: {type(err).__name__}: {err}") from err
 
 

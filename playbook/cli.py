@@ -325,7 +325,8 @@ def list_(params_dir: Path) -> None:
     try:
         load_areas(params_dir)
     except PlaybookError as err:
-        click.secho(f"warning: {err}", fg="yellow")
+        click.secho(f"error: {err}", fg="red", err=True)
+        sys.exit(2)
 
     click.echo("Teams:")
     for team in list_teams(params_dir):

@@ -3,7 +3,8 @@
 Few vendors publish formulas here, so each definition is stated in the report as well
 (DESIGN.md section 5, "communication"; anchors: intake SLAs, Pendo release-note reach):
 
-- Request times: hours from ``opened_at`` to the first response and to closing. Medians and
+- Request times: hours from ``opened_at`` to the first response (closing counts as one when no
+  response was recorded) and to closing. Medians and
   90th percentiles cover the requests opened in the period that got one. A request is *overdue*
   when, at the period end, it has waited longer than the intake SLA (params) for a first
   response, or longer than the closing SLA to be closed.
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 def request_times(requests: pd.DataFrame, end: date, params: CommunicationParams) -> pd.DataFrame:
     """Each request with hours to first response and to close (as known at the end), open and overdue flags."""
     now = day_end(end)
-    first = requests["first_response_at"].where(requests["first_response_at"] < now)
     closed = requests["closed_at"].where(requests["closed_at"] < now)
+    # A request closed without a recorded first response was answered by closing it.
+    first = requests["first_response_at"].where(requests["first_response_at"] < now).fillna(closed)
     waited = (now - requests["opened_at"]).dt.total_seconds() / 3600
     table = requests[requests["opened_at"] < now].assign(
         hours_to_first_response=(first - requests["opened_at"]).dt.total_seconds() / 3600,

@@ -81,8 +81,11 @@ def launch_adoption(
     median days to first use, and escalations naming the feature in the window."""
     launches = releases.dropna(subset=["feature_id"])
     names = features.set_index("feature_id")["name"] if len(features) else pd.Series(dtype=object)
+    products = features.set_index("feature_id")["product"] if "product" in features.columns else pd.Series(dtype=object)
     rows = []
     for r in launches.itertuples():
+        # The feature's own product (the release's when the feature is not in the features table).
+        product = str(products.get(r.feature_id, r.product))
         start = r.release_date
         stop = start + pd.Timedelta(days=window_days)
         # Active accounts are those active in the feature's own product, in every report.
@@ -96,7 +99,7 @@ def launch_adoption(
                    (SELECT max(ts) FROM ev) AS last_event
         """
         got = events.query(sql, start=pd.Timestamp(start).to_pydatetime(), stop=pd.Timestamp(stop).to_pydatetime(),
-                           feature=str(r.feature_id), product=str(r.product)).iloc[0]
+                           feature=str(r.feature_id), product=product).iloc[0]
         name = names.get(r.feature_id, r.feature_id)
         mentions = escalations[
             (escalations["opened_at"] >= start) & (escalations["opened_at"] < stop)

@@ -151,12 +151,15 @@ def core_breadth(events: Events, features: pd.DataFrame, period: Period) -> pd.D
     columns = ["account_id", "core_used", "core_total", "breadth"]
     if core.empty:
         return pd.DataFrame(columns=columns)
+    # A core feature counts in its own product only (its use logged under another product does not).
     sql = """
-        SELECT account_id, product, count(DISTINCT feature_id) FILTER (WHERE list_contains($core, feature_id)) AS core_used
+        SELECT account_id, product,
+               count(DISTINCT feature_id) FILTER (WHERE list_contains($core, product || chr(31) || feature_id)) AS core_used
         FROM ev WHERE ts >= $start AND ts < $stop
         GROUP BY account_id, product
     """
-    used = events.query(sql, core=[str(f) for f in core["feature_id"]], **period.bounds())
+    keys = [f"{p}\x1f{f}" for p, f in zip(core["product"].astype(str), core["feature_id"].astype(str))]
+    used = events.query(sql, core=keys, **period.bounds())
     per_product = core.groupby("product").size().rename("core_total").reset_index()
     table = (
         used.merge(per_product, on="product", how="inner")

@@ -17,6 +17,15 @@ import pandas as pd
 from playbook.period import day_end
 
 
+def _id_text(value: object) -> str:
+    """An id as text whatever the column's type (101, 101.0 and "101" alike; missing as "")."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
 def _key(text: pd.Series) -> pd.Series:
     return text.astype(str).str.casefold().str.split().str.join(" ")
 
@@ -32,8 +41,8 @@ def with_releases(roadmap: pd.DataFrame, releases: pd.DataFrame, features: pd.Da
     first = shipped.groupby("feature_id", as_index=False)["release_date"].min()
     # An item with a feature_id links by it; an item without one (or a roadmap without the
     # column) by its title matching the feature's name in its own product.
-    ids = roadmap["feature_id"] if "feature_id" in roadmap.columns else pd.Series("", index=roadmap.index)
-    ids = ids.fillna("").astype(str).str.strip()
+    ids = roadmap["feature_id"] if "feature_id" in roadmap.columns else pd.Series(None, index=roadmap.index, dtype=object)
+    ids = ids.astype(object).map(_id_text)
     linked = ids != ""
     by_id = pd.DataFrame({"item_id": roadmap.loc[linked, "item_id"], "feature_id": ids[linked]}).merge(first, on="feature_id", how="inner")
     named = features[["feature_id", "name", "product"]].assign(key=lambda f: _key(f["name"])).merge(first, on="feature_id")

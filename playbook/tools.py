@@ -90,10 +90,10 @@ def tool_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
 def team_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
     """One row per (team, tool) with seats: the team's share of the tool's seats and cost."""
     if classified.empty:
-        return pd.DataFrame(columns=["team", "tool", "category", "assigned", "engaged", "utilisation", "allocated_cost", "idle_spend"])
+        return pd.DataFrame(columns=["team", "tool", "category", "annual_cost", "assigned", "engaged", "utilisation", "allocated_cost", "idle_spend"])
     counts = _seat_counts(classified, ["team", "tool"])
     per_seat = tools.assign(cost_per_seat=(tools["annual_cost"] / tools["seats"]).where(tools["seats"] > 0))
-    table = counts.merge(per_seat[["tool", "category", "cost_per_seat"]], on="tool", how="left")
+    table = counts.merge(per_seat[["tool", "category", "annual_cost", "cost_per_seat"]], on="tool", how="left")
     return table.assign(
         utilisation=table["engaged"] / table["assigned"],
         allocated_cost=table["assigned"] * table["cost_per_seat"],
@@ -130,6 +130,9 @@ def overlaps(usage_by_team: pd.DataFrame) -> pd.DataFrame:
             continue
         ranked = group.sort_values(["engaged", "allocated_cost"], ascending=[False, False])
         keep = ranked.iloc[0]
+        # Dropping a tool saves the team's share of it, never more than the tool costs (a team
+        # can hold more seats than were bought).
+        saved = ranked.iloc[1:]["allocated_cost"].clip(upper=ranked.iloc[1:]["annual_cost"])
         rows.append(
             {
                 "team": team,
@@ -138,9 +141,9 @@ def overlaps(usage_by_team: pd.DataFrame) -> pd.DataFrame:
                 "seats": int(group["assigned"].sum()),
                 "keep": keep["tool"],
                 "allocated_cost": float(group["allocated_cost"].sum()),
-                "money": float(ranked.iloc[1:]["allocated_cost"].sum()),
-                # The tools consolidation would drop, each with the team's cost of it.
-                "drops": [(str(t), float(c)) for t, c in zip(ranked.iloc[1:]["tool"], ranked.iloc[1:]["allocated_cost"])],
+                "money": float(saved.sum()),
+                # The tools consolidation would drop, each with what dropping it saves the team.
+                "drops": [(str(t), float(c)) for t, c in zip(ranked.iloc[1:]["tool"], saved)],
             }
         )
     columns = ["team", "category", "tools", "seats", "keep", "allocated_cost", "money", "drops"]
@@ -158,7 +161,8 @@ def renewal_calendar(usage: pd.DataFrame, end: date, horizon_days: int = 90) -> 
     return due.sort_values(["days_to_renewal", "tool"], ignore_index=True)
 
 
-def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.DataFrame, params: ToolsParams) -> pd.DataFrame:
+def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.DataFrame, params: ToolsParams,
+                    costs: pd.Series | None = None) -> pd.DataFrame:
     """What to do with each tool, with the money at stake per year (USD), largest first.
 
     - rightsize: utilisation under ``utilisation_floor``; money = idle spend.
@@ -196,7 +200,8 @@ def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.Dat
     if not rows:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
-    cost = pd.concat([usage.set_index("tool")["annual_cost"], calendar.set_index("tool")["annual_cost"]])
+    # Every tool's annual cost (``costs``: the whole inventory, so a tool another team owns is capped too).
+    cost = pd.concat([c for c in (costs, usage.set_index("tool")["annual_cost"], calendar.set_index("tool")["annual_cost"]) if c is not None])
     cost = cost[~cost.index.duplicated()]
 
     def at_stake(group: pd.DataFrame) -> float:
@@ -269,7 +274,8 @@ def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, 
     ).reset_index(drop=True)
     calendar = calendar_all[calendar_all["tool"].isin(scope_tools)].reset_index(drop=True)
     actions = recommendations(
-        usage[usage["tool"].isin(owned)], overlap, calendar[calendar["tool"].isin(owned)], params
+        usage[usage["tool"].isin(owned)], overlap, calendar[calendar["tool"].isin(owned)], params,
+        costs=usage.set_index("tool")["annual_cost"],
     )
     segments = in_scope.groupby("segment", observed=False).size().reindex(list(SEGMENTS), fill_value=0).rename("seats").reset_index()
     owned_rows = inventory[inventory["tool"].isin(owned)].reset_index(drop=True)
@@ -336,7 +342,7 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
             )
     if len(report.actions):
         count, money = figures["recommendations"], figures["money_at_stake"]
-        scope = " on the tools this team owns" if team != ORGANISATION else ""
+        scope = " for this team" if team != ORGANISATION else ""
         notes.append(f"{figure_text(count)}{scope} put {figure_value(money)} a year at stake (the recommendations table).")
     if not actions and not notes:
         notes.append(f"No seat data for the {plural(f'{len(owned)} tools', len(owned))} this team owns, so their use cannot be measured."

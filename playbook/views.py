@@ -20,7 +20,7 @@ Format = str  # "int", "pct", "pct1", "p", "money", "score", "signed", "num1", "
 
 def format_value(value: Any, fmt: Format) -> str:
     """One cell as a reader should see it: thousands separators, percentages, dates, signs."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if value is None or value is pd.NaT or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if fmt == "int":
         return f"{value:,.0f}"

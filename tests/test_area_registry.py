@@ -130,8 +130,11 @@ def test_an_extra_area_that_cannot_be_imported_is_named(tmp_path, sample_workspa
 def test_a_built_in_area_cannot_be_replaced_and_names_are_slugs():
     from playbook.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"area 'tools' is already registered by playbook.tools; give your area another name"):
+    with pytest.raises(UsageError, match=r"area 'tools' is one of the playbook's own; give your area another name"):
         register(Area("tools", "My tools", required=("tools",), module="my_tools"))
+    # Not even under the built-in's own module name, with a notebook of its own.
+    with pytest.raises(UsageError, match=r"area 'tools' is one of the playbook's own; give your area another name"):
+        register(Area("tools", "Hijacked", required=("tools",), module="playbook.tools", notebook_path="/tmp/hijack.ipynb"))
     with pytest.raises(UsageError, match=r"area name '../escaped' is not allowed"):
         register(Area("../escaped", "Escaped", required=("tools",), module="x"))
     assert get_area("tools").module == ""  # the built-in entry is untouched
@@ -142,11 +145,20 @@ def test_a_broken_extra_area_module_is_named_without_a_traceback(tmp_path, sampl
     from playbook.errors import ParamsError, UsageError
 
     (tmp_path / "raising_area.py").write_text("raise ValueError('not configured')\n")
+    (tmp_path / "exiting_area.py").write_text("import sys\nsys.exit()\n")
+    (tmp_path / "needy_area.py").write_text("import no_such_dependency_xyz\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     params = make_params(tmp_path, sample_workspace, teams={"mobile": {"name": "Mobile", "products": ["mobile-app"], "extra_areas": ["x"]}})
     defaults = yaml.safe_load((params / "defaults.yaml").read_text())
     (params / "defaults.yaml").write_text(yaml.safe_dump({**defaults, "extra_areas": ["raising_area"]}))
     with pytest.raises(UsageError, match=r"extra_areas: importing the module 'raising_area' failed: ValueError: not configured"):
+        load_areas(params)
+    # A module that exits is a failure too (a scheduled run must not end quietly with status 0).
+    (params / "defaults.yaml").write_text(yaml.safe_dump({**defaults, "extra_areas": ["exiting_area"]}))
+    with pytest.raises(UsageError, match=r"importing the module 'exiting_area' failed: SystemExit"):
+        load_areas(params)
+    (params / "defaults.yaml").write_text(yaml.safe_dump({**defaults, "extra_areas": ["needy_area"]}))
+    with pytest.raises(UsageError, match=r"the module 'needy_area' imports 'no_such_dependency_xyz', which is not installed"):
         load_areas(params)
     # Every team and the runner read the same areas: a team's file cannot add its own.
     with pytest.raises(ParamsError, match=r"mobile.yaml, line \d+: extra_areas belongs in defaults.yaml"):

@@ -118,6 +118,9 @@ def test_an_account_counts_only_against_the_products_it_uses(events_df, features
                           "product": "q", "feature_id": ["f1"]})
     moved = health.feature_adoption(rel(pd.concat([events_df, stray], ignore_index=True)), features_df, PERIOD).set_index("feature_id")
     assert moved.loc["f1", ["accounts", "active_accounts"]].tolist() == alone.loc["f1", ["accounts", "active_accounts"]].tolist()
+    # ... nor to an account's core breadth: za1 used no core feature of q, whatever it logged.
+    stray_breadth = health.core_breadth(rel(pd.concat([events_df, others, stray], ignore_index=True)), features, PERIOD).set_index("account_id")
+    assert stray_breadth.loc["za1", ["core_used", "core_total"]].tolist() == [0, 1]
     # An account of product q is measured against q's one core feature only.
     assert breadth.loc["qa1", ["core_used", "core_total"]].tolist() == [1, 1] and breadth.loc["qa2", "breadth"] == 0
 

@@ -37,3 +37,12 @@ def test_an_item_links_by_title_in_its_own_product():
 def test_a_feature_id_links_and_an_empty_one_falls_back_to_the_title():
     out = with_releases(*_frames(["", None, "", "F2"]), AS_OF).set_index("item_id")
     assert out["status"].to_dict() == {"R1": "shipped", "R2": "planned", "R3": "idea", "R4": "shipped"}
+
+
+def test_feature_ids_of_any_column_type_link():
+    roadmap, releases, features = _frames()
+    features = features.assign(feature_id=["101", "102", "103"])
+    releases = releases.assign(feature_id=["101", "102", "103"])
+    for ids in (pd.array([None, None, None, 102], dtype="Int64"), [None, None, None, 102.0], ["", "", "", " 102 "]):
+        out = with_releases(roadmap.assign(feature_id=ids), releases, features, AS_OF).set_index("item_id")
+        assert out["status"].to_dict() == {"R1": "shipped", "R2": "planned", "R3": "idea", "R4": "shipped"}, ids

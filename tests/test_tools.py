@@ -139,7 +139,7 @@ def test_team_report_scope_and_summary(tools_df, seats_df):
     assert headline_text(result) == "Yearly idle spend $1,100"
     # The money at stake is the recommendations column's total, and the summary says so.
     assert result.figures["money_at_stake"].value == report.actions["money"].sum() == pytest.approx(1100)
-    assert "2 recommendations on the tools this team owns put $1,100 a year at stake (the recommendations table)." in result.lines
+    assert "2 recommendations for this team put $1,100 a year at stake (the recommendations table)." in result.lines
 
 
 def test_organisation_report_covers_every_tool(tools_df, seats_df):

@@ -189,7 +189,10 @@ def _area_hash(area: Area, notebook: str) -> str:
     module = area.module or f"playbook.{area.name}"
     spec = None if module.startswith("playbook.") else importlib.util.find_spec(module)
     if spec is not None and spec.origin and Path(spec.origin).is_file():
-        digest.update(Path(spec.origin).read_bytes())
+        # A package's every module file; a single module's own file.
+        files = sorted(Path(spec.origin).parent.rglob("*.py")) if spec.submodule_search_locations else [Path(spec.origin)]
+        for path in files:
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
