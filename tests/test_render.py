@@ -128,3 +128,19 @@ def test_a_figure_that_cannot_be_true_reads_as_missing_and_money_nan_ranks_last(
     assert result.figures["a"].value is None and result.figures["a"].previous is None
     assert headline_text(result) == "ratio –, 3 things"
     assert [a.subject for a in result.actions] == ["z", "x", "y"]
+
+
+def test_an_area_result_round_trips_through_json():
+    """The manifest stores each result as JSON; history, the actions page and delivery read it back."""
+    import json
+
+    from playbook.figures import Action, AreaResult, Figure, Severity, result_from_dict
+
+    result = AreaResult(
+        {"n": Figure("n", "overdue requests", 41, "count", previous=35, good="down", rows=41)},
+        ("n",),
+        (Action("communication.overdue_requests", "requests", Severity.MEDIUM, "41 requests are overdue.", money=None, figures=("n",)),),
+        ("A note.",),
+    )
+    back = result_from_dict(json.loads(json.dumps(result.to_dict())))
+    assert back == result and back.figures["n"].change == 6 and back.actions[0].severity is Severity.MEDIUM
