@@ -53,13 +53,16 @@ def table_html(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], capt
             two can never differ); the first column says "Total".
     """
     numeric = {"int", "pct", "pct1", "p", "money", "score", "signed", "num1"}
-    head = "".join(
-        f'<th class="{"num" if fmt in numeric else "txt"}">{esc(label)}</th>' for _, label, fmt in columns
-    )
+
+    def kind(fmt: Format) -> str:
+        # Numbers and dates never break inside (report.css); text wraps so the table fits its page.
+        return "num" if fmt in numeric else "txt date" if fmt == "date" else "txt"
+
+    head = "".join(f'<th class="{kind(fmt)}">{esc(label)}</th>' for _, label, fmt in columns)
     rows = []
     for record in frame.to_dict("records"):
         cells = "".join(
-            f'<td class="{"num" if fmt in numeric else "txt"}">{esc(format_value(record.get(col), fmt))}</td>'
+            f'<td class="{kind(fmt)}">{esc(format_value(record.get(col), fmt))}</td>'
             for col, _, fmt in columns
         )
         rows.append(f"<tr>{cells}</tr>")
@@ -68,7 +71,7 @@ def table_html(frame: pd.DataFrame, columns: list[tuple[str, str, Format]], capt
     foot = ""
     if totals is not None:
         cells = "".join(
-            f'<td class="{"num" if fmt in numeric else "txt"}">{"Total" if i == 0 and col not in totals else esc(format_value(totals[col], fmt)) if col in totals else ""}</td>'
+            f'<td class="{kind(fmt)}">{"Total" if i == 0 and col not in totals else esc(format_value(totals[col], fmt)) if col in totals else ""}</td>'
             for i, (col, _, fmt) in enumerate(columns)
         )
         foot = f"<tfoot><tr>{cells}</tr></tfoot>"
@@ -158,7 +161,7 @@ def show_quotes(quotes: pd.DataFrame, theme: str | None) -> None:
         f"{format_value(q['submitted_at'], 'date')}</footer></blockquote>"
         for q in quotes.to_dict("records")
     )
-    _html(f'<div class="pb-quotes"><p>Recent detractor comments about <b>{esc(theme)}</b>:</p>{items}</div>')
+    _html(f'<div class="pb-quotes"><p>Recent detractor comments about <b>{esc(theme)}:</b></p>{items}</div>')
 
 
 def show_digest(digest: Any, team_name: str, period_label: str) -> None:
@@ -183,17 +186,33 @@ def show_digest(digest: Any, team_name: str, period_label: str) -> None:
     )
 
 
-def show_figure(fig: Any) -> None:
-    """Display a matplotlib figure once, as an embedded PNG, and free it.
+def show_figure(fig: Any, alt: str | None = None) -> None:
+    """Display a matplotlib figure once, as an embedded PNG with alternative text, and free it.
 
     Tick labels made while drawing are drawn as written too (see ``text.parse_math`` in plots.RC).
+
+    Args:
+        fig: the chart.
+        alt: what the chart shows, for readers who cannot see it (WCAG 1.1.1, "Non-text
+            content"); by default derived from the chart itself
+            (:func:`playbook.plots.describe_figure`: title, kind, axes, series). The report's
+            template writes it as the image's ``alt``.
     """
+    import base64
+
     import matplotlib as mpl
     import matplotlib.pyplot as plt
+    from IPython.core.pylabtools import print_figure
+
+    from playbook.plots import describe_figure
 
     with mpl.rc_context({"text.parse_math": False}):
-        _display(fig)
+        # The same picture IPython's inline backend would show, with its description beside it.
+        png = print_figure(fig, "png", bbox_inches="tight")
+        text = " ".join(str(alt).split()) if alt else describe_figure(fig)
     plt.close(fig)
+    _display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}, raw=True,
+             metadata={"image/png": {"alt": text}})
 
 
 def show_data_notes(ctx: Any) -> None:

@@ -9,6 +9,7 @@ has a title, labelled axes and units.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import date
 from typing import Iterator
 
 import matplotlib.pyplot as plt
@@ -68,19 +69,87 @@ def _no_data(title: str, message: str) -> plt.Figure:
     return fig
 
 
-def plot_nps_trend(trend: pd.DataFrame, title: str, unit: str = "week") -> plt.Figure:
-    """NPS per bucket with its interval as a band; buckets without responses show as gaps."""
+# The scales a metric cannot leave: an interval reaching past them is drawn to the edge, since
+# no NPS is above +100 and no share above 100% (a normal-approximation interval can overshoot).
+NPS_SCALE = (-100.0, 100.0)
+SHARE_SCALE = (0.0, 1.0)
+
+
+def clip_to_scale(values: pd.Series, scale: tuple[float, float]) -> pd.Series:
+    """``values`` held inside ``scale`` (low, high); missing values stay missing."""
+    return pd.to_numeric(values, errors="coerce").clip(lower=scale[0], upper=scale[1])
+
+
+def partial_buckets(starts: pd.Series, through: date | None, unit: str = "week") -> pd.Series:
+    """Which buckets (by their first day) end after ``through``, the last day with data: a
+    week is whole when its seventh day is on or before ``through``, a month when its last day is.
+
+    Returns all False when ``through`` is None (nothing is known to be cut short).
+    """
+    starts = pd.to_datetime(pd.Series(starts)).reset_index(drop=True)
+    if through is None:
+        return pd.Series(False, index=starts.index)
+    last_days = starts + pd.Timedelta(days=6) if unit == "week" else starts + pd.offsets.MonthEnd(0)
+    return last_days.dt.normalize() > pd.Timestamp(through)
+
+
+def _label_buckets(ax: plt.Axes, starts: pd.Series, unit: str = "week") -> None:
+    """One tick per bucket at its first day ("07 Sep"; months "Sep 2026"), thinned to at most 13."""
+    import matplotlib.dates as mdates
+
+    starts = pd.to_datetime(pd.Series(starts)).reset_index(drop=True)
+    step = max(1, -(-len(starts) // 13))
+    ax.set_xticks(list(starts[::step]))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b" if unit == "week" else "%b %Y"))
+
+
+def _partial_label(unit: str, through: date) -> str:
+    return f"partial {unit} (data to {pd.Timestamp(through):%d %b})"
+
+
+def _plot_marking_partial(ax: plt.Axes, x: pd.Series, y: pd.Series, partial: pd.Series, colour: str, label: str,
+                          **style) -> None:
+    """A line with markers whose partial buckets are drawn dashed, with hollow markers."""
+    x, y, partial = (pd.Series(v).reset_index(drop=True) for v in (x, y, partial))
+    whole = ~partial
+    ax.plot(x[whole], y[whole], marker="o", color=colour, label=label, **style)
+    if partial.any():
+        # Join the last whole bucket to the partial ones with a dashed segment.
+        first = int(partial.idxmax())
+        tail = slice(max(first - 1, 0), None)
+        ax.plot(x[tail], y[tail], color=colour, linestyle="--", linewidth=style.get("linewidth", 1.5))
+        ax.plot(x[partial], y[partial], "o", color=colour, markerfacecolor="white", markeredgewidth=1.5)
+
+
+def plot_nps_trend(trend: pd.DataFrame, title: str, unit: str = "week", through: date | None = None) -> plt.Figure:
+    """NPS per bucket with its interval as a band; buckets without responses show as gaps.
+
+    Args:
+        trend: one row per bucket: ``start``, ``nps``, ``low``, ``high`` (from
+            :func:`playbook.feedback.nps_trend`).
+        title: the chart's title.
+        unit: ``week`` or ``month``.
+        through: the last day with data (the period's end); a bucket ending later is partial and
+            drawn hollow and dashed, named in the legend.
+
+    The interval is clipped to NPS's scale, -100 to +100.
+    """
     if trend.empty or trend["nps"].isna().all():
         return _no_data(title, "No NPS responses in this window.")
     with theme():
         fig, ax = plt.subplots()
         x = trend["start"]
-        ax.fill_between(x, trend["low"], trend["high"], color=PALETTE[2], alpha=0.35, linewidth=0, label="95% interval")
-        ax.plot(x, trend["nps"], marker="o", color=PALETTE[0], linewidth=2, label="NPS")
+        partial = partial_buckets(x, through, unit)
+        ax.fill_between(x, clip_to_scale(trend["low"], NPS_SCALE), clip_to_scale(trend["high"], NPS_SCALE), color=PALETTE[2],
+                        alpha=0.35, linewidth=0, label="95% interval")
+        _plot_marking_partial(ax, x, trend["nps"], partial, PALETTE[0], "NPS", linewidth=2)
+        if partial.any():
+            ax.plot([], [], "o--", color=MUTED, markerfacecolor="white", label=_partial_label(unit, through))
         ax.axhline(0, color=MUTED, linewidth=0.8)
         ax.set_ylim(-100, 100)
         ax.set_title(title)
         ax.set_xlabel(f"{unit.capitalize()} starting")
+        _label_buckets(ax, x, unit)
         ax.set_ylabel("NPS (points, -100 to 100)")
         ax.legend(loc="lower left")
         fig.autofmt_xdate()
@@ -137,7 +206,7 @@ def plot_demand(demand: pd.DataFrame, title: str, top: int = 10) -> plt.Figure:
 
 
 def plot_utilisation(inventory: pd.DataFrame, floor: float, title: str) -> plt.Figure:
-    """Utilisation per tool as horizontal bars, with the rightsizing floor; tools without seat data are named apart."""
+    """Utilisation per tool as horizontal bars, with the rightsizing floor; tools without licences (no utilisation) are named apart."""
     measured = inventory.dropna(subset=["utilisation"]).sort_values("utilisation")
     if measured.empty:
         return _no_data(title, "No seat-level data for these tools.")
@@ -155,7 +224,7 @@ def plot_utilisation(inventory: pd.DataFrame, floor: float, title: str) -> plt.F
         ax.grid(axis="y", visible=False)
         missing = inventory.loc[inventory["utilisation"].isna(), "tool"].tolist()
         if missing:
-            fig.text(0.01, 0.005, "No seat data: " + ", ".join(missing), fontsize=8, color=MUTED)
+            fig.text(0.01, 0.005, "No licences bought: " + ", ".join(missing), fontsize=8, color=MUTED)
         fig.tight_layout(rect=(0, 0.03 if missing else 0, 1, 1))
     return fig
 
@@ -192,6 +261,7 @@ def plot_retention(matrix: pd.DataFrame, title: str) -> plt.Figure:
         fig, ax = plt.subplots(figsize=(8.0, 0.34 * len(matrix) + 1.6))
         sns.heatmap(matrix * 100, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100, cbar_kws={"label": "Accounts retained (%)"},
                     linewidths=0.5, ax=ax)
+        ax.grid(False)
         ax.set_title(title)
         ax.set_xlabel("Weeks since the cohort's first week")
         ax.set_ylabel("Cohort (week starting, accounts)")
@@ -240,19 +310,30 @@ def plot_adoption(adoption: pd.DataFrame, floor: float, title: str) -> plt.Figur
     return fig
 
 
-def plot_bugs_weekly(weekly: pd.DataFrame, title: str) -> plt.Figure:
-    """Bugs opened and closed per week."""
+def plot_bugs_weekly(weekly: pd.DataFrame, title: str, through: date | None = None) -> plt.Figure:
+    """Bugs opened and closed per week.
+
+    Args:
+        weekly: one row per week: ``week`` (its Monday), ``opened``, ``closed``.
+        title: the chart's title.
+        through: the last day with data (the period's end); a week ending later is partial (its
+            counts are of fewer days) and drawn hollow and dashed, named in the legend.
+    """
     if weekly.empty or (weekly["opened"].sum() + weekly["closed"].sum()) == 0:
         return _no_data(title, "No bugs opened or closed in these weeks.")
     with theme():
         fig, ax = plt.subplots(figsize=(8.0, 3.0))
-        ax.plot(weekly["week"], weekly["opened"], marker="o", color=ACCENT, label="opened")
-        ax.plot(weekly["week"], weekly["closed"], marker="o", color=PALETTE[0], label="closed")
+        partial = partial_buckets(weekly["week"], through)
+        _plot_marking_partial(ax, weekly["week"], weekly["opened"], partial, ACCENT, "opened")
+        _plot_marking_partial(ax, weekly["week"], weekly["closed"], partial, PALETTE[0], "closed")
+        if partial.any():
+            ax.plot([], [], "o--", color=MUTED, markerfacecolor="white", label=_partial_label("week", through))
         ax.set_title(title)
         ax.set_xlabel("Week starting")
         ax.set_ylabel("Bugs (count)")
         ax.set_ylim(bottom=0)
-        ax.legend(loc="upper left")
+        _label_buckets(ax, weekly["week"])
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.autofmt_xdate()
         fig.tight_layout()
     return fig
@@ -281,8 +362,17 @@ def plot_forest(results: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
+def _wrapped(labels, width: int = 12) -> list[str]:
+    """Tick labels broken onto lines of about ``width`` characters, so neighbours never collide."""
+    import textwrap
+
+    return [textwrap.fill(str(label), width, break_long_words=True) or str(label) for label in labels]
+
+
 def plot_knowledge_gaps(matrix: pd.DataFrame, min_completion: float, min_score: float, title: str) -> plt.Figure:
-    """Group x feature heatmaps of training completion and mean quiz score; gaps are outlined."""
+    """Group x feature heatmaps of training completion (above) and mean quiz score (below); gaps
+    are outlined. The two panels share the feature axis; feature names are wrapped, and each
+    column is wide enough for them, so labels never overlap."""
     import seaborn as sns
 
     if matrix.empty:
@@ -290,18 +380,22 @@ def plot_knowledge_gaps(matrix: pd.DataFrame, min_completion: float, min_score: 
     with theme():
         completion = matrix.pivot(index="audience", columns="feature", values="completion") * 100
         score = matrix.pivot(index="audience", columns="feature", values="mean_score")
-        width = max(8.0, 1.1 * completion.shape[1] + 2)
-        fig, axes = plt.subplots(1, 2, figsize=(width, 0.5 * completion.shape[0] + 2.4), sharey=True)
+        rows, columns = completion.shape
+        width = max(8.0, 1.0 * columns + 3.0)
+        panel = 0.42 * rows + 0.7
+        fig, axes = plt.subplots(2, 1, figsize=(width, 2 * panel + 1.6), sharex=True)
         for ax, grid, label, floor in ((axes[0], completion, "Training completed (%)", min_completion * 100), (axes[1], score, "Mean quiz score (0-100)", min_score)):
             sns.heatmap(grid, annot=True, fmt=".0f", cmap="RdYlGn", vmin=0, vmax=100, cbar_kws={"label": label}, linewidths=0.5, ax=ax)
             for (i, j), value in np.ndenumerate(grid.to_numpy()):
                 if value < floor:
                     ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor=INK, linewidth=2.5))
-            ax.set_xlabel("Feature")
             ax.set_title(label, fontsize=10, loc="left")
-            ax.tick_params(axis="x", rotation=30)
-        axes[0].set_ylabel("Group")
-        axes[1].set_ylabel("")
+            ax.set_ylabel("Group")
+            ax.tick_params(axis="y", rotation=0)
+            ax.grid(False)
+        axes[0].set_xlabel("")
+        axes[1].set_xlabel("Feature")
+        axes[1].set_xticks(np.arange(columns) + 0.5, _wrapped(completion.columns), rotation=0)
         fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
         fig.tight_layout()
     return fig
@@ -327,3 +421,115 @@ def plot_request_waits(requests: pd.DataFrame, sla_hours: float, title: str) -> 
         ax.grid(axis="y", visible=False)
         fig.tight_layout()
     return fig
+
+
+ALT_ITEMS = 8
+
+
+def _listed(names: list[str], limit: int = ALT_ITEMS) -> str:
+    """"a, b and c", or the first ``limit`` and how many more."""
+    names = [n for n in names if n]
+    if len(names) > limit:
+        return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}" if names else ""
+
+
+def _ticks(axis) -> list[str]:
+    """The tick labels a reader sees on ``axis`` (those inside its view), in order."""
+    low, high = sorted(axis.get_view_interval())
+    pad = (high - low) * 1e-9
+    return [t.label1.get_text().strip() for t in axis.get_major_ticks()
+            if low - pad <= t.get_loc() <= high + pad and t.label1.get_visible() and t.label1.get_text().strip()]
+
+
+def _axis_words(name: str, label: str, ticks: list[str], categorical: bool) -> str:
+    if categorical:
+        return f"{label or name}: {_listed(ticks)}" if ticks else label
+    span = f", {ticks[0]} to {ticks[-1]}" if len(ticks) > 1 else ""
+    return f"{name} axis {label or 'unlabelled'}{span}" if label or span else ""
+
+
+def _describe_axes(ax: plt.Axes) -> str:
+    """What one set of axes draws: its title, the kind of chart, the axes and the series."""
+    from matplotlib.collections import PathCollection, PolyCollection, QuadMesh
+    from matplotlib.patches import Rectangle
+
+    title = ax.get_title(loc="left") or ax.get_title() or ax.get_title(loc="right")
+    if not ax.axison:
+        said = "; ".join(t.get_text() for t in ax.texts if t.get_text().strip())
+        return f"{title}: {said}" if title else said
+    legend = ax.get_legend()
+    series = [t.get_text() for t in legend.get_texts()] if legend else []
+    xs, ys = _ticks(ax.xaxis), _ticks(ax.yaxis)
+    # Bars are filled rectangles in data space (a shaded span, such as "this period", is not).
+    bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_fill() and p.get_width() and p.get_height()
+            and p.get_data_transform() == ax.transData]
+    if any(isinstance(c, QuadMesh) for c in ax.collections):
+        mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+        values = np.ma.masked_invalid(np.asarray(mesh.get_array(), dtype=float))
+        measure = mesh.colorbar.ax.get_ylabel() if mesh.colorbar else ""
+        kind = f"Heatmap of {measure}" if measure and measure != title else "Heatmap"
+        if values.count():
+            low, high = f"{values.min():.0f}", f"{values.max():.0f}"
+            kind += f", every value {low}" if low == high else f", values from {low} to {high}"
+        # Panels sharing an axis label it once; read the names from the panel that shows them.
+        rows = next((a.yaxis for a in [ax, *ax.get_shared_y_axes().get_siblings(ax)] if _ticks(a.yaxis)), ax.yaxis)
+        cols = next((a.xaxis for a in [ax, *ax.get_shared_x_axes().get_siblings(ax)] if _ticks(a.xaxis)), ax.xaxis)
+        parts = [kind, *(f"{name} {axis.get_label_text()}: {_listed(_ticks(axis))}" if axis.get_label_text()
+                         else f"{name} {_listed(_ticks(axis))}" for name, axis in (("rows", rows), ("columns", cols)))]
+    elif bars:
+        horizontal = all(isinstance(t, str) for t in ys) and bool(ys) and not _numeric(ys)
+        kind = f"{'Horizontal bar' if horizontal else 'Bar'} chart"
+        category, measure = (ax.yaxis, ax.xaxis) if horizontal else (ax.xaxis, ax.yaxis)
+        parts = [kind, _axis_words("", category.get_label_text(), _ticks(category), True),
+                 _axis_words("value", measure.get_label_text(), _ticks(measure), False)]
+    else:
+        lines = [ln for ln in ax.get_lines() if ln.get_label() and not ln.get_label().startswith("_") and len(ln.get_xdata())]
+        points = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())]
+        kind = "Line chart" if lines else "Dot chart" if points or ax.get_lines() else "Chart"
+        if any(isinstance(c, PolyCollection) for c in ax.collections) and not lines:
+            kind = "Area chart"
+        category = bool(ys) and not _numeric(ys)
+        parts = [kind, _axis_words("horizontal", ax.get_xlabel(), xs, False),
+                 _axis_words("", ax.get_ylabel(), ys, True) if category else _axis_words("vertical", ax.get_ylabel(), ys, False)]
+        latest = []
+        for line in lines:
+            y = pd.to_numeric(pd.Series(np.asarray(line.get_ydata(), dtype=object)), errors="coerce").dropna()
+            if len(y) and not category:
+                latest.append(f"{line.get_label()} {float(y.iloc[-1]):,.3g}")
+        if latest:
+            parts.append(f"latest point: {_listed(latest)}")
+    if series:
+        parts.append(f"showing {_listed(series)}")
+    notes = [t.get_text() for t in ax.texts if t.get_text().strip()]
+    if notes and len(notes) <= 3 and not any(isinstance(c, QuadMesh) for c in ax.collections):
+        parts.append("marked " + _listed([n.strip() for n in notes]))
+    text = "; ".join(p for p in parts if p)
+    return f"{title}. {text}" if title else text
+
+
+def _numeric(labels: list[str]) -> bool:
+    """Whether tick labels read as numbers (a value axis), not names (a category axis)."""
+    import re
+
+    return all(re.fullmatch(r"[-+−]?[$]?[\d,.]+\s*[%kM]?", t) for t in labels)
+
+
+def describe_figure(fig: plt.Figure) -> str:
+    """Alternative text for a chart, derived from what it draws: for each panel its title, the
+    kind of chart, its axes (labels, range or categories) and its series (the legend), then any
+    footnote; a no-data figure says its message. Colour bars are described with their heatmap.
+
+    The figure is drawn first, so tick labels read as they do in the picture.
+    """
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    said = [_describe_axes(ax) for ax in panels]
+    suptitle = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    footnotes = [t.get_text() for t in fig.texts if t.get_text().strip() and t is not getattr(fig, "_suptitle", None)]
+    text = " ".join(s.rstrip(".") + "." for s in said if s)
+    if suptitle:
+        text = f"{suptitle}. {text}"
+    if footnotes:
+        text += " " + " ".join(f.rstrip(".") + "." for f in footnotes)
+    return " ".join(text.split())

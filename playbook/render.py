@@ -192,8 +192,9 @@ def _actions(entry: dict[str, Any]) -> list[dict[str, Any]]:
 def look_here_first(reports: dict[str, dict[str, Any]], limit: int = LOOK_FIRST) -> list[dict[str, Any]]:
     """The most urgent actions across every team and area: severity first, then money at stake.
 
-    Team ``all`` repeats its teams' problems, so its actions are listed only when no team's
-    report names the same rule and subject.
+    Every high-severity action is listed, however many there are (the list exists so that none
+    is missed); the others fill it up to ``limit``. Team ``all`` repeats its teams' problems, so
+    its actions are listed only when no team's report names the same rule and subject.
     """
     from playbook.figures import Severity
 
@@ -209,7 +210,8 @@ def look_here_first(reports: dict[str, dict[str, Any]], limit: int = LOOK_FIRST)
                           "area": entry["area"], "html": entry["html"]})
     order = {s.name.lower(): int(s) for s in Severity}
     found.sort(key=lambda a: (-order.get(a["severity"], 0), -(a.get("money") or 0.0), a["team"], a["area"]))
-    return found[:limit]
+    high = sum(1 for a in found if order.get(a["severity"], 0) >= int(Severity.HIGH))
+    return found[:max(limit, high)]
 
 
 def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:

@@ -44,12 +44,18 @@ def format_value(value: Any, fmt: Format) -> str:
 
 
 def change_words(change: float | None, unit: str = "") -> str:
-    """"down 15", "up 4 points", "unchanged", or "" when there is nothing to compare with."""
+    """"down 15", "up 4 points", "up 1 point", "unchanged", or "" when there is nothing to compare with.
+
+    Args:
+        change: the signed change, already rounded as it should read.
+        unit: the unit written for many, with its leading space (" points", " days"); it is
+            made singular for a change of exactly one (:func:`plural`).
+    """
     if change is None:
         return ""
     if change == 0:
         return "unchanged"
-    return f"{'up' if change > 0 else 'down'} {abs(change):g}{unit}"
+    return f"{'up' if change > 0 else 'down'} {abs(change):g}{plural(unit, abs(change))}"
 
 
 def short_money(value: float) -> str:
@@ -61,16 +67,47 @@ def short_money(value: float) -> str:
     return f"${value:,.0f}"
 
 
+# Plurals that are not the singular plus "s": "-ies" from "-y", "-es" after a hissing sound.
+_ES_ENDINGS = ("sses", "shes", "ches", "xes")
+
+
 def plural(label: str, count: float | None) -> str:
-    """``label`` (written for many) for one: the first word ending in a plain "s" loses it."""
-    if count != 1:
+    """``label`` (written for many) made singular when ``count`` is one: the first word ending in a
+    plural "s" loses it ("open escalations" -> "open escalation", "replies" -> "reply",
+    "boxes" -> "box"); words like "class" or "status" are left alone.
+
+    English takes the singular for exactly one only ("0 days", "1.5 days", "1 day"), so a
+    count of ``1.0`` counts as one and ``0`` or ``None`` do not.
+    """
+    if count is None or count != 1:
         return label
     words = label.split(" ")
     for i, word in enumerate(words):
-        if word.endswith("s") and not word.endswith("ss"):
-            words[i] = word[:-3] + "y" if word.endswith("ies") else word[:-1]
-            break
+        lower = word.lower()
+        if not lower.endswith("s") or lower.endswith(("ss", "us", "is")) or len(lower) < 3:
+            continue
+        if lower.endswith("ies") and len(lower) > 4:
+            words[i] = word[:-3] + "y"
+        elif lower.endswith(_ES_ENDINGS):
+            words[i] = word[:-2]
+        else:
+            words[i] = word[:-1]
+        break
     return " ".join(words)
+
+
+def count_words(count: float, noun: str, digits: int = 0) -> str:
+    """A count and its noun agreeing as the reader sees the number: "1 day", "3 days", "1,204
+    accounts", "1.5 days", "1.0 days"; the number is rounded first, so 0.6 days reads "1 day".
+    Only a bare "1" takes the singular: written with decimals, one reads as many.
+
+    Args:
+        count: how many.
+        noun: the noun written for many ("days", "open escalations").
+        digits: decimals shown.
+    """
+    shown = f"{round(float(count), digits):,.{digits}f}"
+    return f"{shown} {plural(noun, 1 if shown in ('1', '-1') else 2)}"
 
 
 def figure_value(figure: Figure) -> str:
@@ -85,7 +122,7 @@ def figure_value(figure: Figure) -> str:
     if figure.unit == "points":
         return f"{value:+.0f}" if round(value) != 0 else "0"
     if figure.unit == "days":
-        return f"{value:,.0f} days"
+        return count_words(value, "days")
     return f"{value:,.0f}"
 
 
@@ -98,14 +135,14 @@ def figure_change(figure: Figure) -> str:
         return change_words(round(change)) if round(change) == 0 else f"{'up' if change > 0 else 'down'} {short_money(abs(change))}"
     # A share's change is in percentage points; every other unit's in its own whole units.
     rounded = round(change * 100) if figure.unit == "percent" else round(change)
-    suffix = "" if figure.unit not in ("percent", "points", "score") else " point" if abs(rounded) == 1 else " points"
-    return change_words(rounded, suffix)
+    return change_words(rounded, " points" if figure.unit in ("percent", "points", "score") else "")
 
 
 def figure_text(figure: Figure) -> str:
     """"41 overdue requests", "PES 54", "Idle spend $161k": counts lead with the number."""
     if figure.unit == "count":
-        return f"{figure_value(figure)} {plural(figure.label, figure.value)}"
+        shown = round(figure.value) if figure.value is not None and math.isfinite(float(figure.value)) else None
+        return f"{figure_value(figure)} {plural(figure.label, shown)}"
     return f"{figure.label} {figure_value(figure)}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -193,3 +194,110 @@ def test_every_area_reads_complete_offline(browser, sample_run, area):
     headings = page.eval_on_selector_all("h2.pb-section", "els => els.map(e => e.id)")
     links = page.eval_on_selector_all(".pb-toc a", "els => els.map(e => e.getAttribute('href').slice(1))")
     assert links == headings and len(headings) >= 3
+
+
+# What a reader at 1280 px meets: each table against the box it sits in, the page against the
+# window, and every image's alternative text.
+LAYOUT = """() => ({
+  page: [document.documentElement.scrollWidth, window.innerWidth],
+  tables: Array.from(document.querySelectorAll('table')).map(t => {
+    const cap = t.querySelector('caption');
+    const head = Array.from(t.querySelectorAll('thead th')).map(th => th.innerText.trim()).slice(0, 4).join(' | ');
+    return [(cap ? cap.innerText + ': ' : '') + head, t.scrollWidth, Math.ceil(t.getBoundingClientRect().width),
+            t.parentElement.clientWidth];
+  }),
+  images: Array.from(document.images).map(i => i.getAttribute('alt')),
+})"""
+
+PLACEHOLDERS = ("no description has been provided for this image", "image", "chart", "figure", "plot", "png")
+# An alt says what a chart shows: its kind ("Line chart", "Horizontal bar chart", "Heatmap")
+# with its axes, or, for a chart with nothing to draw, its title and the reason ("NPS: No ...").
+DESCRIBES = re.compile(r"\b(?:chart|Heatmap)\b.*\baxis\b|\bHeatmap\b.*\brows\b.*\bcolumns\b|^[^:]+: No ", re.S)
+
+
+def _report_pages(out):
+    return sorted(out.glob("*/*.html")) + [out / "index.html"]
+
+
+def layout_problems(page) -> list[str]:
+    """Everything on the open page that a reader at its width cannot see without scrolling
+    sideways, and every image without a meaningful alt."""
+    found = page.evaluate(LAYOUT)
+    problems = []
+    wide, window = found["page"]
+    if wide > window:
+        problems.append(f"page {wide} px wide in a {window} px window")
+    for name, scroll, width, box in found["tables"]:
+        if max(scroll, width) > box + 1:
+            problems.append(f"table [{name}] {max(scroll, width)} px in a {box} px box")
+    alts = [" ".join((alt or "").split()) for alt in found["images"]]
+    for alt in alts:
+        if alt.lower().strip(". ") in PLACEHOLDERS or len(alt) < 25 or not DESCRIBES.search(alt):
+            problems.append(f"image alt {alt!r} does not say what the chart shows")
+    if len(set(alts)) < len(alts):
+        problems.append("two images share one alt text")
+    return problems
+
+
+def test_every_report_fits_1280_px_and_describes_its_charts(browser, sample_run):
+    """Issue #18: at 1280 px no table is wider than its box, nothing is wider than the page, and
+    every chart's alt says what it shows; over every report of the run and the index."""
+    _, out = sample_run
+    pages = _report_pages(out)
+    assert len(pages) == 31
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems, images = [], 0
+    for path in pages:
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        images += page.evaluate("document.images.length")
+        problems += [f"{path.relative_to(out)}: {p}" for p in layout_problems(page)]
+    context.close()
+    assert images >= 60  # every report but the index draws charts
+    assert problems == []
+
+
+# "1 points", "-1 days", "+1 accounts": one with a plural. Words that end in "s" without being
+# plurals ("1 is", "1 was", "1 of 3 has") are not nouns counted by the number.
+ONE_WITH_PLURAL = re.compile(r"(?<![\w.,$/])(?<!\w-)[+\-−]?1 ([A-Za-z]+s)\b")
+NOT_PLURALS = {"is", "was", "has", "does", "this", "its", "as", "us", "plus", "minus", "thus", "yes", "always", "status", "across",
+               "less", "class", "process", "access", "success", "business", "progress", "analysis", "basis", "bonus", "focus"}
+# "2 point", "0 day", "1,204 account": more (or none) with a singular. Only nouns the reports count.
+COUNTED = ("point", "day", "week", "month", "hour", "account", "request", "escalation", "bug", "seat", "tool", "release", "experiment",
+           "response", "user", "visitor", "comment", "item", "feature", "audience", "person", "team", "unit", "training", "course",
+           "comm", "variant", "metric", "report", "action", "reopen", "launch", "group")
+MANY_WITH_SINGULAR = re.compile(r"(?<![\w.,$/])(?<!\w-)[+\-−]?(\d[\d,]*(?:\.\d+)?) (" + "|".join(COUNTED) + r")\b(?![-'’])")
+
+
+def disagreeing_number_words(text: str) -> list[str]:
+    """Each place in ``text`` where a number and the noun it counts disagree, with context."""
+    def around(match):
+        return text[max(match.start() - 30, 0):match.end() + 15].replace("\n", " ")
+
+    found = [around(m) for m in ONE_WITH_PLURAL.finditer(text) if m.group(1).lower() not in NOT_PLURALS]
+    found += [around(m) for m in MANY_WITH_SINGULAR.finditer(text) if m.group(1) != "1"]
+    return found
+
+
+@pytest.mark.parametrize(
+    "text, bad",
+    [("NPS up 1 points", True), ("down 1 point", False), ("-1 days late", True), ("1 accounts at risk", True), ("2 points", False),
+     ("2 point lead", True), ("0 day", True), ("1.5 days", False), ("1,204 account", True), ("P1 escalations", False),
+     ("Week-1 retention", False), ("1 of 3 is", False), ("1 is open", False), ("21 days", False), ("$1 seats", False),
+     ("a 30-day window", False), ("1 day", False), ("+1 points", True), ("11 days", False)],
+)
+def test_the_number_word_scan_finds_what_a_reader_would(text, bad):
+    assert bool(disagreeing_number_words(text)) is bad
+
+
+def test_number_words_agree_in_every_report(browser, sample_run):
+    """Issue #18: no "1 points", "1 days" or "2 point" anywhere a reader looks, in every report and the index."""
+    _, out = sample_run
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    found = []
+    for path in _report_pages(out):
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        found += [f"{path.relative_to(out)}: {hit}" for hit in disagreeing_number_words(page.inner_text("body"))]
+    context.close()
+    assert found == []

@@ -144,3 +144,91 @@ def test_an_area_result_round_trips_through_json():
     )
     back = result_from_dict(json.loads(json.dumps(result.to_dict())))
     assert back == result and back.figures["n"].change == 6 and back.actions[0].severity is Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    "label, count, text",
+    [("days", 1, "day"), ("days", 1.0, "day"), ("days", 0, "days"), ("days", 2, "days"), ("days", 1.5, "days"),
+     ("days", None, "days"), ("open escalations", 1, "open escalation"), ("replies", 1, "reply"), ("boxes", 1, "box"),
+     ("processes", 1, "process"), ("crashes", 1, "crash"), ("status", 1, "status"), ("class", 1, "class"),
+     ("accounts at risk", 1, "account at risk"), (" points", 1, " point"), ("", 1, "")],
+)
+def test_plural_agrees_with_its_count(label, count, text):
+    from playbook.views import plural
+
+    assert plural(label, count) == text
+
+
+@pytest.mark.parametrize(
+    "change, unit, text",
+    [(1, " points", "up 1 point"), (-1, " points", "down 1 point"), (2, " points", "up 2 points"), (-1, " days", "down 1 day"),
+     (0, " points", "unchanged"), (0.5, " points", "up 0.5 points"), (None, " points", ""), (-15, "", "down 15")],
+)
+def test_change_words_agree_with_the_number(change, unit, text):
+    from playbook.views import change_words
+
+    assert change_words(change, unit) == text
+
+
+@pytest.mark.parametrize(
+    "count, noun, digits, text",
+    [(1, "days", 0, "1 day"), (0.6, "days", 0, "1 day"), (1.4, "days", 0, "1 day"), (1.5, "days", 0, "2 days"), (0, "days", 0, "0 days"),
+     (1204, "accounts", 0, "1,204 accounts"), (1.0, "days", 1, "1.0 days"), (1.5, "days", 1, "1.5 days")],
+)
+def test_count_words_agree_with_the_number_shown(count, noun, digits, text):
+    """The noun agrees with the number as rounded for the reader ("1.0 days": a decimal reads as many)."""
+    from playbook.views import count_words
+
+    assert count_words(count, noun, digits) == text
+
+
+def test_figures_read_with_agreeing_number_words():
+    from playbook.figures import Figure
+    from playbook.views import figure_change, figure_text, figure_value
+
+    assert figure_text(Figure("n", "open escalations", 1, "count")) == "1 open escalation"
+    assert figure_text(Figure("n", "open escalations", 2, "count")) == "2 open escalations"
+    assert figure_value(Figure("d", "median age", 1.2, "days")) == "1 day"
+    assert figure_value(Figure("d", "median age", 12.0, "days")) == "12 days"
+    assert figure_change(Figure("n", "NPS", 31, "points", previous=30)) == "up 1 point"
+    assert figure_change(Figure("n", "NPS", 29, "points", previous=31)) == "down 2 points"
+    assert figure_change(Figure("s", "Share", 0.36, "percent", previous=0.35)) == "up 1 point"
+    assert figure_change(Figure("n", "requests", 41, "count", previous=40)) == "up 1"
+
+
+def test_dates_and_numbers_never_break_inside_but_text_may():
+    frame = pd.DataFrame({"name": ["A long tool name"], "renews": [pd.Timestamp("2027-06-05")], "seats": [12]})
+    markup = table_html(frame, [("name", "Tool", "text"), ("renews", "Renews", "date"), ("seats", "Seats", "int")])
+    assert '<td class="txt">A long tool name</td><td class="txt date">05 Jun 2027</td><td class="num">12</td>' in markup
+    assert '<th class="txt date">Renews</th>' in markup
+
+
+def test_a_chart_keeps_its_description_as_alt_text_escaped():
+    nb = _notebook()
+    png = nb.cells[1].outputs[3]
+    png["metadata"] = {"image/png": {"alt": 'NPS by week, "Mobile" <team>. Line chart.'}}
+    from bs4 import BeautifulSoup
+
+    html = export_html(nb, "T")
+    soup = BeautifulSoup(html, "html.parser")
+    assert [img["alt"] for img in soup.find_all("img")] == ['NPS by week, "Mobile" <team>. Line chart.']
+    assert soup.find("team") is None and "No description has been provided" not in html
+    # Without a description nbconvert's placeholder stands in (what show_figure prevents).
+    assert "No description has been provided" in export_html(_notebook(), "T")
+
+
+def test_look_here_first_lists_every_high_action_then_fills_up_to_the_limit():
+    from playbook.render import look_here_first
+
+    def entry(team, area, *actions):
+        return {"team": team, "area": area, "html": f"{team}/{area}.html",
+                "result": {"actions": [{"rule": f"{area}.{i}", "subject": s, "severity": sev, "money": money, "text": s}
+                                       for i, (s, sev, money) in enumerate(actions)]}}
+
+    reports = {
+        "a/x": entry("a", "x", *[(f"h{i}", "high", float(i)) for i in range(4)], ("m1", "medium", 1e6)),
+        "b/y": entry("b", "y", ("h4", "high", None), ("l1", "low", 5.0), ("m2", "medium", None)),
+        "all/x": entry("all", "x", ("h0", "high", 3.0)),  # the same rule and subject as a/x's: listed once
+    }
+    assert [a["subject"] for a in look_here_first(reports, limit=3)] == ["h3", "h2", "h1", "h0", "h4"]
+    assert [a["subject"] for a in look_here_first(reports, limit=7)] == ["h3", "h2", "h1", "h0", "h4", "m1", "m2"]
