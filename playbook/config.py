@@ -77,6 +77,20 @@ class ToolsParams(_Strict):
     renewal_horizon_days: int = Field(90, ge=30, le=730)
     review_days: int = Field(60, ge=1, le=365, description="review renewals this close to the period end")
     cost_ratio_alert: float = Field(2.0, gt=1, description="flag a team paying this many times the others' median")
+    rightsize_action_money: float = Field(
+        10_000, ge=0, description="a tool to rightsize whose idle spend reaches this (USD a year) is named in the summary"
+    )
+    coexist: tuple[tuple[str, ...], ...] = Field(
+        (), description="groups of tools meant to coexist: never counted as an overlap of one another"
+    )
+
+    @model_validator(mode="after")
+    def _coexist_groups(self) -> ToolsParams:
+        for group in self.coexist:
+            names = {name.strip().casefold() for name in group}
+            if len(names) < 2 or "" in names:
+                raise ValueError(f"each tools.coexist group names two or more different tools; found {list(group)}")
+        return self
 
 
 class SLATarget(_Strict):
@@ -125,6 +139,12 @@ class EscalationsParams(_Strict):
     escalation_cap: int = Field(3, ge=1)
     bug_weeks: int = Field(12, ge=2, le=104)
     health_weights: HealthWeights = HealthWeights()
+    breach_soon_hours: float = Field(24, gt=0, description="open escalations due to breach within this many hours are listed")
+    old_bug_days: int = Field(60, ge=1, description="open S1/S2 bugs older than this are called out")
+    unhealthy_below: float = Field(50, gt=0, le=100, description="accounts with a health score below this put their ARR at risk")
+    level_shift_days: int = Field(7, ge=3, le=28, description="days on each side of a candidate level shift in daily events")
+    level_shift_change: float = Field(0.3, gt=0, description="relative change of median daily events that counts as a level shift")
+    level_shift_min_daily: float = Field(20, ge=0, description="series with fewer median events a day are too thin to judge")
 
     @model_validator(mode="after")
     def _every_priority(self) -> EscalationsParams:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -71,11 +72,31 @@ class Planted:
     overlap_team: str = "analytics"
     overlap_tools: tuple[str, str] = ("Looker", "Tableau")
     costly_team: str = "platform"
+    # Tools nobody uses: one with licences and no seat assigned, one whose assigned seats nobody
+    # used in the last 30 days; and the largest idle spend, to be named with its money.
+    unused_tool: str = "New Relic"
+    unused_seated_tool: str = "Sketch"
+    unused_seated_team: str = "mobile"
+    idle_tool: str = "Datadog"
+    idle_team: str = "platform"
     # Escalations and product health.
     sla_team: str = "platform"
     repeat_team: str = "analytics"
     repeat_escalations: int = 4
-    stickiness_team: str = "growth"
+    stickiness_team: str = "growth"  # its stickiness falls by a third or more: the tracking change below
+    # A tracking change, not behaviour: from this many days before the as-of date (1 Nov for an
+    # as-of of 27 Nov) the product logs only this share of its visits, a one-day level shift in
+    # its daily event volume that drags the team's stickiness down.
+    level_shift_team: str = "growth"
+    level_shift_product: str = "onboarding"
+    level_shift_days_ago: int = 26
+    level_shift_kept: float = 0.2
+    # A P1 opened long before the period and still open, far past its resolution target, on an
+    # S1 bug opened the next day and still open too.
+    live_breach_team: str = "mobile"
+    live_breach_priority: str = "P1"
+    live_breach_days_ago: int = 249
+    old_bug_severity: str = "S1"
     low_adoption_team: str = "mobile"
     low_adoption_feature: str = "F-MOB-3"
     retention_team: str = "analytics"
@@ -92,6 +113,13 @@ class Planted:
     cuped_team: str = "platform"
     infeasible: str = "EXP-MOB-9"
     infeasible_team: str = "mobile"
+    # A concluded experiment that significantly hurt its metric: conversion from
+    # harmful_control_rate to harmful_control_rate x (1 + harmful_effect), about 2,000 units per arm.
+    harmful: str = "EXP-GRO-6"
+    harmful_name: str = "Pricing page FAQ"
+    harmful_team: str = "growth"
+    harmful_control_rate: float = 0.28
+    harmful_effect: float = -0.2
     # Communication and enablement.
     slow_intake_team: str = "mobile"
     slow_intake_group: str = "sales"
@@ -203,63 +231,65 @@ ROADMAP: tuple[tuple[str, str, str, str, float, float, float, float], ...] = (
 # The people behind the tool seats: product teams and the departments they share tools with.
 TEAM_SIZES = {"analytics": 30, "mobile": 24, "platform": 18, "growth": 34, "sales": 40, "support": 28, "marketing": 16, "success": 20}
 
-# The tool stack: (tool, category, owner team, cost per seat per year in USD, {team: share of the
-# team with a seat}, chance a seat was used in the last 30 days, spare seats bought on top as a
-# share of the assigned ones, days from the as-of date to renewal). A tool with no users has
-# licences but no seat-level data; for it the spare figure is the number of licences (0: none).
-TOOLS: tuple[tuple[str, str, str, float, dict[str, float], float, float, int], ...] = (
+# The tool stack: (tool, category, function (what it does), owner team, cost per seat per year in
+# USD, {team: share of the team with a seat}, chance a seat was used in the last 30 days, spare
+# seats bought on top as a share of the assigned ones, days from the as-of date to renewal). A
+# tool with no users has licences but no seat assigned; for it the spare figure is the number of
+# licences (0: none).
+TOOLS: tuple[tuple[str, str, str, str, float, dict[str, float], float, float, int], ...] = (
     # communication
-    ("Slack", "communication", "it", 150, {"analytics": 1, "mobile": 1, "platform": 1, "growth": 1, "sales": 1, "support": 1, "marketing": 1}, 0.93, 0.05, 25),
-    ("Zoom", "communication", "it", 160, {"sales": 1, "support": 0.6, "marketing": 0.8}, 0.85, 0.05, 210),
-    ("Loom", "communication", "growth", 150, {"marketing": 0.3}, 0.6, 0.1, 120),
-    ("Microsoft Teams", "communication", "it", 100, {}, 0.0, 40, 300),
+    ("Slack", "communication", "chat", "it", 150, {"analytics": 1, "mobile": 1, "platform": 1, "growth": 1, "sales": 1, "support": 1, "marketing": 1}, 0.93, 0.05, 25),
+    ("Zoom", "communication", "video meetings", "it", 160, {"sales": 1, "support": 0.6, "marketing": 0.8}, 0.85, 0.05, 210),
+    ("Loom", "communication", "video messages", "growth", 150, {"marketing": 0.3}, 0.6, 0.1, 120),
+    ("Microsoft Teams", "communication", "chat", "it", 100, {}, 0.0, 40, 300),
     # docs
-    ("Notion", "docs", "analytics", 120, {"analytics": 1, "mobile": 1, "platform": 1, "growth": 1}, 0.9, 0.05, 150),
-    ("Confluence", "docs", "platform", 70, {}, 0.0, 0, 340),
-    ("Guru", "docs", "it", 120, {"sales": 0.9, "support": 1}, 0.75, 0.1, 120),
+    ("Notion", "docs", "wiki", "analytics", 120, {"analytics": 1, "mobile": 1, "platform": 1, "growth": 1}, 0.9, 0.05, 150),
+    ("Confluence", "docs", "wiki", "platform", 70, {}, 0.0, 0, 340),
+    ("Guru", "docs", "knowledge base", "it", 120, {"sales": 0.9, "support": 1}, 0.75, 0.1, 120),
     # project management
-    ("Jira", "project management", "platform", 100, {"analytics": 1, "mobile": 1, "platform": 1, "growth": 1, "support": 0.4}, 0.92, 0.05, 180),
-    ("Linear", "project management", "mobile", 96, {}, 0.0, 10, 270),
+    ("Jira", "project management", "issue tracking", "platform", 100, {"analytics": 1, "mobile": 1, "platform": 1, "growth": 1, "support": 0.4}, 0.92, 0.05, 180),
+    ("Linear", "project management", "issue tracking", "mobile", 96, {}, 0.0, 10, 270),
     # roadmapping
-    ("Productboard", "roadmapping", "analytics", 720, {"analytics": 0.3, "mobile": 0.3, "growth": 0.3, "platform": 0.3}, 0.75, 0.1, 260),
-    ("Aha!", "roadmapping", "platform", 900, {}, 0.0, 5, 310),
+    ("Productboard", "roadmapping", "roadmapping", "analytics", 720, {"analytics": 0.3, "mobile": 0.3, "growth": 0.3, "platform": 0.3}, 0.75, 0.1, 260),
+    ("Aha!", "roadmapping", "roadmapping", "platform", 900, {}, 0.0, 5, 310),
     # design
-    ("Figma", "design", "mobile", 540, {"mobile": 0.6, "growth": 0.3, "analytics": 0.2, "marketing": 0.5}, 0.8, 0.1, 210),
-    ("Miro", "design", "growth", 120, {"marketing": 0.5}, 0.7, 0.1, 240),
-    ("Sketch", "design", "mobile", 120, {}, 0.0, 8, 200),
+    ("Figma", "design", "interface design", "mobile", 540, {"mobile": 0.6, "growth": 0.3, "analytics": 0.2, "marketing": 0.5}, 0.8, 0.1, 210),
+    ("Miro", "design", "whiteboard", "growth", 120, {"marketing": 0.5}, 0.7, 0.1, 240),
     # product analytics
-    ("Amplitude", "product analytics", "growth", 600, {"growth": 0.6, "marketing": 0.3}, 0.75, 0.1, 100),
-    ("Pendo", "product analytics", "analytics", 700, {"analytics": 0.5, "mobile": 0.4}, 0.72, 0.1, 130),
-    ("Mixpanel", "product analytics", "platform", 450, {"platform": 0.3}, 0.7, 0.1, 290),
+    ("Amplitude", "product analytics", "product analytics", "growth", 600, {"growth": 0.6, "marketing": 0.3}, 0.75, 0.1, 100),
+    ("Pendo", "product analytics", "product analytics", "analytics", 700, {"analytics": 0.5, "mobile": 0.4}, 0.72, 0.1, 130),
+    ("Mixpanel", "product analytics", "product analytics", "platform", 450, {"platform": 0.3}, 0.7, 0.1, 290),
     # session replay
-    ("Hotjar", "session replay", "growth", 400, {"growth": 0.9, "analytics": 0.2}, 0.22, 0.25, 45),
-    ("FullStory", "session replay", "mobile", 600, {"mobile": 0.5}, 0.8, 0.05, 250),
+    ("Hotjar", "session replay", "session replay", "growth", 400, {"growth": 0.9, "analytics": 0.2}, 0.22, 0.25, 45),
+    ("FullStory", "session replay", "session replay", "mobile", 600, {"mobile": 0.5}, 0.8, 0.05, 250),
     # BI
-    ("Looker", "BI", "analytics", 1200, {"analytics": 0.8, "sales": 0.2}, 0.78, 0.05, 160),
-    ("Tableau", "BI", "analytics", 900, {"analytics": 0.5}, 0.62, 0.1, 280),
-    ("Metabase", "BI", "platform", 100, {"platform": 0.5}, 0.8, 0.1, 190),
+    ("Looker", "BI", "BI dashboards", "analytics", 1200, {"analytics": 0.8, "sales": 0.2}, 0.78, 0.05, 160),
+    ("Tableau", "BI", "BI dashboards", "analytics", 900, {"analytics": 0.5}, 0.62, 0.1, 280),
+    ("Metabase", "BI", "BI dashboards", "platform", 100, {"platform": 0.5}, 0.8, 0.1, 190),
     # feature flags
-    ("LaunchDarkly", "feature flags", "platform", 500, {"platform": 0.8, "mobile": 0.6}, 0.8, 0.05, 220),
-    ("Statsig", "feature flags", "growth", 300, {"growth": 0.4}, 0.75, 0.1, 175),
+    ("LaunchDarkly", "feature flags", "feature flags", "platform", 500, {"platform": 0.8, "mobile": 0.6}, 0.8, 0.05, 220),
+    ("Statsig", "feature flags", "feature flags", "growth", 300, {"growth": 0.4}, 0.75, 0.1, 175),
     # research & surveys
-    ("Typeform", "research & surveys", "growth", 300, {"marketing": 0.4}, 0.7, 0.1, 140),
-    ("Delighted", "research & surveys", "analytics", 240, {"analytics": 0.2, "mobile": 0.2, "growth": 0.2}, 0.7, 0.1, 170),
-    ("SurveyMonkey", "research & surveys", "it", 200, {"support": 0.3}, 0.65, 0.1, 115),
-    ("Dovetail", "research & surveys", "growth", 480, {"marketing": 0.3}, 0.7, 0.1, 135),
-    ("UserTesting", "research & surveys", "analytics", 1500, {"marketing": 0.2}, 0.75, 0.1, 295),
+    ("Typeform", "research & surveys", "surveys", "growth", 300, {"marketing": 0.4}, 0.7, 0.1, 140),
+    ("Delighted", "research & surveys", "surveys", "analytics", 240, {"analytics": 0.2, "mobile": 0.2, "growth": 0.2}, 0.7, 0.1, 170),
+    ("SurveyMonkey", "research & surveys", "surveys", "it", 200, {"support": 0.3}, 0.65, 0.1, 115),
+    ("Dovetail", "research & surveys", "research repository", "growth", 480, {"marketing": 0.3}, 0.7, 0.1, 135),
+    ("UserTesting", "research & surveys", "user testing", "analytics", 1500, {"marketing": 0.2}, 0.75, 0.1, 295),
     # observability: Datadog is the platform team's costly, little-used tool
-    ("Datadog", "observability", "platform", 4800, {"platform": 1}, 0.2, 0.2, 320),
-    ("Sentry", "observability", "mobile", 312, {"mobile": 0.7}, 0.85, 0.05, 230),
-    ("New Relic", "observability", "it", 1500, {}, 0.0, 15, 95),
-    ("PagerDuty", "observability", "platform", 1200, {}, 0.0, 12, 330),
-    ("Statuspage", "observability", "platform", 300, {"support": 0.3}, 0.7, 0.1, 205),
+    ("Datadog", "observability", "monitoring", "platform", 4800, {"platform": 1}, 0.2, 0.2, 320),
+    ("Sentry", "observability", "error tracking", "mobile", 312, {"mobile": 0.7}, 0.85, 0.05, 230),
+    ("New Relic", "observability", "monitoring", "it", 1500, {}, 0.0, 15, 95),
+    ("PagerDuty", "observability", "on-call alerting", "platform", 1200, {}, 0.0, 12, 330),
+    ("Statuspage", "observability", "status page", "platform", 300, {"support": 0.3}, 0.7, 0.1, 205),
     # customer platforms
-    ("Zendesk", "customer platforms", "it", 1100, {"support": 1}, 0.9, 0.05, 185),
-    ("Intercom", "customer platforms", "it", 900, {"support": 0.4}, 0.7, 0.1, 75),
-    ("Salesforce", "customer platforms", "it", 1800, {"sales": 1, "support": 0.3}, 0.9, 0.05, 245),
-    ("Gong", "customer platforms", "it", 1400, {"sales": 0.8}, 0.8, 0.05, 155),
-    ("Calendly", "customer platforms", "it", 96, {"sales": 0.7}, 0.8, 0.1, 65),
-    ("Chili Piper", "customer platforms", "it", 300, {"sales": 0.3}, 0.6, 0.1, 225),
+    ("Zendesk", "customer platforms", "helpdesk", "it", 1100, {"support": 1}, 0.9, 0.05, 185),
+    ("Intercom", "customer platforms", "helpdesk", "it", 900, {"support": 0.4}, 0.7, 0.1, 75),
+    ("Salesforce", "customer platforms", "crm", "it", 1800, {"sales": 1, "support": 0.3}, 0.9, 0.05, 245),
+    ("Gong", "customer platforms", "call recording", "it", 1400, {"sales": 0.8}, 0.8, 0.05, 155),
+    ("Calendly", "customer platforms", "scheduling", "it", 96, {"sales": 0.7}, 0.8, 0.1, 65),
+    ("Chili Piper", "customer platforms", "scheduling", "it", 300, {"sales": 0.3}, 0.6, 0.1, 225),
+    # last, so its draws leave every other tool's seats as they were: assigned mobile seats, none used
+    ("Sketch", "design", "interface design", "mobile", 120, {"mobile": 0.25}, 0.0, 0.3, 200),
 )
 
 # Features per product: (feature_id, name, is_core, days before the as-of date it shipped).
@@ -294,6 +324,8 @@ FEATURES: tuple[tuple[str, str, str, bool, int], ...] = (
 # Chance an account uses each product.
 PRODUCT_UPTAKE = {"insights": 0.6, "dashboards": 0.45, "mobile-app": 0.5, "api": 0.25, "integrations": 0.3, "onboarding": 0.35, "billing": 0.3}
 EVENT_DAYS = 180
+# The title of the planted live-breach escalation (see Planted.live_breach_team).
+LIVE_BREACH_TITLE = "Sync drops records for large workspaces"
 ESCALATION_CATEGORIES = {
     "performance": ("Reports time out for our team", "Dashboard takes minutes to load", "App freezes on large accounts"),
     "data": ("Numbers do not match our export", "Missing data since yesterday", "Duplicate records after import"),
@@ -404,12 +436,18 @@ def make_nps_responses(rng: np.random.Generator, as_of: date, accounts: pd.DataF
     return frame.reset_index(drop=True)
 
 
+# Roadmap items that are a feature of the features table, named differently or not (the contract
+# allows the added ``feature_id`` column; items without one link by title, see playbook.roadmap).
+ROADMAP_FEATURES = {"MOB-1": "F-MOB-5", "PLA-5": "F-API-3", "PLA-8": "F-INT-3", "GRO-5": "F-ONB-2"}
+
+
 def make_roadmap() -> pd.DataFrame:
-    """The four teams' roadmap items with their RICE inputs."""
+    """The four teams' roadmap items with their RICE inputs, and the feature each one is, where known."""
     frame = pd.DataFrame(
         ROADMAP, columns=["item_id", "product", "title", "status", "reach", "impact", "confidence", "effort"]
     )
     frame.insert(2, "team", frame["product"].map(PRODUCT_TEAM))
+    frame["feature_id"] = frame["item_id"].map(ROADMAP_FEATURES)
     return frame
 
 
@@ -460,7 +498,7 @@ def make_tools(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFrame, pd.
     """The tool inventory and its seats, with last activity per seat."""
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     tools, seats = [], []
-    for tool, category, owner, per_seat, users, engage, spare, renewal_days in TOOLS:
+    for tool, category, function, owner, per_seat, users, engage, spare, renewal_days in TOOLS:
         assigned_rows = []
         for team, share in users.items():
             members = [f"{team[:3]}-{i:03d}" for i in range(1, TEAM_SIZES[team] + 1)]
@@ -479,9 +517,9 @@ def make_tools(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFrame, pd.
         seats += assigned_rows
         licensed = int(np.ceil(len(assigned_rows) * (1 + spare))) if assigned_rows else int(spare)
         tools.append(
-            (tool, category, owner, float(licensed * per_seat), licensed, pd.Timestamp(as_of) + pd.Timedelta(days=renewal_days))
+            (tool, category, function, owner, float(licensed * per_seat), licensed, pd.Timestamp(as_of) + pd.Timedelta(days=renewal_days))
         )
-    tool_frame = pd.DataFrame(tools, columns=["tool", "category", "owner_team", "annual_cost", "seats", "renewal_date"])
+    tool_frame = pd.DataFrame(tools, columns=["tool", "category", "function", "owner_team", "annual_cost", "seats", "renewal_date"])
     seat_frame = pd.DataFrame(seats, columns=["tool", "user_id", "team", "assigned_at", "last_active_at"])
     tool_frame["renewal_date"] = tool_frame["renewal_date"].dt.strftime("%Y-%m-%d")
     for column in ("assigned_at", "last_active_at"):
@@ -509,7 +547,8 @@ def make_events(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, t
     """About ``target`` product-usage events over the last 180 days, with the planted health effects.
 
     Each account uses some products; each of its visitors comes back on a day with a chance of
-    their own. The growth team's visitors come back half as often in the last 30 days; new
+    their own. A tracking change on one growth product logs only part of its visits from a fixed
+    day (:attr:`Planted.level_shift_product`), a step in its daily volume; new
     analytics accounts signed up after the planted release often stop after their first week; one
     mobile core feature is used by few accounts.
     """
@@ -547,7 +586,9 @@ def make_events(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, t
     gone = (team_of[prod] == PLANTED.retention_team) & leaves[acc]
     end[gone] = np.minimum(end[gone], first_week_end[acc][gone])
     chance = np.repeat(rate[:, None], EVENT_DAYS, axis=1)
-    chance[np.ix_(team_of[prod] == PLANTED.stickiness_team, days >= EVENT_DAYS - 30)] *= 0.45
+    # The planted tracking change: from its day on, the product logs only a share of its visits.
+    shift_day = EVENT_DAYS - 1 - PLANTED.level_shift_days_ago
+    chance[np.ix_(np.array(products)[prod] == PLANTED.level_shift_product, days >= shift_day)] *= PLANTED.level_shift_kept
     alive = (days[None, :] >= first_day[acc][:, None]) & (days[None, :] <= end[:, None])
     active = (rng.random(chance.shape) < chance) & alive
     row, day = np.nonzero(active)
@@ -678,7 +719,24 @@ def make_escalations(rng: np.random.Generator, as_of: date, accounts: pd.DataFra
             "reopened": 0,
         }
     )
-    frame = pd.concat([frame, repeat, slow, about], ignore_index=True).sort_values("opened_at", kind="stable", ignore_index=True)
+    # The planted live breach: a P1 of the second-largest live account, answered at once, opened
+    # months before the period and still open (drawn without the generator, so no other plant moves).
+    opened_live = end - pd.Timedelta(days=PLANTED.live_breach_days_ago, hours=7)
+    live_breach = pd.DataFrame(
+        {
+            "account_id": [live.sort_values("arr", ascending=False).iloc[1]["account_id"]],
+            "product": TEAM_PRODUCTS[PLANTED.live_breach_team][0],
+            "team": PLANTED.live_breach_team,
+            "priority": PLANTED.live_breach_priority,
+            "category": "data",
+            "title": LIVE_BREACH_TITLE,
+            "opened_at": [opened_live],
+            "first_response_at": [opened_live + pd.Timedelta(minutes=20)],
+            "resolved_at": [pd.NaT],
+            "reopened": 0,
+        }
+    )
+    frame = pd.concat([frame, repeat, slow, about, live_breach], ignore_index=True).sort_values("opened_at", kind="stable", ignore_index=True)
     frame.insert(0, "escalation_id", [f"E{i:06d}" for i in range(1, len(frame) + 1)])
     for column in ("opened_at", "first_response_at", "resolved_at"):
         frame[column] = _iso(pd.to_datetime(frame[column]))
@@ -709,8 +767,18 @@ def make_bugs(rng: np.random.Generator, as_of: date, escalations: pd.DataFrame, 
             "closed_at": closed.where(~still_open),
             "escalation_id": links,
         }
-    ).sort_values("opened_at", kind="stable", ignore_index=True)
-    frame["bug_id"] = [f"B{i:05d}" for i in range(1, n + 1)]
+    )
+    # The planted old bug: the planted live P1's cause, filed the day after it and still open.
+    live_p1 = escalations[(escalations["title"] == LIVE_BREACH_TITLE) & (escalations["team"] == PLANTED.live_breach_team)]
+    if len(live_p1):
+        cause = live_p1.iloc[0]
+        frame = pd.concat([frame, pd.DataFrame({
+            "bug_id": ["B"], "product": [cause["product"]], "team": [cause["team"]], "severity": [PLANTED.old_bug_severity],
+            "source": ["customer"], "opened_at": [pd.Timestamp(cause["opened_at"]).tz_localize(None) + pd.Timedelta(days=1)],
+            "closed_at": [pd.NaT], "escalation_id": [cause["escalation_id"]],
+        })], ignore_index=True)
+    frame = frame.sort_values("opened_at", kind="stable", ignore_index=True)
+    frame["bug_id"] = [f"B{i:05d}" for i in range(1, len(frame) + 1)]
     for column in ("opened_at", "closed_at"):
         frame[column] = _iso(frame[column])
     return frame
@@ -822,6 +890,15 @@ def make_experiments(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFram
             "treatment": (2 * units - counts, int(rng.binomial(2 * units - counts, min(base * (1 + effect), 0.95))), None, None),
         }
         expose(exp_id, start, end, arms)
+        if exp_id == PLANTED.harmful:
+            # The planted harmful result: its conversions are drawn again at the planted rates from
+            # a generator of its own, so the shared one, and every later experiment, is unchanged.
+            own = np.random.default_rng(zlib.crc32(exp_id.encode()))
+            rates = (PLANTED.harmful_control_rate, PLANTED.harmful_control_rate * (1 + PLANTED.harmful_effect))
+            for frame, rate in zip(exposures[-len(arms):], rates):
+                converted = np.zeros(len(frame), dtype=int)
+                converted[own.choice(len(frame), size=round(len(frame) * rate), replace=False)] = 1
+                frame["converted"] = converted
     frame = pd.DataFrame(experiments)
     for column in ("start_date", "end_date"):
         frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
