@@ -68,6 +68,8 @@ class Column:
         past: the time records something that has happened (an answer submitted, an event), so
             a value in the future is a fault and sets the row aside. Planned times (a release
             date, a renewal, an experiment's end) may lie ahead.
+        optional: a file may lack the column altogether (added to the contract after users'
+            files were written); it then reads as empty, and the area says what it falls back to.
     """
 
     name: str
@@ -77,6 +79,7 @@ class Column:
     expect: str = ""
     clear: bool = False
     past: bool = False
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,9 @@ TABLES: dict[str, Table] = {
             (
                 _c("tool"),
                 _c("category"),
+                # What the tool does (chat, crm, call recording): overlap compares tools of one
+                # function. Optional: a file without it falls back to the category (see tools.py).
+                Column("function", nullable=True, optional=True),
                 _c("owner_team"),
                 _c("annual_cost", "float", check=_NON_NEGATIVE, expect="0 or more (USD)"),
                 _c("seats", "int", check=_NON_NEGATIVE, expect="0 or more"),

@@ -124,7 +124,12 @@ class TableLoader:
             except duckdb.Error as again:
                 raise SchemaError(unreadable(label, again)) from again
         found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
-        missing = [c for c in contract.column_names if c not in found]
+        missing = [c.name for c in contract.columns if c.name not in found and not c.optional]
+        for column in contract.columns:
+            if column.optional and column.name not in found:
+                # A column the contract added later, absent from this file: read as empty.
+                added = ident(column.name)
+                self.con.execute(f"ALTER TABLE {raw} ADD COLUMN {added} VARCHAR")
         if missing:
             raise SchemaError(
                 f"{label}: missing column{'s' if len(missing) > 1 else ''} "

@@ -14,17 +14,28 @@ Pendo's licence-utilisation widget):
 - A team's share of a tool: the seats assigned to its people, costed at the tool's cost per seat.
   A team's cost per engaged user is its allocated cost over its engaged seats (a person engaged
   in three tools counts three times, as in the per-tool figure).
-- Overlap: a team with seats in more than one tool of a category.
+- A tool *nobody uses*: licences bought (``seats`` > 0) and no engaged seat, whether no seat was
+  ever assigned or none of the assigned ones was used in the engaged window. Its utilisation is
+  0%, its idle spend its whole cost, and the recommendation is to cancel it (Zylo and Productiv
+  call these "unused applications"); they lead the summary with their total and names.
+- Overlap: a team with seats in more than one tool of one *function* (``tools.function``, what
+  the tool does: chat, crm, call recording), never a tool nobody uses (that one is to cancel)
+  and never tools the params list as meant to coexist (``tools.coexist``). A tool without a
+  function is compared by its category, as before the column existed.
+- Money at stake per recommendation: cancel = the whole annual cost; rightsize and review before
+  renewal = the idle part (a well-used tool renewing puts only its idle seats at stake);
+  consolidate = the team's cost of the tool to drop, capped at the tool's cost.
 - Renewal calendar: renewals within 30, 60 and 90 days after the period end.
+- Seats to reclaim: assigned seats not used in the engaged window, left out when assigned less
+  than ``new_days`` ago (too early to judge).
 
-A tool with zero seats, or no seat-level data at all, has no utilisation (NaN): it is listed,
-never recommended for rightsizing on a guess.
+A tool with zero licences has no utilisation (NaN): it is listed, never recommended on a guess.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +45,14 @@ import pandas as pd
 from playbook.config import ToolsParams
 from playbook.period import Period, day_end
 from playbook.figures import Action, AreaResult, Figure, Severity
-from playbook.views import figure_text, figure_value, plural, short_money
+from playbook.views import count_words, figure_text, figure_value, format_value, plural, short_money
 
 if TYPE_CHECKING:
     from playbook.context import ReportContext
 
 SEGMENTS = ("new", "engaged", "lapsing", "inactive")
+# How many tools nobody uses the summary names one by one (costliest first).
+UNUSED_NAMED = 8
 ORGANISATION = "all"
 
 
@@ -66,23 +79,34 @@ def _seat_counts(classified: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return counts.join(segments).reset_index()
 
 
+def with_function(tools: pd.DataFrame) -> pd.DataFrame:
+    """The inventory with ``function`` (empty where the table gives none) and ``overlap_key``:
+    the function, else the category, which is what overlap compares tools by."""
+    given = tools["function"] if "function" in tools.columns else pd.Series(None, index=tools.index, dtype=object)
+    given = given.where(given.notna() & given.astype(str).str.strip().ne(""), None)
+    return tools.assign(function=given, overlap_key=given.fillna(tools["category"]))
+
+
 def tool_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
-    """One row per tool: licences, assigned and engaged seats, utilisation, cost per engaged user, idle spend."""
+    """One row per tool: licences, assigned and engaged seats, utilisation, cost per engaged user,
+    idle spend, and ``unused`` (licences bought, no engaged seat)."""
     count_columns = ["assigned", "engaged", "never_used", *(f"seats_{s}" for s in SEGMENTS)]
     counts = _seat_counts(classified, ["tool"]) if len(classified) else pd.DataFrame(columns=["tool", *count_columns])
-    table = tools.merge(counts, on="tool", how="left")
+    table = with_function(tools).merge(counts, on="tool", how="left")
     has_data = table["assigned"].notna()
     for column in count_columns:
         table[column] = table[column].fillna(0).astype(int)
     licences = table["seats"].astype(float)
-    cost_per_seat = (table["annual_cost"] / licences).where(licences > 0)
-    measurable = has_data & (licences > 0)
+    licensed = licences > 0
+    cost_per_seat = (table["annual_cost"] / licences).where(licensed)
+    # Licences with no seat row are licences nobody uses: 0% used, all of the cost idle.
     table = table.assign(
         has_seat_data=has_data,
         cost_per_seat=cost_per_seat,
-        utilisation=(table["engaged"] / licences).where(measurable),
-        idle_spend=((licences - table["engaged"]).clip(lower=0) * cost_per_seat).where(measurable),
-        cost_per_engaged=(table["annual_cost"] / table["engaged"]).where(measurable & (table["engaged"] > 0)),
+        utilisation=(table["engaged"] / licences).where(licensed),
+        idle_spend=((licences - table["engaged"]).clip(lower=0) * cost_per_seat).where(licensed),
+        cost_per_engaged=(table["annual_cost"] / table["engaged"]).where(licensed & (table["engaged"] > 0)),
+        unused=licensed & (table["engaged"] == 0),
     )
     return table.sort_values(["category", "tool"], ignore_index=True)
 
@@ -90,10 +114,11 @@ def tool_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
 def team_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
     """One row per (team, tool) with seats: the team's share of the tool's seats and cost."""
     if classified.empty:
-        return pd.DataFrame(columns=["team", "tool", "category", "annual_cost", "assigned", "engaged", "utilisation", "allocated_cost", "idle_spend"])
+        return pd.DataFrame(columns=["team", "tool", "category", "function", "overlap_key", "annual_cost", "assigned", "engaged",
+                                     "utilisation", "allocated_cost", "idle_spend"])
     counts = _seat_counts(classified, ["team", "tool"])
-    per_seat = tools.assign(cost_per_seat=(tools["annual_cost"] / tools["seats"]).where(tools["seats"] > 0))
-    table = counts.merge(per_seat[["tool", "category", "annual_cost", "cost_per_seat"]], on="tool", how="left")
+    per_seat = with_function(tools).assign(cost_per_seat=(tools["annual_cost"] / tools["seats"]).where(tools["seats"] > 0))
+    table = counts.merge(per_seat[["tool", "category", "function", "overlap_key", "annual_cost", "cost_per_seat"]], on="tool", how="left")
     return table.assign(
         utilisation=table["engaged"] / table["assigned"],
         allocated_cost=table["assigned"] * table["cost_per_seat"],
@@ -118,35 +143,59 @@ def team_costs(usage_by_team: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("cost_per_engaged", ascending=False, ignore_index=True)
 
 
-def overlaps(usage_by_team: pd.DataFrame) -> pd.DataFrame:
-    """(team, category) pairs where the team has seats in more than one tool.
+def _coexisting(coexist: tuple[tuple[str, ...], ...] | list[list[str]]) -> set[frozenset[str]]:
+    """Every pair of tools the params say are meant to coexist, case-folded."""
+    pairs = set()
+    for group in coexist:
+        names = sorted({str(n).strip().casefold() for n in group})
+        pairs |= {frozenset((a, b)) for i, a in enumerate(names) for b in names[i + 1:]}
+    return pairs
 
-    The money at stake is the allocated cost of every tool but the one with the most engaged
-    seats: what consolidating onto that one could save.
+
+def overlaps(usage_by_team: pd.DataFrame, coexist: tuple[tuple[str, ...], ...] | list[list[str]] = ()) -> pd.DataFrame:
+    """(team, function) pairs where the team has seats in more than one tool doing the same job.
+
+    Tools are compared by ``overlap_key`` (the function, else the category). Within a group the
+    most engaged tool is kept; going down the ranking, a tool is kept too when the params list it
+    as meant to coexist with every tool kept so far (``coexist``), else it is to drop. A group
+    with nothing to drop is no overlap. The money at stake is the team's cost of the tools to
+    drop, each capped at the tool's cost: what consolidating onto the kept one could save.
     """
+    together = _coexisting(coexist)
+    frame = usage_by_team if "overlap_key" in usage_by_team.columns else usage_by_team.assign(overlap_key=usage_by_team["category"])
     rows = []
-    for (team, category), group in usage_by_team.groupby(["team", "category"]):
+    for (team, key), group in frame.groupby(["team", "overlap_key"]):
         if group["tool"].nunique() < 2:
             continue
-        ranked = group.sort_values(["engaged", "allocated_cost"], ascending=[False, False])
-        keep = ranked.iloc[0]
+        ranked = group.sort_values(["engaged", "allocated_cost", "tool"], ascending=[False, False, True])
+        kept: list[str] = []
+        dropped = []
+        for row in ranked.itertuples():
+            if all(frozenset((row.tool.casefold(), k.casefold())) in together for k in kept):
+                kept.append(row.tool)
+            else:
+                dropped.append(row)
+        if not dropped:
+            continue
+        listed = ranked[ranked["tool"].isin([kept[0], *(d.tool for d in dropped)])]
         # Dropping a tool saves the team's share of it, never more than the tool costs (a team
         # can hold more seats than were bought).
-        saved = ranked.iloc[1:]["allocated_cost"].clip(upper=ranked.iloc[1:]["annual_cost"])
+        saved = [min(float(d.allocated_cost), float(d.annual_cost)) for d in dropped]
         rows.append(
             {
                 "team": team,
-                "category": category,
-                "tools": ", ".join(ranked["tool"]),
-                "seats": int(group["assigned"].sum()),
-                "keep": keep["tool"],
-                "allocated_cost": float(group["allocated_cost"].sum()),
-                "money": float(saved.sum()),
+                "function": key,
+                "category": ", ".join(dict.fromkeys(listed["category"])),
+                "tools": ", ".join(listed["tool"]),
+                "seats": int(listed["assigned"].sum()),
+                "keep": kept[0],
+                "allocated_cost": float(listed["allocated_cost"].sum()),
+                "money": float(sum(saved)),
                 # The tools consolidation would drop, each with what dropping it saves the team.
-                "drops": [(str(t), float(c)) for t, c in zip(ranked.iloc[1:]["tool"], saved)],
+                "drops": [(str(d.tool), c) for d, c in zip(dropped, saved)],
             }
         )
-    columns = ["team", "category", "tools", "seats", "keep", "allocated_cost", "money", "drops"]
+    columns = ["team", "function", "category", "tools", "seats", "keep", "allocated_cost", "money", "drops"]
     return pd.DataFrame(rows, columns=columns).sort_values("money", ascending=False, ignore_index=True)
 
 
@@ -161,40 +210,55 @@ def renewal_calendar(usage: pd.DataFrame, end: date, horizon_days: int = 90) -> 
     return due.sort_values(["days_to_renewal", "tool"], ignore_index=True)
 
 
+def _unused_reason(tool: Any, params: ToolsParams) -> str:
+    """Why a tool counts as unused: no seat assigned, or no assigned seat used lately."""
+    if tool.assigned == 0:
+        return f"{plural(f'{tool.seats:,} seats', tool.seats)}, none assigned"
+    return f"{tool.assigned:,} of {plural(f'{tool.seats:,} seats', tool.seats)} assigned, none used in the last {params.engaged_days} days"
+
+
 def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.DataFrame, params: ToolsParams,
                     costs: pd.Series | None = None) -> pd.DataFrame:
     """What to do with each tool, with the money at stake per year (USD), largest first.
 
+    - cancel: licences bought and no engaged seat (nobody uses it); money = its whole annual cost.
     - rightsize: utilisation under ``utilisation_floor``; money = idle spend.
-    - consolidate: a team pays for more than one tool of a category; each tool but the most
-      engaged one is to drop, its money = that team's cost of it.
-    - review before renewal: renewal within ``review_days``; money = the annual cost up for renewal.
+    - consolidate: a team pays for more than one tool of a function; each tool to drop (see
+      :func:`overlaps`) has as money that team's cost of it.
+    - review before renewal: renewal within ``review_days``; money = its idle spend, the part of
+      the cost a renewal could cut (none is known for a tool without licences).
 
-    One row per tool, every reason joined, so no dollar is counted twice: its money is the larger
-    of its idle spend (when rightsizing) and what dropping it saves (when consolidating, capped
-    at its cost); the annual cost up for renewal counts only when neither applies.
+    One row per tool, every reason joined, so no dollar is counted twice: its money is the largest
+    of what each reason puts at stake (a consolidation's summed over teams, capped at its cost).
     """
     rows = []
     floor = params.utilisation_floor
-    for tool in usage[usage["utilisation"] < floor].itertuples():
+    unused = usage["unused"] if "unused" in usage.columns else pd.Series(False, index=usage.index)
+    for tool in usage[unused].itertuples():
+        rows.append({
+            "action": "cancel", "subject": tool.tool, "reason": f"nobody uses it: {_unused_reason(tool, params)}",
+            "money": float(tool.annual_cost), "kind": "cancel",
+        })
+    for tool in usage[(usage["utilisation"] < floor) & ~unused].itertuples():
         rows.append({
             "action": "rightsize", "subject": tool.tool,
-            "reason": f"{tool.utilisation:.0%} of {tool.seats:,} seats engaged (floor {floor:.0%})",
+            "reason": f"{tool.engaged:,} of {tool.seats:,} seats engaged ({tool.utilisation:.0%}, floor {floor:.0%})",
             "money": float(tool.idle_spend), "kind": "rightsize",
         })
     for row in overlap.itertuples():
         for tool, cost in row.drops:
             rows.append({
                 "action": f"consolidate onto {row.keep}", "subject": tool,
-                "reason": f"team {row.team} also pays for {row.keep} ({row.category})",
+                "reason": f"team {row.team} also pays for {row.keep} ({row.function})",
                 "money": cost, "kind": "consolidate",
             })
     for tool in calendar[calendar["days_to_renewal"] <= params.review_days].itertuples():
-        usage_note = "no seat data" if pd.isna(tool.utilisation) else f"{tool.utilisation:.0%} utilisation"
+        measured = not pd.isna(tool.utilisation)
+        usage_note = f"{tool.utilisation:.0%} utilisation" if measured else "no licences to measure"
         rows.append({
             "action": "review before renewal", "subject": tool.tool,
-            "reason": f"renews {tool.renewal_date:%d %b %Y} (in {tool.days_to_renewal} days), {usage_note}",
-            "money": float(tool.annual_cost), "kind": "review",
+            "reason": f"renews {tool.renewal_date:%d %b %Y} (in {count_words(tool.days_to_renewal, 'days')}), {usage_note}",
+            "money": float(tool.idle_spend) if measured else 0.0, "kind": "review",
         })
     columns = ["action", "subject", "reason", "money"]
     if not rows:
@@ -205,19 +269,27 @@ def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.Dat
     cost = cost[~cost.index.duplicated()]
 
     def at_stake(group: pd.DataFrame) -> float:
-        kept = group[group["kind"] == "rightsize"]["money"].sum()
-        dropped = group[group["kind"] == "consolidate"]["money"].sum()
-        if group.name in cost.index and not pd.isna(cost[group.name]):
-            dropped = min(dropped, float(cost[group.name]))
-        if kept or dropped:
-            return float(max(kept, dropped))
-        return float(group["money"].max())
+        by_kind = group.groupby("kind")["money"].sum()
+        if "consolidate" in by_kind and group.name in cost.index and not pd.isna(cost[group.name]):
+            by_kind["consolidate"] = min(by_kind["consolidate"], float(cost[group.name]))
+        return float(by_kind.max())
 
     money = frame.groupby("subject", sort=False)[["kind", "money"]].apply(at_stake).rename("money")
     table = frame.groupby("subject", as_index=False, sort=False).agg(
         action=("action", lambda a: "; ".join(dict.fromkeys(a))), reason=("reason", "; ".join)
     ).merge(money, left_on="subject", right_index=True)[columns]
     return table.sort_values(["money", "action"], ascending=[False, True], ignore_index=True)
+
+
+def seats_to_reclaim(classified: pd.DataFrame, usage: pd.DataFrame) -> pd.DataFrame:
+    """Assigned seats not used in the engaged window and not new (too early to judge), costliest
+    seat first, then the longest unused (never used first)."""
+    idle = classified[~classified["engaged"].astype(bool) & (classified["segment"].astype(str) != "new")]
+    table = idle.merge(usage[["tool", "cost_per_seat"]], on="tool", how="left")
+    table = table.assign(never=table["last_active_at"].isna())
+    table = table.sort_values(["cost_per_seat", "tool", "never", "last_active_at", "user_id"],
+                              ascending=[False, True, False, True, True], ignore_index=True)
+    return table[["tool", "user_id", "team", "assigned_at", "last_active_at", "segment", "cost_per_seat"]]
 
 
 @dataclass(frozen=True)
@@ -233,6 +305,9 @@ class ToolsReport:
     actions: pd.DataFrame
     segments: pd.DataFrame
     owned: pd.DataFrame
+    reclaim: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Tools in scope without a function in the tools table: overlap compares them by category.
+    by_category: tuple[str, ...] = ()
     result: AreaResult | None = None
 
 
@@ -240,7 +315,7 @@ def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, 
     """Compute the tools area for ``team`` (``"all"``: the whole organisation).
 
     Args:
-        tools: the whole tool inventory.
+        tools: the whole tool inventory (``function`` may be absent: overlap then uses ``category``).
         seats: every seat (all teams: a team's cost is compared with the others').
         params: the area's parameters.
         period: the reporting period; activity is judged at its end.
@@ -250,14 +325,18 @@ def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, 
     usage = tool_usage(tools, classified)
     by_team = team_usage(tools, classified)
     costs = team_costs(by_team)
-    all_overlaps = overlaps(by_team)
+    # A tool nobody uses is to cancel, not to consolidate onto another.
+    unused = set(usage.loc[usage["unused"], "tool"])
+    all_overlaps = overlaps(by_team[~by_team["tool"].isin(unused)], params.coexist)
     calendar_all = renewal_calendar(usage, period.end, params.renewal_horizon_days)
+    reclaim_all = seats_to_reclaim(classified, usage)
     if team == ORGANISATION:
         scope_tools = set(usage["tool"])
         owned = scope_tools
         overlap = all_overlaps
         team_tools = by_team
         in_scope = classified
+        reclaim = reclaim_all
     else:
         used = set(by_team.loc[by_team["team"] == team, "tool"])
         owned = set(usage.loc[usage["owner_team"] == team, "tool"])
@@ -265,6 +344,8 @@ def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, 
         overlap = all_overlaps[all_overlaps["team"] == team].reset_index(drop=True)
         team_tools = by_team[by_team["team"] == team].reset_index(drop=True)
         in_scope = classified[classified["team"] == team]
+        # The seats the team can act on: its people's, and any seat of a tool it owns.
+        reclaim = reclaim_all[(reclaim_all["team"] == team) | reclaim_all["tool"].isin(owned)].reset_index(drop=True)
     inventory = usage[usage["tool"].isin(scope_tools)].merge(
         team_tools[["tool", "assigned", "engaged", "utilisation", "allocated_cost"]].rename(
             columns=lambda c: c if c == "tool" else f"team_{c}"
@@ -279,38 +360,84 @@ def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, 
     )
     segments = in_scope.groupby("segment", observed=False).size().reindex(list(SEGMENTS), fill_value=0).rename("seats").reset_index()
     owned_rows = inventory[inventory["tool"].isin(owned)].reset_index(drop=True)
-    report = ToolsReport(team, inventory, team_tools, costs, overlap, calendar, actions, segments, owned_rows)
+    by_category = tuple(sorted(inventory.loc[inventory["function"].isna(), "tool"]))
+    report = ToolsReport(team, inventory, team_tools, costs, overlap, calendar, actions, segments, owned_rows, reclaim, by_category)
     return replace(report, result=summarise(report, params, team))
 
 
+def _unused_action(unused: pd.DataFrame, calendar: pd.DataFrame, params: ToolsParams, team: str) -> Action:
+    """One action naming every tool nobody uses, costliest first, with their total."""
+    renewing = calendar.set_index("tool")["days_to_renewal"] if len(calendar) else pd.Series(dtype=int)
+    parts = []
+    for tool in unused.sort_values(["annual_cost", "tool"], ascending=[False, True]).itertuples():
+        owner = f"{tool.owner_team}, " if team == ORGANISATION else ""
+        days = renewing.get(tool.tool)
+        soon = f", renews in {count_words(days, 'days')}" if days is not None and days <= params.review_days else ""
+        parts.append(f"{tool.tool} ({owner}{short_money(tool.annual_cost)}; {_unused_reason(tool, params)}{soon})")
+    total, count = float(unused["annual_cost"].sum()), len(unused)
+    if count > UNUSED_NAMED:
+        # A long list stays readable: the costliest by name, the rest in the recommendations table.
+        parts = [*parts[:UNUSED_NAMED], f"and {count - UNUSED_NAMED} more (the recommendations table)"]
+    them = "them" if count > 1 else "it"
+    return Action(
+        "tools.unused", "tools nobody uses", Severity.HIGH,
+        f"{plural(f'{count} tools', count)} nobody uses {'cost' if count > 1 else 'costs'} {short_money(total)} a year: "
+        f"{', '.join(parts)}: cancel {them}, or give the seats to people who need {them}.",
+        money=total, figures=("unused_spend",),
+    )
+
+
 def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult:
-    """The figures (idle spend on the tools in scope, money at stake) and the actions, most urgent first."""
+    """The figures (idle spend, spend on tools nobody uses, money at stake, seats to reclaim) and
+    the actions: tools nobody uses first, then renewals of under-used tools, the largest idle
+    spend, overlaps and a costly team."""
     owned = report.owned
     measured = owned[owned["idle_spend"].notna()]
+    unused = owned[owned["unused"]]
     figures = {
         "idle_spend": Figure("idle_spend", "Yearly idle spend", float(measured["idle_spend"].sum()) if len(measured) else None,
                              "money", good="down", rows=len(owned)),
+        "unused_spend": Figure("unused_spend", "Yearly spend on tools nobody uses", float(unused["annual_cost"].sum()) if len(owned) else None,
+                               "money", good="down", rows=len(unused)),
         "money_at_stake": Figure("money_at_stake", "Money at stake a year", float(report.actions["money"].sum()), "money",
                                  good="down", rows=len(report.actions)),
         "recommendations": Figure("recommendations", "recommendations", len(report.actions), "count", rows=len(report.actions)),
+        "seats_to_reclaim": Figure("seats_to_reclaim", "seats to reclaim", len(report.reclaim), "count", good="down",
+                                   rows=len(report.reclaim)),
     }
     actions: list[Action] = []
     floor = params.utilisation_floor
     calendar = report.calendar if team == ORGANISATION else report.calendar[report.calendar["owner_team"] == team]
-    urgent = calendar[(calendar["days_to_renewal"] <= params.review_days) & (calendar["utilisation"] < floor)]
+    if len(unused):
+        actions.append(_unused_action(unused, calendar, params, team))
+    urgent = calendar[(calendar["days_to_renewal"] <= params.review_days) & (calendar["utilisation"] < floor)
+                      & ~calendar["tool"].isin(unused["tool"])]
     for tool in urgent.itertuples():
         actions.append(Action(
             "tools.review_before_renewal", tool.tool, Severity.HIGH,
-            f"{tool.tool} renews on {tool.renewal_date:%d %b %Y}, in {tool.days_to_renewal} days, with only "
+            f"{tool.tool} renews on {tool.renewal_date:%d %b %Y}, in {count_words(tool.days_to_renewal, 'days')}, with only "
             f"{tool.utilisation:.0%} of its {tool.seats:,} seats engaged: review it before renewing "
             f"({short_money(tool.annual_cost)} a year, {short_money(tool.idle_spend)} of it idle).",
+            money=float(tool.idle_spend), figures=("idle_spend",),
+        ))
+    # The largest idle spends are named with their money; smaller ones are in the recommendations table.
+    large = owned[(owned["utilisation"] < floor) & ~owned["unused"] & (owned["idle_spend"] >= params.rightsize_action_money)
+                  & ~owned["tool"].isin(urgent["tool"])].sort_values("idle_spend", ascending=False)
+    for tool in large.itertuples():
+        owner = f" ({tool.owner_team})" if team == ORGANISATION else ""
+        idle_seats = int(tool.seats - tool.engaged)
+        actions.append(Action(
+            "tools.rightsize", tool.tool, Severity.MEDIUM,
+            f"{tool.tool}{owner} has only {tool.engaged:,} of its {tool.seats:,} seats engaged ({tool.utilisation:.0%}, floor {floor:.0%}): "
+            f"rightsizing it to the seats in use would save {short_money(tool.idle_spend)} a year "
+            f"({plural(f'{idle_seats:,} idle seats', idle_seats)} at {short_money(tool.cost_per_seat)} each).",
             money=float(tool.idle_spend), figures=("idle_spend",),
         ))
     for row in report.overlap.itertuples():
         owner = "" if team != ORGANISATION else f"Team {row.team}: "
         actions.append(Action(
-            "tools.consolidate", f"{row.team}: {row.category}", Severity.MEDIUM,
-            f"{owner}{row.tools.count(',') + 1} tools in {row.category} ({row.tools}; {row.seats:,} seats, "
+            "tools.consolidate", f"{row.team}: {row.function}", Severity.MEDIUM,
+            f"{owner}{row.tools.count(',') + 1} tools for {row.function} ({row.tools}; {row.seats:,} seats, "
             f"{short_money(row.allocated_cost)} a year): consolidating onto {row.keep} could save {short_money(row.money)} a year.",
             money=float(row.money),
         ))
@@ -330,7 +457,7 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
     idle = figures["idle_spend"]
     if idle.value is not None:
         whose = "the tools this team owns" if team != ORGANISATION else "all tools"
-        notes.append(f"Yearly idle spend {figure_value(idle)} on {whose} ({plural(f'{len(measured)} tools', len(measured))} with seat data, "
+        notes.append(f"Yearly idle spend {figure_value(idle)} on {whose} ({plural(f'{len(measured)} tools', len(measured))} with licences, "
                      f"{int(measured['engaged'].sum()):,} of {int(measured['seats'].sum()):,} seats engaged).")
     if team != ORGANISATION and flagged.empty:
         mine = costs[costs["team"] == team]
@@ -343,44 +470,79 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
     if len(report.actions):
         count, money = figures["recommendations"], figures["money_at_stake"]
         scope = " for this team" if team != ORGANISATION else ""
-        notes.append(f"{figure_text(count)}{scope} put {figure_value(money)} a year at stake (the recommendations table).")
+        notes.append(f"{figure_text(count)}{scope} {'puts' if count.value == 1 else 'put'} {figure_value(money)} a year at stake "
+                     "(the recommendations table).")
+    if len(report.reclaim):
+        notes.append(f"{figure_text(figures['seats_to_reclaim'])}: assigned over {params.new_days} days ago and not used in the last "
+                     f"{params.engaged_days} days (the seats-to-reclaim table).")
     if not actions and not notes:
-        notes.append(f"No seat data for the {plural(f'{len(owned)} tools', len(owned))} this team owns, so their use cannot be measured."
+        notes.append(f"No licences for the {plural(f'{len(owned)} tools', len(owned))} this team owns, so their use cannot be measured."
                      if len(owned) else "No tools or seats for this team in the workspace.")
     return AreaResult(figures, ("idle_spend",), tuple(actions), tuple(notes))
 
 
-# How the notebook shows the inventory: the columns every scope has, then the scope's own.
+# How the notebook shows the inventory: the columns every scope has, then the scope's own. The
+# function says what a tool does (its category is in the overlap table); kept narrow for the page.
 INVENTORY_COLUMNS = [
     ("tool", "Tool", "text"),
-    ("category", "Category", "text"),
-    ("owner_team", "Owner", "text"),
+    ("function", "Function", "text"),
     ("seats", "Seats", "int"),
     ("engaged", "Engaged", "int"),
     ("utilisation", "Utilisation", "pct"),
     ("annual_cost", "Annual cost", "money"),
-    ("cost_per_engaged", "Cost per engaged user", "money"),
+    ("cost_per_engaged", "Per engaged user", "money"),
     ("idle_spend", "Idle spend", "money"),
     ("renewal_date", "Renews", "date"),
 ]
+OWNER_COLUMN = ("owner_team", "Owner", "text")
+
+# The seats to reclaim, as the notebook shows them.
+RECLAIM_COLUMNS = [
+    ("tool", "Tool", "text"),
+    ("user_id", "User", "text"),
+    ("team", "Team", "text"),
+    ("assigned_at", "Assigned", "date"),
+    ("last_used", "Last active", "text"),
+    ("cost_per_seat", "Seat cost a year", "money"),
+]
 
 
-def scope_columns(report: ToolsReport) -> list[tuple[str, str, str]]:
-    """The team's own seat columns in a team report; how many teams use each tool in the organisation's."""
+def scope_columns(report: ToolsReport, owned: bool = True) -> list[tuple[str, str, str]]:
+    """The team's own seat columns in a team report (with the owner for tools other teams own);
+    the owner and how many teams use each tool in the organisation's."""
     if report.scope == ORGANISATION:
-        return [("teams_using", "Teams using", "int")]
-    return [("team_assigned", "Team seats", "int"), ("team_engaged", "Team engaged", "int"), ("team_allocated_cost", "Team cost", "money")]
+        return [OWNER_COLUMN, ("teams_using", "Teams using", "int")]
+    team = [("team_assigned", "Team seats", "int"), ("team_engaged", "Team engaged", "int"), ("team_allocated_cost", "Team cost", "money")]
+    return team if owned else [OWNER_COLUMN, *team]
 
 
-def inventory_tables(report: ToolsReport) -> list[tuple[pd.DataFrame, str, dict[str, float] | None]]:
-    """The inventory as (rows, caption, totals): the tools in scope with their total (the summary's
-    idle spend, the very figure), then, for a team, the tools its people use from other teams."""
+def inventory_tables(report: ToolsReport) -> list[tuple[pd.DataFrame, list[tuple[str, str, str]], str, dict[str, float] | None]]:
+    """The inventory as (rows, columns, caption, totals): the tools in scope with their total (the
+    summary's idle spend, the very figure), then, for a team, the tools its people use from other teams."""
     figure = report.result.figures["idle_spend"] if report.result else None
     totals = {"annual_cost": float(report.owned["annual_cost"].sum()), "idle_spend": figure.value if figure else None}
     if report.scope == ORGANISATION:
-        return [(report.owned, "", totals)]
+        return [(report.owned, INVENTORY_COLUMNS + scope_columns(report), "", totals)]
     others = report.inventory[~report.inventory["tool"].isin(report.owned["tool"])].reset_index(drop=True)
-    return [(report.owned, "Tools this team owns", totals), (others, "Tools its people use, owned by other teams", None)]
+    return [(report.owned, INVENTORY_COLUMNS + scope_columns(report), "Tools this team owns", totals),
+            (others, INVENTORY_COLUMNS + scope_columns(report, owned=False), "Tools its people use, owned by other teams", None)]
+
+
+def reclaim_rows(report: ToolsReport) -> pd.DataFrame:
+    """The seats to reclaim with ``last_used``: the day last active, or "never"."""
+    last = report.reclaim["last_active_at"]
+    return report.reclaim.assign(last_used=[format_value(v, "date") if not pd.isna(v) else "never" for v in last])
+
+
+def function_note(report: ToolsReport) -> str:
+    """What overlap compares, said when some tools in scope have no function in the tools table."""
+    if not report.by_category:
+        return ""
+    count = len(report.by_category)
+    return (f"{plural(f'{count} tools', count)} in scope {'have' if count > 1 else 'has'} no function in the tools table "
+            f"({', '.join(report.by_category[:8])}{', ...' if count > 8 else ''}): overlap compares {'them' if count > 1 else 'it'} "
+            "by category, which can group tools that do different jobs. Add a 'function' column (chat, crm, call recording...) "
+            "to compare like with like.")
 
 
 def report(ctx: ReportContext) -> ToolsReport:

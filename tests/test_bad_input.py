@@ -45,7 +45,7 @@ VALID = {
     "escalations": {"escalation_id": "E1", "account_id": "A1", "product": "p", "team": "t", "priority": "P1",
                     "category": "bug", "title": "Down", "opened_at": "2026-11-01T10:00:00Z",
                     "first_response_at": "2026-11-01T10:30:00Z", "resolved_at": "", "reopened": "0"},
-    "tools": {"tool": "Slack", "category": "communication", "owner_team": "it", "annual_cost": "3000", "seats": "20",
+    "tools": {"tool": "Slack", "category": "communication", "function": "chat", "owner_team": "it", "annual_cost": "3000", "seats": "20",
               "renewal_date": "2027-01-01"},
     "experiments": {"experiment_id": "X1", "product": "p", "team": "t", "name": "Test", "hypothesis": "",
                     "primary_metric": "activation", "metric_type": "binary", "status": "concluded",

@@ -46,6 +46,7 @@ _WORKSPACE: dict[str, str] = {
 }
 _TABLELOAD: dict[str, str] = {
     "col": "ident(column.name)",
+    "added": "ident(column.name) of an optional contract column",
     "raw": "ident of '_raw_' + a contract table name",
     "checked": "'_checked_' + a contract table name, used as a name",
     "ident(ref.table)": "quoted name of a contract table",

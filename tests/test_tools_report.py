@@ -48,10 +48,11 @@ def test_overlapping_tools_in_one_team(sample_run, raw):
     cost = mine.groupby("tool").size() * per_seat.reindex(PLANTED.overlap_tools)
     engaged = mine.groupby("tool")["engaged"].sum()
     keep = engaged.idxmax()
-    category = tools.loc[PLANTED.overlap_tools[0], "category"]
+    function = tools.loc[PLANTED.overlap_tools[0], "function"]
+    assert tools.loc[PLANTED.overlap_tools[1], "function"] == function
     text = visible_text((out / PLANTED.overlap_team / "tools.html").read_text())
     assert (
-        f"2 tools in {category} ({keep}, {engaged.drop(keep).index[0]}; {len(mine)} seats, {_money(cost.sum())} a year): "
+        f"2 tools for {function} ({keep}, {engaged.drop(keep).index[0]}; {len(mine)} seats, {_money(cost.sum())} a year): "
         f"consolidating onto {keep} could save {_money(cost.drop(keep).sum())} a year."
     ) in text
 
@@ -76,8 +77,71 @@ def test_organisation_report_names_all_three(sample_run):
     _, out = sample_run
     text = visible_text((out / "all" / "tools.html").read_text())
     assert f"{PLANTED.renewal_tool} renews on" in text
-    assert f"Team {PLANTED.overlap_team}: 2 tools in BI" in text
+    assert f"Team {PLANTED.overlap_team}: 2 tools for BI dashboards" in text
     assert f"Team {PLANTED.costly_team} pays" in text
+
+
+def _unused(tools, seats):
+    """Tools with licences and no seat engaged in the last 30 days, costliest first (by hand)."""
+    engaged = seats.groupby("tool")["engaged"].sum().reindex(tools.index, fill_value=0)
+    assigned = seats.groupby("tool").size().reindex(tools.index, fill_value=0)
+    unused = tools[(tools["seats"] > 0) & (engaged == 0)].assign(assigned=assigned)
+    return unused.reset_index().sort_values(["annual_cost", "tool"], ascending=[False, True])
+
+
+def _described(row, owner=False):
+    who = f"{row.owner_team}, " if owner else ""
+    seats = f"{row.seats} seat{'' if row.seats == 1 else 's'}"
+    how = f"{seats}, none assigned" if row.assigned == 0 else f"{row.assigned} of {seats} assigned, none used in the last 30 days"
+    return f"{row.tool} ({who}{_money(row.annual_cost)}; {how}"
+
+
+def test_tools_nobody_uses_lead_the_summaries(sample_run, raw):
+    _, out = sample_run
+    tools, seats = raw
+    unused = _unused(tools, seats)
+    # Both shapes are planted: licences with no seat assigned, and assigned seats nobody used.
+    assert unused.set_index("tool").loc[PLANTED.unused_tool, "assigned"] == 0
+    assert unused.set_index("tool").loc[PLANTED.unused_seated_tool, "assigned"] > 0
+    text = visible_text((out / "all" / "tools.html").read_text())
+    lead = "What needs action Yearly idle spend"
+    first = text[text.index(lead):].split(" High ", 1)[1]
+    assert first.startswith(f"{len(unused)} tools nobody uses cost {_money(unused['annual_cost'].sum())} a year: "
+                            + ", ".join(_described(r, owner=True) + ")" for r in unused.itertuples())[:-1])
+    mine = unused[unused["owner_team"] == PLANTED.unused_seated_team]
+    text = visible_text((out / PLANTED.unused_seated_team / "tools.html").read_text())
+    assert f"{len(mine)} tools nobody uses cost {_money(mine['annual_cost'].sum())} a year: " in text
+    assert _described(mine.set_index("tool").loc[[PLANTED.unused_seated_tool]].reset_index().iloc[0]) in text
+    assert "nothing needs action" not in text
+
+
+def test_largest_idle_spend_is_named_with_its_money(sample_run, raw):
+    _, out = sample_run
+    tools, seats = raw
+    engaged = seats.groupby("tool")["engaged"].sum().reindex(tools.index, fill_value=0)
+    idle = (tools["seats"] - engaged) * tools["annual_cost"] / tools["seats"]
+    used = idle[(engaged > 0) & (tools["seats"] > 0)]
+    assert used.idxmax() == PLANTED.idle_tool
+    tool = tools.loc[PLANTED.idle_tool]
+    count = int(engaged[PLANTED.idle_tool])
+    said = (f"has only {count} of its {tool['seats']} seats engaged ({count / tool['seats']:.0%}, floor 60%): rightsizing it to "
+            f"the seats in use would save {_money(used.max())} a year")
+    assert f"{PLANTED.idle_tool} {said}" in visible_text((out / PLANTED.idle_team / "tools.html").read_text())
+    assert f"{PLANTED.idle_tool} ({PLANTED.idle_team}) {said}" in visible_text((out / "all" / "tools.html").read_text())
+
+
+def test_seats_to_reclaim_are_counted_and_listed(sample_run, raw):
+    _, out = sample_run
+    tools, seats = raw
+    now = pd.Timestamp(AS_OF, tz="UTC") + pd.Timedelta(days=1)
+    owned = set(tools.index[tools["owner_team"] == PLANTED.idle_team])
+    idle = seats[~seats["engaged"] & (seats["assigned_at"] < now - pd.Timedelta(days=60))
+                 & ((seats["team"] == PLANTED.idle_team) | seats["tool"].isin(owned))]
+    text = visible_text((out / PLANTED.idle_team / "tools.html").read_text())
+    assert f"{len(idle)} seats to reclaim: assigned over 60 days ago and not used in the last 30 days" in text
+    listed = text[text.index("Seats to reclaim How this is measured"):]
+    never = idle[idle["last_active_at"].isna() & (idle["tool"] == PLANTED.idle_tool)]
+    assert len(never) and all(f"{PLANTED.idle_tool} {u} {PLANTED.idle_team}" in listed for u in never["user_id"])
 
 
 def test_seats_of_unknown_tools_are_set_aside_and_the_rest_renders(sample_workspace, tmp_path):
