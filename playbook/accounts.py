@@ -7,7 +7,8 @@ answer (promoter 1, passive 0.5, detractor 0, none 0.5); escalations = 1 - escal
 the period / ``escalation_cap`` (floored at 0); trend = the change in active days against the
 previous period, 0.5 when flat. The data contract holds no ARR history, so the trend part
 follows usage, the leading indicator of ARR. Health is the account's, over all its products
-(:class:`OrganisationInputs`), so an account reads the same in every team's report.
+(:class:`OrganisationInputs`), so an account reads the same in every team's report. Accounts
+under ``unhealthy_below`` put their ARR at risk and are listed largest ARR first.
 """
 
 from __future__ import annotations
@@ -91,6 +92,22 @@ def account_health(
     health_score = 100 * (w.usage * usage + w.nps * nps_part + w.escalations * esc_part + w.trend * trend) / total
     table = table.assign(usage=usage, nps=nps_part, escalations=esc_part, trend=trend, health=health_score)
     return table.merge(accounts[["account_id", "name", "segment", "arr"]], on="account_id", how="left")
+
+
+def unhealthy_accounts(scores: pd.DataFrame, below: float) -> pd.DataFrame:
+    """Accounts whose health is under ``below``, ranked by the ARR they put at risk (largest
+    first, the least healthy first among equals), as Gainsight and Totango rank a red-health list:
+    a score alone ranks a $5k account above a $500k one.
+
+    Args:
+        scores: :func:`account_health`'s table (with ``arr``; missing ARR ranks last).
+        below: the health score under which an account's ARR counts as at risk, compared with
+            the score as shown (a whole number), so no account listed reads "health 50" under 50.
+    """
+    table = scores[scores["health"].round() < below]
+    # Without an accounts table (an imported ticket export alone), accounts are named by their id.
+    table = table.assign(name=table["name"].fillna(table["account_id"]))
+    return table.sort_values(["arr", "health"], ascending=[False, True], na_position="last", ignore_index=True)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,13 @@ health scores; the usage metrics are in :mod:`playbook.health`):
   *achieved* when met, *breached* when missed, including escalations still waiting longer than
   the target at the period end; the others are *pending* and left out. Breach rate = breached /
   (achieved + breached), as in Zendesk's SLA reports.
+- Open escalations against their SLA now, whatever their open date (Zendesk's "next SLA breach",
+  Jira Service Management's SLA timers): for each escalation open at the period end, the target
+  whose clock runs (first response until a reply, then resolution); *breaching now* when that
+  clock has run out, else its *time to breach*. The period's breach rates above count only
+  escalations opened in the period, so a P1 opened months ago and still open shows here.
+- Old severe bugs: S1 and S2 bugs open ``old_bug_days`` or more at the period end, with the
+  escalation (and the account's ARR) a customer bug came from.
 - Reopen rate = resolved escalations reopened at least once / resolved escalations.
 - Backlog: escalations open at the period end; their age in days (median and 90th percentile).
 - ARR at risk: ARR of live accounts with an open P1 or P2 escalation at the period end.
@@ -14,7 +21,10 @@ health scores; the usage metrics are in :mod:`playbook.health`):
   the period.
 - Bugs: open by severity at the period end, opened and closed per week, the customer-found share
   of bugs opened in the period, and the age of open bugs.
-- Account health, ARR at risk and repeat accounts: :mod:`playbook.accounts`. Health is the
+- Level shifts in daily event volume per product (a likely tracking change, stated in the summary
+  before any usage metric it may have moved): :func:`playbook.health.find_level_shift`.
+- Account health, ARR at risk and repeat accounts: :mod:`playbook.accounts`; the least healthy
+  accounts are ranked by the ARR they put at risk, not by score alone. Health is the
   account's, over all its products, so an account reads the same in every team's report; a
   team's report lists the accounts that used its products or escalated to it.
 
@@ -25,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,10 +43,10 @@ import pandas as pd
 
 from playbook import health
 from playbook.config import EscalationsParams
-from playbook.accounts import OrganisationInputs, account_health, arr_at_risk, repeat_accounts
+from playbook.accounts import OrganisationInputs, account_health, arr_at_risk, live_accounts, repeat_accounts, unhealthy_accounts
 from playbook.period import Period, day_end, open_at
 from playbook.figures import Action, AreaResult, Figure, Severity
-from playbook.views import figure_text, figure_value, short_money
+from playbook.views import count_words, figure_text, figure_value, short_money
 
 if TYPE_CHECKING:
     from playbook.context import ReportContext
@@ -102,6 +112,79 @@ def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsPara
     return pd.DataFrame(rows)
 
 
+def live_sla(escalations: pd.DataFrame, end: date, params: EscalationsParams) -> pd.DataFrame:
+    """Every escalation open at the period end, whatever its open date, against its SLA now.
+
+    The clock that runs out first is the first-response target while there is no reply by the
+    end, and the resolution target after it (every priority's first-response target is shorter
+    than its resolution target). Zendesk's "next SLA breach" and Jira Service Management's
+    "time to resolution" timers work the same way.
+
+    Returns:
+        One row per open escalation: ``clock`` ("first response" or "resolution"),
+        ``target_hours``, ``due_at``, ``breaching`` (the clock has run out by the end),
+        ``hours_over`` (how long ago it ran out, breaching ones) and ``hours_to_breach`` (how long
+        is left, the others); ``age_days``. Breaching ones first, by priority then longest
+        overdue first; then the rest by priority, soonest due first.
+    """
+    now = day_end(end)
+    still = open_at(escalations, end)
+    answered = still["first_response_at"].notna() & (still["first_response_at"] < now)
+    fr_target = still["priority"].map({p: t.first_response_hours for p, t in params.sla.items()})
+    res_target = still["priority"].map({p: t.resolution_hours for p, t in params.sla.items()})
+    target = res_target.where(answered, fr_target).astype(float)
+    due = still["opened_at"] + pd.to_timedelta(target, unit="h")
+    left = _hours(due - now)
+    table = still.assign(
+        clock=np.where(answered, "resolution", "first response"),
+        target_hours=target,
+        due_at=due,
+        breaching=left < 0,
+        hours_over=(-left).where(left < 0),
+        hours_to_breach=left.where(left >= 0),
+    )
+    return table.sort_values(["breaching", "priority", "hours_over", "hours_to_breach"], ascending=[False, True, False, True], ignore_index=True)
+
+
+def live_by_priority(live: pd.DataFrame, soon_hours: float) -> pd.DataFrame:
+    """Per priority: escalations open at the end, breaching now, due to breach within
+    ``soon_hours``, and the hours to the next breach (NaN when none is pending)."""
+    rows = []
+    for priority in PRIORITIES:
+        part = live[live["priority"] == priority]
+        rows.append({
+            "priority": priority,
+            "open": len(part),
+            "breaching": int(part["breaching"].sum()),
+            "due_soon": int((part["hours_to_breach"] <= soon_hours).sum()),
+            "next_breach_hours": float(part["hours_to_breach"].min()) if part["hours_to_breach"].notna().any() else math.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def with_accounts(frame: pd.DataFrame, accounts: pd.DataFrame, end: date) -> pd.DataFrame:
+    """``frame`` with the account's name, segment and ARR (ARR only for accounts live at the end,
+    since a churned account's ARR is no longer at stake); names fall back to the id."""
+    live = live_accounts(accounts, end)[["account_id", "arr"]].rename(columns={"arr": "arr_live"})
+    table = (
+        frame.merge(accounts[["account_id", "name", "segment"]], on="account_id", how="left")
+        .merge(live, on="account_id", how="left")
+        .rename(columns={"arr_live": "arr"})
+    )
+    return table.assign(name=table["name"].fillna(table["account_id"]))
+
+
+def old_severe_bugs(bugs: pd.DataFrame, escalations: pd.DataFrame, accounts: pd.DataFrame, end: date, min_days: int) -> pd.DataFrame:
+    """S1 and S2 bugs open at the period end for ``min_days`` days or more, S1 first, oldest
+    first; with the escalation a customer bug came from and that account's ARR when known."""
+    still = open_at(bugs, end, closed="closed_at")
+    old = still[still["severity"].isin(["S1", "S2"]) & (still["age_days"] >= min_days)]
+    # A column of nothing but nulls reads as floats; ids are strings.
+    link = old["escalation_id"].astype(object) if "escalation_id" in old else pd.Series(None, index=old.index, dtype=object)
+    table = old.assign(escalation_id=link).merge(escalations[["escalation_id", "account_id"]], on="escalation_id", how="left")
+    return with_accounts(table, accounts, end).sort_values(["severity", "age_days"], ascending=[True, False], ignore_index=True)
+
+
 def reopen_rate(escalations: pd.DataFrame, period: Period) -> float:
     """Resolved escalations (opened in the period) reopened at least once, over all resolved ones."""
     opened = escalations[period.mask(escalations["opened_at"])]
@@ -163,6 +246,9 @@ class EscalationsReport:
     """Everything the escalations notebook shows for one team, computed once."""
 
     sla: pd.DataFrame
+    live: pd.DataFrame
+    live_priority: pd.DataFrame
+    old_bugs: pd.DataFrame
     reopen_rate: float
     backlog: pd.DataFrame
     backlog_count: int
@@ -186,12 +272,11 @@ class EscalationsReport:
     pes_before: health.PES
     health: pd.DataFrame
     movers: pd.DataFrame
+    unhealthy: pd.DataFrame
+    volume: pd.DataFrame
+    shifts: tuple[health.LevelShift, ...] = ()
     team_scope: bool = False
     result: AreaResult | None = None
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def build_report(
@@ -220,6 +305,11 @@ def build_report(
     """
     previous = period.previous()
     ratio = params.stickiness
+    live = with_accounts(live_sla(escalations, period.end, params), accounts, period.end)
+    # Daily volume over both compared periods, with one window's lead so a shift on the first
+    # compared day can be found; only shifts inside the compared span are reported.
+    volume = health.daily_volume(events, previous.start - timedelta(days=params.level_shift_days), period.end)
+    level_shifts = health.level_shifts(volume, previous.start, params.level_shift_days, params.level_shift_change, params.level_shift_min_daily)
     count, median_age, p90_age = backlog_age(escalations, period.end)
     risk, at_risk = arr_at_risk(escalations, accounts, period.end)
     daily = health.stickiness(events, period)
@@ -245,6 +335,9 @@ def build_report(
     )
     report = EscalationsReport(
         sla=sla_table(escalations, period, params),
+        live=live,
+        live_priority=live_by_priority(live, params.breach_soon_hours),
+        old_bugs=old_severe_bugs(bugs, escalations, accounts, period.end, params.old_bug_days),
         reopen_rate=reopen_rate(escalations, period),
         backlog=backlog(escalations, period.end),
         backlog_count=count,
@@ -268,25 +361,120 @@ def build_report(
         pes_before=health.pes(events, features, previous, ratio),
         health=scores.sort_values("health", ignore_index=True),
         movers=movers,
+        unhealthy=unhealthy_accounts(scores, params.unhealthy_below),
+        volume=volume,
+        shifts=tuple(level_shifts),
         team_scope=organisation is not None,
     )
     return replace(report, result=summarise(report, params))
 
 
 PRIORITY_SEVERITY = {"P1": Severity.HIGH, "P2": Severity.MEDIUM}
+BUG_SEVERITY = {"S1": Severity.HIGH, "S2": Severity.MEDIUM}
+SHOWN = 3  # items named in one summary sentence; the tables list the rest
+
+
+def _span(hours: float) -> str:
+    """A duration as a reader says it: "under an hour", "5 hours", "3 days" (from 48 hours on)."""
+    if hours < 1:
+        return "under an hour"
+    if hours >= 48:
+        return count_words(hours / 24, "days")
+    return count_words(hours, "hours")
+
+
+def _who(row: Any) -> str:
+    """"Name, $1.2M ARR", "Name", or "" for a row without an account."""
+    if pd.isna(getattr(row, "account_id", None)):
+        return ""
+    return str(row.name) + ("" if pd.isna(row.arr) else f", {short_money(row.arr)} ARR")
+
+
+def _stake(frame: pd.DataFrame) -> float | None:
+    """ARR of the distinct live accounts behind some rows, None when none is known."""
+    arr = frame.dropna(subset=["account_id"]).drop_duplicates("account_id")["arr"]
+    return float(arr.sum()) if arr.notna().any() else None
+
+
+def _more(count: int) -> str:
+    return f"; and {count - SHOWN} more (listed below)" if count > SHOWN else ""
+
+
+def _shift_words(shift: health.LevelShift) -> str:
+    """"onboarding's daily events fell 80% on 01 Nov 2026"."""
+    what = f"{shift.product}'s" if shift.event is None else f"{shift.product}'s {shift.event!r}"
+    return f"{what} daily events {'fell' if shift.change < 0 else 'rose'} {abs(shift.change):.0%} on {shift.day:%d %b %Y}"
+
+
+def _live_actions(report: EscalationsReport) -> list[Action]:
+    """One action per priority with open escalations breaching their SLA now, whatever their open date."""
+    actions = []
+    breaching = report.live[report.live["breaching"]]
+    for priority in PRIORITIES:
+        part = breaching[breaching["priority"] == priority]
+        if part.empty:
+            continue
+        items = []
+        for row in part.head(SHOWN).itertuples():
+            who = _who(row)
+            items.append(f"{row.escalation_id}{f' ({who})' if who else ''}, opened {row.opened_at:%d %b %Y}, "
+                         f"{_span(row.hours_over)} past its {row.target_hours:g}-hour {row.clock} target")
+        money = _stake(part)
+        stake = f" {short_money(money)} ARR at stake." if money else ""
+        one = len(part) == 1
+        actions.append(Action(
+            "escalations.live_breach", priority, PRIORITY_SEVERITY.get(priority, Severity.LOW),
+            f"{count_words(len(part), f'open {priority} escalations')} {'is' if one else 'are'} breaching {'its' if one else 'their'} "
+            f"SLA now: {'; '.join(items)}{_more(len(part))}.{stake}",
+            money=money, figures=("live_breaches",),
+        ))
+    return actions
+
+
+def _old_bug_actions(report: EscalationsReport, params: EscalationsParams) -> list[Action]:
+    """One action per severity (S1, S2) with bugs open ``old_bug_days`` or more."""
+    actions = []
+    for severity, level in BUG_SEVERITY.items():
+        part = report.old_bugs[report.old_bugs["severity"] == severity]
+        if part.empty:
+            continue
+        items = []
+        for row in part.head(SHOWN).itertuples():
+            who = _who(row)
+            source = f" (from escalation {row.escalation_id}{f', {who}' if who else ''})" if isinstance(row.escalation_id, str) else ""
+            items.append(f"{row.bug_id} on {row.product}, open {count_words(int(row.age_days), 'days')} since {row.opened_at:%d %b %Y}{source}")
+        money = _stake(part)
+        stake = f" {short_money(money)} ARR at stake." if money else ""
+        actions.append(Action(
+            "escalations.old_bug", severity, level,
+            f"{count_words(len(part), f'{severity} bugs')} open {params.old_bug_days} days or more: {'; '.join(items)}{_more(len(part))}.{stake}",
+            money=money, figures=("old_bugs",),
+        ))
+    return actions
 
 
 def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResult:
-    """What breached, who is at risk, what moved: the area's figures and actions."""
+    """What breaches now, what is old and severe, who is at risk, what moved: the area's figures,
+    actions and notes. Live breaches and old S1/S2 bugs come first; a level shift in daily events
+    is stated before any usage metric it may have moved."""
     pes_now, pes_before = report.pes_now, report.pes_before
+    shifted = report.shifts[0] if report.shifts else None
+    before_pes = None if math.isnan(pes_before.score) else pes_before.score
     figures = {
-        "pes": Figure("pes", "PES", None if math.isnan(pes_now.score) else pes_now.score, "score",
-                      previous=None if math.isnan(pes_before.score) else pes_before.score, good="up"),
+        "live_breaches": Figure("live_breaches", "escalations breaching SLA now", int(report.live["breaching"].sum()), "count",
+                                good="down", rows=len(report.live)),
+        # A comparison across a tracking change is not like for like: the previous PES is not set against it.
+        "pes": Figure("pes", "Engagement score (PES)", None if math.isnan(pes_now.score) else pes_now.score, "score",
+                      previous=None if shifted else before_pes, good="up"),
         "arr_at_risk": Figure("arr_at_risk", "ARR at risk", float(report.arr_at_risk), "money", good="down", rows=len(report.at_risk)),
         "open_escalations": Figure("open_escalations", "escalations open at the period end", report.backlog_count, "count",
                                    good="down", rows=report.backlog_count),
+        "old_bugs": Figure("old_bugs", f"S1/S2 bugs open {params.old_bug_days}+ days", len(report.old_bugs), "count",
+                           good="down", rows=len(report.old_bugs)),
+        "unhealthy_arr": Figure("unhealthy_arr", "Unhealthy accounts' ARR", report.unhealthy["arr"].sum(min_count=1), "money",
+                                good="down", rows=len(report.unhealthy)),
     }
-    actions: list[Action] = []
+    actions: list[Action] = _live_actions(report) + _old_bug_actions(report, params)
     for row in report.sla.itertuples():
         for kind, label in (("first_response", "first responses"), ("resolution", "resolutions")):
             rate = getattr(row, f"{kind}_breach_rate")
@@ -295,7 +483,7 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
                 actions.append(Action(
                     f"escalations.{kind}_breach", row.priority, PRIORITY_SEVERITY.get(row.priority, Severity.LOW),
                     f"{row.priority} {label} breached their {target:g}-hour target in {rate:.0%} of cases "
-                    f"({_plural(getattr(row, f'{kind}_breached'), 'escalation')}) this period, above the {params.breach_target:.0%} allowed.",
+                    f"({count_words(getattr(row, f'{kind}_breached'), 'escalations')}) this period, above the {params.breach_target:.0%} allowed.",
                 ))
     # A team's count is of escalations on its own products; the organisation's of all of them.
     where = " on this team's products" if report.team_scope else ""
@@ -308,20 +496,31 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
         ))
     risk = figures["arr_at_risk"]
     if risk.value:
+        # The sum behind the live breaches above: a roll-up, so it ranks after them.
         actions.append(Action(
-            "escalations.arr_at_risk", "open P1/P2 escalations", Severity.HIGH,
-            f"ARR at risk: {figure_value(risk)} across {_plural(len(report.at_risk), 'account')} with an open P1 or P2 escalation.",
+            "escalations.arr_at_risk", "open P1/P2 escalations", Severity.MEDIUM,
+            f"ARR at risk: {figure_value(risk)} across {count_words(len(report.at_risk), 'accounts')} with an open P1 or P2 escalation.",
             money=risk.value, figures=("arr_at_risk",),
+        ))
+    # A data problem is stated before the usage metrics it may have moved.
+    for shift in report.shifts[:SHOWN]:
+        actions.append(Action(
+            "escalations.level_shift", f"{shift.product}/{shift.event or 'all'}", Severity.MEDIUM,
+            f"Possible tracking change, not behaviour: {_shift_words(shift)} in a single step (a median of "
+            f"{shift.before:,.0f} a day in the {count_words(shift.days, 'days')} before, {shift.after:,.0f} in the {count_words(shift.days, 'days')} from it). "
+            "A step this sudden is likelier a change in what is tracked than in how the product is used: check the tracking "
+            "before reading the usage figures below (stickiness, adoption, PES).",
         ))
     now, before = report.stickiness_now, report.stickiness_before
     name = "DAU/MAU" if params.stickiness == "dau_mau" else "WAU/MAU"
     if before > 0 and not math.isnan(now):
         change = (now - before) / before
         if change <= -params.stickiness_drop_alert:
+            caveat = f"Possibly a tracking change rather than behaviour ({_shift_words(shifted)}): " if shifted else ""
             actions.append(Action(
                 "escalations.stickiness_drop", name, Severity.MEDIUM,
-                f"{name} stickiness fell from {before:.1%} to {now:.1%} against the previous period, "
-                f"down {abs(change):.0%}: visitors come back less often.",
+                f"{caveat}{name} stickiness fell from {before:.1%} to {now:.1%} against the previous period, "
+                f"down {abs(change):.0%}" + ("." if shifted else ": visitors come back less often."),
             ))
     low = report.adoption[report.adoption["is_core"].astype(bool) & (report.adoption["adoption"] < params.adoption_floor)]
     for row in low.itertuples():
@@ -339,29 +538,92 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
             f"{shift.released:%d %b %Y}.",
         ))
     notes: list[str] = []
-    if figures["pes"].value is not None:
-        notes.append(f"PES {figure_value(figures['pes'])}: adoption {pes_now.adoption:.0f}, stickiness {pes_now.stickiness:.0f}, "
-                     f"growth {pes_now.growth:.0f}.")
+    soon = report.live[report.live["hours_to_breach"] <= params.breach_soon_hours]
+    if len(soon):
+        items = "; ".join(f"{r.escalation_id} ({r.priority}, {r.clock}) in {_span(r.hours_to_breach)}" for r in soon.head(SHOWN).itertuples())
+        notes.append(f"{count_words(len(soon), 'open escalations')} will breach SLA within {params.breach_soon_hours:g} hours: {items}{_more(len(soon))}.")
     if report.backlog_count:
         notes.append(
-            f"{figure_text(figures['open_escalations'])}; median age {report.backlog_median_days:.0f} days, "
-            f"90th percentile {report.backlog_p90_days:.0f} days."
+            f"{figure_text(figures['open_escalations'])}; median age {count_words(report.backlog_median_days, 'days')}, "
+            f"90th percentile {count_words(report.backlog_p90_days, 'days')}."
         )
+    unhealthy = report.unhealthy
+    if len(unhealthy):
+        largest = "; ".join(
+            f"{r.name} ({'' if r.name == r.account_id else f'{r.account_id}, '}{'' if pd.isna(r.arr) else f'{short_money(r.arr)} ARR, '}"
+            f"health {r.health:.0f})"
+            for r in unhealthy.head(SHOWN).itertuples()
+        )
+        arr = figures["unhealthy_arr"]
+        lead = f"{figure_text(arr)} across " if not pd.isna(arr.value) else ""
+        notes.append(f"{lead}{count_words(len(unhealthy), 'accounts')} with health under {params.unhealthy_below:g} (of 100); "
+                     f"{'largest' if not pd.isna(arr.value) else 'least healthy'}: {largest}.")
+    if figures["pes"].value is not None:
+        compared = ""
+        if shifted and before_pes is not None:
+            compared = (f" The previous period's {before_pes:.0f} is not compared with it: {_shift_words(shifted)}, "
+                        "likelier a tracking change.")
+        notes.append(f"{figure_text(figures['pes'])}, Pendo's product engagement score (0-100): the mean of adoption "
+                     f"{pes_now.adoption:.0f} (share of core features an account uses), stickiness {pes_now.stickiness:.0f} "
+                     f"({name}) and growth {pes_now.growth:.0f} (new and recovered accounts per dropped one).{compared}")
     if not actions and not notes:
         notes.append("No escalations, bugs or usage for this team in the period.")
-    return AreaResult(figures, ("pes",), tuple(actions), tuple(notes))
+    return AreaResult(figures, ("live_breaches", "pes"), tuple(actions), tuple(notes))
 
 
 # How the notebook shows the tables.
+# Short headers keep the tables inside a 1280 px page.
 SLA_COLUMNS = [
     ("priority", "Priority", "text"),
     ("opened", "Opened", "int"),
-    ("first_response_target", "First response target (h)", "num1"),
-    ("median_first_response", "Median first response (h)", "num1"),
-    ("first_response_breach_rate", "First response breached", "pct"),
-    ("resolution_target", "Resolution target (h)", "num1"),
-    ("median_resolution", "Median resolution (h)", "num1"),
-    ("resolution_breach_rate", "Resolution breached", "pct"),
+    ("first_response_target", "Reply target (h)", "num1"),
+    ("median_first_response", "Median reply (h)", "num1"),
+    ("first_response_breach_rate", "Reply breached", "pct"),
+    ("resolution_target", "Resolve target (h)", "num1"),
+    ("median_resolution", "Median resolve (h)", "num1"),
+    ("resolution_breach_rate", "Resolve breached", "pct"),
+]
+LIVE_PRIORITY_COLUMNS = [
+    ("priority", "Priority", "text"),
+    ("open", "Open now", "int"),
+    ("breaching", "Breaching now", "int"),
+    ("due_soon", "Due to breach soon", "int"),
+    ("next_breach_hours", "Next breach in (h)", "num1"),
+]
+LIVE_COLUMNS = [
+    ("title", "Escalation", "text"),
+    ("escalation_id", "Id", "text"),
+    ("priority", "Priority", "text"),
+    ("name", "Account", "text"),
+    ("arr", "ARR", "money"),
+    ("opened_at", "Opened", "date"),
+    ("clock", "Clock", "text"),
+    ("when", "SLA", "text"),
+]
+OLD_BUG_COLUMNS = [
+    ("bug_id", "Bug", "text"),
+    ("severity", "Severity", "text"),
+    ("product", "Product", "text"),
+    ("opened_at", "Opened", "date"),
+    ("age_days", "Age (days)", "int"),
+    ("escalation_id", "From escalation", "text"),
+    ("name", "Account", "text"),
+    ("arr", "ARR", "money"),
+]
+SHIFT_COLUMNS = [
+    ("product", "Product", "text"),
+    ("event", "Event", "text"),
+    ("day", "From", "date"),
+    ("before", "Median a day before", "int"),
+    ("after", "Median a day after", "int"),
+    ("change", "Change", "pct"),
+]
+UNHEALTHY_COLUMNS = [
+    ("name", "Account", "text"),
+    ("account_id", "Id", "text"),
+    ("segment", "Segment", "text"),
+    ("arr", "ARR at risk", "money"),
+    ("health", "Health", "score"),
 ]
 LIFECYCLE_COLUMNS = [
     ("start", "Week starting", "date"),
@@ -380,6 +642,21 @@ HEALTH_COLUMNS = [
     ("health", "Health now", "score"),
     ("change", "Change", "signed"),
 ]
+
+
+def live_table(report: EscalationsReport, soon_hours: float) -> pd.DataFrame:
+    """The open escalations breaching now or due to within ``soon_hours``, with the SLA state in words."""
+    live = report.live
+    shown = live[live["breaching"] | (live["hours_to_breach"] <= soon_hours)]
+    when = [f"{_span(o)} over" if b else f"breaches in {_span(t)}" for b, o, t in zip(shown["breaching"], shown["hours_over"], shown["hours_to_breach"])]
+    return shown.assign(when=when)
+
+
+def shift_table(report: EscalationsReport) -> pd.DataFrame:
+    """The level shifts found in daily event volume, one row each."""
+    rows = [{"product": s.product, "event": s.event or "all events", "day": s.day, "before": s.before, "after": s.after,
+             "change": s.change} for s in report.shifts]
+    return pd.DataFrame(rows, columns=[c for c, _, _ in SHIFT_COLUMNS])
 
 
 def pes_table(report: EscalationsReport) -> pd.DataFrame:
@@ -420,6 +697,7 @@ def explorer_views() -> dict[str, Any]:
     from playbook.widgets import html_table
 
     return {
+        "Open now": lambda ctx, r: html_table(live_table(r, ctx.params.escalations.breach_soon_hours), LIVE_COLUMNS),
         "SLA": lambda ctx, r: html_table(r.sla, SLA_COLUMNS),
         "Backlog": lambda ctx, r: plots.plot_backlog(r.backlog, "Open escalations by age"),
         "Stickiness": lambda ctx, r: plots.plot_stickiness(r.stickiness, "Stickiness"),

@@ -21,6 +21,9 @@ Definitions (DESIGN.md section 5, "escalations"; anchors: Pendo and PostHog prod
   (first event ever in the period), *returning* (active in both), *resurrecting* (active now, not
   before, but earlier) or *dormant* (active before, not now); quick ratio = (new + resurrecting)
   / dormant.
+- Level shifts (a data check, not a metric): daily events per product, and per event kind where
+  events carry one; a step between the medians of the days before and after a day, large and
+  sudden, is likelier a tracking change than behaviour (:func:`find_level_shift`).
 - PES (Pendo): mean of adoption (average core-feature breadth), stickiness and growth, each on
   0-100, with growth = (new + recovered) / dropped accounts, recovered = resurrecting and dropped
   = dormant. Growth is capped at 100 so that one component cannot outweigh the other two.
@@ -31,9 +34,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from playbook.period import Period
@@ -102,6 +106,142 @@ def daily_visitors(events: Events, period: Period) -> dict[str, float]:
         **period.bounds(),
     )
     return {str(r.product): r.visits / period.days for r in table.itertuples()}
+
+
+_COUNTS_PER_PRODUCT = """
+    SELECT product, CAST(NULL AS VARCHAR) AS event, CAST(ts AS DATE) AS day, count(*) AS events FROM ev
+    WHERE ts >= $start AND ts < $stop GROUP BY ALL
+"""
+_COUNTS_PER_KIND = """
+    UNION ALL
+    SELECT product, event, CAST(ts AS DATE) AS day, count(*) AS events FROM ev
+    WHERE ts >= $start AND ts < $stop AND event IS NOT NULL GROUP BY ALL
+"""
+_DAILY_SERIES = """,
+    series AS (SELECT DISTINCT product, event FROM counts),
+    calendar AS (SELECT CAST(d AS DATE) AS day FROM range($start, $stop, INTERVAL 1 DAY) t(d))
+    SELECT s.product, s.event, c.day, coalesce(n.events, 0) AS events
+    FROM series s CROSS JOIN calendar c
+    LEFT JOIN counts n ON n.product = s.product AND n.event IS NOT DISTINCT FROM s.event AND n.day = c.day
+    ORDER BY s.product, s.event NULLS FIRST, c.day
+"""
+
+
+def daily_volume(events: Events, first: date, last: date) -> pd.DataFrame:
+    """Events per day from ``first`` to ``last`` (inclusive) per product, and per product and
+    event kind where the events carry an ``event`` column; a day without events counts 0.
+
+    Returns:
+        Columns ``product``, ``event`` (None for the product's total), ``day``, ``events``.
+    """
+    # Per product always; per (product, event kind) for named events, when the column exists.
+    # The text is joined from constants: no value is formatted into it (values are bound).
+    counts = _COUNTS_PER_PRODUCT + (_COUNTS_PER_KIND if "event" in events.relation.columns else "")
+    sql = "WITH counts AS (" + counts + ")" + _DAILY_SERIES
+    table = events.query(sql, **Period(first, last).bounds())
+    event = table["event"].astype(object)
+    return table.assign(event=event.where(event.notna(), None), day=pd.to_datetime(table["day"]), events=table["events"].astype(int))
+
+
+@dataclass(frozen=True)
+class LevelShift:
+    """A step in one series of daily event counts (see :func:`find_level_shift`).
+
+    Attributes:
+        product: the product.
+        event: the event kind, or None for all the product's events.
+        day: the first day at the new level.
+        before: median events a day in the ``days`` days before ``day``.
+        after: median events a day in the ``days`` days from ``day`` on.
+        days: the length of each window.
+    """
+
+    product: str
+    event: str | None
+    day: pd.Timestamp
+    before: float
+    after: float
+    days: int
+
+    @property
+    def change(self) -> float:
+        """Relative change of the daily median: after / before - 1."""
+        return self.after / self.before - 1
+
+
+def find_level_shift(counts: Sequence[float], days: int = 7, min_change: float = 0.3, min_daily: float = 20) -> tuple[int, float, float] | None:
+    """The strongest level shift in a series of daily counts, or None.
+
+    The method is the sliding-window test of offline change-point detection (Truong, Oudre and
+    Vayatis, "Selective review of offline change point detection methods", Signal Processing
+    167, 2020, section 5.3) with medians for robustness, as Twitter's BreakoutDetection (E-Divisive
+    with Medians, James, Kejariwal and Matteson 2014): for each candidate day ``d`` with ``days``
+    days on either side, compare the median of the ``days`` counts before ``d`` with the median of
+    the ``days`` counts from ``d`` on. A candidate counts when the relative change of the medians
+    is at least ``min_change`` and the larger median at least ``min_daily`` (thin series are too
+    noisy to judge); among those, the day is the one whose split most lowers the summed absolute
+    deviations from the median (the least-absolute-deviation estimate of the break, which dates a
+    step exactly where the medians alone tie over a few days). A one-day spike or outage cannot
+    move a median of seven days, and seven-day windows hold every weekday once, so a weekly
+    rhythm is no shift; a gradual trend moves the medians little between adjacent windows.
+
+    Limits: only the strongest shift is returned; a shift with fewer than ``days`` days before or
+    after it in the series cannot be told from a short blip and is not reported; a series that starts from zero (a new
+    product or event) has no relative change and is set aside.
+
+    Args:
+        counts: events per day, consecutive days, zero-filled.
+        days: the window on each side (a multiple of 7 keeps weekdays balanced).
+        min_change: the smallest relative change of the medians reported (0.3 = 30%).
+        min_daily: the smallest daily median, before or after, worth judging.
+
+    Returns:
+        (index of the first day at the new level, median before, median after), or None.
+    """
+    x = np.asarray(counts, dtype=float)
+
+    def medians(d: int) -> tuple[float, float] | None:
+        """The two windows' medians at ``d`` when they make a shift, else None."""
+        if d < days or d > len(x) - days:
+            return None
+        low, high = float(np.median(x[d - days:d])), float(np.median(x[d:d + days]))
+        if low <= 0 or max(low, high) < min_daily or abs(high / low - 1) < min_change:
+            return None
+        return low, high
+
+    def gain(start: int, split: int, stop: int) -> float:
+        """How much splitting x[start:stop] at ``split`` lowers the summed absolute deviations."""
+        whole, left, right = x[start:stop], x[start:split], x[split:stop]
+        return float(np.abs(whole - np.median(whole)).sum() - np.abs(left - np.median(left)).sum() - np.abs(right - np.median(right)).sum())
+
+    found = [d for d in range(days, len(x) - days + 1) if medians(d) is not None]
+    if not found:
+        return None
+    best = max(found, key=lambda d: gain(d - days, d, d + days))
+    # A median sees a step once most of a window is past it, so near the ends of the series the
+    # best candidate can sit a day or two off a step that has no full window beyond it: date it
+    # by the best split nearby (windows cut at the series' ends), and keep it only if that day
+    # has a full window on either side and makes a shift.
+    nearby = range(best - days + 1, best + days)
+    split = max(nearby, key=lambda d: gain(max(d - days, 0), d, min(d + days, len(x))))
+    shift = medians(split)
+    return None if shift is None else (split, *shift)
+
+
+def level_shifts(volume: pd.DataFrame, first: date, days: int = 7, min_change: float = 0.3, min_daily: float = 20) -> list[LevelShift]:
+    """The level shift of each series of :func:`daily_volume` (product, or product and event)
+    dated on or after ``first``, the largest relative change first."""
+    shifts = []
+    for (product, event), part in volume.groupby(["product", "event"], dropna=False, sort=True):
+        part = part.sort_values("day")
+        found = find_level_shift(part["events"].to_numpy(), days, min_change, min_daily)
+        if found is None:
+            continue
+        index, before, after = found
+        day = pd.Timestamp(part["day"].iloc[index])
+        if day >= pd.Timestamp(first):
+            shifts.append(LevelShift(str(product), None if pd.isna(event) else str(event), day, before, after, days))
+    return sorted(shifts, key=lambda s: -abs(s.change))
 
 
 def average_stickiness(daily: pd.DataFrame, ratio: str = "dau_mau") -> float:

@@ -135,5 +135,90 @@ def test_summary_names_breaches_and_repeat_account(esc_df, accounts3):
     assert "Big (A1, $500k ARR, enterprise) opened 4 escalations this period; 1 still open." in report.result.lines
     assert "ARR at risk: $600k across 2 accounts with an open P1 or P2 escalation." in report.result.lines
     assert report.result.figures["pes"].value is None
-    # The money at stake ranks the actions: ARR at risk (high, $600k) before the P1 breach (high, none).
-    assert report.result.actions[0].rule == "escalations.arr_at_risk"
+    # Open now and past their targets, whatever their open date: E4 (P2, never answered, 4-hour
+    # reply target, 260 hours over), E6 (P2, answered, 72-hour resolution target, 63 hours over) and
+    # E5 (P3, opened before the period, 8-hour reply target, 1,456 hours over; its account churned).
+    assert report.result.figures["live_breaches"].value == 3
+    assert ("2 open P2 escalations are breaching their SLA now: E4 (Mid, $100k ARR), opened 20 Nov 2026, 11 days past its "
+            "4-hour first response target; E6 (Big, $500k ARR), opened 25 Nov 2026, 3 days past its 72-hour resolution target. "
+            "$600k ARR at stake.") in report.result.lines
+    assert ("1 open P3 escalation is breaching its SLA now: E5 (Gone), opened 01 Oct 2026, 61 days past its 8-hour first "
+            "response target.") in report.result.lines
+    assert "1 open escalation will breach SLA within 24 hours: E3 (P1, first response) in under an hour." in report.result.notes
+    # Severity, then money: the P1 breach rates (high) first; then the live P2 breaches (medium,
+    # $600k), before ARR at risk (medium, the same $600k, the roll-up of what they name).
+    rules = [a.rule for a in report.result.actions]
+    assert rules[:4] == ["escalations.first_response_breach", "escalations.resolution_breach", "escalations.live_breach", "escalations.arr_at_risk"]
+    assert rules[-1] == "escalations.live_breach" and report.result.actions[-1].subject == "P3"
+    assert report.result.headline == ("live_breaches", "pes")
+
+
+def test_live_sla_whatever_the_open_date(esc_df):
+    live = es.live_sla(esc_df, PERIOD.end, PARAMS)
+    # The end is 1 Dec 00:00. Open then: E5 (P3, opened 1 Oct, no reply: due 1 Oct 08:00), E4 (P2,
+    # opened 20 Nov, no reply: due 20 Nov 04:00), E6 (P2, replied, resolution due 28 Nov 09:00)
+    # and E3 (P1, opened 30 Nov 23:30, no reply: due 1 Dec 00:30). Breaching first, by priority,
+    # longest over first.
+    assert live["escalation_id"].tolist() == ["E4", "E6", "E5", "E3"]
+    assert live["clock"].tolist() == ["first response", "resolution", "first response", "first response"]
+    assert live["breaching"].tolist() == [True, True, True, False]
+    assert live["hours_over"].iloc[:3].tolist() == pytest.approx([11 * 24 - 4, 2 * 24 + 15, 61 * 24 - 8])
+    assert live["hours_to_breach"].iloc[3] == pytest.approx(0.5) and live["hours_to_breach"].iloc[:3].isna().all()
+    assert live["due_at"].iloc[1] == T("2026-11-28 09:00") and live["due_at"].iloc[2] == T("2026-10-01 08:00")
+    table = es.live_by_priority(live, 24).set_index("priority")
+    assert table.loc["P1"].tolist() == [1, 0, 1, pytest.approx(0.5)]
+    assert table.loc["P2", ["open", "breaching", "due_soon"]].tolist() == [2, 2, 0]
+    assert table.loc["P3", ["open", "breaching"]].tolist() == [1, 1] and table.loc["P4", "open"] == 0
+    assert math.isnan(table.loc["P2", "next_breach_hours"])
+
+
+def test_live_sla_edges(esc_df):
+    # Nothing open: no rows, and zeros per priority.
+    done = esc_df[esc_df["escalation_id"].isin(["E1", "E2", "E7"])]
+    assert es.live_sla(done, PERIOD.end, PARAMS).empty
+    table = es.live_by_priority(es.live_sla(done, PERIOD.end, PARAMS), 24)
+    assert table["open"].sum() == 0 and table["breaching"].sum() == 0 and table["next_breach_hours"].isna().all()
+    # Due exactly at the end: not breached yet, no time left. A reply after the end is no reply yet.
+    edge = pd.DataFrame({
+        "escalation_id": ["X1", "X2"], "account_id": "A1", "priority": ["P1", "P2"],
+        "opened_at": [T("2026-11-30 00:00"), T("2026-11-30 22:00")],
+        "first_response_at": [T("2026-11-30 00:10"), T("2026-12-01 02:00")], "resolved_at": pd.NaT, "reopened": 0,
+    })
+    live = es.live_sla(edge, PERIOD.end, PARAMS).set_index("escalation_id")
+    assert not live.loc["X1", "breaching"] and live.loc["X1", "hours_to_breach"] == 0
+    assert live.loc["X2", "clock"] == "first response" and live.loc["X2", "hours_to_breach"] == pytest.approx(2)
+
+
+def test_old_severe_bugs_with_the_arr_behind_them(esc_df, accounts3):
+    rows = [
+        ("B1", "S1", "2026-11-02", None, None),  # 29 days: too young
+        ("B6", "S2", "2026-08-01", None, "E1"),  # 122 days, from Big's escalation
+        ("B7", "S1", "2026-09-01", "2026-11-15", None),  # closed
+        ("B8", "S2", "2026-06-01", None, "E5"),  # 183 days, from a churned account's escalation
+        ("B9", "S1", "2026-10-02", None, None),  # exactly 60 days
+        ("B10", "S3", "2026-01-01", None, None),  # not severe
+    ]
+    bugs = pd.DataFrame(rows, columns=["bug_id", "severity", "opened_at", "closed_at", "escalation_id"])
+    bugs = bugs.assign(opened_at=pd.to_datetime(bugs["opened_at"]), closed_at=pd.to_datetime(bugs["closed_at"]), product="p", source="customer")
+    table = es.old_severe_bugs(bugs, esc_df, accounts3, PERIOD.end, 60)
+    assert table["bug_id"].tolist() == ["B9", "B8", "B6"]
+    assert table["age_days"].tolist() == pytest.approx([60, 183, 122])
+    assert table["name"].tolist()[1:] == ["Gone", "Big"]
+    # A churned account's ARR is no longer at stake.
+    assert math.isnan(table["arr"].iloc[1]) and table["arr"].iloc[2] == 500_000
+    # No escalation column (an import without links) and no old bug: no rows, no error.
+    assert es.old_severe_bugs(bugs.drop(columns="escalation_id"), esc_df, accounts3, PERIOD.end, 400).empty
+
+
+def test_unhealthy_accounts_ranked_by_arr_at_risk():
+    scores = pd.DataFrame({
+        "account_id": ["a", "b", "c", "d", "e"],
+        "name": ["Ann", "Bo", "Cy", "Di", None],
+        "health": [49.4, 49.6, 30.0, 80.0, 10.0],
+        "arr": [100.0, 500.0, 500.0, 900.0, math.nan],
+    })
+    # Under 50 as shown (49.6 reads 50): a, c, e; the largest ARR first, missing ARR last; an
+    # account missing from the accounts table is named by its id.
+    table = ac.unhealthy_accounts(scores, 50)
+    assert table["account_id"].tolist() == ["c", "a", "e"] and table["name"].tolist() == ["Cy", "Ann", "e"]
+    assert ac.unhealthy_accounts(scores, 5).empty

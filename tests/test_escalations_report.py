@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import AS_OF, visible_text
-from playbook.sample import PLANTED, TEAM_PRODUCTS
+from playbook.config import DEFAULT_SLA
+from playbook.sample import LIVE_BREACH_TITLE, PLANTED, TEAM_PRODUCTS
 
 pytestmark = pytest.mark.e2e
 
@@ -98,3 +99,78 @@ def test_retention_falls_after_the_release(sample_run, sample_workspace):
         text,
     )
     assert found and int(found.group(1)) - int(found.group(2)) >= 15
+
+
+def _summary(out, team):
+    """The summary box's lines (the headline, each action, each note), as a reader sees them."""
+    from bs4 import BeautifulSoup
+
+    box = BeautifulSoup((out / team / "escalations.html").read_text(), "html.parser").select_one("section.pb-summary")
+    return [" ".join(el.get_text(" ").split()) for el in box.find_all(["p", "li"])]
+
+
+def _money(value):
+    return f"${value / 1e6:,.1f}M" if value >= 1e6 else f"${value / 1e3:,.0f}k" if value >= 1e4 else f"${value:,.0f}"
+
+
+@pytest.fixture(scope="module")
+def planted_breach(sample_workspace):
+    esc = pd.read_csv(sample_workspace / "escalations.csv", parse_dates=["opened_at", "first_response_at", "resolved_at"])
+    row = esc[(esc["title"] == LIVE_BREACH_TITLE) & (esc["team"] == PLANTED.live_breach_team)].iloc[0]
+    accounts = pd.read_csv(sample_workspace / "accounts.csv").set_index("account_id")
+    return row, accounts.loc[row["account_id"]]
+
+
+def test_live_breach_opened_before_the_period_leads_the_summary(sample_run, planted_breach):
+    _, out = sample_run
+    row, account = planted_breach
+    opened = row["opened_at"].tz_localize(None)
+    # Opened months before the period, answered, never resolved: the period's SLA table cannot see it.
+    assert opened < START and pd.isna(row["resolved_at"]) and row["priority"] == PLANTED.live_breach_priority
+    target = DEFAULT_SLA[PLANTED.live_breach_priority].resolution_hours
+    days_over = round((END - opened - pd.Timedelta(hours=target)).total_seconds() / 86400)
+    assert days_over > 200
+    lines = _summary(out, PLANTED.live_breach_team)
+    # The first action after the headline names it, with its account, ARR, age and target.
+    assert (f"1 open {row['priority']} escalation is breaching its SLA now: {row['escalation_id']} ({account['name']}, "
+            f"{_money(account['arr'])} ARR), opened {opened:%d %b %Y}, {days_over} days past its {target:g}-hour resolution "
+            f"target. {_money(account['arr'])} ARR at stake.") in lines[1]
+
+
+def test_old_s1_bug_behind_the_live_breach_is_in_the_summary(sample_run, sample_workspace, planted_breach):
+    _, out = sample_run
+    row, account = planted_breach
+    bugs = pd.read_csv(sample_workspace / "bugs.csv", parse_dates=["opened_at", "closed_at"])
+    bug = bugs[bugs["escalation_id"] == row["escalation_id"]].iloc[0]
+    opened = bug["opened_at"].tz_localize(None)
+    age = int((END - opened).total_seconds() // 86400)
+    assert bug["severity"] == PLANTED.old_bug_severity and pd.isna(bug["closed_at"]) and age >= 60
+    text = " ".join(_summary(out, PLANTED.live_breach_team)[:4])
+    assert (f"{bug['bug_id']} on {bug['product']}, open {age} days since {opened:%d %b %Y} (from escalation "
+            f"{row['escalation_id']}, {account['name']}, {_money(account['arr'])} ARR)") in text
+
+
+def test_level_shift_is_stated_before_the_metric_it_moves(sample_run, events):
+    _, out = sample_run
+    product = PLANTED.level_shift_product
+    day = pd.Timestamp(AS_OF - timedelta(days=PLANTED.level_shift_days_ago))
+    mine = events[events["product"] == product]
+    daily = mine.groupby(mine["ts"].dt.normalize()).size().reindex(pd.date_range(day - pd.Timedelta(days=7), periods=14), fill_value=0)
+    before, after = daily.iloc[:7].median(), daily.iloc[7:].median()
+    change = after / before - 1
+    assert change <= -0.3
+    said = f"{product}'s daily events fell {abs(change):.0%} on {day:%d %b %Y}"
+    lines = _summary(out, PLANTED.level_shift_team)
+    text = " ".join(lines)
+    warning = (f"Possible tracking change, not behaviour: {said} in a single step (a median of {before:,.0f} a day in the 7 days "
+               f"before, {after:,.0f} in the 7 days from it)")
+    assert warning in text
+    # Before the stickiness it moved, whose own sentence opens with the caveat; PES is not compared across it.
+    assert text.index(warning) < text.index("DAU/MAU stickiness fell from")
+    assert f"Possibly a tracking change rather than behaviour ({said}): DAU/MAU stickiness fell from" in text
+    assert not re.search(r"\((?:up|down) \d+ points?\)|unchanged", lines[0])
+    assert f"is not compared with it: {said}, likelier a tracking change." in text
+    # The shift is in one product: no other team's report warns of one.
+    for team in TEAM_PRODUCTS:
+        if product not in TEAM_PRODUCTS[team]:
+            assert "Possible tracking change" not in _text(out, team)

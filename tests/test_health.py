@@ -196,3 +196,99 @@ def test_no_events_gives_empty_tables_not_errors(events_df, features_df):
     assert health.core_breadth(empty, features_df, PERIOD).empty
     assert math.isnan(health.pes(empty, features_df, PERIOD).score)
     assert (health.lifecycle(empty, PERIOD.end)[["new", "returning", "resurrecting", "dormant"]].to_numpy() == 0).all()
+
+
+# -- level shifts in daily event volume ---------------------------------------------------------
+
+
+def _step(n, at, low=40.0, high=100.0):
+    """``n`` days at ``high`` then, from index ``at`` on, at ``low``."""
+    return [high] * at + [low] * (n - at)
+
+
+def test_level_shift_found_and_dated_on_a_clean_step():
+    found = health.find_level_shift(_step(30, 12), days=7, min_change=0.3, min_daily=20)
+    # Medians of the 7 days either side of day 12: 100 and 40, a change of -60%.
+    assert found == (12, 100.0, 40.0)
+
+
+def test_level_shift_dated_exactly_through_noise_and_a_weekly_rhythm(rng):
+    # Five busy weekdays and a quiet weekend, some noise, and volume halved from day 28 on.
+    week = np.array([100, 104, 98, 102, 100, 30, 28], dtype=float)
+    series = np.tile(week, 8) * np.where(np.arange(56) >= 28, 0.5, 1.0) + rng.normal(0, 2, 56)
+    index, before, after = health.find_level_shift(series, days=7, min_change=0.3, min_daily=20)
+    assert index == 28
+    assert before == pytest.approx(float(np.median(series[21:28])))
+    assert after == pytest.approx(float(np.median(series[28:35])))
+    # The same rhythm without the step is no shift.
+    assert health.find_level_shift(np.tile(week, 8), days=7) is None
+
+
+@pytest.mark.parametrize(
+    "series, why",
+    [
+        ([80.0] * 40, "a flat series"),
+        ([100.0] + [40.0] * 39, "a shift on the first day: no week before it"),
+        ([100.0] * 39 + [40.0], "a shift on the last day: one day cannot be told from a blip"),
+        ([100.0] * 34 + [40.0] * 6, "six days at the new level: one short of a window"),
+        ([100.0] * 20 + [0.0] + [100.0] * 19, "a one-day outage"),
+        ([100.0] * 20 + [80.0] * 20, "a 20% step, under the 30% threshold"),
+        ([10.0] * 20 + [3.0] * 20, "a series too thin to judge"),
+        ([0.0] * 20 + [100.0] * 20, "a series starting from zero has no relative change"),
+        ([], "no days at all"),
+    ],
+)
+def test_no_level_shift(series, why):
+    assert health.find_level_shift(series, days=7, min_change=0.3, min_daily=20) is None, why
+
+
+def test_level_shift_at_the_edges_of_what_can_be_seen():
+    # The first and the last day with a full window on either side.
+    assert health.find_level_shift(_step(40, 7), days=7)[0] == 7
+    assert health.find_level_shift(_step(40, 33), days=7)[0] == 33
+    # A rise counts as a fall does; a complete loss of tracking too.
+    assert health.find_level_shift(_step(30, 15, low=100, high=50), days=7) == (15, 50.0, 100.0)
+    assert health.find_level_shift(_step(30, 15, low=0), days=7) == (15, 100.0, 0.0)
+
+
+def test_daily_volume_per_product_and_event_kind():
+    frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2026-03-01 09:00", "2026-03-01 10:00", "2026-03-03 08:00", "2026-03-03 09:00", "2026-02-28 23:59"]),
+            "visitor_id": ["v1", "v2", "v1", "v3", "v1"],
+            "account_id": "a1",
+            "product": ["p", "p", "p", "q", "p"],
+            "feature_id": None,
+            "event": ["saved", None, "saved", "saved", "saved"],
+        }
+    )
+    table = health.daily_volume(rel(frame), date(2026, 3, 1), date(2026, 3, 3))
+    got = {(r.product, r.event, r.day.day): r.events for r in table.itertuples()}
+    # Totals per product (event None), every day of the span, a day without events as 0; and
+    # per named event kind; the event before the span is not counted.
+    assert got == {
+        ("p", None, 1): 2, ("p", None, 2): 0, ("p", None, 3): 1,
+        ("p", "saved", 1): 1, ("p", "saved", 2): 0, ("p", "saved", 3): 1,
+        ("q", None, 1): 0, ("q", None, 2): 0, ("q", None, 3): 1,
+        ("q", "saved", 1): 0, ("q", "saved", 2): 0, ("q", "saved", 3): 1,
+    }
+    # Without an event column: the products' totals only.
+    plain = health.daily_volume(rel(frame.drop(columns="event")), date(2026, 3, 1), date(2026, 3, 3))
+    assert plain["event"].isna().all() and plain.groupby("product")["events"].sum().to_dict() == {"p": 3, "q": 1}
+
+
+def test_level_shifts_per_series_from_a_first_day():
+    days = pd.date_range("2026-03-01", periods=30)
+    volume = pd.concat([
+        pd.DataFrame({"product": "p", "event": None, "day": days, "events": _step(30, 20)}),
+        pd.DataFrame({"product": "q", "event": None, "day": days, "events": _step(30, 9, low=100, high=60)}),
+        pd.DataFrame({"product": "r", "event": None, "day": days, "events": [50] * 30}),
+    ], ignore_index=True)
+    shifts = health.level_shifts(volume, date(2026, 3, 1), days=7)
+    # The largest relative change first: p -60%, q +67%... q first.
+    assert [(s.product, s.day, s.before, s.after) for s in shifts] == [
+        ("q", pd.Timestamp("2026-03-10"), 60.0, 100.0), ("p", pd.Timestamp("2026-03-21"), 100.0, 40.0)
+    ]
+    assert shifts[0].change == pytest.approx(100 / 60 - 1)
+    # Only shifts on or after the first day asked for.
+    assert [s.product for s in health.level_shifts(volume, date(2026, 3, 15), days=7)] == ["p"]
