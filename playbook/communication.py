@@ -29,7 +29,7 @@ import pandas as pd
 from playbook.config import CommunicationParams
 from playbook.period import Period, day_end
 from playbook.figures import Action, AreaResult, Figure, Severity
-from playbook.views import figure_change, figure_value
+from playbook.views import count_words, figure_change, figure_value
 from playbook.roadmap import with_releases
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ def summarise(report: CommunicationReport, params: CommunicationParams) -> AreaR
         actions.append(Action(
             "communication.overdue_requests", "requests", Severity.MEDIUM,
             f"{figure_value(overdue)} {'request is' if overdue.value == 1 else 'requests are'} overdue at the period end"
-            f"{f' ({change})' if change else ''}; the oldest has waited {report.overdue['waiting_days'].iloc[0]:.0f} days.",
+            f"{f' ({change})' if change else ''}; the oldest has waited {count_words(report.overdue['waiting_days'].iloc[0], 'days')}.",
             figures=("overdue_requests",),
         ))
     notes = []

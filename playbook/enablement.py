@@ -5,13 +5,14 @@ and time to first use, sales-certification practice):
 
 - Launch readiness: for each release, whether docs, training and notes were ready on or before
   ``release_date``; the tier says which are required (params). A required item with no date was
-  never ready.
+  never ready; an item the tier does not require and nobody made is "not required".
 - Training by group and feature: completion = completed / assigned; mean quiz score over the
   completed ones. A knowledge gap is a (group, feature) pair whose completion or mean score falls
   below the thresholds in params.
 - Post-launch adoption: for a release of a feature, the days from ``release_date`` to each
-  account's first use of the feature; the share of accounts active in the 30 days after the
-  release that used the feature in those 30 days; and the escalations whose title names the
+  account's first use of the feature, as a median over the accounts that adopted it within the
+  30 days (so it reads inside the window the share is counted in); the share of accounts active
+  in the 30 days after the release that used the feature in those 30 days; and the escalations whose title names the
   feature, opened in those 30 days. A launch is *slow* when its share is under ``slow_ratio``
   times the median of the team's other launches.
 """
@@ -28,6 +29,7 @@ from playbook.config import EnablementParams
 from playbook.period import Period
 from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.health import Events
+from playbook.views import count_words
 
 if TYPE_CHECKING:
     from playbook.context import ReportContext
@@ -47,7 +49,7 @@ def readiness(releases: pd.DataFrame, params: EnablementParams) -> pd.DataFrame:
             early = (r.release_date - ready_at).total_seconds() / 86400 if pd.notna(ready_at) else math.nan
             on_time = pd.notna(ready_at) and ready_at <= r.release_date
             row[f"{item}_days_early"] = early
-            row[item] = "ready" if on_time else ("late" if pd.notna(ready_at) else "missing")
+            row[item] = "ready" if on_time else "late" if pd.notna(ready_at) else "missing" if item in required else "not required"
             if item in required and not on_time:
                 late.append(item if pd.notna(ready_at) else f"{item} (never)")
         row["not_ready"] = ", ".join(late)
@@ -78,7 +80,7 @@ def launch_adoption(
     events: Events, releases: pd.DataFrame, escalations: pd.DataFrame, features: pd.DataFrame, window_days: int = 30
 ) -> pd.DataFrame:
     """Per release of a feature: accounts active after launch, adopters within the window, their share,
-    median days to first use, and escalations naming the feature in the window."""
+    their median days to first use, and escalations naming the feature in the window."""
     launches = releases.dropna(subset=["feature_id"])
     names = features.set_index("feature_id")["name"] if len(features) else pd.Series(dtype=object)
     products = features.set_index("feature_id")["product"] if "product" in features.columns else pd.Series(dtype=object)
@@ -95,7 +97,7 @@ def launch_adoption(
                        WHERE feature_id = $feature AND product = $product AND ts >= $start GROUP BY account_id)
             SELECT (SELECT count(DISTINCT account_id) FROM span) AS active,
                    (SELECT count(*) FROM firsts WHERE first_use < $stop) AS adopters,
-                   (SELECT median(datediff('second', $start, first_use)) / 86400.0 FROM firsts) AS median_days,
+                   (SELECT median(datediff('second', $start, first_use)) / 86400.0 FROM firsts WHERE first_use < $stop) AS median_days,
                    (SELECT max(ts) FROM ev) AS last_event
         """
         got = events.query(sql, start=pd.Timestamp(start).to_pydatetime(), stop=pd.Timestamp(stop).to_pydatetime(),
@@ -189,7 +191,7 @@ def summarise(report: EnablementReport, params: EnablementParams) -> AreaResult:
         for item in ITEMS:
             early = getattr(r, f"{item}_days_early")
             if getattr(r, item) == "late" and item in r.not_ready:
-                detail.append(f"{item} came {abs(early):.0f} days after the release")
+                detail.append(f"{item} came {count_words(abs(early), 'days')} after the release")
             elif getattr(r, item) == "missing" and item in r.not_ready:
                 detail.append(f"{item} never came")
         actions.append(Action(
@@ -224,8 +226,8 @@ def summarise(report: EnablementReport, params: EnablementParams) -> AreaResult:
 
 
 READINESS_COLUMNS = [
-    ("release_id", "Release", "text"),
     ("title", "Title", "text"),
+    ("release_id", "Release", "text"),
     ("tier", "Tier", "text"),
     ("release_date", "Released", "date"),
     ("docs", "Docs", "text"),
@@ -239,7 +241,7 @@ ADOPTION_COLUMNS = [
     ("active_accounts", "Active accounts", "int"),
     ("adopters", "Adopted in 30 days", "int"),
     ("adoption_30d", "Share", "pct"),
-    ("median_days_to_first_use", "Median days to first use", "num1"),
+    ("median_days_to_first_use", "Median days to first use (of those adopters)", "num1"),
     ("escalations_30d", "Escalations naming it", "int"),
 ]
 

@@ -14,6 +14,9 @@ experiments, statsmodels). The statistics themselves live in :mod:`playbook.stat
   when the days fit in ``max_days``.
 - Portfolio: win rate of concluded experiments, median days from start to end, and running
   experiments past their planned end.
+- A result that significantly hurt its metric (*do not ship*) is always an action: medium once
+  concluded (keep it from being rolled out), high while still running (stop it).
+- Sentences give metric keys as words and spell out SRM, MDE and CUPED where first used.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from playbook import health, stats
 from playbook.config import ExperimentsParams
 from playbook.period import Period
 from playbook.figures import Action, AreaResult, Figure, Severity
-from playbook.experiment_analysis import INVALID, NO_EFFECT, SHIP, analyse, parse_split
-from playbook.views import figure_value
+from playbook.experiment_analysis import DO_NOT_SHIP, INVALID, NO_EFFECT, SHIP, analyse, parse_split
+from playbook.views import count_words, figure_value
 
 if TYPE_CHECKING:
     from playbook.context import ReportContext
@@ -166,6 +169,35 @@ def _pct(value: float, digits: int = 1) -> str:
     return f"{100 * value:+.{digits}f}%"
 
 
+ACRONYMS = {"api", "sdk", "nps", "ui", "csv"}
+# What each abbreviation stands for, said where a summary first uses it.
+TERMS = {
+    "MDE": "MDE, the minimum detectable effect it was sized for",
+    "CUPED": "CUPED, which adjusts each unit's metric by its own pre-period value",
+}
+
+
+def metric_words(key: object, capital: bool = True) -> str:
+    """A metric's key as words: ``report_saved`` -> "Report saved" (in a sentence, ``capital=False``:
+    "report saved"), ``api_calls_per_week`` -> "API calls per week"."""
+    words = [w.upper() if w.lower() in ACRONYMS else w for w in str(key).replace("-", "_").split("_") if w]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:] if capital else text
+
+
+class _Terms:
+    """Spells out an abbreviation the first time a summary uses it, and only the first time."""
+
+    def __init__(self) -> None:
+        self.said: set[str] = set()
+
+    def __call__(self, abbreviation: str) -> str:
+        if abbreviation in self.said:
+            return abbreviation
+        self.said.add(abbreviation)
+        return f"{abbreviation} ({TERMS[abbreviation].split(', ', 1)[1]})"
+
+
 def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResult:
     """The figures (to ship, win rate) and the actions: invalid, ship, no effect, infeasible, overdue."""
     p = report.portfolio
@@ -176,22 +208,38 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
                            previous=None if math.isnan(report.win_rate_before) else report.win_rate_before, good="up",
                            rows=p["concluded"]),
     }
+    harmful = int((report.decisions["decision"] == DO_NOT_SHIP).sum()) if len(report.decisions) else 0
+    figures["harmful"] = Figure("harmful", "experiments hurt their metric", harmful, "count", good="down", rows=len(report.decisions))
     actions: list[Action] = []
     notes: list[str] = []
     results = report.results
     level = f"{params.confidence:.0%}"
+    term = _Terms()
     for d in report.decisions.itertuples():
         if d.decision == INVALID:
-            reason = d.note.removesuffix("; interim result")
+            reason = d.note.removesuffix("; interim result").replace("(SRM p", "(a sample ratio mismatch, SRM p")
             actions.append(Action("experiments.invalid", d.experiment_id, Severity.HIGH,
                                   f"{d.name} ({d.experiment_id}) is invalid: {reason}; do not read its results until the split is fixed."))
+    for d in report.decisions.itertuples():
+        if d.decision == DO_NOT_SHIP:
+            # A result that hurt its metric always reaches the summary: still running, it is hurting now.
+            worst = results[results["experiment_id"] == d.experiment_id].sort_values("rel_lift").iloc[0]
+            fmt = (lambda v: f"{v:.1%}") if worst["metric_type"] == "binary" else (lambda v: f"{v:,.2f}")
+            running = d.status == "running"
+            actions.append(Action(
+                "experiments.harmful", d.experiment_id, Severity.HIGH if running else Severity.MEDIUM, figures=("harmful",), text=
+                f"Do not ship {d.name} ({d.experiment_id}): it hurt {metric_words(worst['metric'], False)}, which went from "
+                f"{fmt(worst['control'])} to {fmt(worst['treatment'])}, {_pct(worst['rel_lift'])} relative ({level} interval "
+                f"{_pct(worst['rel_low'])} to {_pct(worst['rel_high'])}), p {_p(worst['p_holm'])}"
+                + ("; it is still running, so stop it now." if running else "; make sure the change is not rolled out."),
+            ))
     for d in report.decisions.itertuples():
         if d.decision == SHIP:
             r = results[(results["experiment_id"] == d.experiment_id) & (results["variant"] == d.best_variant)].iloc[0]
             fmt = (lambda v: f"{v:.1%}") if r["metric_type"] == "binary" else (lambda v: f"{v:,.2f}")
             actions.append(Action(
                 "experiments.ship", d.experiment_id, Severity.MEDIUM,
-                f"Ship {d.name} ({d.experiment_id}): {r['metric']} went from {fmt(r['control'])} to {fmt(r['treatment'])}, "
+                f"Ship {d.name} ({d.experiment_id}): {metric_words(r['metric'], False)} went from {fmt(r['control'])} to {fmt(r['treatment'])}, "
                 f"{_pct(r['rel_lift'])} relative ({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), "
                 f"p {_p(r['p_holm'])}, chance to beat control {r['chance_to_win']:.1%}."
                 + (" Interim: still running." if d.status == "running" else ""),
@@ -203,13 +251,13 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
             actions.append(Action(
                 "experiments.no_effect", d.experiment_id, Severity.LOW,
                 f"{d.name} ({d.experiment_id}) made no difference: {_pct(r['rel_lift'])} relative "
-                f"({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), within the {r['mde']:.0%} MDE; stop or rethink it.",
+                f"({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), within the {r['mde']:.0%} {term('MDE')}; stop or rethink it.",
             ))
     if len(results):
         for r in results[results["cuped"].astype(bool)].itertuples():
             shrink = 1 - math.sqrt(1 - r.variance_reduction) if r.variance_reduction is not None else math.nan
             notes.append(
-                f"CUPED on {r.name} ({r.experiment_id}) used the pre-period {r.metric} to cut the variance by "
+                f"{term('CUPED')} on {r.name} ({r.experiment_id}) used the pre-period {metric_words(r.metric, False)} to cut the variance by "
                 f"{r.variance_reduction:.0%}, narrowing the interval by {shrink:.0%}: {_pct(r.rel_lift)} relative "
                 f"({level} interval {_pct(r.rel_low)} to {_pct(r.rel_high)})."
             )
@@ -217,17 +265,17 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
     for b in too_long.itertuples():
         actions.append(Action(
             "experiments.infeasible", b.experiment_id, Severity.LOW,
-            f"{b.name} ({b.experiment_id}) cannot reach significance in time: a {b.mde:.0%} MDE on a {b.baseline:.1%} baseline needs "
-            f"{b.units_per_variant:,} units per variant, {b.days_needed:,} days at {b.traffic:,.0f} a day, against {params.max_days} allowed.",
+            f"{b.name} ({b.experiment_id}) cannot reach significance in time: a {b.mde:.0%} {term('MDE')} on a {b.baseline:.1%} baseline needs "
+            f"{b.units_per_variant:,} units per variant, {count_words(b.days_needed, 'days')} at {b.traffic:,.0f} a day, against {params.max_days} allowed.",
         ))
     if p["concluded"]:
         notes.append(
             f"{p['wins']} of {p['concluded']} concluded experiments shipped a winner ({figure_value(figures['win_rate'])}); "
-            f"median {p['median_days_to_decision']:.0f} days from start to decision."
+            f"median {count_words(p['median_days_to_decision'], 'days')} from start to decision."
         )
     for o in p["overdue"].itertuples():
         actions.append(Action("experiments.overdue", o.experiment_id, Severity.MEDIUM,
-                              f"{o.name} ({o.experiment_id}) is still running {o.days_over} days after its planned end ({o.end_date:%d %b %Y})."))
+                              f"{o.name} ({o.experiment_id}) is still running {count_words(o.days_over, 'days')} after its planned end ({o.end_date:%d %b %Y})."))
     if not actions and not notes:
         notes.append("No experiments for this team in the workspace.")
     return AreaResult(figures, ("to_ship", "win_rate"), tuple(actions), tuple(notes))
@@ -236,28 +284,27 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
 RESULT_COLUMNS = [
     ("name", "Experiment", "text"),
     ("variant", "Variant", "text"),
-    ("metric", "Metric", "text"),
-    ("control_units", "Control units", "int"),
-    ("units", "Variant units", "int"),
+    ("metric_shown", "Metric", "text"),
+    ("units_shown", "Units (control / variant)", "text"),
     ("control_shown", "Control", "text"),
-    ("treatment_shown", "Variant", "text"),
+    ("treatment_shown", "Variant's", "text"),
     ("rel_lift", "Relative lift", "pct1"),
     ("interval", "Interval", "text"),
-    ("p_value", "p", "p"),
     ("p_holm", "p (Holm)", "p"),
-    ("chance_to_win", "Chance to beat control", "pct1"),
+    ("chance_to_win", "Chance to win", "pct1"),
 ]
 DECISION_COLUMNS = [
-    ("experiment_id", "Id", "text"),
     ("name", "Experiment", "text"),
+    ("experiment_id", "Id", "text"),
     ("status", "Status", "text"),
     ("decision", "Decision", "text"),
     ("srm_p", "SRM p", "p"),
     ("note", "Note", "text"),
 ]
 BACKLOG_COLUMNS = [
-    ("experiment_id", "Id", "text"),
     ("name", "Experiment", "text"),
+    ("experiment_id", "Id", "text"),
+    ("metric_shown", "Metric", "text"),
     ("ice", "ICE", "int"),
     ("baseline", "Baseline", "pct1"),
     ("mde", "MDE", "pct"),
@@ -267,6 +314,21 @@ BACKLOG_COLUMNS = [
     ("fits", "Fits in time", "text"),
     ("note", "Note", "text"),
 ]
+
+
+def results_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The results as the table shows them: metric keys as words, both arms' units in one column."""
+    if results.empty:
+        return results.assign(metric_shown=pd.Series(dtype=object), units_shown=pd.Series(dtype=object))
+    return results.assign(
+        metric_shown=results["metric"].map(metric_words),
+        units_shown=[f"{c:,} / {u:,}" for c, u in zip(results["control_units"], results["units"])],
+    )
+
+
+def backlog_table(backlog: pd.DataFrame) -> pd.DataFrame:
+    """The backlog as the table shows it, metric keys as words."""
+    return backlog.assign(metric_shown=backlog["metric"].map(metric_words) if len(backlog) else pd.Series(dtype=object))
 
 
 def traffic_note(report: ExperimentsReport, params: ExperimentsParams) -> str:
@@ -308,5 +370,5 @@ def explorer_views() -> dict[str, Any]:
     return {
         "Forest plot": lambda ctx, r: plots.plot_forest(r.results, "Relative lift by experiment and variant"),
         "Decisions": lambda ctx, r: html_table(r.decisions, DECISION_COLUMNS),
-        "Backlog": lambda ctx, r: html_table(r.backlog, BACKLOG_COLUMNS),
+        "Backlog": lambda ctx, r: html_table(backlog_table(r.backlog), BACKLOG_COLUMNS),
     }

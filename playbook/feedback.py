@@ -10,6 +10,10 @@ Canny, PostHog surveys):
 - Feature demand counts each account once per roadmap item (Productboard's and Canny's
   convention) and weights it by the account's ARR; churned accounts carry no ARR.
 - RICE = reach x impact x confidence / effort (Intercom's prioritisation score).
+- The change in NPS split by team (the organisation's report) or product (a team's): NPS is the
+  response-weighted mean of the parts' NPS, so the change is exactly the sum of each part's
+  share x NPS now minus share x NPS before; each part splits into rate and mix effects after
+  Kitagawa (1955), see :func:`nps_change_parts`.
 
 Every function is pure: frames in, new frames or dataclasses out.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -100,6 +104,73 @@ def arr_by_group(responses: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFram
     )
     total = table["arr"].sum()
     return table.assign(share=table["arr"] / total if total else np.nan)
+
+
+CHANGE_PART_COLUMNS = ["part", "responses_before", "responses_now", "share_before", "share_now", "nps_before", "nps_now",
+                       "contribution", "rate_effect", "mix_effect", "shown"]
+
+
+def whole_parts(values: list[float], total: float) -> list[int]:
+    """``values`` rounded to whole numbers that add up to ``round(total)`` (largest remainder).
+
+    Each value is rounded down, then the units still missing go to the values with the largest
+    remainders (ties to the earlier one), so no rounded part is more than one away from its value
+    and the parts shown add up to the total shown (Hamilton's apportionment method).
+    """
+    floors = [math.floor(v) for v in values]
+    missing = round(total) - sum(floors)
+    order = sorted(range(len(values)), key=lambda i: (-(values[i] - floors[i]), i))
+    for i in order[: max(missing, 0)]:
+        floors[i] += 1
+    return floors
+
+
+def nps_change_parts(previous: pd.DataFrame, current: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The change in NPS between two periods split exactly into each part's contribution.
+
+    NPS is a response-weighted mean of the parts' NPS: with ``w`` a part's share of the period's
+    responses and ``N`` its NPS, NPS = sum(w x N), so the change is sum(w1 x N1 - w0 x N0) and
+    each part's term is its contribution (in points; a part with no responses in a period has the
+    term 0 there). Each contribution splits further, as in Kitagawa's decomposition of a
+    difference between two rates (E. M. Kitagawa, "Components of a difference between two rates",
+    JASA 50, 1955), into a rate effect (mean share x change in its NPS) and a mix effect (mean
+    NPS x change in its share), which add up to it exactly. A part present in one period only
+    has no NPS change to speak of: its whole contribution is mix.
+
+    Args:
+        previous, current: the two periods' responses, with ``score`` and the ``by`` column.
+        by: the column naming the part (``team``, ``product``).
+
+    Returns:
+        One row per part, largest contribution (in size) first, with ``shown``: the contributions
+        rounded to whole points that add up to the rounded change (:func:`whole_parts`). Empty
+        when either period has no responses (there is no change to split).
+    """
+    if previous.empty or current.empty:
+        return pd.DataFrame(columns=CHANGE_PART_COLUMNS)
+
+    def side(frame: pd.DataFrame) -> pd.DataFrame:
+        scores = frame.assign(points=np.select([frame["score"] >= stats.PROMOTER_MIN, frame["score"] <= stats.DETRACTOR_MAX], [100.0, -100.0], 0.0))
+        table = scores.groupby(by)["points"].agg(["size", "mean"])
+        return table.assign(share=table["size"] / len(frame))
+
+    before, now = side(previous), side(current)
+    rows = []
+    for part in sorted(set(before.index) | set(now.index)):
+        n0, n1 = (int(t.loc[part, "size"]) if part in t.index else 0 for t in (before, now))
+        w0, w1 = (float(t.loc[part, "share"]) if part in t.index else 0.0 for t in (before, now))
+        v0, v1 = (float(t.loc[part, "mean"]) if part in t.index else math.nan for t in (before, now))
+        contribution = (w1 * v1 if n1 else 0.0) - (w0 * v0 if n0 else 0.0)
+        both = n0 > 0 and n1 > 0
+        rate = (w0 + w1) / 2 * (v1 - v0) if both else 0.0
+        rows.append({"part": part, "responses_before": n0, "responses_now": n1, "share_before": w0, "share_now": w1,
+                     "nps_before": v0, "nps_now": v1, "contribution": contribution, "rate_effect": rate,
+                     "mix_effect": contribution - rate if not both else (v0 + v1) / 2 * (w1 - w0)})
+    table = pd.DataFrame(rows)
+    total = float(table["contribution"].sum())
+    table["shown"] = whole_parts(table["contribution"].tolist(), total)
+    table = table.assign(size=table["contribution"].abs()).sort_values(["size", "part"], ascending=[False, True])
+    return table.drop(columns="size").reset_index(drop=True)[CHANGE_PART_COLUMNS]
 
 
 def _theme_pattern(keywords: list[str]) -> re.Pattern[str]:
@@ -230,6 +301,8 @@ class FeedbackReport:
     detractor_theme: ThemeFinding
     quotes: pd.DataFrame
     demand: pd.DataFrame
+    change_parts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CHANGE_PART_COLUMNS))
+    part_kind: str = "product"
     result: AreaResult | None = None
 
 
@@ -242,6 +315,8 @@ def build_report(
     roadmap: pd.DataFrame,
     params: FeedbackParams,
     period: Period,
+    part_of: dict[str, str] | None = None,
+    part_kind: str = "product",
 ) -> FeedbackReport:
     """Compute the feedback area for one team.
 
@@ -253,6 +328,9 @@ def build_report(
         roadmap: the team's roadmap items.
         params: the area's parameters.
         period: the reporting period.
+        part_of: product -> the part its responses count towards when the change in NPS is
+            split (its team in the organisation's report); a product not named is its own part.
+        part_kind: what a part is, in words ("team", "product").
     """
     conf = params.confidence
     now = stats.nps(current["score"].to_numpy(), conf)
@@ -283,8 +361,31 @@ def build_report(
         detractor_theme=finding,
         quotes=quotes,
         demand=demand,
+        change_parts=nps_change_parts(_with_part(previous, part_of), _with_part(current, part_of), "part"),
+        part_kind=part_kind,
     )
     return replace(report, result=summarise(report, params))
+
+
+def demand_table(demand: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The ``top`` items of :func:`feature_demand` as the table shows them, statuses as words ("in progress")."""
+    head = demand.head(top)
+    return head.assign(status=head["status"].astype(str).str.replace("_", " "))
+
+
+def change_part_columns(kind: str) -> list[tuple[str, str, str]]:
+    """The columns of the table of contributions to the change in NPS (``kind``: team or product)."""
+    return [
+        ("part", kind.capitalize(), "text"), ("responses_before", "Responses before", "int"), ("responses_now", "Responses now", "int"),
+        ("share_before", "Share before", "pct"), ("share_now", "Share now", "pct"), ("nps_before", "NPS before", "score"),
+        ("nps_now", "NPS now", "score"), ("rate_effect", "From its NPS", "num1"), ("mix_effect", "From its share", "num1"),
+        ("shown", "Part of the change", "signed"),
+    ]
+
+
+def _with_part(responses: pd.DataFrame, part_of: dict[str, str] | None) -> pd.DataFrame:
+    products = responses["product"].astype(str)
+    return responses.assign(part=products.map(part_of).fillna(products) if part_of else products)
 
 
 def _points(value: float) -> str:
@@ -299,6 +400,43 @@ def _nps_text(result: stats.NPSResult) -> str:
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+def _change_driver(parts: pd.DataFrame, change: float) -> pd.Series | None:
+    """The part whose contribution moved NPS most in the direction it went; None when there is
+    one part only or the change rounds to zero."""
+    if len(parts) < 2 or round(change) == 0:
+        return None
+    return parts.loc[parts["contribution"].idxmin() if change < 0 else parts["contribution"].idxmax()]
+
+
+def _change_parts_text(parts: pd.DataFrame, driver: pd.Series, kind: str, change: float) -> str:
+    """The sentence naming the part that drove the change, then every other part's contribution."""
+    total = round(change)
+    move = "fall" if change < 0 else "rise"
+    amount = ("all" if driver["shown"] == total else "more than all" if abs(driver["shown"]) > abs(total)
+              else "most" if abs(driver["shown"]) * 2 > abs(total) else "the largest part")
+    if driver["responses_before"] and driver["responses_now"]:
+        how = (f"its NPS went from {_points(driver['nps_before'])} to {_points(driver['nps_now'])} on "
+               f"{driver['share_now']:.0%} of this period's responses")
+    else:
+        how = f"it had no responses in the {'previous' if not driver['responses_before'] else 'current'} period"
+    others = ", ".join(f"{r.part} {_points(r.shown)}" for r in parts.itertuples() if r.part != driver["part"])
+    return (f"By {kind}, {driver['part']} drove {amount} of the {move}: {_points(driver['shown'])} of the {_points(total)} {'point' if abs(round(total)) == 1 else 'points'} "
+            f"({how}); {others}. A {kind}'s part = its share of responses x its NPS, this period minus the previous, "
+            f"rounded to whole points that add up to the change.")
+
+
+def _theme_text(themes: pd.DataFrame, finding: ThemeFinding) -> str:
+    """What detractors talk about most; themes tied at the top are named together, not as "next"."""
+    rows = themes[(themes["group"] == finding.group) & (themes["theme"] != OTHER_THEME)]
+    tied = sorted(rows.loc[rows["comments"] == finding.comments, "theme"].astype(str))
+    counted = f"{finding.comments} of {finding.group_comments} {finding.group} comments ({finding.share:.0%})"
+    if len(tied) > 1:
+        names = ", ".join(tied[:-1]) + f" and {tied[-1]}"
+        return f"{finding.group.capitalize()}s talk most about {names}, as often: each is mentioned in {counted}."
+    runner = f"; next is {finding.runner_up} at {finding.runner_up_share:.0%}" if finding.runner_up else ""
+    return f"{finding.group.capitalize()}s mostly talk about {finding.theme}: {counted} mention it{runner}."
 
 
 def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
@@ -333,9 +471,14 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
         elif change.change >= params.drop_alert:
             verb = f"NPS rose by {change.change:.0f} points"
         else:
-            verb = f"NPS moved by {_points(change.change)} points"
+            verb = f"NPS moved by {_points(change.change)} {'point' if abs(round(change.change)) == 1 else 'points'}"
         line = (f"{verb}: from {_nps_text(before)} in the previous period to {_nps_text(now)} in this one; "
                 f"change {_points(change.change)} (interval {change.low:.0f} to {change.high:.0f}), {overlap}.")
+        driver = _change_driver(report.change_parts, change.change)
+        if driver is not None:
+            figures["nps_driver"] = Figure("nps_driver", f"NPS change from {report.part_kind} {driver['part']}", float(driver["shown"]),
+                                           "points", good="up", subject=str(driver["part"]), rows=int(driver["responses_now"]))
+            line = f"{line} {_change_parts_text(report.change_parts, driver, report.part_kind, change.change)}"
         if change.change <= -params.drop_alert:
             severity = Severity.MEDIUM if change.intervals_overlap else Severity.HIGH
             actions.append(Action("feedback.nps_drop", "NPS", severity, line, figures=("nps",)))
@@ -345,13 +488,7 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
         notes.append(f"Only {now.n} responses this period (fewer than {params.min_responses}): treat the score as indicative.")
     finding = report.detractor_theme
     if finding.theme:
-        runner = (
-            f"; next is {finding.runner_up} at {finding.runner_up_share:.0%}" if finding.runner_up else ""
-        )
-        notes.append(
-            f"Detractors mostly talk about {finding.theme}: {finding.comments} of {finding.group_comments} "
-            f"detractor comments ({finding.share:.0%}) mention it{runner}."
-        )
+        notes.append(_theme_text(report.themes, finding))
     demand = report.demand
     if len(demand) and demand["arr"].iloc[0] > 0:
         top = demand.iloc[0]
@@ -377,15 +514,23 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
 def report(ctx: ReportContext) -> FeedbackReport:
     """Read the team's feedback tables for the period and compute the Feedback & NPS area."""
     settings = ctx.params.feedback
+    features, roadmap = ctx.read("features"), ctx.read("roadmap")
+    # The organisation's change is split by team (each product's team as the features and the
+    # roadmap name it); a team's own change by product.
+    by_team = ctx.params.team == "all"
+    owners = pd.concat([f[["product", "team"]] for f in (features, roadmap) if len(f)]) if len(features) or len(roadmap) else None
+    part_of = dict(owners.dropna().drop_duplicates("product").itertuples(index=False)) if by_team and owners is not None else None
     return build_report(
         current=ctx.read("nps_responses", "current"),
         previous=ctx.read("nps_responses", "previous"),
         history=ctx.read("nps_responses", trend_window(ctx.period, settings.trend, settings.trend_periods)),
         feedback=ctx.read("feedback"),
         accounts=ctx.read("accounts"),
-        roadmap=with_releases(ctx.read("roadmap"), ctx.read("releases"), ctx.read("features"), ctx.period.end),
+        roadmap=with_releases(roadmap, ctx.read("releases"), features, ctx.period.end),
         params=settings,
         period=ctx.period,
+        part_of=part_of,
+        part_kind="team" if part_of else "product",
     )
 
 

@@ -107,8 +107,9 @@ def test_digests_and_known_issues(releases_df, comms_df):
 def test_readiness_by_hand(releases_df):
     table = en.readiness(releases_df, EP).set_index("release_id")
     assert table.loc["R1", "ready"] and table.loc["R1", "docs_days_early"] == pytest.approx(4)
-    assert table.loc["R2", "ready"] and table.loc["R2", "training"] == "missing"  # not required for minor
+    assert table.loc["R2", "ready"] and table.loc["R2", "training"] == "not required"  # a minor release needs none
     assert not table.loc["R3", "ready"] and table.loc["R3", "not_ready"] == "docs, training (never)"
+    assert table.loc["R3", "training"] == "missing"  # required for a major release and never made
     assert table.loc["R3", "docs_days_early"] == pytest.approx(-5)
 
 
@@ -142,7 +143,7 @@ def test_launch_adoption_by_hand(releases_df):
     r1 = table.loc["R1"]
     # active 5 Nov - 5 Dec: a1..a4; adopters within 30 days: a1, a3 (a5 first used it later)
     assert (r1["active_accounts"], r1["adopters"]) == (4, 2) and r1["adoption_30d"] == pytest.approx(0.5)
-    assert r1["median_days_to_first_use"] == pytest.approx(3)  # 1, 3 and 45 days
+    assert r1["median_days_to_first_use"] == pytest.approx(2)  # adopters in the window: 1 and 3 days (a5's 45 days is outside)
     assert r1["escalations_30d"] == 1
     assert table.loc["R2", "adoption_30d"] == 1.0
     slow = en.slow_launches(table.reset_index(), 0.6)

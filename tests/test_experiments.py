@@ -150,7 +150,7 @@ def test_portfolio(catalogue, units):
 def test_summary_sentences(catalogue, units):
     report = ex.build_report(catalogue, units, {}, PARAMS, PERIOD)
     text = "\\n".join(report.result.lines)
-    assert "Exp SRM (SRM) is invalid: units per variant are off the planned split (SRM p " in text
+    assert "Exp SRM (SRM) is invalid: units per variant are off the planned split (a sample ratio mismatch, SRM p " in text
     assert "Ship Exp WIN (WIN): conv went from 10.0% to 12.5%, +25.0% relative (95% interval" in text
     assert "Exp FLAT (FLAT) made no difference: +0.3% relative" in text
     assert "Exp HUGE (HUGE) cannot reach significance in time" in text
@@ -158,3 +158,38 @@ def test_summary_sentences(catalogue, units):
     # The invalid experiment (high) leads; the backlog's note (low) comes after the ships (medium).
     severities = [int(a.severity) for a in report.result.actions]
     assert report.result.actions[0].rule == "experiments.invalid" and severities == sorted(severities, reverse=True)
+
+
+def test_a_harmful_result_reaches_the_summary(catalogue, units):
+    # BAD: 500 of 4,000 (12.5%) against 380 of 4,000 (9.5%), relative -24.0%.
+    report = ex.build_report(catalogue, units, {}, PARAMS, PERIOD)
+    _, p = proportions_ztest([380, 500], [4000, 4000])
+    assert p < 0.0001
+    harmful = [a for a in report.result.actions if a.rule == "experiments.harmful"]
+    assert [a.subject for a in harmful] == ["BAD"] and harmful[0].severity == ex.Severity.MEDIUM  # concluded
+    assert harmful[0].text.startswith(
+        "Do not ship Exp BAD (BAD): it hurt conv, which went from 12.5% to 9.5%, -24.0% relative (95% interval -")
+    assert harmful[0].text.endswith("p < 0.0001; make sure the change is not rolled out.")
+    assert report.result.figures["harmful"].value == 1
+
+
+def test_a_running_harmful_experiment_is_urgent(units):
+    catalogue = pd.DataFrame([_exp("BAD", status="running", end="2026-12-20")])
+    report = ex.build_report(catalogue, units[units["experiment_id"] == "BAD"], {}, PARAMS, PERIOD)
+    (action,) = report.result.actions
+    assert action.severity == ex.Severity.HIGH and action.text.endswith("; it is still running, so stop it now.")
+
+
+def test_abbreviations_are_spelled_out_once(catalogue, units):
+    text = "\n".join(ex.build_report(catalogue, units, {}, PARAMS, PERIOD).result.lines)
+    assert text.count("MDE (the minimum detectable effect it was sized for)") == 1
+    assert "within the 10% MDE (the minimum detectable effect" in text and "a 1% MDE on a" in text
+    assert text.count("CUPED (which adjusts each unit's metric by its own pre-period value)") == 1
+
+
+def test_metric_words():
+    assert ex.metric_words("report_saved") == "Report saved"
+    assert ex.metric_words("api_calls_per_week") == "API calls per week"
+    assert ex.metric_words("api_calls_per_week", capital=False) == "API calls per week"
+    assert ex.metric_words("task_done", capital=False) == "task done"
+    assert ex.metric_words("upgrade") == "Upgrade"

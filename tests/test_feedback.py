@@ -1,6 +1,7 @@
 """Feedback metrics against hand computations on the small frames in conftest.py."""
 
 import math
+import re
 from datetime import date
 
 import numpy as np
@@ -160,3 +161,123 @@ def test_build_report_with_no_responses(accounts_df, roadmap_df, responses_df):
     assert report.result.lines[0] == "No NPS responses in this period, so there is no score to report."
     assert not report.result.needs_action and report.result.figures["nps"].value is None
     assert np.isnan(report.trend["nps"]).all()
+
+
+def _answers(parts: dict[str, list[int]]) -> pd.DataFrame:
+    rows = [(part, score) for part, scores in parts.items() for score in scores]
+    return pd.DataFrame(rows, columns=["part", "score"])
+
+
+def test_change_parts_add_up_to_the_change_two_parts():
+    # Hand computation. Before: A [10, 10, 0] NPS 100/3 on 3/4 of answers, B [10] NPS 100 on 1/4;
+    # organisation NPS 50. Now: A [0, 0, 10, 8] NPS -25 on 4/6, B [9, 5] NPS 0 on 2/6; NPS -50/3.
+    before, now = _answers({"A": [10, 10, 0], "B": [10]}), _answers({"A": [0, 0, 10, 8], "B": [9, 5]})
+    table = fb.nps_change_parts(before, now, "part").set_index("part")
+    assert table.index.tolist() == ["A", "B"]
+    # A: 4/6 x -25 - 3/4 x 100/3 = -50/3 - 25; B: 2/6 x 0 - 1/4 x 100 = -25.
+    assert table.loc["A", "contribution"] == pytest.approx(-125 / 3)
+    assert table.loc["B", "contribution"] == pytest.approx(-25)
+    assert table["contribution"].sum() == pytest.approx(-50 / 3 - 50)
+    # Kitagawa: rate = mean share x change in NPS, mix = mean NPS x change in share.
+    assert table.loc["A", "rate_effect"] == pytest.approx((3 / 4 + 4 / 6) / 2 * (-25 - 100 / 3))
+    assert table.loc["A", "mix_effect"] == pytest.approx((100 / 3 - 25) / 2 * (4 / 6 - 3 / 4))
+    assert table.loc["B", "rate_effect"] == pytest.approx((1 / 4 + 2 / 6) / 2 * -100)
+    assert table.loc["B", "mix_effect"] == pytest.approx(50 * (2 / 6 - 1 / 4))
+    assert table["shown"].tolist() == [-42, -25]  # adds up to round(-66.7) = -67
+    assert table.loc["A", ["responses_before", "responses_now"]].tolist() == [3, 4]
+
+
+def test_change_parts_with_a_part_absent_in_one_period():
+    # Before: only A [10, 0, 9] (NPS 100/3). Now: A [10] (100) and C [0] (-100), half each; NPS 0.
+    table = fb.nps_change_parts(_answers({"A": [10, 0, 9]}), _answers({"A": [10], "C": [0]}), "part").set_index("part")
+    assert table.index.tolist() == ["C", "A"]
+    assert table.loc["C", "contribution"] == pytest.approx(-50)
+    assert (table.loc["C", "rate_effect"], table.loc["C", "mix_effect"]) == (0, pytest.approx(-50))
+    assert math.isnan(table.loc["C", "nps_before"]) and table.loc["C", "share_before"] == 0
+    assert table.loc["A", "contribution"] == pytest.approx(50 - 100 / 3)
+    assert table.loc["A", "rate_effect"] + table.loc["A", "mix_effect"] == pytest.approx(50 - 100 / 3)
+    # -50 and 16.7 add up to -33.3: shown as -50 and 17, which add up to -33.
+    assert table["shown"].tolist() == [-50, 17]
+
+
+def test_change_parts_single_part_and_no_change():
+    single = fb.nps_change_parts(_answers({"A": [10, 9, 3]}), _answers({"A": [10, 2]}), "part")
+    assert single["part"].tolist() == ["A"]
+    assert single.loc[0, "contribution"] == pytest.approx(0 - 100 / 3)
+    assert single.loc[0, "rate_effect"] == pytest.approx(-100 / 3) and single.loc[0, "mix_effect"] == pytest.approx(0)
+    same = _answers({"A": [10, 0], "B": [8, 9]})
+    flat = fb.nps_change_parts(same, same, "part")
+    assert flat["contribution"].tolist() == [0, 0] and flat["shown"].tolist() == [0, 0]
+    assert fb.nps_change_parts(same.iloc[0:0], same, "part").empty
+
+
+def test_whole_parts_add_up_to_the_rounded_total():
+    assert fb.whole_parts([0.5, 0.5, 0.5], 1.5) == [1, 1, 0]
+    assert fb.whole_parts([-0.4, -0.4, -0.4], -1.2) == [0, 0, -1]
+    assert fb.whole_parts([-16.6, -4.8, -2.1, 1.8], -21.7) == [-17, -5, -2, 2]
+    assert fb.whole_parts([], 0) == []
+
+
+def test_summary_names_the_part_that_drove_the_fall(responses_df, accounts_df, roadmap_df):
+    # p1 (6 answers) goes from all promoters to the fixture's 4 promoters and 2 passives;
+    # p2 (4 answers) from 3 promoters and a passive to 4 detractors.
+    previous = responses_df.assign(score=[10, 10, 10, 9, 9, 9, 9, 10, 8, 9])
+    empty_feedback = pd.DataFrame(columns=["feedback_id", "account_id", "roadmap_item_id"])
+    report = fb.build_report(
+        responses_df, previous, responses_df, empty_feedback, accounts_df, roadmap_df, FeedbackParams(themes=RULES, drop_alert=10),
+        Period(date(2026, 11, 1), date(2026, 11, 15)), part_of={"p1": "team one", "p2": "team two"}, part_kind="team",
+    )
+    # Before: NPS (9 - 0) / 10 = 90. Now 0. team one: 0.6 x 66.7 - 0.6 x 100 = -20;
+    # team two: 0.4 x -100 - 0.4 x 75 = -70.
+    line = report.result.actions[0].text
+    assert ("By team, team two drove most of the fall: -70 of the -90 points (its NPS went from +75 to -100 on 40% of this "
+            "period's responses); team one -20.") in line
+    driver = report.result.figures["nps_driver"]
+    assert (driver.value, driver.subject) == (-70, "team two")
+
+
+def test_summary_names_tied_themes_together(responses_df, accounts_df, roadmap_df):
+    # Detractors R6 "slow", R7 "expensive": one comment each for performance and pricing.
+    answers = responses_df.assign(comment=[None] * 6 + ["So slow", "Too expensive", None, None])
+    empty_feedback = pd.DataFrame(columns=["feedback_id", "account_id", "roadmap_item_id"])
+    report = fb.build_report(
+        answers, answers, answers, empty_feedback, accounts_df, roadmap_df, FeedbackParams(themes=RULES),
+        Period(date(2026, 11, 1), date(2026, 11, 15)),
+    )
+    assert ("Detractors talk most about performance and pricing, as often: each is mentioned in 1 of 2 detractor comments (50%)."
+            in report.result.lines)
+    assert not any("next is" in line for line in report.result.lines)
+
+
+@pytest.mark.e2e
+def test_organisation_summary_names_the_team_that_drove_the_fall(sample_run, sample_workspace):
+    from conftest import visible_text
+    from playbook.sample import PLANTED
+
+    _, out = sample_run
+    answers = pd.read_csv(sample_workspace / "nps_responses.csv")
+    day = pd.to_datetime(answers["submitted_at"], utc=True).dt.strftime("%Y-%m-%d")
+    team_of = pd.read_csv(sample_workspace / "features.csv").drop_duplicates("product").set_index("product")["team"]
+    answers = answers.assign(team=answers["product"].map(team_of))
+    # Each team's part by hand: (its promoters - its detractors) / all answers of the period, x 100.
+    parts, totals = {}, {}
+    for name, (first, last) in {"now": ("2026-10-29", "2026-11-27"), "before": ("2026-09-29", "2026-10-28")}.items():
+        rows = answers[(day >= first) & (day <= last)]
+        net = (rows["score"] >= 9).astype(int) - (rows["score"] <= 6).astype(int)
+        parts[name] = 100 * net.groupby(rows["team"]).sum() / len(rows)
+        totals[name] = 100 * net.sum() / len(rows)
+    change = parts["now"] - parts["before"]
+    assert change.sum() == pytest.approx(totals["now"] - totals["before"])
+    assert change.idxmin() == PLANTED.nps_drop_team and change.min() < (totals["now"] - totals["before"]) / 2
+    text = visible_text((out / "all" / "feedback.html").read_text())
+    total = round(totals["now"] - totals["before"])
+    # "most" when the others moved the same way, "more than all" when they moved against it.
+    found = re.search(rf"By team, {PLANTED.nps_drop_team} drove (?:most|more than all) of the fall: ([+-]\d+) of the {total:+d} points "
+                      r"\(its NPS went from ([+-]?\d+) to ([+-]?\d+) on (\d+)% of this period's responses\); (.+?)\. A team's part", text)
+    assert found, text[:3000]
+    driver = int(found.group(1))
+    others = {name: int(value) for name, value in (item.rsplit(" ", 1) for item in found.group(5).split(", "))}
+    assert set(others) == set(change.index) - {PLANTED.nps_drop_team}
+    # Each part shown is within a point of the hand computation, and the parts add up to the change shown.
+    assert abs(driver - change[PLANTED.nps_drop_team]) < 1 and all(abs(others[t] - change[t]) < 1 for t in others)
+    assert driver + sum(others.values()) == total

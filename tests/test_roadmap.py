@@ -46,3 +46,23 @@ def test_feature_ids_of_any_column_type_link():
     for ids in (pd.array([None, None, None, 102], dtype="Int64"), [None, None, None, 102.0], ["", "", "", " 102 "]):
         out = with_releases(roadmap.assign(feature_id=ids), releases, features, AS_OF).set_index("item_id")
         assert out["status"].to_dict() == {"R1": "shipped", "R2": "planned", "R3": "idea", "R4": "shipped"}, ids
+
+
+def test_the_sample_links_items_named_differently_from_their_feature():
+    import numpy as np
+
+    from playbook import sample
+
+    day = date(2026, 11, 27)
+    roadmap, features = sample.make_roadmap(), sample.make_features(day)
+    releases = sample.make_releases(np.random.default_rng(3), day)
+    releases = releases.assign(release_date=pd.to_datetime(releases["release_date"], utc=True).dt.tz_convert(None))
+    out = with_releases(roadmap, releases, features, day).set_index("item_id")
+    names = features.set_index("feature_id")["name"]
+    # "Dark mode" is the feature "Dark theme" (90 days ago), "Bulk import endpoint" is "Bulk endpoints" (120 days ago).
+    for item, feature, days in (("MOB-1", "F-MOB-5", 90), ("PLA-5", "F-API-3", 120)):
+        assert out.loc[item, "title"] != names[feature] and roadmap.set_index("item_id").loc[item, "feature_id"] == feature
+        assert out.loc[item, "status"] == "shipped"
+        assert out.loc[item, "shipped_on"] == pd.Timestamp("2026-11-27 10:00") - pd.Timedelta(days=days)
+    # Items with no feature keep the status the roadmap gives them.
+    assert out.loc["MOB-3", "status"] == "idea" and pd.isna(roadmap.set_index("item_id").loc["MOB-3", "feature_id"])
