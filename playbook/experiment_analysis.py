@@ -138,12 +138,17 @@ def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], para
     if srm_p < params.srm_threshold:
         shown = "< 0.0001" if srm_p < 0.0001 else f"= {srm_p:.4f}"
         return INVALID, None, f"units per variant are off the planned split (SRM p {shown})"
-    winners = [r for r in rows if r["p_holm"] < params.alpha and r["rel_lift"] > 0]
+    # A call needs the p-value and the interval on the relative lift to agree (DESIGN §5): the
+    # test is on the difference, the interval on the ratio (delta method), and near the edge one
+    # can clear zero while the other does not; such a result is too close to call.
+    winners = [r for r in rows if r["p_holm"] < params.alpha and r["rel_lift"] > 0 and r["rel_low"] > 0]
     if winners:
         best = max(winners, key=lambda r: r["rel_lift"])
         return SHIP, best["variant"], ""
-    if any(r["p_holm"] < params.alpha for r in rows):
+    if any(r["p_holm"] < params.alpha and r["rel_high"] < 0 for r in rows):
         return DO_NOT_SHIP, None, "significantly worse than control"
+    if any(r["p_holm"] < params.alpha for r in rows):
+        return INCONCLUSIVE, None, "too close to call: the p-value clears the threshold but the interval includes no change"
     margin = mde if isinstance(mde, float) and not math.isnan(mde) else params.default_mde
     if all(-margin < r["rel_low"] and r["rel_high"] < margin for r in rows):
         return NO_EFFECT, None, f"the interval rules out effects of {margin:.0%} or more"

@@ -193,3 +193,21 @@ def test_metric_words():
     assert ex.metric_words("api_calls_per_week", capital=False) == "API calls per week"
     assert ex.metric_words("task_done", capital=False) == "task done"
     assert ex.metric_words("upgrade") == "Upgrade"
+
+
+@pytest.mark.parametrize(
+    ("p", "low", "high", "expected"),
+    [
+        (0.01, 0.02, 0.30, xa.SHIP),             # both clear zero upwards
+        (0.0457, -0.007, 0.284, xa.INCONCLUSIVE),  # p under alpha, interval through zero (the sample's Sandbox accounts)
+        (0.01, -0.30, -0.02, xa.DO_NOT_SHIP),    # both clear zero downwards
+        (0.04, -0.25, 0.01, xa.INCONCLUSIVE),    # harmful by p, not by the interval
+    ],
+)
+def test_a_call_needs_the_p_value_and_the_interval_to_agree(p, low, high, expected):
+    row = {"variant": "treatment", "p_holm": p, "rel_lift": (low + high) / 2, "rel_low": low, "rel_high": high}
+    decision, best, note = xa._decide([row], srm_p=0.5, mde=0.1, unknown=[], params=ExperimentsParams())
+    assert decision == expected
+    assert (best == "treatment") == (expected == xa.SHIP)
+    if expected == xa.INCONCLUSIVE:
+        assert "interval includes no change" in note
