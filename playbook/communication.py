@@ -133,7 +133,7 @@ class Digest:
     shipped: pd.DataFrame
     coming: pd.DataFrame
     issues: pd.DataFrame
-    unreached: pd.DataFrame
+    unreached: pd.DataFrame  # shipped releases whose notes reached none of ``groups``; ``required``: its tier requires them
 
 
 def known_issues(escalations: pd.DataFrame, bugs: pd.DataFrame, end: date) -> pd.DataFrame:
@@ -162,6 +162,10 @@ def digests(
     for audience, groups in params.digest_audiences.items():
         got = comms[comms["audience"].isin(groups)].groupby("release_id").size()
         unreached = shipped[~shipped["release_id"].isin(got.index)]
+        # Whether the release's tier requires these groups (the coverage rule): a minor release
+        # not sent to sales is not a miss, and the digest must not read as one.
+        required = [bool(set(groups) & set(params.required_audiences.get(tier, []))) for tier in unreached["tier"]]
+        unreached = unreached.assign(required=required)
         result.append(Digest(audience, list(groups), shipped.reset_index(drop=True), coming.reset_index(drop=True), issues, unreached.reset_index(drop=True)))
     return result
 

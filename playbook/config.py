@@ -80,6 +80,9 @@ class ToolsParams(_Strict):
     rightsize_action_money: float = Field(
         10_000, ge=0, description="a tool to rightsize whose idle spend reaches this (USD a year) is named in the summary"
     )
+    high_money: float = Field(
+        50_000, ge=0, description="a tool to rightsize whose idle spend reaches this (USD a year) is a high-severity action"
+    )
     coexist: tuple[tuple[str, ...], ...] = Field(
         (), description="groups of tools meant to coexist: never counted as an overlap of one another"
     )

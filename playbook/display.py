@@ -175,9 +175,17 @@ def show_digest(digest: Any, team_name: str, period_label: str) -> None:
     issues = items(digest.issues, lambda r: f"{esc(r['kind'])}: {esc(r['what'])} ({esc(r['product'])}, open since "
                    f"{format_value(r['since'], 'date')})")
     unreached = ""
+    groups = esc(", ".join(digest.groups))
     if len(digest.unreached):
-        names = ", ".join(esc(t) for t in digest.unreached["title"])
-        unreached = f'<p class="pb-warn">Release notes for {names} were not sent to {esc(", ".join(digest.groups))}.</p>'
+        missed = digest.unreached[digest.unreached["required"]] if "required" in digest.unreached else digest.unreached
+        optional = digest.unreached.drop(missed.index)
+        if len(missed):
+            names = ", ".join(esc(t) for t in missed["title"])
+            unreached += f'<p class="pb-warn">Release notes for {names} were not sent to {groups}, which their tier requires.</p>'
+        if len(optional):
+            names = ", ".join(esc(t) for t in optional["title"])
+            tiers = " or ".join(sorted({esc(t) for t in optional["tier"]}))
+            unreached += f"<p>Release notes for {names} were not sent to {groups} (not required for a {tiers} release).</p>"
     _html(
         f'<section class="pb-digest"><h3>For {esc(digest.audience)} ({esc(", ".join(digest.groups))})</h3>'
         f"<p>{esc(team_name)}, {esc(period_label)}.</p>"

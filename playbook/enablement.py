@@ -202,7 +202,7 @@ def summarise(report: EnablementReport, params: EnablementParams) -> AreaResult:
     for g in report.gaps.itertuples():
         actions.append(Action(
             "enablement.knowledge_gap", f"{g.audience}: {g.feature_id}", Severity.MEDIUM,
-            f"Knowledge gap: {g.audience} on {g.feature}: {g.completion:.0%} completed the training ({g.completed} of {g.assigned}), "
+            f"Knowledge gap, {g.audience} on {g.feature}: {g.completion:.0%} completed the training ({g.completed} of {g.assigned}), "
             f"mean quiz score {g.mean_score:.0f} (thresholds: {params.min_completion:.0%} completion, a mean score of {params.min_quiz_score:.0f}).",
             figures=("knowledge_gaps",),
         ))

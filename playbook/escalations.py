@@ -415,7 +415,9 @@ def _live_actions(report: EscalationsReport) -> list[Action]:
         if part.empty:
             continue
         items = []
-        for row in part.head(SHOWN).itertuples():
+        # The largest accounts first, so the ARR at stake is named, not left in "and N more".
+        named = part.assign(_arr=part["arr"].fillna(0)).sort_values(["_arr", "hours_over"], ascending=[False, False], kind="stable")
+        for row in named.head(SHOWN).itertuples():
             who = _who(row)
             items.append(f"{row.escalation_id}{f' ({who})' if who else ''}, opened {row.opened_at:%d %b %Y}, "
                          f"{_span(row.hours_over)} past its {row.target_hours:g}-hour {row.clock} target")
@@ -442,7 +444,7 @@ def _old_bug_actions(report: EscalationsReport, params: EscalationsParams) -> li
         for row in part.head(SHOWN).itertuples():
             who = _who(row)
             source = f" (from escalation {row.escalation_id}{f', {who}' if who else ''})" if isinstance(row.escalation_id, str) else ""
-            items.append(f"{row.bug_id} on {row.product}, open {count_words(int(row.age_days), 'days')} since {row.opened_at:%d %b %Y}{source}")
+            items.append(f"{row.bug_id} on {row.product}, open {count_words(row.age_days, 'days')} since {row.opened_at:%d %b %Y}{source}")
         money = _stake(part)
         stake = f" {short_money(money)} ARR at stake." if money else ""
         actions.append(Action(

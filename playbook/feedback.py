@@ -32,7 +32,7 @@ from playbook import stats
 from playbook.config import FeedbackParams
 from playbook.period import Period
 from playbook.figures import Action, AreaResult, Figure, Severity
-from playbook.views import figure_value, short_money
+from playbook.views import count_words, figure_value, format_value, short_money
 from playbook.roadmap import with_releases
 from playbook.context import trend_window
 
@@ -389,7 +389,7 @@ def _with_part(responses: pd.DataFrame, part_of: dict[str, str] | None) -> pd.Da
 
 
 def _points(value: float) -> str:
-    return f"{value:+.0f}" if round(value) else "0"
+    return format_value(value, "signed")
 
 
 def _nps_text(result: stats.NPSResult) -> str:
@@ -467,11 +467,12 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
             else "the two intervals do not overlap"
         )
         if change.change <= -params.drop_alert:
-            verb = f"NPS fell by {abs(change.change):.0f} points"
+            verb = f"NPS fell by {count_words(abs(change.change), 'points')}"
         elif change.change >= params.drop_alert:
-            verb = f"NPS rose by {change.change:.0f} points"
+            verb = f"NPS rose by {count_words(change.change, 'points')}"
         else:
-            verb = f"NPS moved by {_points(change.change)} {'point' if abs(round(change.change)) == 1 else 'points'}"
+            verb = f"NPS {'unchanged' if round(change.change) == 0 else 'rose' if change.change > 0 else 'fell'}" + (
+                "" if round(change.change) == 0 else f" by {count_words(abs(change.change), 'points')}")
         line = (f"{verb}: from {_nps_text(before)} in the previous period to {_nps_text(now)} in this one; "
                 f"change {_points(change.change)} (interval {change.low:.0f} to {change.high:.0f}), {overlap}.")
         driver = _change_driver(report.change_parts, change.change)

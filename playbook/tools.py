@@ -370,7 +370,7 @@ def _unused_action(unused: pd.DataFrame, calendar: pd.DataFrame, params: ToolsPa
     renewing = calendar.set_index("tool")["days_to_renewal"] if len(calendar) else pd.Series(dtype=int)
     parts = []
     for tool in unused.sort_values(["annual_cost", "tool"], ascending=[False, True]).itertuples():
-        owner = f"{tool.owner_team}, " if team == ORGANISATION else ""
+        owner = f"owner: {tool.owner_team}, " if team == ORGANISATION else ""
         days = renewing.get(tool.tool)
         soon = f", renews in {count_words(days, 'days')}" if days is not None and days <= params.review_days else ""
         parts.append(f"{tool.tool} ({owner}{short_money(tool.annual_cost)}; {_unused_reason(tool, params)}{soon})")
@@ -424,10 +424,13 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
     large = owned[(owned["utilisation"] < floor) & ~owned["unused"] & (owned["idle_spend"] >= params.rightsize_action_money)
                   & ~owned["tool"].isin(urgent["tool"])].sort_values("idle_spend", ascending=False)
     for tool in large.itertuples():
-        owner = f" ({tool.owner_team})" if team == ORGANISATION else ""
+        owner = f" (owner: {tool.owner_team})" if team == ORGANISATION else ""
         idle_seats = int(tool.seats - tool.engaged)
+        # Money ranks actions within a severity only; an idle spend this large is as urgent as a
+        # tool nobody uses, so it is not ranked below smaller high-severity sums.
+        severity = Severity.HIGH if tool.idle_spend >= params.high_money else Severity.MEDIUM
         actions.append(Action(
-            "tools.rightsize", tool.tool, Severity.MEDIUM,
+            "tools.rightsize", tool.tool, severity,
             f"{tool.tool}{owner} has only {tool.engaged:,} of its {tool.seats:,} seats engaged ({tool.utilisation:.0%}, floor {floor:.0%}): "
             f"rightsizing it to the seats in use would save {short_money(tool.idle_spend)} a year "
             f"({plural(f'{idle_seats:,} idle seats', idle_seats)} at {short_money(tool.cost_per_seat)} each).",

@@ -35,7 +35,8 @@ def format_value(value: Any, fmt: Format) -> str:
     if fmt == "score":
         return f"{value:.0f}"
     if fmt == "signed":
-        return f"{value:+.0f}"
+        # A change that rounds to nothing has no sign: "0", never "+0" or "-0".
+        return "0" if round(value) == 0 else f"{value:+.0f}"
     if fmt == "num1":
         return f"{value:,.1f}"
     if fmt == "date":

@@ -102,6 +102,14 @@ def test_digests_and_known_issues(releases_df, comms_df):
     assert digests["support"].coming["item_id"].tolist() == ["I1"]
     assert digests["support"].unreached["release_id"].tolist() == ["R1", "R3"]
     assert digests["revenue"].unreached["release_id"].tolist() == ["R3"]
+    # A major release requires sales, success and support (params): each miss is a real one.
+    assert digests["support"].unreached["required"].tolist() == [True, True]
+    assert digests["revenue"].unreached["required"].tolist() == [True]
+    # Made minor, R3 requires support only: not sent to sales or marketing is no miss.
+    minor = releases_df.assign(tier=releases_df["tier"].where(releases_df["release_id"] != "R3", "minor"))
+    digests = {d.audience: d for d in cm.digests(minor, comms_df, roadmap, issues, PERIOD, CP)}
+    assert digests["revenue"].unreached.set_index("release_id")["required"].to_dict() == {"R3": False}
+    assert digests["support"].unreached.set_index("release_id")["required"].to_dict() == {"R1": True, "R3": True}
 
 
 def test_readiness_by_hand(releases_df):

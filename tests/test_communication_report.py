@@ -46,7 +46,7 @@ def test_knowledge_gap(sample_run, sample_workspace):
     assert completion < 0.5 and score < 60
     features = pd.read_csv(sample_workspace / "features.csv").set_index("feature_id")
     assert (
-        f"Knowledge gap: {PLANTED.gap_group} on {features.loc[PLANTED.gap_feature, 'name']}: {completion:.0%} completed the training "
+        f"Knowledge gap, {PLANTED.gap_group} on {features.loc[PLANTED.gap_feature, 'name']}: {completion:.0%} completed the training "
         f"({cell['completed_at'].notna().sum()} of {len(cell)}), mean quiz score {score:.0f}"
     ) in _text(out, PLANTED.gap_team, "enablement")
 

@@ -281,7 +281,7 @@ def test_tools_nobody_uses_lead_the_summary(tools_df, seats_df):
     assert [a.rule for a in result.actions] == ["tools.unused"]
     # In the organisation's report, the owner is named too.
     org = tl.build_report(tools, seats, PARAMS, PERIOD, "all").result
-    assert org.lines[0].startswith("2 tools nobody uses cost $1,000 a year: Delta (t2, $800; 8 seats, none assigned)")
+    assert org.lines[0].startswith("2 tools nobody uses cost $1,000 a year: Delta (owner: t2, $800; 8 seats, none assigned)")
     assert org.actions[0].severity == tl.Severity.HIGH
 
 
@@ -297,6 +297,20 @@ def test_large_idle_spend_is_named_with_its_money(tools_df, seats_df):
     # Beta's $300 idle is under the threshold: in the recommendations table only.
     assert "Beta" in set(tl.build_report(tools_df, seats_df, params, PERIOD, "t1").actions["subject"])
     assert not any(a.subject == "Beta" and a.rule == "tools.rightsize" for a in result.actions)
+    assert named[0].severity == tl.Severity.MEDIUM
+
+
+def test_a_large_idle_spend_ranks_with_the_high_actions(tools_df, seats_df):
+    # Alpha's $800 idle reaches high_money ($800) here: high, and ranked above the smaller high
+    # sums by its money; at $801 it stays medium, below every high action.
+    at = tl.build_report(tools_df, seats_df, ToolsParams(rightsize_action_money=500, review_days=10, high_money=800), PERIOD, "t1").result
+    under = tl.build_report(tools_df, seats_df, ToolsParams(rightsize_action_money=500, review_days=10, high_money=801), PERIOD, "t1").result
+    rightsize = [a for a in at.actions if a.rule == "tools.rightsize"][0]
+    assert rightsize.severity == tl.Severity.HIGH
+    assert [a for a in under.actions if a.rule == "tools.rightsize"][0].severity == tl.Severity.MEDIUM
+    # Ranked by severity, then money: nothing high with less money comes before it.
+    before = at.actions[: at.actions.index(rightsize)]
+    assert all(a.severity == tl.Severity.HIGH and (a.money or 0) >= 800 for a in before)
 
 
 def test_coexist_params_are_checked():
