@@ -106,7 +106,8 @@ def analyse(experiments: pd.DataFrame, exposures: pd.DataFrame, params: Experime
                 "control": result.control, "treatment": result.treatment, "abs_lift": result.abs_lift,
                 "control_shown": _show(result.control, exp.metric_type), "treatment_shown": _show(result.treatment, exp.metric_type),
                 "abs_low": result.abs_ci[0], "abs_high": result.abs_ci[1], "rel_lift": result.rel_lift,
-                "rel_low": result.rel_ci[0], "rel_high": result.rel_ci[1], "p_value": result.p_value,
+                # A metric cannot fall by more than all of it: the delta-method interval is cut at -100%.
+                "rel_low": max(result.rel_ci[0], -1.0), "rel_high": result.rel_ci[1], "p_value": result.p_value,
                 "interval": f"{result.rel_ci[0]:+.1%} to {result.rel_ci[1]:+.1%}",
                 "chance_to_win": result.chance_to_win, "cuped": result.theta is not None,
                 "variance_reduction": result.variance_reduction, "srm_p": srm_p, "mde": exp.mde,

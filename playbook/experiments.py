@@ -223,12 +223,16 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
     for d in report.decisions.itertuples():
         if d.decision == DO_NOT_SHIP:
             # A result that hurt its metric always reaches the summary: still running, it is hurting now.
-            worst = results[results["experiment_id"] == d.experiment_id].sort_values("rel_lift").iloc[0]
+            # The variant that significantly hurt (the decision's reason), not merely the lowest lift.
+            arms = results[results["experiment_id"] == d.experiment_id]
+            hurt = arms[(arms["p_holm"] < params.alpha) & (arms["rel_high"] < 0)]
+            worst = (hurt if len(hurt) else arms).sort_values("rel_lift").iloc[0]
+            variant = f" (variant {worst['variant']})" if len(arms) > 1 else ""
             fmt = (lambda v: f"{v:.1%}") if worst["metric_type"] == "binary" else (lambda v: f"{v:,.2f}")
             running = d.status == "running"
             actions.append(Action(
                 "experiments.harmful", d.experiment_id, Severity.HIGH if running else Severity.MEDIUM, figures=("harmful",), text=
-                f"Do not ship {d.name} ({d.experiment_id}): it hurt {metric_words(worst['metric'], False)}, which went from "
+                f"Do not ship {d.name} ({d.experiment_id}){variant}: it hurt {metric_words(worst['metric'], False)}, which went from "
                 f"{fmt(worst['control'])} to {fmt(worst['treatment'])}, {_pct(worst['rel_lift'])} relative ({level} interval "
                 f"{_pct(worst['rel_low'])} to {_pct(worst['rel_high'])}), p {_p(worst['p_holm'])}"
                 + ("; it is still running, so stop it now." if running else "; make sure the change is not rolled out."),
@@ -269,9 +273,13 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
             f"{b.units_per_variant:,} units per variant, {count_words(b.days_needed, 'days')} at {b.traffic:,.0f} a day, against {params.max_days} allowed.",
         ))
     if p["concluded"]:
+        median = p["median_days_to_decision"]
+        # No start dates (the contract allows none) give no time to decision: say so, never "nan days".
+        timing = ("no start dates to time the decisions" if median is None or math.isnan(median)
+                  else f"median {count_words(median, 'days')} from start to decision")
         notes.append(
-            f"{p['wins']} of {p['concluded']} concluded experiments shipped a winner ({figure_value(figures['win_rate'])}); "
-            f"median {count_words(p['median_days_to_decision'], 'days')} from start to decision."
+            f"{p['wins']} of {count_words(p['concluded'], 'concluded experiments')} shipped a winner ({figure_value(figures['win_rate'])}); "
+            f"{timing}."
         )
     for o in p["overdue"].itertuples():
         actions.append(Action("experiments.overdue", o.experiment_id, Severity.MEDIUM,

@@ -232,7 +232,7 @@ def check_totals_match_tables(reports: dict[str, Report]) -> list[str]:
                     if not money_agrees(match.group(1), number(row["ARR"]) or 0):
                         problems.append(f"{report.name}: the summary puts {match.group(1)} of ARR with detractors; the ARR table {row['ARR']}")
         if report.area == "experiments":
-            match = re.search(r"(\d+) of (\d+) concluded experiments shipped a winner", text)
+            match = re.search(r"(\d+) of (\d+) concluded experiments? shipped a winner", text)
             table = report.table(header="Measure")
             if match and table is not None:
                 values = {r[0]: r[1] for r in table.rows}

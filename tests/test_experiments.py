@@ -211,3 +211,26 @@ def test_a_call_needs_the_p_value_and_the_interval_to_agree(p, low, high, expect
     assert (best == "treatment") == (expected == xa.SHIP)
     if expected == xa.INCONCLUSIVE:
         assert "interval includes no change" in note
+
+
+def test_the_harmful_sentence_names_the_variant_that_hurt():
+    # Control 900 of 3,000 (30%); variant a 720 of 3,000 (24%, -20%, p < 0.001); variant b, 1% of
+    # the split, 14 of 60 (23.3%, -22%): a lower lift, but on too few units to be significant. The decision rests on a, so the sentence names a, not b's lower lift.
+    catalogue = pd.DataFrame([_exp("TWO", split="control=0.495;a=0.495;b=0.01")])
+    units = pd.concat([_units("TWO", "control", 3000, 900), _units("TWO", "a", 3000, 720), _units("TWO", "b", 60, 14)],
+                      ignore_index=True)
+    results, decisions = xa.analyse(catalogue, units, PARAMS)
+    arms = results.set_index("variant")
+    assert arms.loc["a", "p_holm"] < 0.001 and arms.loc["b", "p_holm"] > PARAMS.alpha
+    assert decisions.loc[0, "decision"] == xa.DO_NOT_SHIP
+    # No relative interval reaches below -100% (a rate cannot fall by more than all of it).
+    assert (results["rel_low"] >= -1).all()
+    (action,) = [a for a in ex.build_report(catalogue, units, {}, PARAMS, PERIOD).result.actions if a.rule == "experiments.harmful"]
+    assert action.text.startswith("Do not ship Exp TWO (TWO) (variant a): it hurt conv, which went from 30.0% to 24.0%, -20.0% relative")
+
+
+def test_no_start_dates_give_no_time_to_decision(units):
+    catalogue = pd.DataFrame([_exp("WIN", start=None)])
+    report = ex.build_report(catalogue, units[units["experiment_id"] == "WIN"], {}, PARAMS, PERIOD)
+    assert "1 of 1 concluded experiment shipped a winner (100%); no start dates to time the decisions." in report.result.lines
+    assert not any("nan" in line for line in report.result.lines)
