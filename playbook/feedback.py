@@ -118,7 +118,9 @@ def whole_parts(values: list[float], total: float) -> list[int]:
     and the parts shown add up to the total shown (Hamilton's apportionment method).
     """
     floors = [math.floor(v) for v in values]
-    missing = round(total) - sum(floors)
+    # Rounded at 9 decimals first, so a total that is a half only up to float error rounds as
+    # every other sentence shows it.
+    missing = round(round(total, 9)) - sum(floors)
     order = sorted(range(len(values)), key=lambda i: (-(values[i] - floors[i]), i))
     for i in order[: max(missing, 0)]:
         floors[i] += 1
@@ -407,16 +409,24 @@ def _change_driver(parts: pd.DataFrame, change: float) -> pd.Series | None:
     one part only or the change rounds to zero."""
     if len(parts) < 2 or round(change) == 0:
         return None
-    return parts.loc[parts["contribution"].idxmin() if change < 0 else parts["contribution"].idxmax()]
+    # Equal contributions: the one whose rounded part is the larger, so the sentence names a part it can show.
+    ranked = parts.sort_values(["contribution", "shown"], ascending=change < 0, kind="stable")
+    driver = ranked.iloc[0]
+    # A driver whose rounded part is nothing, or points the other way, drove nothing worth a sentence.
+    return driver if driver["shown"] * change > 0 else None
 
 
 def _change_parts_text(parts: pd.DataFrame, driver: pd.Series, kind: str, change: float) -> str:
     """The sentence naming the part that drove the change, then every other part's contribution."""
-    total = round(change)
+    # The parts as shown add up to the change as shown (whole_parts), so the sentence states that sum.
+    total = int(parts["shown"].sum())
     move = "fall" if change < 0 else "rise"
     amount = ("all" if driver["shown"] == total else "more than all" if abs(driver["shown"]) > abs(total)
               else "most" if abs(driver["shown"]) * 2 > abs(total) else "the largest part")
-    if driver["responses_before"] and driver["responses_now"]:
+    if driver["responses_before"] and driver["responses_now"] and round(driver["nps_before"]) == round(driver["nps_now"]):
+        how = (f"its NPS stayed at {_points(driver['nps_now'])} while its share of responses went from "
+               f"{driver['share_before']:.0%} to {driver['share_now']:.0%}")
+    elif driver["responses_before"] and driver["responses_now"]:
         how = (f"its NPS went from {_points(driver['nps_before'])} to {_points(driver['nps_now'])} on "
                f"{driver['share_now']:.0%} of this period's responses")
     else:

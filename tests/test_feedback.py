@@ -236,6 +236,27 @@ def test_summary_names_the_part_that_drove_the_fall(responses_df, accounts_df, r
     assert (driver.value, driver.subject) == (-70, "team two")
 
 
+def test_driver_sentence_agrees_with_its_parts():
+    # A's NPS stays at 0 (a promoter and a detractor each time) while its share grows from 2/6 to
+    # 4/6; B stays at +100 on a falling share. A's part: 4/6 x 0 - 2/6 x 0 = 0; B's: 2/6 x 100 -
+    # 4/6 x 100 = -33.3: B drove all of it, from its share, its NPS unchanged.
+    before, now = _answers({"A": [10, 0], "B": [10, 10, 10, 10]}), _answers({"A": [10, 0, 10, 0], "B": [10, 10]})
+    parts = fb.nps_change_parts(before, now, "part")
+    driver = fb._change_driver(parts, -100 / 3)
+    text = fb._change_parts_text(parts, driver, "team", -100 / 3)
+    assert text.startswith("By team, B drove all of the fall: -33 of the -33 points (its NPS stayed at +100 while its share of "
+                           "responses went from 67% to 33%); A 0.")
+    # Two parts falling equally, rounded to -1 and 0 of a -1 total: the one shown as 0 drove nothing.
+    tied = pd.DataFrame({"part": ["x", "y"], "contribution": [-0.6, -0.6], "shown": [0, -1]})
+    assert fb._change_driver(tied, -1.2)["part"] == "y"
+    assert fb._change_driver(tied.assign(shown=[0, 0]), -1.2) is None
+    # The total stated is the sum of the parts as shown, whatever the float error around a half.
+    close = pd.DataFrame({"part": ["a", "b"], "contribution": [35.2, 1.3], "shown": [35, 2], "responses_before": [5, 5],
+                          "responses_now": [5, 5], "nps_before": [0.0, 0.0], "nps_now": [70.0, 2.0], "share_before": [0.5, 0.5],
+                          "share_now": [0.5, 0.5]})
+    assert "+35 of the +37 points" in fb._change_parts_text(close, close.iloc[0], "team", 36.4999999)
+
+
 def test_summary_names_tied_themes_together(responses_df, accounts_df, roadmap_df):
     # Detractors R6 "slow", R7 "expensive": one comment each for performance and pricing.
     answers = responses_df.assign(comment=[None] * 6 + ["So slow", "Too expensive", None, None])
