@@ -154,10 +154,31 @@ def injected_run(tmp_path_factory, sample_workspace):
     poison("roadmap", "title", lambda f: f["team"] == "mobile")
     poison("releases", "title", lambda f: f["team"] == "mobile")
     poison("experiments", "name", lambda f: f["team"] == "mobile")
+    # A tool named with one long unbroken word (a pasted URL, an SKU): the tables must still fit.
+    for table in ("tools", "tool_seats"):
+        frame = pd.read_csv(ws / f"{table}.csv", dtype=str, keep_default_na=False)
+        frame.loc[frame["tool"] == "Sketch", "tool"] = LONG_NAME
+        frame.to_csv(ws / f"{table}.csv", index=False)
     params = make_params(root, ws, teams={"mobile": {"name": "Mobile <b>team</b>", "products": ["mobile-app"]}})
     result = playbook_cli("run", "--params", str(params), "--out", str(root / "out"), "--as-of", AS_OF.isoformat())
     assert result.returncode == 0, result.stdout + result.stderr
     return root / "out"
+
+
+LONG_NAME = "Sketch-" + "x" * 140 + ".example.com"
+
+
+def test_long_unbroken_names_still_fit_1280_px(browser, injected_run):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = []
+    for path in sorted((injected_run / "mobile").glob("*.html")) + [injected_run / "index.html"]:
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        problems += [f"{path.name}: {p}" for p in layout_problems(page)]
+    tools_text = (injected_run / "mobile" / "tools.html").read_text()
+    context.close()
+    assert LONG_NAME in tools_text  # the long name is in the report, wrapped, not dropped
+    assert problems == []
 
 
 @pytest.mark.parametrize("area", ["feedback", "escalations", "communication", "experiments", "enablement", "tools"])
