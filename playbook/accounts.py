@@ -8,11 +8,13 @@ the period / ``escalation_cap`` (floored at 0); trend = the change in active day
 previous period, 0.5 when flat. The data contract holds no ARR history, so the trend part
 follows usage, the leading indicator of ARR. Health is the account's, over all its products
 (:class:`OrganisationInputs`), so an account reads the same in every team's report. Accounts
-under ``unhealthy_below`` put their ARR at risk and are listed largest ARR first.
+under ``unhealthy_below`` put their ARR at risk and are listed largest ARR first; an account
+churned by the period end is left out, as its ARR is lost, not at risk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,8 +27,14 @@ from playbook.period import Period, day_end, open_at
 
 
 def live_accounts(accounts: pd.DataFrame, end: date) -> pd.DataFrame:
+    """The accounts not churned by the end of ``end`` (a churn after it is still to come)."""
     churned = accounts["churned_at"]
     return accounts[churned.isna() | (churned >= day_end(end))]
+
+
+def churned_accounts(accounts: pd.DataFrame, end: date) -> set[str]:
+    """Ids of the accounts churned by the end of ``end``: the complement of :func:`live_accounts`."""
+    return set(accounts["account_id"]) - set(live_accounts(accounts, end)["account_id"])
 
 
 def arr_at_risk(escalations: pd.DataFrame, accounts: pd.DataFrame, end: date) -> tuple[float, pd.DataFrame]:
@@ -94,8 +102,8 @@ def account_health(
     return table.merge(accounts[["account_id", "name", "segment", "arr"]], on="account_id", how="left")
 
 
-def unhealthy_accounts(scores: pd.DataFrame, below: float) -> pd.DataFrame:
-    """Accounts whose health is under ``below``, ranked by the ARR they put at risk (largest
+def unhealthy_accounts(scores: pd.DataFrame, below: float, churned: Collection[str] = ()) -> pd.DataFrame:
+    """Live accounts whose health is under ``below``, ranked by the ARR they put at risk (largest
     first, the least healthy first among equals), as Gainsight and Totango rank a red-health list:
     a score alone ranks a $5k account above a $500k one.
 
@@ -103,8 +111,10 @@ def unhealthy_accounts(scores: pd.DataFrame, below: float) -> pd.DataFrame:
         scores: :func:`account_health`'s table (with ``arr``; missing ARR ranks last).
         below: the health score under which an account's ARR counts as at risk, compared with
             the score as shown (a whole number), so no account listed reads "health 50" under 50.
+        churned: ids of accounts churned by the period end (:func:`churned_accounts`), left out:
+            their ARR is lost, no longer at risk (as in :func:`arr_at_risk`).
     """
-    table = scores[scores["health"].round() < below]
+    table = scores[(scores["health"].round() < below) & ~scores["account_id"].isin(list(churned))]
     # Without an accounts table (an imported ticket export alone), accounts are named by their id.
     table = table.assign(name=table["name"].fillna(table["account_id"]))
     return table.sort_values(["arr", "health"], ascending=[False, True], na_position="last", ignore_index=True)

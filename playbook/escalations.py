@@ -11,7 +11,10 @@ health scores; the usage metrics are in :mod:`playbook.health`):
   Jira Service Management's SLA timers): for each escalation open at the period end, the target
   whose clock runs (first response until a reply, then resolution); *breaching now* when that
   clock has run out, else its *time to breach*. The period's breach rates above count only
-  escalations opened in the period, so a P1 opened months ago and still open shows here.
+  escalations opened in the period, so a P1 opened months ago and still open shows here. When no
+  escalation in the data has a first-response time (an export that records none, such as
+  Jira's), no reply can be told from a late one: the resolution clock alone is judged, and
+  first-response breach rates are not computed.
 - Old severe bugs: S1 and S2 bugs open ``old_bug_days`` or more at the period end, with the
   escalation (and the account's ARR) a customer bug came from.
 - Reopen rate = resolved escalations reopened at least once / resolved escalations.
@@ -36,14 +39,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from playbook import health
 from playbook.config import EscalationsParams
-from playbook.accounts import OrganisationInputs, account_health, arr_at_risk, live_accounts, repeat_accounts, unhealthy_accounts
+from playbook.accounts import (
+    OrganisationInputs, account_health, arr_at_risk, churned_accounts, live_accounts, repeat_accounts, unhealthy_accounts,
+)
 from playbook.period import Period, day_end, open_at
 from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.views import count_words, figure_text, figure_value, short_money
@@ -75,8 +80,18 @@ def _sla_outcome(opened: pd.Series, done: pd.Series, target_hours: pd.Series, no
     )
 
 
-def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsParams) -> pd.DataFrame:
-    """Per priority, for escalations opened in the period: volume, median times, breach rates."""
+def has_first_responses(escalations: pd.DataFrame) -> bool:
+    """Whether any escalation in the data has a first-response time (an export may record none)."""
+    return "first_response_at" in escalations and bool(escalations["first_response_at"].notna().any())
+
+
+def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsParams, replies: bool = True) -> pd.DataFrame:
+    """Per priority, for escalations opened in the period: volume, median times, breach rates.
+
+    Args:
+        replies: False when the data records no first responses at all: the first-response
+            targets are then not judged (every escalation would read as unanswered).
+    """
     now = period.stop
     opened = escalations[period.mask(escalations["opened_at"])]
     # Times recorded after the period end are not known yet at the period end.
@@ -87,7 +102,7 @@ def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsPara
     judged = opened.assign(
         first_response_hours=_hours(first - opened["opened_at"]),
         resolution_hours=_hours(resolved - opened["opened_at"]),
-        fr=_sla_outcome(opened["opened_at"], first, fr_target, now),
+        fr=_sla_outcome(opened["opened_at"], first, fr_target, now) if replies else "pending",
         res=_sla_outcome(opened["opened_at"], resolved, res_target, now),
     )
     rows = []
@@ -112,13 +127,17 @@ def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsPara
     return pd.DataFrame(rows)
 
 
-def live_sla(escalations: pd.DataFrame, end: date, params: EscalationsParams) -> pd.DataFrame:
+def live_sla(escalations: pd.DataFrame, end: date, params: EscalationsParams, replies: bool = True) -> pd.DataFrame:
     """Every escalation open at the period end, whatever its open date, against its SLA now.
 
     The clock that runs out first is the first-response target while there is no reply by the
-    end, and the resolution target after it (every priority's first-response target is shorter
-    than its resolution target). Zendesk's "next SLA breach" and Jira Service Management's
-    "time to resolution" timers work the same way.
+    end, and the resolution target after it (every priority's first-response target is no longer
+    than its resolution target: the params check it). Zendesk's "next SLA breach" and Jira
+    Service Management's "time to resolution" timers work the same way.
+
+    Args:
+        replies: False when the data records no first responses at all (:func:`has_first_responses`):
+            the resolution clock runs for every escalation, since a missing reply says nothing.
 
     Returns:
         One row per open escalation: ``clock`` ("first response" or "resolution"),
@@ -129,7 +148,7 @@ def live_sla(escalations: pd.DataFrame, end: date, params: EscalationsParams) ->
     """
     now = day_end(end)
     still = open_at(escalations, end)
-    answered = still["first_response_at"].notna() & (still["first_response_at"] < now)
+    answered = still["first_response_at"].notna() & (still["first_response_at"] < now) if replies else pd.Series(True, index=still.index)
     fr_target = still["priority"].map({p: t.first_response_hours for p, t in params.sla.items()})
     res_target = still["priority"].map({p: t.resolution_hours for p, t in params.sla.items()})
     target = res_target.where(answered, fr_target).astype(float)
@@ -276,6 +295,7 @@ class EscalationsReport:
     volume: pd.DataFrame
     shifts: tuple[health.LevelShift, ...] = ()
     team_scope: bool = False
+    first_responses: bool = True
     result: AreaResult | None = None
 
 
@@ -305,7 +325,10 @@ def build_report(
     """
     previous = period.previous()
     ratio = params.stickiness
-    live = with_accounts(live_sla(escalations, period.end, params), accounts, period.end)
+    org = organisation or OrganisationInputs(events, responses, escalations)
+    # Judged on the whole data, so one team's few unanswered escalations are still late replies.
+    replies = has_first_responses(org.escalations)
+    live = with_accounts(live_sla(escalations, period.end, params, replies), accounts, period.end)
     # Daily volume over both compared periods, with one window's lead so a shift on the first
     # compared day can be found; only shifts inside the compared span are reported.
     volume = health.daily_volume(events, previous.start - timedelta(days=params.level_shift_days), period.end)
@@ -317,7 +340,6 @@ def build_report(
     retention_long = health.retention(events, period.end, params.retention_cohorts, params.retention_weeks)
     shifts = health.retention_after_releases(retention_long, features)
     breadth = health.core_breadth(events, features, period)
-    org = organisation or OrganisationInputs(events, responses, escalations)
     windows = {"current": period, "previous": previous, "before_previous": previous.previous()}
     activity = health.active_days(org.events, windows)
     scores = account_health(activity, org.responses, org.escalations, accounts, period, params)
@@ -334,7 +356,7 @@ def build_report(
         .sort_values(["change", "arr"], ascending=[True, False], ignore_index=True)
     )
     report = EscalationsReport(
-        sla=sla_table(escalations, period, params),
+        sla=sla_table(escalations, period, params, replies),
         live=live,
         live_priority=live_by_priority(live, params.breach_soon_hours),
         old_bugs=old_severe_bugs(bugs, escalations, accounts, period.end, params.old_bug_days),
@@ -361,10 +383,11 @@ def build_report(
         pes_before=health.pes(events, features, previous, ratio),
         health=scores.sort_values("health", ignore_index=True),
         movers=movers,
-        unhealthy=unhealthy_accounts(scores, params.unhealthy_below),
+        unhealthy=unhealthy_accounts(scores, params.unhealthy_below, churned_accounts(accounts, period.end)),
         volume=volume,
         shifts=tuple(level_shifts),
         team_scope=organisation is not None,
+        first_responses=replies,
     )
     return replace(report, result=summarise(report, params))
 
@@ -400,9 +423,22 @@ def _more(count: int) -> str:
     return f"; and {count - SHOWN} more (listed below)" if count > SHOWN else ""
 
 
+def limit_words(value: float, noun: str) -> str:
+    """A parameter and its noun agreeing, the number as written: "1 hour", "24 hours", "1.5 hours"."""
+    return count_words(value, noun, len(f"{value:g}".partition(".")[2]))
+
+
+def summary_shifts(shifts: Sequence[health.LevelShift]) -> list[health.LevelShift]:
+    """The level shifts the summary states, largest first: a product's total shift once, and its
+    event kinds' shifts only when its total did not shift (the table lists them all)."""
+    whole = {s.product for s in shifts if s.event is None}
+    return [s for s in shifts if s.event is None or s.product not in whole]
+
+
 def _shift_words(shift: health.LevelShift) -> str:
-    """"onboarding's daily events fell 80% on 01 Nov 2026"."""
-    what = f"{shift.product}'s" if shift.event is None else f"{shift.product}'s {shift.event!r}"
+    """"onboarding's daily events fell 80% on 01 Nov 2026", or for an event kind "onboarding's
+    “signup” daily events ..." with the name as written."""
+    what = f"{shift.product}'s" if shift.event is None else f"{shift.product}'s “{shift.event}”"
     return f"{what} daily events {'fell' if shift.change < 0 else 'rose'} {abs(shift.change):.0%} on {shift.day:%d %b %Y}"
 
 
@@ -449,7 +485,7 @@ def _old_bug_actions(report: EscalationsReport, params: EscalationsParams) -> li
         stake = f" {short_money(money)} ARR at stake." if money else ""
         actions.append(Action(
             "escalations.old_bug", severity, level,
-            f"{count_words(len(part), f'{severity} bugs')} open {params.old_bug_days} days or more: {'; '.join(items)}{_more(len(part))}.{stake}",
+            f"{count_words(len(part), f'{severity} bugs')} open {limit_words(params.old_bug_days, 'days')} or more: {'; '.join(items)}{_more(len(part))}.{stake}",
             money=money, figures=("old_bugs",),
         ))
     return actions
@@ -460,7 +496,8 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
     actions and notes. Live breaches and old S1/S2 bugs come first; a level shift in daily events
     is stated before any usage metric it may have moved."""
     pes_now, pes_before = report.pes_now, report.pes_before
-    shifted = report.shifts[0] if report.shifts else None
+    stated = summary_shifts(report.shifts)
+    shifted = stated[0] if stated else None
     before_pes = None if math.isnan(pes_before.score) else pes_before.score
     figures = {
         "live_breaches": Figure("live_breaches", "escalations breaching SLA now", int(report.live["breaching"].sum()), "count",
@@ -505,11 +542,13 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
             money=risk.value, figures=("arr_at_risk",),
         ))
     # A data problem is stated before the usage metrics it may have moved.
-    for shift in report.shifts[:SHOWN]:
+    for i, shift in enumerate(stated[:SHOWN]):
+        # The last one stated says how many more the table lists.
+        more = _more(len(stated)) if i == SHOWN - 1 else ""
         actions.append(Action(
             "escalations.level_shift", f"{shift.product}/{shift.event or 'all'}", Severity.MEDIUM,
             f"Possible tracking change, not behaviour: {_shift_words(shift)} in a single step (a median of "
-            f"{shift.before:,.0f} a day in the {count_words(shift.days, 'days')} before, {shift.after:,.0f} in the {count_words(shift.days, 'days')} from it). "
+            f"{shift.before:,.0f} a day in the {count_words(shift.days, 'days')} before, {shift.after:,.0f} in the {count_words(shift.days, 'days')} from it){more}. "
             "A step this sudden is likelier a change in what is tracked than in how the product is used: check the tracking "
             "before reading the usage figures below (stickiness, adoption, PES).",
         ))
@@ -540,10 +579,14 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
             f"{shift.released:%d %b %Y}.",
         ))
     notes: list[str] = []
+    if not report.first_responses and (len(report.live) or report.sla["opened"].sum()):
+        notes.append("No escalation in the data has a first-response time, so SLAs are judged on "
+                     "resolution only: open escalations run the resolution clock, and first-response breach rates are not computed.")
     soon = report.live[report.live["hours_to_breach"] <= params.breach_soon_hours]
     if len(soon):
         items = "; ".join(f"{r.escalation_id} ({r.priority}, {r.clock}) in {_span(r.hours_to_breach)}" for r in soon.head(SHOWN).itertuples())
-        notes.append(f"{count_words(len(soon), 'open escalations')} will breach SLA within {params.breach_soon_hours:g} hours: {items}{_more(len(soon))}.")
+        notes.append(f"{count_words(len(soon), 'open escalations')} will breach SLA within {limit_words(params.breach_soon_hours, 'hours')}: "
+                     f"{items}{_more(len(soon))}.")
     if report.backlog_count:
         notes.append(
             f"{figure_text(figures['open_escalations'])}; median age {count_words(report.backlog_median_days, 'days')}, "

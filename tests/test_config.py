@@ -132,3 +132,48 @@ def test_unknown_relative_period_gets_one_clear_error(tmp_path):
     text = str(err.value)
     assert "alpha.yaml, line 3: period: expected 'last_30_days', 'last_90_days', 'previous_month' or 'quarter_to_date'; found 'last_week'" in text
     assert "FixedPeriod" not in text and text.count("\n") == 1
+
+
+def test_first_response_target_longer_than_resolution_is_refused(tmp_path):
+    team = "name: Alpha\nproducts: [a]\nescalations:\n  sla:\n    P3: {first_response_hours: 800, resolution_hours: 168}\n"
+    with pytest.raises(ParamsError) as err:
+        load_params(_params(tmp_path, team), "alpha")
+    # The priority and both values are named, at the line of the sla block.
+    assert ("alpha.yaml, line 4: escalations.sla: P3 first_response_hours (800) is longer than its resolution_hours (168); "
+            "a first response comes before resolution") in str(err.value)
+    # Equal targets are allowed: both clocks run out at the same time.
+    equal = "name: Alpha\nproducts: [a]\nescalations:\n  sla:\n    P3: {first_response_hours: 168, resolution_hours: 168}\n"
+    assert load_params(_params(tmp_path / "equal", equal), "alpha").escalations.sla["P3"].first_response_hours == 168
+
+
+@pytest.mark.parametrize("key, value, found", [
+    ("breach_soon_hours", ".inf", "inf"),
+    ("level_shift_min_daily", ".inf", "inf"),
+    ("level_shift_min_daily", ".nan", "nan"),
+    ("unhealthy_below", ".nan", "nan"),
+])
+def test_escalations_params_refuse_infinities_and_nan(tmp_path, key, value, found):
+    folder = _params(tmp_path, f"name: Alpha\nproducts: [a]\nescalations:\n  {key}: {value}\n")
+    with pytest.raises(ParamsError, match=rf"line 4: escalations\.{key}: expected a finite number; found {found}"):
+        load_params(folder, "alpha")
+
+
+def test_sla_hours_refuse_infinity(tmp_path):
+    team = "name: Alpha\nproducts: [a]\nescalations:\n  sla:\n    P1: {first_response_hours: 1, resolution_hours: .inf}\n"
+    with pytest.raises(ParamsError, match=r"resolution_hours: expected a finite number; found inf"):
+        load_params(_params(tmp_path, team), "alpha")
+
+
+def test_level_shift_change_is_a_fraction_under_one(tmp_path):
+    # 30 meant as 30% would report no fall at all: refused, and the description says why.
+    folder = _params(tmp_path, "name: Alpha\nproducts: [a]\nescalations:\n  level_shift_change: 30\n")
+    with pytest.raises(ParamsError, match=r"line 4: escalations\.level_shift_change: expected less than 1; found 30"):
+        load_params(folder, "alpha")
+    with pytest.raises(ParamsError, match=r"escalations\.level_shift_change: expected less than 1; found 1"):
+        load_params(_params(tmp_path / "one", "name: Alpha\nproducts: [a]\nescalations:\n  level_shift_change: 1\n"), "alpha")
+    from playbook.config import EscalationsParams
+
+    description = EscalationsParams.model_fields["level_shift_change"].description
+    assert "0.3 = 30%" in description and "no fall would ever be reported" in description
+    ok = _params(tmp_path / "ok", "name: Alpha\nproducts: [a]\nescalations:\n  level_shift_change: 0.95\n")
+    assert load_params(ok, "alpha").escalations.level_shift_change == 0.95

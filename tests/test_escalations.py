@@ -1,6 +1,7 @@
 """Escalation and bug metrics against hand computations on a small frame."""
 
 import math
+from dataclasses import replace
 from datetime import date
 
 import pandas as pd
@@ -223,3 +224,115 @@ def test_unhealthy_accounts_ranked_by_arr_at_risk():
     table = ac.unhealthy_accounts(scores, 50)
     assert table["account_id"].tolist() == ["c", "a", "e"] and table["name"].tolist() == ["Cy", "Ann", "e"]
     assert ac.unhealthy_accounts(scores, 5).empty
+
+
+def _empty_inputs():
+    """No events, features, answers or bugs: the escalation side of a report alone."""
+    from playbook.health import Events
+
+    no_events = Events.from_frame(pd.DataFrame({
+        "ts": pd.Series([], dtype="datetime64[us]"), "visitor_id": pd.Series([], dtype=object), "account_id": pd.Series([], dtype=object),
+        "product": pd.Series([], dtype=object), "feature_id": pd.Series([], dtype=object),
+    }))
+    features = pd.DataFrame(columns=["feature_id", "name", "product", "team", "is_core", "released_at"])
+    responses = pd.DataFrame(columns=["account_id", "score", "submitted_at"]).astype({"submitted_at": "datetime64[ns]"})
+    bugs = pd.DataFrame(columns=["bug_id", "severity", "source", "opened_at", "closed_at", "product"]).astype(
+        {"opened_at": "datetime64[ns]", "closed_at": "datetime64[ns]"}
+    )
+    return bugs, responses, features, no_events
+
+
+def test_churned_accounts_are_not_unhealthy_arr(esc_df, accounts3):
+    # Gone (A3) churned on 15 Nov, after escalating on 3 Nov; an account churned on the last day
+    # of the period is gone too, one churned the day after is still live at the end.
+    assert ac.churned_accounts(accounts3, PERIOD.end) == {"A3"}
+    edge = accounts3.assign(churned_at=pd.to_datetime([None, "2026-11-30 23:00", "2026-12-01 00:00"]))
+    assert ac.churned_accounts(edge, PERIOD.end) == {"A2"}
+    extra = pd.DataFrame([("E8", "A3", "P4", T("2026-11-03 09:00"), T("2026-11-03 10:00"), T("2026-11-04 09:00"), 0)],
+                         columns=["escalation_id", "account_id", "priority", "opened_at", "first_response_at", "resolved_at", "reopened"])
+    escalations = pd.concat([esc_df, extra.assign(product="p", team="t", category="bug", title="x")], ignore_index=True)
+    bugs, responses, features, no_events = _empty_inputs()
+    report = es.build_report(escalations, bugs, accounts3, responses, features, no_events, PARAMS, PERIOD)
+    # No usage and no answers: health = 100 * (0.4 * 0 + 0.2 * 0.5 + 0.2 * escalations part + 0.2 * 0.5),
+    # the escalations part 1 - n / 3 (floored at 0): A1 (4) 20, A2 (2) 26.7, A3 (1) 33.3, all under 50.
+    health = report.health.set_index("account_id")["health"]
+    assert health.to_dict() == pytest.approx({"A1": 20.0, "A2": 20 + 20 / 3, "A3": 20 + 40 / 3})
+    # The churned A3 is left out: its $50k is lost, not at risk.
+    assert report.unhealthy["account_id"].tolist() == ["A1", "A2"]
+    assert report.result.figures["unhealthy_arr"].value == 600_000
+    note = next(n for n in report.result.notes if "health under" in n)
+    assert note.startswith("Unhealthy accounts' ARR $600k across 2 accounts with health under 50") and "Gone" not in note
+    # Without an accounts table's churn dates, nobody is left out.
+    assert ac.unhealthy_accounts(report.health, 50)["account_id"].tolist() == ["A1", "A2", "A3"]
+
+
+def test_no_first_responses_in_the_data_judges_resolution_only(esc_df, accounts3):
+    silent = esc_df.assign(first_response_at=pd.NaT)
+    assert es.has_first_responses(esc_df) and not es.has_first_responses(silent)
+    live = es.live_sla(silent, PERIOD.end, PARAMS, replies=False).set_index("escalation_id")
+    # The end is 1 Dec 00:00. Resolution clocks: E4 (P2, 20 Nov 00:00 + 72 h) 192 h over; E6 (P2,
+    # 25 Nov 09:00 + 72 h) 63 h over; E5 (P3, 1 Oct + 168 h) 61 * 24 - 168 h over; E3 (P1,
+    # 30 Nov 23:30 + 24 h) 23.5 h to go.
+    assert (live["clock"] == "resolution").all()
+    assert live.loc[["E4", "E6", "E5"], "hours_over"].tolist() == pytest.approx([192, 63, 61 * 24 - 168])
+    assert live.loc["E3", "hours_to_breach"] == pytest.approx(23.5) and not live.loc["E3", "breaching"]
+    # Read as unanswered instead, E3 would be due within the hour on its 1-hour reply target.
+    assert es.live_sla(silent, PERIOD.end, PARAMS).set_index("escalation_id").loc["E3", "hours_to_breach"] == pytest.approx(0.5)
+    # The SLA table judges no reply targets: no 100% breach from a column the data never fills.
+    table = es.sla_table(silent, PERIOD, PARAMS, replies=False).set_index("priority")
+    assert table["first_response_breach_rate"].isna().all() and (table["first_response_breached"] == 0).all()
+    assert table.loc["P1", "resolution_breach_rate"] == pytest.approx(1 / 2)
+    bugs, responses, features, no_events = _empty_inputs()
+    report = es.build_report(silent, bugs, accounts3, responses, features, no_events, PARAMS, PERIOD)
+    assert not report.first_responses and report.result.figures["live_breaches"].value == 3
+    assert not [a for a in report.result.actions if a.rule == "escalations.first_response_breach"]
+    assert ("No escalation in the data has a first-response time, so SLAs are judged on resolution only: open escalations "
+            "run the resolution clock, and first-response breach rates are not computed.") in report.result.notes
+    # 23.5 hours left, read to the hour.
+    assert "1 open escalation will breach SLA within 24 hours: E3 (P1, resolution) in 24 hours." in report.result.notes
+    # With replies in the data, a team's unanswered escalations are late replies, and no note.
+    assert es.build_report(esc_df, bugs, accounts3, responses, features, no_events, PARAMS, PERIOD).first_responses
+
+
+def test_level_shift_summary_states_each_product_once(esc_df, accounts3):
+    from playbook.health import LevelShift
+
+    bugs, responses, features, no_events = _empty_inputs()
+    base = es.build_report(esc_df, bugs, accounts3, responses, features, no_events, PARAMS, PERIOD)
+    day = T("2026-11-10")
+    shifts = [  # as health.level_shifts returns them: the largest relative change first
+        LevelShift("r", None, day, 100.0, 180.0, 7),  # +80%
+        LevelShift("p", "a", day, 100.0, 30.0, 7),  # -70%, p's total shifted too
+        LevelShift("q", 'user\'s "click"', day, 100.0, 32.0, 7),  # -68%, q's total did not shift
+        LevelShift("p", None, day, 200.0, 80.0, 7),  # -60%
+        LevelShift("p", "b", day, 100.0, 50.0, 7),  # -50%
+        LevelShift("s", None, day, 100.0, 60.0, 7),  # -40%
+    ]
+    assert [(s.product, s.event) for s in es.summary_shifts(shifts)] == [("r", None), ("q", 'user\'s "click"'), ("p", None), ("s", None)]
+    result = es.summarise(replace(base, shifts=tuple(shifts)), PARAMS)
+    stated = [a for a in result.actions if a.rule == "escalations.level_shift"]
+    assert [a.subject for a in stated] == ["r/all", 'q/user\'s "click"', "p/all"]
+    assert stated[0].text.startswith("Possible tracking change, not behaviour: r's daily events rose 80% on 10 Nov 2026 in a single step")
+    # The event name as written, not a Python repr.
+    assert stated[1].text.startswith("Possible tracking change, not behaviour: q's “user's \"click\"” daily events fell 68% on 10 Nov 2026")
+    assert "\\'" not in stated[1].text
+    # p once (its total), and s left out but counted.
+    assert ("p's daily events fell 60% on 10 Nov 2026 in a single step (a median of 200 a day in the 7 days before, 80 in the "
+            "7 days from it); and 1 more (listed below). A step") in stated[2].text
+    assert sum("p's" in a.text for a in result.actions) == 1
+    # Without p's total, p's event kind is stated; three in all, so no "more".
+    few = [a for a in es.summarise(replace(base, shifts=tuple(shifts[:3])), PARAMS).actions if a.rule == "escalations.level_shift"]
+    assert [a.subject for a in few] == ["r/all", "p/a", 'q/user\'s "click"'] and not any("more" in a.text for a in few)
+
+
+def test_number_words_for_params_of_one(esc_df, accounts3):
+    assert es.limit_words(1, "hours") == "1 hour" and es.limit_words(24.0, "hours") == "24 hours"
+    assert es.limit_words(1.5, "hours") == "1.5 hours" and es.limit_words(0.25, "hours") == "0.25 hours"
+    _, responses, features, no_events = _empty_inputs()
+    bugs = pd.DataFrame({"bug_id": ["B1"], "severity": ["S1"], "source": ["internal"], "product": ["p"],
+                         "opened_at": [T("2026-11-28")], "closed_at": [pd.NaT], "escalation_id": [None]})
+    params = EscalationsParams(old_bug_days=1, breach_soon_hours=1)
+    report = es.build_report(esc_df, bugs, accounts3, responses, features, no_events, params, PERIOD)
+    # B1 is 3 days old at the end; E3 is due in half an hour.
+    assert any(line.startswith("1 S1 bug open 1 day or more: B1 on p, open 3 days since 28 Nov 2026") for line in report.result.lines)
+    assert "1 open escalation will breach SLA within 1 hour: E3 (P1, first response) in under an hour." in report.result.notes
