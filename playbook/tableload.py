@@ -123,7 +123,10 @@ class TableLoader:
                 self.con.execute(copy + source.sql, source.params)
             except duckdb.Error as again:
                 raise SchemaError(unreadable(label, again)) from again
-        found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
+        # DuckDB matches names whatever their case, so a header "Function" is the contract's
+        # "function" (adding the column again would clash with it).
+        by_case = {name.casefold(): name for name in contract.column_names}
+        found = [by_case.get(r[0].casefold(), r[0]) for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
         missing = [c.name for c in contract.columns if c.name not in found and not c.optional]
         for column in contract.columns:
             if column.optional and column.name not in found:

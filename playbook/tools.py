@@ -15,13 +15,17 @@ Pendo's licence-utilisation widget):
   A team's cost per engaged user is its allocated cost over its engaged seats (a person engaged
   in three tools counts three times, as in the per-tool figure).
 - A tool *nobody uses*: licences bought (``seats`` > 0) and no engaged seat, whether no seat was
-  ever assigned or none of the assigned ones was used in the engaged window. Its utilisation is
+  ever assigned or none of the assigned ones was used in the engaged window; not a tool whose
+  assigned seats are all *new* (``too_early``: just bought, too early to judge, so neither
+  cancelled nor rightsized; the summary names it in a note). Its utilisation is
   0%, its idle spend its whole cost, and the recommendation is to cancel it (Zylo and Productiv
   call these "unused applications"); they lead the summary with their total and names.
 - Overlap: a team with seats in more than one tool of one *function* (``tools.function``, what
   the tool does: chat, crm, call recording), never a tool nobody uses (that one is to cancel)
-  and never tools the params list as meant to coexist (``tools.coexist``). A tool without a
-  function is compared by its category, as before the column existed.
+  and never tools the params list as meant to coexist (``tools.coexist``; names not in the
+  inventory are said in a note). Functions match whatever their case and spacing. A tool without
+  a function is compared by its category, as before the column existed, and the consolidation
+  sentence says so. A tool without licences has no cost per seat: it is left out of overlaps.
 - Money at stake per recommendation: cancel = the whole annual cost; rightsize and review before
   renewal = the idle part (a well-used tool renewing puts only its idle seats at stake);
   consolidate = the team's cost of the tool to drop, capped at the tool's cost.
@@ -81,15 +85,25 @@ def _seat_counts(classified: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def with_function(tools: pd.DataFrame) -> pd.DataFrame:
     """The inventory with ``function`` (empty where the table gives none) and ``overlap_key``:
-    the function, else the category, which is what overlap compares tools by."""
+    the function, else the category, which is what overlap compares tools by.
+
+    Keys are compared whatever their case and spacing ("Helpdesk" and " helpdesk" are one job),
+    and written one way: the commonest spelling, then the first in sort order.
+    """
     given = tools["function"] if "function" in tools.columns else pd.Series(None, index=tools.index, dtype=object)
     given = given.where(given.notna() & given.astype(str).str.strip().ne(""), None)
-    return tools.assign(function=given, overlap_key=given.fillna(tools["category"]))
+    key = given.fillna(tools["category"])
+    spelt = key.astype(str).str.split().str.join(" ").where(key.notna())
+    folded = spelt.str.casefold()
+    spellings = pd.DataFrame({"folded": folded, "spelt": spelt}).value_counts().rename("n").reset_index()
+    one_way = spellings.sort_values(["n", "spelt"], ascending=[False, True]).drop_duplicates("folded").set_index("folded")["spelt"]
+    return tools.assign(function=given, overlap_key=folded.map(one_way))
 
 
 def tool_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
     """One row per tool: licences, assigned and engaged seats, utilisation, cost per engaged user,
-    idle spend, and ``unused`` (licences bought, no engaged seat)."""
+    idle spend, ``too_early`` (licences bought, seats assigned, every one of them new) and
+    ``unused`` (licences bought, no engaged seat, not too early to judge)."""
     count_columns = ["assigned", "engaged", "never_used", *(f"seats_{s}" for s in SEGMENTS)]
     counts = _seat_counts(classified, ["tool"]) if len(classified) else pd.DataFrame(columns=["tool", *count_columns])
     table = with_function(tools).merge(counts, on="tool", how="left")
@@ -99,6 +113,8 @@ def tool_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
     licences = table["seats"].astype(float)
     licensed = licences > 0
     cost_per_seat = (table["annual_cost"] / licences).where(licensed)
+    # Every assigned seat assigned under new_days ago: the tool is being rolled out, not unused.
+    too_early = licensed & (table["assigned"] > 0) & (table["seats_new"] == table["assigned"])
     # Licences with no seat row are licences nobody uses: 0% used, all of the cost idle.
     table = table.assign(
         has_seat_data=has_data,
@@ -106,7 +122,8 @@ def tool_usage(tools: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame:
         utilisation=(table["engaged"] / licences).where(licensed),
         idle_spend=((licences - table["engaged"]).clip(lower=0) * cost_per_seat).where(licensed),
         cost_per_engaged=(table["annual_cost"] / table["engaged"]).where(licensed & (table["engaged"] > 0)),
-        unused=licensed & (table["engaged"] == 0),
+        too_early=too_early,
+        unused=licensed & (table["engaged"] == 0) & ~too_early,
     )
     return table.sort_values(["category", "tool"], ignore_index=True)
 
@@ -155,14 +172,19 @@ def _coexisting(coexist: tuple[tuple[str, ...], ...] | list[list[str]]) -> set[f
 def overlaps(usage_by_team: pd.DataFrame, coexist: tuple[tuple[str, ...], ...] | list[list[str]] = ()) -> pd.DataFrame:
     """(team, function) pairs where the team has seats in more than one tool doing the same job.
 
-    Tools are compared by ``overlap_key`` (the function, else the category). Within a group the
-    most engaged tool is kept; going down the ranking, a tool is kept too when the params list it
+    Tools are compared by ``overlap_key`` (the function, else the category); ``no_function`` lists
+    the tools of a row compared by their category. A tool without licences (no cost per seat) is
+    left out: what dropping it saves is unknown, and it is never recommended on a guess. Within a
+    group the most engaged tool is kept; going down the ranking, a tool is kept too when the params list it
     as meant to coexist with every tool kept so far (``coexist``), else it is to drop. A group
     with nothing to drop is no overlap. The money at stake is the team's cost of the tools to
     drop, each capped at the tool's cost: what consolidating onto the kept one could save.
     """
     together = _coexisting(coexist)
     frame = usage_by_team if "overlap_key" in usage_by_team.columns else usage_by_team.assign(overlap_key=usage_by_team["category"])
+    if "function" not in frame.columns:
+        frame = frame.assign(function=None)
+    frame = frame[frame["allocated_cost"].notna()]
     rows = []
     for (team, key), group in frame.groupby(["team", "overlap_key"]):
         if group["tool"].nunique() < 2:
@@ -193,9 +215,10 @@ def overlaps(usage_by_team: pd.DataFrame, coexist: tuple[tuple[str, ...], ...] |
                 "money": float(sum(saved)),
                 # The tools consolidation would drop, each with what dropping it saves the team.
                 "drops": [(str(d.tool), c) for d, c in zip(dropped, saved)],
+                "no_function": tuple(listed.loc[listed["function"].isna(), "tool"]),
             }
         )
-    columns = ["team", "function", "category", "tools", "seats", "keep", "allocated_cost", "money", "drops"]
+    columns = ["team", "function", "category", "tools", "seats", "keep", "allocated_cost", "money", "drops", "no_function"]
     return pd.DataFrame(rows, columns=columns).sort_values("money", ascending=False, ignore_index=True)
 
 
@@ -214,7 +237,8 @@ def _unused_reason(tool: Any, params: ToolsParams) -> str:
     """Why a tool counts as unused: no seat assigned, or no assigned seat used lately."""
     if tool.assigned == 0:
         return f"{plural(f'{tool.seats:,} seats', tool.seats)}, none assigned"
-    return f"{tool.assigned:,} of {plural(f'{tool.seats:,} seats', tool.seats)} assigned, none used in the last {params.engaged_days} days"
+    return (f"{tool.assigned:,} of {plural(f'{tool.seats:,} seats', tool.seats)} assigned, "
+            f"none used in the last {count_words(params.engaged_days, 'days')}")
 
 
 def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.DataFrame, params: ToolsParams,
@@ -222,7 +246,8 @@ def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.Dat
     """What to do with each tool, with the money at stake per year (USD), largest first.
 
     - cancel: licences bought and no engaged seat (nobody uses it); money = its whole annual cost.
-    - rightsize: utilisation under ``utilisation_floor``; money = idle spend.
+    - rightsize: utilisation under ``utilisation_floor``, unless every assigned seat is new (too
+      early to judge); money = idle spend.
     - consolidate: a team pays for more than one tool of a function; each tool to drop (see
       :func:`overlaps`) has as money that team's cost of it.
     - review before renewal: renewal within ``review_days``; money = its idle spend, the part of
@@ -234,15 +259,17 @@ def recommendations(usage: pd.DataFrame, overlap: pd.DataFrame, calendar: pd.Dat
     rows = []
     floor = params.utilisation_floor
     unused = usage["unused"] if "unused" in usage.columns else pd.Series(False, index=usage.index)
+    too_early = usage["too_early"] if "too_early" in usage.columns else pd.Series(False, index=usage.index)
     for tool in usage[unused].itertuples():
         rows.append({
             "action": "cancel", "subject": tool.tool, "reason": f"nobody uses it: {_unused_reason(tool, params)}",
             "money": float(tool.annual_cost), "kind": "cancel",
         })
-    for tool in usage[(usage["utilisation"] < floor) & ~unused].itertuples():
+    for tool in usage[(usage["utilisation"] < floor) & ~unused & ~too_early].itertuples():
         rows.append({
             "action": "rightsize", "subject": tool.tool,
-            "reason": f"{tool.engaged:,} of {tool.seats:,} seats engaged ({tool.utilisation:.0%}, floor {floor:.0%})",
+            "reason": f"{tool.engaged:,} of {plural(f'{tool.seats:,} seats', tool.seats)} engaged "
+                      f"({tool.utilisation:.0%}, floor {floor:.0%})",
             "money": float(tool.idle_spend), "kind": "rightsize",
         })
     for row in overlap.itertuples():
@@ -308,6 +335,8 @@ class ToolsReport:
     reclaim: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Tools in scope without a function in the tools table: overlap compares them by category.
     by_category: tuple[str, ...] = ()
+    # Names in params tools.coexist matching no tool of the inventory (a typo, or a tool gone).
+    unknown_coexist: tuple[str, ...] = ()
     result: AreaResult | None = None
 
 
@@ -361,8 +390,20 @@ def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, 
     segments = in_scope.groupby("segment", observed=False).size().reindex(list(SEGMENTS), fill_value=0).rename("seats").reset_index()
     owned_rows = inventory[inventory["tool"].isin(owned)].reset_index(drop=True)
     by_category = tuple(sorted(inventory.loc[inventory["function"].isna(), "tool"]))
-    report = ToolsReport(team, inventory, team_tools, costs, overlap, calendar, actions, segments, owned_rows, reclaim, by_category)
+    report = ToolsReport(team, inventory, team_tools, costs, overlap, calendar, actions, segments, owned_rows, reclaim, by_category,
+                         unknown_coexist(params.coexist, usage["tool"]))
     return replace(report, result=summarise(report, params, team))
+
+
+def unknown_coexist(coexist: tuple[tuple[str, ...], ...] | list[list[str]], tools: pd.Series) -> tuple[str, ...]:
+    """The names in ``coexist`` that match no tool of the inventory (case and surrounding spaces
+    aside, as the overlap check matches them), each once, in the order the params give them."""
+    known = {str(t).strip().casefold() for t in tools}
+    unknown: dict[str, str] = {}
+    for name in (str(n).strip() for group in coexist for n in group):
+        if name.casefold() not in known:
+            unknown.setdefault(name.casefold(), name)
+    return tuple(unknown.values())
 
 
 def _unused_action(unused: pd.DataFrame, calendar: pd.DataFrame, params: ToolsParams, team: str) -> Action:
@@ -385,6 +426,11 @@ def _unused_action(unused: pd.DataFrame, calendar: pd.DataFrame, params: ToolsPa
         f"{', '.join(parts)}: cancel {them}, or give the seats to people who need {them}.",
         money=total, figures=("unused_spend",),
     )
+
+
+def _and(names: tuple[str, ...]) -> str:
+    """Names as a sentence lists them: "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult:
@@ -416,12 +462,13 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
         actions.append(Action(
             "tools.review_before_renewal", tool.tool, Severity.HIGH,
             f"{tool.tool} renews on {tool.renewal_date:%d %b %Y}, in {count_words(tool.days_to_renewal, 'days')}, with only "
-            f"{tool.utilisation:.0%} of its {tool.seats:,} seats engaged: review it before renewing "
+            f"{tool.utilisation:.0%} of its {plural(f'{tool.seats:,} seats', tool.seats)} engaged: review it before renewing "
             f"({short_money(tool.annual_cost)} a year, {short_money(tool.idle_spend)} of it idle).",
             money=float(tool.idle_spend), figures=("idle_spend",),
         ))
     # The largest idle spends are named with their money; smaller ones are in the recommendations table.
-    large = owned[(owned["utilisation"] < floor) & ~owned["unused"] & (owned["idle_spend"] >= params.rightsize_action_money)
+    large = owned[(owned["utilisation"] < floor) & ~owned["unused"] & ~owned["too_early"]
+                  & (owned["idle_spend"] >= params.rightsize_action_money)
                   & ~owned["tool"].isin(urgent["tool"])].sort_values("idle_spend", ascending=False)
     for tool in large.itertuples():
         owner = f" (owner: {tool.owner_team})" if team == ORGANISATION else ""
@@ -431,17 +478,26 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
         severity = Severity.HIGH if tool.idle_spend >= params.high_money else Severity.MEDIUM
         actions.append(Action(
             "tools.rightsize", tool.tool, severity,
-            f"{tool.tool}{owner} has only {tool.engaged:,} of its {tool.seats:,} seats engaged ({tool.utilisation:.0%}, floor {floor:.0%}): "
+            f"{tool.tool}{owner} has only {tool.engaged:,} of its {plural(f'{tool.seats:,} seats', tool.seats)} engaged "
+            f"({tool.utilisation:.0%}, floor {floor:.0%}): "
             f"rightsizing it to the seats in use would save {short_money(tool.idle_spend)} a year "
             f"({plural(f'{idle_seats:,} idle seats', idle_seats)} at {short_money(tool.cost_per_seat)} each).",
             money=float(tool.idle_spend), figures=("idle_spend",),
         ))
     for row in report.overlap.itertuples():
         owner = "" if team != ORGANISATION else f"Team {row.team}: "
+        # The kept tool and each to drop: a tool's own name may hold a comma ("Acme, Inc. Chat").
+        count = len(row.drops) + 1
+        # Tools compared by category may do different jobs: the sentence says so.
+        caveat = ""
+        if row.no_function:
+            which = "them" if len(row.no_function) == count else _and(row.no_function)
+            caveat = f" (compared by category: the tools table gives {which} no function; check they do the same job first)"
         actions.append(Action(
             "tools.consolidate", f"{row.team}: {row.function}", Severity.MEDIUM,
-            f"{owner}{row.tools.count(',') + 1} tools for {row.function} ({row.tools}; {row.seats:,} seats, "
-            f"{short_money(row.allocated_cost)} a year): consolidating onto {row.keep} could save {short_money(row.money)} a year.",
+            f"{owner}{count} tools for {row.function} ({row.tools}; {plural(f'{row.seats:,} seats', row.seats)}, "
+            f"{short_money(row.allocated_cost)} a year): consolidating onto {row.keep} could save {short_money(row.money)} a year"
+            f"{caveat}.",
             money=float(row.money),
         ))
     costs = report.costs
@@ -450,18 +506,20 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
         flagged = flagged[flagged["team"] == team]
     for row in flagged.itertuples():
         who = "This team pays" if team != ORGANISATION else f"Team {row.team} pays"
+        idle, seats = int(row.seats - row.engaged), int(row.seats)
         actions.append(Action(
             "tools.cost_per_engaged_user", row.team, Severity.MEDIUM,
             f"{who} {short_money(row.cost_per_engaged)} a year per engaged user, {row.ratio_to_others:.1f}x the median of "
-            f"the other teams ({short_money(row.others_median)}); {int(row.seats - row.engaged):,} of its {int(row.seats):,} seats "
-            f"were not used in the last {params.engaged_days} days.",
+            f"the other teams ({short_money(row.others_median)}); {idle:,} of its {plural(f'{seats:,} seats', seats)} "
+            f"{'was' if idle == 1 else 'were'} not used in the last {count_words(params.engaged_days, 'days')}.",
         ))
     notes: list[str] = []
     idle = figures["idle_spend"]
     if idle.value is not None:
         whose = "the tools this team owns" if team != ORGANISATION else "all tools"
+        licences = int(measured["seats"].sum())
         notes.append(f"Yearly idle spend {figure_value(idle)} on {whose} ({plural(f'{len(measured)} tools', len(measured))} with licences, "
-                     f"{int(measured['engaged'].sum()):,} of {int(measured['seats'].sum()):,} seats engaged).")
+                     f"{int(measured['engaged'].sum()):,} of {plural(f'{licences:,} seats', licences)} engaged).")
     if team != ORGANISATION and flagged.empty:
         mine = costs[costs["team"] == team]
         if len(mine) and not math.isnan(mine["cost_per_engaged"].iloc[0]) and not math.isnan(mine["ratio_to_others"].iloc[0]):
@@ -476,8 +534,18 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
         notes.append(f"{figure_text(count)}{scope} {'puts' if count.value == 1 else 'put'} {figure_value(money)} a year at stake "
                      "(the recommendations table).")
     if len(report.reclaim):
-        notes.append(f"{figure_text(figures['seats_to_reclaim'])}: assigned over {params.new_days} days ago and not used in the last "
-                     f"{params.engaged_days} days (the seats-to-reclaim table).")
+        notes.append(f"{figure_text(figures['seats_to_reclaim'])}: assigned over {count_words(params.new_days, 'days')} ago and not used "
+                     f"in the last {count_words(params.engaged_days, 'days')} (the seats-to-reclaim table).")
+    early = owned[owned["too_early"]]
+    if len(early):
+        count = len(early)
+        notes.append(f"Too early to judge: {_and(tuple(early['tool']))}, whose assigned seats were all assigned under "
+                     f"{count_words(params.new_days, 'days')} ago, so {'none is' if count > 1 else 'it is not'} counted as "
+                     "unused or to rightsize yet.")
+    if report.unknown_coexist:
+        count = len(report.unknown_coexist)
+        notes.append(f"Params tools.coexist names {plural(f'{count} tools', count)} not in the tools table "
+                     f"({', '.join(report.unknown_coexist)}): check the spelling; a tool misspelt there is still counted in overlaps.")
     if not actions and not notes:
         notes.append(f"No licences for the {plural(f'{len(owned)} tools', len(owned))} this team owns, so their use cannot be measured."
                      if len(owned) else "No tools or seats for this team in the workspace.")

@@ -113,10 +113,10 @@ def test_team_usage_and_costs_by_hand(tools_df, seats_df):
 def test_overlap_keeps_the_most_engaged_tool(tools_df, seats_df):
     by_team = tl.team_usage(tools_df, tl.classify_seats(seats_df, END, PARAMS))
     overlap = tl.overlaps(by_team)
-    # No function column: tools are compared by category.
+    # No function column: tools are compared by category, and the row says which ones were.
     assert overlap.to_dict("records") == [
         {"team": "t1", "function": "c1", "category": "c1", "tools": "Alpha, Beta", "seats": 5, "keep": "Alpha", "allocated_cost": 600.0,
-         "money": 300.0, "drops": [("Beta", 300.0)]}
+         "money": 300.0, "drops": [("Beta", 300.0)], "no_function": ("Alpha", "Beta")}
     ]
 
 
@@ -370,3 +370,138 @@ def test_a_long_list_of_unused_tools_names_the_costliest():
     assert line.startswith("10 tools nobody uses cost $5,500 a year: T10 ($1,000; 1 seat, none assigned), T09 ($900;")
     assert "T03 ($300; 1 seat, none assigned), and 2 more (the recommendations table): cancel them" in line
     assert "T02 (" not in line and "T01 (" not in line
+
+
+def _frame(rows, columns):
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("renewal_date", "assigned_at", "last_active_at"):
+        if column in frame.columns:
+            frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+TOOL_COLUMNS = ["tool", "category", "function", "owner_team", "annual_cost", "seats", "renewal_date"]
+SEAT_COLUMNS = ["tool", "user_id", "team", "assigned_at", "last_active_at"]
+
+
+def test_a_tool_without_licences_is_left_out_of_overlaps():
+    # Confluence: no licences bought (seats 0), so no cost per seat, yet team t has 3 seats in it,
+    # all engaged, beside Notion (10 licences at $100, 2 seats engaged) and WikiJS (5 at $100, 1
+    # engaged), all "wiki". Left out: the overlap is Notion against WikiJS only; keep Notion,
+    # drop WikiJS, whose 1 seat saves $100.
+    tools = _frame([("Notion", "docs", "wiki", "t", 1000.0, 10, None), ("Confluence", "docs", "wiki", "t", 5000.0, 0, None),
+                    ("WikiJS", "docs", "wiki", "t", 500.0, 5, None)], TOOL_COLUMNS)
+    seats = _frame([("Notion", "n1", "t", "2025-01-01", "2026-11-29"), ("Notion", "n2", "t", "2025-01-01", "2026-11-29"),
+                    *(("Confluence", f"c{i}", "t", "2025-01-01", "2026-11-29") for i in range(3)),
+                    ("WikiJS", "w1", "t", "2025-01-01", "2026-11-29")], SEAT_COLUMNS)
+    report = tl.build_report(tools, seats, PARAMS, PERIOD, "t")
+    assert report.overlap[["tools", "keep", "money"]].values.tolist() == [["Notion, WikiJS", "Notion", 100.0]]
+    assert "Confluence" not in set(report.actions["subject"])
+    line = [line for line in report.result.lines if "tools for wiki" in line]
+    assert line == ["2 tools for wiki (Notion, WikiJS; 3 seats, $300 a year): consolidating onto Notion could save $100 a year."]
+    assert not any("nan" in line.casefold() for line in report.result.lines)
+    # Without WikiJS nothing is left to compare: no overlap, no $nan anywhere.
+    alone = tl.build_report(tools.iloc[:2], seats[seats["tool"] != "WikiJS"], PARAMS, PERIOD, "all")
+    assert alone.overlap.empty and "Confluence" not in set(alone.actions["subject"])
+    assert not any("nan" in line.casefold() for line in alone.result.lines)
+
+
+def test_a_tool_whose_seats_are_all_new_is_too_early_to_judge():
+    # CRM: 1 licence at $24,000 renewing in a year, its one seat assigned 10 days before the
+    # period end and not used yet: new (under 60 days), so not "nobody uses", not to rightsize.
+    tools = _frame([("CRM", "sales", "crm", "g", 24000.0, 1, "2027-11-15"), ("Chat", "comms", "chat", "g", 2000.0, 2, "2027-06-01")],
+                   TOOL_COLUMNS)
+    seats = _frame([("CRM", "u1", "g", "2026-11-20", None), ("Chat", "u1", "g", "2025-01-01", "2026-11-29"),
+                    ("Chat", "u2", "g", "2025-01-01", "2026-11-29")], SEAT_COLUMNS)
+    report = tl.build_report(tools, seats, PARAMS, PERIOD, "g")
+    crm = report.owned.set_index("tool").loc["CRM"]
+    assert crm["too_early"] and not crm["unused"] and crm["seats_new"] == 1
+    assert report.actions.empty and report.reclaim.empty
+    assert report.result.figures["unused_spend"].value == 0
+    assert report.result.actions == () and not any("nobody uses" in line for line in report.result.lines)
+    assert ("Too early to judge: CRM, whose assigned seats were all assigned under 60 days ago, so it is not counted as unused "
+            "or to rightsize yet.") in report.result.lines
+    # With new_days at 5 the seat is 10 days old, no longer new: nobody uses the tool.
+    later = tl.build_report(tools, seats, ToolsParams(new_days=5), PERIOD, "g")
+    assert later.result.actions[0].rule == "tools.unused" and later.result.actions[0].money == 24000
+    assert later.actions[["action", "subject"]].values.tolist() == [["cancel", "CRM"]]
+    # One new seat beside an old one nobody used: not all new, so the tool is unused.
+    mixed = tl.build_report(tools, pd.concat([seats, _frame([("CRM", "u3", "g", "2025-01-01", None)], SEAT_COLUMNS)]), PARAMS, PERIOD, "g")
+    assert mixed.owned.set_index("tool").loc["CRM", ["too_early", "unused"]].tolist() == [False, True]
+
+
+def test_functions_match_whatever_their_case_and_spacing(crm_tools):
+    tools = crm_tools.assign(function=["Helpdesk", " helpdesk ", "call recording", "Scheduling", "scheduling"])
+    seats = _seats({"CRM-A": (10, 8), "CRM-B": (4, 3), "Sched-1": (2, 2), "Sched-2": (3, 1)})
+    overlap = tl.build_report(tools, seats, PARAMS, PERIOD, "s").overlap.set_index("function")
+    # One spelling each: a tie goes to the first in sort order ("Helpdesk" before "helpdesk").
+    assert overlap[["tools", "keep", "money"]].to_dict("index") == {
+        "Helpdesk": {"tools": "CRM-A, CRM-B", "keep": "CRM-A", "money": 400.0},
+        "Scheduling": {"tools": "Sched-1, Sched-2", "keep": "Sched-1", "money": 300.0},
+    }
+    # The commonest spelling wins; the inventory keeps each tool's own.
+    usage = tl.tool_usage(crm_tools.assign(function=["CRM", "crm", "crm ", "x", "y"]), tl.classify_seats(seats, END, PARAMS))
+    assert usage.set_index("tool")["overlap_key"].to_dict() == {"CRM-A": "crm", "CRM-B": "crm", "Recorder": "crm", "Sched-1": "x",
+                                                                 "Sched-2": "y"}
+    assert usage.set_index("tool").loc["CRM-A", "function"] == "CRM"
+
+
+def test_coexist_names_not_in_the_inventory_are_noted(crm_tools):
+    seats = _seats({"CRM-A": (10, 8), "CRM-B": (4, 3), "Sched-1": (2, 2), "Sched-2": (3, 1)})
+    params = ToolsParams(coexist=[["sched-1", "Chilli Piper"], ["CRM-A", "CRM-B"], ["chilli piper", "Gong "]])
+    report = tl.build_report(crm_tools, seats, params, PERIOD, "s")
+    assert report.unknown_coexist == ("Chilli Piper", "Gong")
+    assert ("Params tools.coexist names 2 tools not in the tools table (Chilli Piper, Gong): check the spelling; a tool misspelt "
+            "there is still counted in overlaps.") in report.result.lines
+    # The misspelt group leaves the schedulers compared: still an overlap; the CRMs are meant to coexist.
+    assert report.overlap["function"].tolist() == ["scheduling"]
+    one = tl.build_report(crm_tools, seats, ToolsParams(coexist=[["Sched-1", "Chili Piper"]]), PERIOD, "s").result.lines
+    assert any(line.startswith("Params tools.coexist names 1 tool not in the tools table (Chili Piper)") for line in one)
+    clean = tl.build_report(crm_tools, seats, ToolsParams(coexist=[["sched-1", " SCHED-2"]]), PERIOD, "s")
+    assert clean.unknown_coexist == () and not any("tools.coexist" in line for line in clean.result.lines)
+
+
+def test_the_tool_count_counts_tools_not_commas():
+    # "Acme, Inc. Chat" holds a comma: 2 tools for chat, not 3.
+    tools = _frame([("Slack", "comms", "chat", "p", 1000.0, 10, None), ("Acme, Inc. Chat", "comms", "chat", "p", 2400.0, 1, None)],
+                   TOOL_COLUMNS)
+    seats = _frame([("Slack", "u1", "p", "2025-01-01", "2026-11-29"), ("Slack", "u2", "p", "2025-01-01", "2026-11-29"),
+                    ("Acme, Inc. Chat", "u1", "p", "2025-01-01", "2026-11-29")], SEAT_COLUMNS)
+    lines = tl.build_report(tools, seats, PARAMS, PERIOD, "p").result.lines
+    assert ("2 tools for chat (Slack, Acme, Inc. Chat; 3 seats, $2,600 a year): consolidating onto Slack could save $2,400 a year."
+            in lines)
+
+
+def test_a_consolidation_by_category_says_so(tools_df, seats_df, crm_tools):
+    # No function column: Alpha and Beta are compared by their category c1.
+    lines = tl.build_report(tools_df, seats_df, PARAMS, PERIOD, "t1").result.lines
+    assert ("2 tools for c1 (Alpha, Beta; 5 seats, $600 a year): consolidating onto Alpha could save $300 a year (compared by "
+            "category: the tools table gives them no function; check they do the same job first).") in lines
+    # CRM-B has no function, so its category "customer platforms" puts it beside CRM-A, whose
+    # function is that very name: only CRM-B is named. Keep CRM-A (8 engaged), drop CRM-B (4 x $100).
+    tools = crm_tools.assign(function=["Customer platforms", None, "call recording", "scheduling", "scheduling"])
+    lines = tl.build_report(tools, _seats({"CRM-A": (10, 8), "CRM-B": (4, 3)}), PARAMS, PERIOD, "s").result.lines
+    assert ("2 tools for Customer platforms (CRM-A, CRM-B; 14 seats, $1,400 a year): consolidating onto CRM-A could save $400 a "
+            "year (compared by category: the tools table gives CRM-B no function; check they do the same job first).") in lines
+    # With functions for every tool, no caveat.
+    lines = tl.build_report(crm_tools, _seats({"CRM-A": (10, 8), "CRM-B": (4, 3)}), PARAMS, PERIOD, "s").result.lines
+    assert "2 tools for crm (CRM-A, CRM-B; 14 seats, $1,400 a year): consolidating onto CRM-A could save $400 a year." in lines
+
+
+def test_number_words_agree_with_params_of_one():
+    # Windows of one day. Team g: Big (1 licence, $24,000, its seat last used 2 days before the
+    # end) and Chat (2 licences, $2,000, both used on the last day); team m: Video (1 licence,
+    # $500, used on the last day). g pays $26,000 / 2 engaged = $13,000 per engaged user, 26x m's $500.
+    params = ToolsParams(engaged_days=1, new_days=1, inactive_days=1)
+    tools = _frame([("Big", "c", "crm", "g", 24000.0, 1, None), ("Chat", "c", "chat", "g", 2000.0, 2, None),
+                    ("Video", "c", "video", "m", 500.0, 1, None)], TOOL_COLUMNS)
+    seats = _frame([("Big", "g1", "g", "2025-01-01", "2026-11-28 12:00"), ("Chat", "g1", "g", "2025-01-01", "2026-11-30 12:00"),
+                    ("Chat", "g2", "g", "2025-01-01", "2026-11-30 12:00"), ("Video", "m1", "m", "2025-01-01", "2026-11-30 12:00")],
+                   SEAT_COLUMNS)
+    lines = tl.build_report(tools, seats, params, PERIOD, "all").result.lines
+    assert lines[0] == ("1 tool nobody uses costs $24k a year: Big (owner: g, $24k; 1 of 1 seat assigned, none used in the last 1 day): "
+                        "cancel it, or give the seats to people who need it.")
+    assert ("Team g pays $13k a year per engaged user, 26.0x the median of the other teams ($500); 1 of its 3 seats was not used "
+            "in the last 1 day.") in lines
+    assert "Yearly idle spend $24k on all tools (3 tools with licences, 3 of 4 seats engaged)." in lines
+    assert "1 seat to reclaim: assigned over 1 day ago and not used in the last 1 day (the seats-to-reclaim table)." in lines
