@@ -97,19 +97,20 @@ class ToolsParams(_Strict):
 
 
 class SLATarget(_Strict):
-    """Hours allowed for the first response and for resolution."""
+    """Hours allowed for the first response and for resolution (the first no longer than the
+    second: checked in :class:`EscalationsParams`, where the priority can be named)."""
 
-    first_response_hours: float = Field(gt=0)
-    resolution_hours: float = Field(gt=0)
+    first_response_hours: float = Field(gt=0, allow_inf_nan=False)
+    resolution_hours: float = Field(gt=0, allow_inf_nan=False)
 
 
 class HealthWeights(_Strict):
     """Weights of the account health score's parts; any non-negative numbers, normalised."""
 
-    usage: float = Field(0.4, ge=0)
-    nps: float = Field(0.2, ge=0)
-    escalations: float = Field(0.2, ge=0)
-    trend: float = Field(0.2, ge=0)
+    usage: float = Field(0.4, ge=0, allow_inf_nan=False)
+    nps: float = Field(0.2, ge=0, allow_inf_nan=False)
+    escalations: float = Field(0.2, ge=0, allow_inf_nan=False)
+    trend: float = Field(0.2, ge=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _some_weight(self) -> HealthWeights:
@@ -130,24 +131,41 @@ class EscalationsParams(_Strict):
     """Parameters of the Escalations and product-health area."""
 
     sla: dict[Literal["P1", "P2", "P3", "P4"], SLATarget] = Field(default_factory=lambda: dict(DEFAULT_SLA))
-    breach_target: float = Field(0.10, ge=0, le=1, description="largest acceptable breach rate")
+    breach_target: float = Field(0.10, allow_inf_nan=False, ge=0, le=1, description="largest acceptable breach rate")
     repeat_threshold: int = Field(3, ge=2)
     stickiness: Literal["dau_mau", "wau_mau"] = "dau_mau"
-    stickiness_drop_alert: float = Field(0.33, gt=0, lt=1, description="relative fall that needs action")
-    adoption_floor: float = Field(0.10, gt=0, lt=1, description="core features adopted by fewer active accounts are flagged")
+    stickiness_drop_alert: float = Field(0.33, allow_inf_nan=False, gt=0, lt=1, description="relative fall that needs action")
+    adoption_floor: float = Field(0.10, allow_inf_nan=False, gt=0, lt=1, description="core features adopted by fewer active accounts are flagged")
     retention_cohorts: int = Field(12, ge=4, le=52)
     retention_weeks: int = Field(8, ge=1, le=26)
-    retention_drop_alert: float = Field(0.15, gt=0, lt=1, description="fall in week-1 retention, in points of share")
+    retention_drop_alert: float = Field(0.15, allow_inf_nan=False, gt=0, lt=1, description="fall in week-1 retention, in points of share")
     usage_target_days: int = Field(12, ge=1, le=31)
     escalation_cap: int = Field(3, ge=1)
     bug_weeks: int = Field(12, ge=2, le=104)
     health_weights: HealthWeights = HealthWeights()
-    breach_soon_hours: float = Field(24, gt=0, description="open escalations due to breach within this many hours are listed")
+    breach_soon_hours: float = Field(24, allow_inf_nan=False, gt=0, description="open escalations due to breach within this many hours are listed")
     old_bug_days: int = Field(60, ge=1, description="open S1/S2 bugs older than this are called out")
-    unhealthy_below: float = Field(50, gt=0, le=100, description="accounts with a health score below this put their ARR at risk")
+    unhealthy_below: float = Field(50, allow_inf_nan=False, gt=0, le=100, description="accounts with a health score below this put their ARR at risk")
     level_shift_days: int = Field(7, ge=3, le=28, description="days on each side of a candidate level shift in daily events")
-    level_shift_change: float = Field(0.3, gt=0, description="relative change of median daily events that counts as a level shift")
-    level_shift_min_daily: float = Field(20, ge=0, description="series with fewer median events a day are too thin to judge")
+    level_shift_change: float = Field(
+        0.3, gt=0, lt=1, allow_inf_nan=False,
+        description="relative change of median daily events that counts as a level shift, as a fraction (0.3 = 30%, "
+        "not 30); under 1, since a fall is at most 100% (to no events): at 1 or more no fall would ever be reported",
+    )
+    level_shift_min_daily: float = Field(20, allow_inf_nan=False, ge=0, description="series with fewer median events a day are too thin to judge")
+
+    @field_validator("sla")
+    @classmethod
+    def _reply_before_resolution(cls, sla: dict[str, SLATarget]) -> dict[str, SLATarget]:
+        # The live SLA runs the first-response clock, then the resolution clock: a reply target
+        # past the resolution target would make the live table and the SLA table disagree.
+        for priority, target in sla.items():
+            if target.first_response_hours > target.resolution_hours:
+                raise ValueError(
+                    f"{priority} first_response_hours ({target.first_response_hours:g}) is longer than its resolution_hours "
+                    f"({target.resolution_hours:g}); a first response comes before resolution, so its target can be no longer"
+                )
+        return sla
 
     @model_validator(mode="after")
     def _every_priority(self) -> EscalationsParams:
