@@ -349,8 +349,11 @@ def build_report(
         mine = set(health.active_days(events, {"current": period}).query("current > 0")["account_id"])
         mine |= set(escalations.loc[period.mask(escalations["opened_at"]), "account_id"])
         scores = scores[scores["account_id"].isin(mine)]
+    # A churned account's health fell because it left: it is no mover to act on, as it is no
+    # unhealthy ARR (live accounts only, as ARR at risk).
+    gone = churned_accounts(accounts, period.end)
     movers = (
-        scores[["account_id", "name", "segment", "arr", "health"]]
+        scores.loc[~scores["account_id"].isin(gone), ["account_id", "name", "segment", "arr", "health"]]
         .merge(scores_before[["account_id", "health"]].rename(columns={"health": "health_before"}), on="account_id", how="inner")
         .assign(change=lambda f: f["health"] - f["health_before"])
         .sort_values(["change", "arr"], ascending=[True, False], ignore_index=True)
@@ -383,7 +386,7 @@ def build_report(
         pes_before=health.pes(events, features, previous, ratio),
         health=scores.sort_values("health", ignore_index=True),
         movers=movers,
-        unhealthy=unhealthy_accounts(scores, params.unhealthy_below, churned_accounts(accounts, period.end)),
+        unhealthy=unhealthy_accounts(scores, params.unhealthy_below, gone),
         volume=volume,
         shifts=tuple(level_shifts),
         team_scope=organisation is not None,
@@ -610,7 +613,8 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
                         "likelier a tracking change.")
         notes.append(f"{figure_text(figures['pes'])}, Pendo's product engagement score (0-100): the mean of adoption "
                      f"{pes_now.adoption:.0f} (share of core features an account uses), stickiness {pes_now.stickiness:.0f} "
-                     f"({name}) and growth {pes_now.growth:.0f} (new and recovered accounts per dropped one).{compared}")
+                     f"({name}) and growth {pes_now.growth:.0f} (new and recovered accounts per 100 dropped, capped at 100); "
+                     f"each part unrounded, so their mean can differ by a point from the parts as shown.{compared}")
     if not actions and not notes:
         notes.append("No escalations, bugs or usage for this team in the period.")
     return AreaResult(figures, ("live_breaches", "pes"), tuple(actions), tuple(notes))

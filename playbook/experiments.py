@@ -33,7 +33,7 @@ from playbook.config import ExperimentsParams
 from playbook.period import Period
 from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.experiment_analysis import DO_NOT_SHIP, INVALID, NO_EFFECT, SHIP, analyse, parse_split
-from playbook.views import count_words, figure_value
+from playbook.views import count_words, figure_value, with_article
 
 if TYPE_CHECKING:
     from playbook.context import ReportContext
@@ -269,7 +269,7 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
     for b in too_long.itertuples():
         actions.append(Action(
             "experiments.infeasible", b.experiment_id, Severity.LOW,
-            f"{b.name} ({b.experiment_id}) cannot reach significance in time: a {b.mde:.0%} {term('MDE')} on a {b.baseline:.1%} baseline needs "
+            f"{b.name} ({b.experiment_id}) cannot reach significance in time: {with_article(f'{b.mde:.0%}')} {term('MDE')} on {with_article(f'{b.baseline:.1%}')} baseline needs "
             f"{b.units_per_variant:,} units per variant, {count_words(b.days_needed, 'days')} at {b.traffic:,.0f} a day, against {params.max_days} allowed.",
         ))
     if p["concluded"]:

@@ -484,7 +484,7 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
             verb = f"NPS {'unchanged' if round(change.change) == 0 else 'rose' if change.change > 0 else 'fell'}" + (
                 "" if round(change.change) == 0 else f" by {count_words(abs(change.change), 'points')}")
         line = (f"{verb}: from {_nps_text(before)} in the previous period to {_nps_text(now)} in this one; "
-                f"change {_points(change.change)} (interval {change.low:.0f} to {change.high:.0f}), {overlap}.")
+                f"change {_points(change.change)} (interval {_points(change.low)} to {_points(change.high)}), {overlap}.")
         driver = _change_driver(report.change_parts, change.change)
         if driver is not None:
             figures["nps_driver"] = Figure("nps_driver", f"NPS change from {report.part_kind} {driver['part']}", float(driver["shown"]),
@@ -500,14 +500,17 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
     finding = report.detractor_theme
     if finding.theme:
         notes.append(_theme_text(report.themes, finding))
-    demand = report.demand
+    # Demand for a shipped item is met: the sentence names the most-wanted item still to build,
+    # ranked on RICE among those (the table keeps every item).
+    demand = report.demand[report.demand["status"].astype(str) != "shipped"] if len(report.demand) else report.demand
     if len(demand) and demand["arr"].iloc[0] > 0:
         top = demand.iloc[0]
         n_items = len(demand)
+        rank = int((demand["rice"] > top["rice"]).sum()) + 1
         rice_note = (
             "and it also leads on RICE"
-            if top["rice_rank"] == 1
-            else f"yet its RICE score of {top['rice']:,.0f} ranks only {_ordinal(int(top['rice_rank']))} of {n_items}"
+            if rank == 1
+            else f"yet its RICE score of {top['rice']:,.0f} ranks only {_ordinal(rank)} of the {n_items} items not yet shipped"
         )
         notes.append(
             f"Highest ARR-weighted demand: {top['title']} ({top['item_id']}, {str(top['status']).replace('_', ' ')}), asked for by "

@@ -421,7 +421,9 @@ def _unused_action(unused: pd.DataFrame, calendar: pd.DataFrame, params: ToolsPa
         parts = [*parts[:UNUSED_NAMED], f"and {count - UNUSED_NAMED} more (the recommendations table)"]
     them = "them" if count > 1 else "it"
     return Action(
-        "tools.unused", "tools nobody uses", Severity.HIGH,
+        # The subject names the tools, so the organisation's list (IT's tools too) is not taken
+        # for a repeat of one team's on the index's "look here first".
+        "tools.unused", ", ".join(sorted(unused["tool"].astype(str))), Severity.HIGH,
         f"{plural(f'{count} tools', count)} nobody uses {'cost' if count > 1 else 'costs'} {short_money(total)} a year: "
         f"{', '.join(parts)}: cancel {them}, or give the seats to people who need {them}.",
         money=total, figures=("unused_spend",),

@@ -9,6 +9,7 @@ with :func:`figure_text`, so one figure reads the same in each.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -109,6 +110,13 @@ def count_words(count: float, noun: str, digits: int = 0) -> str:
     """
     shown = f"{round(float(count), digits):,.{digits}f}"
     return f"{shown} {plural(noun, 1 if shown in ('1', '-1') else 2)}"
+
+
+def with_article(text: str) -> str:
+    """"a 15% MDE", "an 18.2% baseline", "an 8% lift": the article as the number is spoken
+    (eight, eighteen, eleven and eighty-something begin with a vowel sound)."""
+    spoken_vowel = re.match(r"(8|1[18](?!\d)|1[18][.,%]|11$|18$)", text) is not None
+    return f"{'an' if spoken_vowel else 'a'} {text}"
 
 
 def figure_value(figure: Figure) -> str:

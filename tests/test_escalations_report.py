@@ -174,3 +174,19 @@ def test_level_shift_is_stated_before_the_metric_it_moves(sample_run, events):
     for team in TEAM_PRODUCTS:
         if product not in TEAM_PRODUCTS[team]:
             assert "Possible tracking change" not in _text(out, team)
+
+
+def test_churned_accounts_are_neither_unhealthy_nor_movers(sample_workspace, params_dir):
+    """An account that churned by the period end left: it is not unhealthy ARR, nor an account
+    whose health fell most (its usage stopped because it had gone)."""
+    import playbook.api as pb
+
+    accounts = pd.read_csv(sample_workspace / "accounts.csv")
+    gone = set(accounts.loc[pd.to_datetime(accounts["churned_at"], utc=True) < END.tz_localize("UTC"), "account_id"])
+    ctx = pb.open_report("escalations", "all", params_dir=params_dir, as_of=AS_OF)
+    report = pb.build(ctx)
+    assert gone and len(report.movers) and len(report.unhealthy)
+    # Churned accounts still get a health score (it is what fell), so without the rule they would show.
+    assert gone & set(report.health["account_id"])
+    assert not gone & set(report.movers["account_id"])
+    assert not gone & set(report.unhealthy["account_id"])

@@ -302,3 +302,20 @@ def test_organisation_summary_names_the_team_that_drove_the_fall(sample_run, sam
     # Each part shown is within a point of the hand computation, and the parts add up to the change shown.
     assert abs(driver - change[PLANTED.nps_drop_team]) < 1 and all(abs(others[t] - change[t]) < 1 for t in others)
     assert driver + sum(others.values()) == total
+
+
+def test_demand_sentence_names_the_most_wanted_item_not_yet_shipped(responses_df, accounts_df, roadmap_df):
+    # I2 ($80k, A6) leads demand but has shipped: its demand is met. The sentence names I1 (3 accounts, $51k:
+    # A1, A3 and A8, churned, at $0), ranked on RICE among the two items still to build (I3 3,000, I1 25).
+    requests = pd.DataFrame({
+        "feedback_id": [f"F{i}" for i in range(5)], "account_id": ["A1", "A1", "A3", "A8", "A6"], "product": "p1",
+        "source": "in-app", "text": "x", "theme": None, "roadmap_item_id": ["I1", "I1", "I1", "I1", "I2"],
+        "submitted_at": pd.to_datetime(["2026-11-02"] * 5),
+    })
+    roadmap = roadmap_df.assign(status=["idea", "shipped", "idea"])
+    report = fb.build_report(responses_df, responses_df, responses_df, requests, accounts_df, roadmap, FeedbackParams(themes=RULES),
+                             Period(date(2026, 11, 1), date(2026, 11, 15)))
+    assert report.demand["item_id"].iloc[0] == "I2"  # the table keeps every item
+    line = next(n for n in report.result.notes if n.startswith("Highest ARR-weighted demand"))
+    assert line == ("Highest ARR-weighted demand: One (I1, idea), asked for by 3 accounts with $51k ARR, yet its RICE score of 25 "
+                    "ranks only 2nd of the 2 items not yet shipped.")

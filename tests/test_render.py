@@ -232,3 +232,13 @@ def test_look_here_first_lists_every_high_action_then_fills_up_to_the_limit():
     }
     assert [a["subject"] for a in look_here_first(reports, limit=3)] == ["h3", "h2", "h1", "h0", "h4"]
     assert [a["subject"] for a in look_here_first(reports, limit=7)] == ["h3", "h2", "h1", "h0", "h4", "m1", "m2"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("15%", "a 15%"), ("18.2%", "an 18.2%"), ("8%", "an 8%"), ("80%", "an 80%"), ("11%", "an 11%"),
+    ("1.5%", "a 1.5%"), ("110%", "a 110%"), ("180%", "a 180%"), ("11,000", "an 11,000"), ("1,800", "a 1,800"),
+])
+def test_the_article_goes_with_the_number_as_spoken(text, expected):
+    from playbook.views import with_article
+
+    assert with_article(text) == expected

@@ -283,6 +283,9 @@ def test_tools_nobody_uses_lead_the_summary(tools_df, seats_df):
     org = tl.build_report(tools, seats, PARAMS, PERIOD, "all").result
     assert org.lines[0].startswith("2 tools nobody uses cost $1,000 a year: Delta (owner: t2, $800; 8 seats, none assigned)")
     assert org.actions[0].severity == tl.Severity.HIGH
+    # The subject names the tools, so the organisation's list is not taken for a repeat of a
+    # team's on the index's "look here first" (it is only when it names the same tools).
+    assert result.actions[0].subject == org.actions[0].subject == "Delta, Epsilon"
 
 
 def test_large_idle_spend_is_named_with_its_money(tools_df, seats_df):
