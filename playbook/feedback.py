@@ -481,8 +481,10 @@ def summarise(report: FeedbackReport, params: FeedbackParams) -> AreaResult:
         elif change.change >= params.drop_alert:
             verb = f"NPS rose by {count_words(change.change, 'points')}"
         else:
-            verb = f"NPS {'unchanged' if round(change.change) == 0 else 'rose' if change.change > 0 else 'fell'}" + (
-                "" if round(change.change) == 0 else f" by {count_words(abs(change.change), 'points')}")
+            # Under the alert, in plain words ("was down 6 points"); "fell by" and "rose by" are kept
+            # for a change that calls for action.
+            verb = "NPS was unchanged" if round(change.change) == 0 else (
+                f"NPS was {'up' if change.change > 0 else 'down'} {count_words(abs(change.change), 'points')}")
         line = (f"{verb}: from {_nps_text(before)} in the previous period to {_nps_text(now)} in this one; "
                 f"change {_points(change.change)} (interval {_points(change.low)} to {_points(change.high)}), {overlap}.")
         driver = _change_driver(report.change_parts, change.change)

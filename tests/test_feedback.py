@@ -149,6 +149,13 @@ def test_build_report_summary_states_the_fall(responses_df, accounts_df, roadmap
     assert "Detractors mostly talk about pricing: 2 of 4 detractor comments (50%)" in result.lines[2]
     nps = result.figures["nps"]
     assert (nps.value, nps.change, headline_text(result)) == (0, pytest.approx(-60), "NPS 0 (down 60 points)")
+    # Under the alert (here 61 points) the same change reads in plain words, with no action.
+    calm = fb.build_report(
+        responses_df, previous, responses_df, empty_feedback, accounts_df, roadmap_df, FeedbackParams(themes=RULES, drop_alert=61),
+        Period(date(2026, 11, 1), date(2026, 11, 15)),
+    ).result
+    assert not calm.needs_action
+    assert calm.lines[0].startswith("NPS was down 60 points: from +60.0 (95% interval [")
 
 
 def test_build_report_with_no_responses(accounts_df, roadmap_df, responses_df):
