@@ -25,14 +25,17 @@ from playbook.display import (
     show_table,
     show_text,
 )
+from playbook.views import count_words, param_words
 
 __all__ = [
     "build",
+    "count_words",
     "explore",
     "show_digest",
     "format_value",
     "health",
     "open_report",
+    "param_words",
     "plots",
     "record",
     "show_data_notes",

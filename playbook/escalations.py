@@ -51,7 +51,7 @@ from playbook.accounts import (
 )
 from playbook.period import Period, day_end, open_at
 from playbook.figures import Action, AreaResult, Figure, Severity
-from playbook.views import count_words, figure_text, figure_value, short_money
+from playbook.views import count_words, figure_text, figure_value, param_words, short_money
 
 if TYPE_CHECKING:
     from playbook.context import ReportContext
@@ -382,8 +382,9 @@ def build_report(
         retention=retention_long,
         retention_shift=shifts[0] if shifts else None,
         lifecycle=health.lifecycle(events, period.end, 7, params.retention_cohorts),
-        pes_now=health.pes(events, features, period, ratio),
-        pes_before=health.pes(events, features, previous, ratio),
+        # The stickiness and breadth computed above, not read again from the events.
+        pes_now=health.pes(events, features, period, ratio, daily=daily, breadth=breadth),
+        pes_before=health.pes(events, features, previous, ratio, daily=daily_before),
         health=scores.sort_values("health", ignore_index=True),
         movers=movers,
         unhealthy=unhealthy_accounts(scores, params.unhealthy_below, gone),
@@ -426,9 +427,11 @@ def _more(count: int) -> str:
     return f"; and {count - SHOWN} more (listed below)" if count > SHOWN else ""
 
 
-def limit_words(value: float, noun: str) -> str:
-    """A parameter and its noun agreeing, the number as written: "1 hour", "24 hours", "1.5 hours"."""
-    return count_words(value, noun, len(f"{value:g}".partition(".")[2]))
+def _listing(rule: str, subject: str, severity: Severity, lead: str, items: list[str], part: pd.DataFrame, figure: str) -> Action:
+    """An action naming the first rows of ``part`` after ``lead``, with the ARR of all of them."""
+    money = _stake(part)
+    stake = f" {short_money(money)} ARR at stake." if money else ""
+    return Action(rule, subject, severity, f"{lead}: {'; '.join(items)}{_more(len(part))}.{stake}", money=money, figures=(figure,))
 
 
 def summary_shifts(shifts: Sequence[health.LevelShift]) -> list[health.LevelShift]:
@@ -460,15 +463,11 @@ def _live_actions(report: EscalationsReport) -> list[Action]:
             who = _who(row)
             items.append(f"{row.escalation_id}{f' ({who})' if who else ''}, opened {row.opened_at:%d %b %Y}, "
                          f"{_span(row.hours_over)} past its {row.target_hours:g}-hour {row.clock} target")
-        money = _stake(part)
-        stake = f" {short_money(money)} ARR at stake." if money else ""
         one = len(part) == 1
-        actions.append(Action(
-            "escalations.live_breach", priority, PRIORITY_SEVERITY.get(priority, Severity.LOW),
-            f"{count_words(len(part), f'open {priority} escalations')} {'is' if one else 'are'} breaching {'its' if one else 'their'} "
-            f"SLA now: {'; '.join(items)}{_more(len(part))}.{stake}",
-            money=money, figures=("live_breaches",),
-        ))
+        lead = (f"{count_words(len(part), f'open {priority} escalations')} {'is' if one else 'are'} breaching "
+                f"{'its' if one else 'their'} SLA now")
+        actions.append(_listing("escalations.live_breach", priority, PRIORITY_SEVERITY.get(priority, Severity.LOW), lead, items, part,
+                                "live_breaches"))
     return actions
 
 
@@ -484,13 +483,8 @@ def _old_bug_actions(report: EscalationsReport, params: EscalationsParams) -> li
             who = _who(row)
             source = f" (from escalation {row.escalation_id}{f', {who}' if who else ''})" if isinstance(row.escalation_id, str) else ""
             items.append(f"{row.bug_id} on {row.product}, open {count_words(row.age_days, 'days')} since {row.opened_at:%d %b %Y}{source}")
-        money = _stake(part)
-        stake = f" {short_money(money)} ARR at stake." if money else ""
-        actions.append(Action(
-            "escalations.old_bug", severity, level,
-            f"{count_words(len(part), f'{severity} bugs')} open {limit_words(params.old_bug_days, 'days')} or more: {'; '.join(items)}{_more(len(part))}.{stake}",
-            money=money, figures=("old_bugs",),
-        ))
+        lead = f"{count_words(len(part), f'{severity} bugs')} open {param_words(params.old_bug_days, 'days')} or more"
+        actions.append(_listing("escalations.old_bug", severity, level, lead, items, part, "old_bugs"))
     return actions
 
 
@@ -588,7 +582,7 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
     soon = report.live[report.live["hours_to_breach"] <= params.breach_soon_hours]
     if len(soon):
         items = "; ".join(f"{r.escalation_id} ({r.priority}, {r.clock}) in {_span(r.hours_to_breach)}" for r in soon.head(SHOWN).itertuples())
-        notes.append(f"{count_words(len(soon), 'open escalations')} will breach SLA within {limit_words(params.breach_soon_hours, 'hours')}: "
+        notes.append(f"{count_words(len(soon), 'open escalations')} will breach SLA within {param_words(params.breach_soon_hours, 'hours')}: "
                      f"{items}{_more(len(soon))}.")
     if report.backlog_count:
         notes.append(

@@ -466,11 +466,17 @@ def growth_score(new: int, resurrecting: int, dormant: int) -> float:
     return min(100.0, 100.0 * (new + resurrecting) / dormant)
 
 
-def pes(events: Events, features: pd.DataFrame, period: Period, ratio: str = "dau_mau") -> PES:
-    """PES for a period: average core-feature breadth, average stickiness, and growth against the period before."""
-    breadth = core_breadth(events, features, period)
+def pes(events: Events, features: pd.DataFrame, period: Period, ratio: str = "dau_mau",
+        daily: pd.DataFrame | None = None, breadth: pd.DataFrame | None = None) -> PES:
+    """PES for a period: average core-feature breadth, average stickiness, and growth against the period before.
+
+    Args:
+        daily, breadth: the period's :func:`stickiness` and :func:`core_breadth` when the caller
+            has them already; computed here otherwise.
+    """
+    breadth = core_breadth(events, features, period) if breadth is None else breadth
     adoption = 100 * float(breadth["breadth"].mean()) if len(breadth) else math.nan
-    stick = 100 * average_stickiness(stickiness(events, period), ratio)
+    stick = 100 * average_stickiness(stickiness(events, period) if daily is None else daily, ratio)
     cycle = lifecycle(events, period.end, days=period.days, buckets=1).iloc[-1]
     return PES(adoption, stick, growth_score(int(cycle["new"]), int(cycle["resurrecting"]), int(cycle["dormant"])))
 

@@ -112,6 +112,12 @@ def count_words(count: float, noun: str, digits: int = 0) -> str:
     return f"{shown} {plural(noun, 1 if shown in ('1', '-1') else 2)}"
 
 
+def param_words(value: float, noun: str) -> str:
+    """A parameter and its noun agreeing, the number as written in params: "1 hour", "24 hours",
+    "1.5 hours" (:func:`count_words` with as many decimals as the value has)."""
+    return count_words(value, noun, len(f"{value:g}".partition(".")[2]))
+
+
 def with_article(text: str) -> str:
     """"a 15% MDE", "an 18.2% baseline", "an 8% lift": the article as the number is spoken
     (eight, eighteen, eleven and eighty-something begin with a vowel sound)."""

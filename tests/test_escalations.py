@@ -9,6 +9,7 @@ import pytest
 
 from playbook import accounts as ac
 from playbook import escalations as es
+from playbook import views
 from playbook.config import EscalationsParams
 from playbook.period import Period
 
@@ -326,8 +327,8 @@ def test_level_shift_summary_states_each_product_once(esc_df, accounts3):
 
 
 def test_number_words_for_params_of_one(esc_df, accounts3):
-    assert es.limit_words(1, "hours") == "1 hour" and es.limit_words(24.0, "hours") == "24 hours"
-    assert es.limit_words(1.5, "hours") == "1.5 hours" and es.limit_words(0.25, "hours") == "0.25 hours"
+    assert views.param_words(1, "hours") == "1 hour" and views.param_words(24.0, "hours") == "24 hours"
+    assert views.param_words(1.5, "hours") == "1.5 hours" and views.param_words(0.25, "hours") == "0.25 hours"
     _, responses, features, no_events = _empty_inputs()
     bugs = pd.DataFrame({"bug_id": ["B1"], "severity": ["S1"], "source": ["internal"], "product": ["p"],
                          "opened_at": [T("2026-11-28")], "closed_at": [pd.NaT], "escalation_id": [None]})
