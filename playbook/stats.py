@@ -7,6 +7,7 @@ follows, so that a number can be checked against the tool a reader already knows
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Iterable
@@ -138,14 +139,24 @@ def nps_group(score: int) -> str:
 class Comparison:
     """Treatment against control on one metric.
 
+    Scales: ``control``, ``treatment``, ``abs_lift``, ``abs_ci`` and ``se_abs`` are on the metric's
+    own scale (a rate, a mean or a ratio); ``rel_lift``, ``rel_ci``, ``se_rel`` and ``risk`` are
+    relative to the control (0.05 = +5%).
+
     Attributes:
-        control, treatment: the rates (proportions) or means.
+        control, treatment: the rates (proportions), means or ratios.
         abs_lift: treatment - control; abs_ci its interval.
         rel_lift: (treatment - control) / control; rel_ci its interval.
-        p_value: two-sided.
-        chance_to_win: P(treatment better than control), flat prior.
+        p_value: two-sided. Fixed-horizon unless ``sequential``; then always-valid, on the
+            relative lift (see :func:`compare_proportions`).
+        chance_to_win: P(treatment better than control), flat prior: Phi(rel_lift / se_rel).
         theta, variance_reduction: CUPED only: the adjustment coefficient and the share of the
             difference's variance the adjustment removed.
+        se_abs, se_rel: the fixed-horizon standard errors of ``abs_lift`` and ``rel_lift``.
+        sequential: whether ``abs_ci``, ``rel_ci`` and ``p_value`` are always-valid (peek-safe)
+            confidence sequences rather than fixed-horizon figures.
+        fixed_p_value: the fixed-horizon p-value, filled in both modes, so that a report can say
+            what a fixed-horizon test would have given.
     """
 
     control: float
@@ -158,6 +169,36 @@ class Comparison:
     chance_to_win: float
     theta: float | None = None
     variance_reduction: float | None = None
+    se_abs: float = math.nan
+    se_rel: float = math.nan
+    sequential: bool = False
+    fixed_p_value: float = math.nan
+
+    @property
+    def risk(self) -> tuple[float, float]:
+        """Expected relative loss of each choice: ``(keep_control, ship_treatment)``.
+
+        As gbstats reports risk (``get_risk`` in ``gbstats/bayesian/tests.py``, GrowthBook): under
+        the flat-prior normal posterior of the relative lift, X ~ N(rel_lift, se_rel^2),
+        keep_control = P(X > 0) E[X | X > 0] = E[max(X, 0)] and ship_treatment =
+        -P(X < 0) E[X | X < 0] = E[max(-X, 0)]. Closed forms, with z = rel_lift / se_rel and the
+        standard normal pdf phi and cdf Phi: keep_control = rel_lift Phi(z) + se_rel phi(z),
+        ship_treatment = -rel_lift Phi(-z) + se_rel phi(z). Both are on the relative scale and
+        assume higher is better (swap them for a lower-is-better metric, as gbstats does for
+        inverse metrics). With se_rel = 0 the posterior is a point: (max(rel_lift, 0),
+        max(-rel_lift, 0)), so (0, 0) at no lift; NaN when se_rel is unknown.
+        """
+        mu, sigma = self.rel_lift, self.se_rel
+        if math.isnan(mu) or math.isnan(sigma):
+            return (math.nan, math.nan)
+        if sigma == 0:
+            return (max(mu, 0.0), max(-mu, 0.0))
+        z = mu / sigma
+        density = math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+        below = 0.5 * math.erfc(z / math.sqrt(2))  # Phi(-z), accurate in the far tail
+        above = 0.5 * math.erfc(-z / math.sqrt(2))  # Phi(z)
+        # both are non-negative; in the far tail the two terms nearly cancel, so round-off is floored
+        return (max(mu * above + sigma * density, 0.0), max(-mu * below + sigma * density, 0.0))
 
 
 def _check_count(name: str, value: float, minimum: int = 0) -> None:
@@ -178,23 +219,103 @@ def _win(rel: float, se_rel: float) -> float:
     return float(norm.cdf(rel / se_rel))
 
 
+def _check_tuning(sequential_tuning: float | None) -> None:
+    if sequential_tuning is None:
+        return
+    if isinstance(sequential_tuning, bool) or not isinstance(sequential_tuning, numbers.Real) or not (
+        math.isfinite(sequential_tuning) and sequential_tuning > 0
+    ):
+        raise ValueError(f"sequential_tuning must be a positive finite number (or None), got {sequential_tuning!r}")
+
+
+def _sequential_rho_squared(alpha: float, tuning: float) -> float:
+    """rho^2 = (-2 ln alpha + ln(1 - 2 ln alpha)) / N (Waudby-Smith et al. 2023, arXiv 2103.06476,
+    eq. 161; gbstats ``sequential_rho``): the mixing variance that makes the sequence tightest
+    near N units."""
+    log_alpha = math.log(alpha)
+    return (-2 * log_alpha + math.log(1 - 2 * log_alpha)) / tuning
+
+
+def _sequential_halfwidth(se: float, n: int, alpha: float, tuning: float) -> float:
+    """Half-width of the two-sided asymptotic confidence sequence for an estimate with standard
+    error ``se`` after ``n`` units (Waudby-Smith et al. 2023, eq. 9; gbstats
+    ``sequential_interval_halfwidth`` with s2 = se^2 n):
+    se * sqrt(2 (n rho^2 + 1) / (n rho^2) * ln(sqrt(n rho^2 + 1) / alpha))."""
+    n_rho2 = n * _sequential_rho_squared(alpha, tuning)
+    return se * math.sqrt(2 * (n_rho2 + 1) / n_rho2 * math.log(math.sqrt(n_rho2 + 1) / alpha))
+
+
+def _sequential_p_value(estimate: float, se: float, n: int, alpha: float, tuning: float) -> float:
+    """Always-valid two-sided p-value, the inverse of the mixture e-value (Waudby-Smith et al. 2023;
+    as gbstats ``SequentialTwoSidedTTest`` computes it):
+    min(1, sqrt(n rho^2 + 1) exp(-rho^2 n d^2 / (2 se^2 (n rho^2 + 1)))), computed in logs so
+    that a strong effect gives a tiny p rather than an overflow. 1 when se is 0 (no test), as
+    the fixed-horizon p-values here."""
+    if se == 0:
+        return 1.0
+    n_rho2 = n * _sequential_rho_squared(alpha, tuning)
+    log_p = 0.5 * math.log(n_rho2 + 1) - n_rho2 * estimate**2 / (2 * se**2 * (n_rho2 + 1))
+    return math.exp(min(0.0, log_p))
+
+
+def _comparison(
+    control: float, treatment: float, diff: float, se_abs: float, rel: float, se_rel: float, quantile: float,
+    fixed_p: float, n: int, confidence: float, sequential_tuning: float | None,
+    theta: float | None = None, variance_reduction: float | None = None,
+) -> Comparison:
+    """Assemble a Comparison: fixed-horizon intervals (estimate +/- quantile x se) and p-value, or,
+    with a tuning value, always-valid ones on each scale; point estimates and chance to win are the
+    same in both modes."""
+    if sequential_tuning is None:
+        abs_half, rel_half, p_value = quantile * se_abs, quantile * se_rel, fixed_p
+    else:
+        alpha = 1 - confidence
+        abs_half = _sequential_halfwidth(se_abs, n, alpha, sequential_tuning)
+        rel_half = _sequential_halfwidth(se_rel, n, alpha, sequential_tuning)
+        p_value = _sequential_p_value(rel, se_rel, n, alpha, sequential_tuning)
+    return Comparison(
+        control, treatment, diff, (diff - abs_half, diff + abs_half), rel, (rel - rel_half, rel + rel_half), p_value,
+        _win(rel, se_rel), theta, variance_reduction, se_abs, se_rel, sequential_tuning is not None, fixed_p,
+    )
+
+
 def compare_proportions(
-    control_successes: int, control_n: int, treatment_successes: int, treatment_n: int, confidence: float = 0.95
+    control_successes: int, control_n: int, treatment_successes: int, treatment_n: int, confidence: float = 0.95,
+    sequential_tuning: float | None = None,
 ) -> Comparison:
     """Two conversion rates, compared as GrowthBook (gbstats) and PostHog do.
+
+    Fixed-horizon (``sequential_tuning=None``):
 
     - p-value: pooled two-proportion z-test (statsmodels ``proportions_ztest``).
     - ``abs_ci``: unpooled Wald interval, diff +/- z * sqrt(pC(1-pC)/nC + pT(1-pT)/nT).
     - ``rel_ci``: delta method, var = pT(1-pT)/(nT pC^2) + pC(1-pC) pT^2/(nC pC^4), normal quantile.
     - ``chance_to_win``: Phi(rel_lift / se_rel), a flat prior on the relative lift.
 
+    Sequential (a tuning value N, gbstats' default 5000): ``abs_ci``, ``rel_ci`` and ``p_value``
+    become always-valid, safe to look at every day (the asymptotic confidence sequences of
+    Waudby-Smith et al. 2023, arXiv 2103.06476, as gbstats ``SequentialTwoSidedTTest`` implements
+    them). With alpha = 1 - confidence, n = control_n + treatment_n and
+    rho^2 = (-2 ln alpha + ln(1 - 2 ln alpha)) / N, each interval is estimate +/- se *
+    sqrt(2 (n rho^2 + 1) / (n rho^2) ln(sqrt(n rho^2 + 1) / alpha)) with the se of its own scale,
+    and p = min(1, sqrt(n rho^2 + 1) exp(-rho^2 n d^2 / (2 se_rel^2 (n rho^2 + 1)))) for the
+    relative lift d. Point estimates, chance to win, ``se_abs``, ``se_rel`` and ``fixed_p_value``
+    (the z-test above) are the same in both modes.
+
+    Args:
+        control_successes, control_n, treatment_successes, treatment_n: whole counts.
+        confidence: the intervals' level (alpha = 1 - confidence for the sequential test).
+        sequential_tuning: None for fixed-horizon results; a positive N for always-valid ones.
+
     Raises:
-        ValueError: a count that is negative or not whole, n = 0, successes above n, or a control
-            rate of 0 (no relative lift exists).
+        ValueError: a count that is negative or not whole, n = 0, successes above n, a control
+            rate of 0 (no relative lift exists), or a sequential_tuning that is not a positive
+            finite number.
     """
     from scipy.stats import norm
 
     _check_confidence(confidence)
+    _check_tuning(sequential_tuning)
     for name, value, minimum in (
         ("control_successes", control_successes, 0), ("control_n", control_n, 1),
         ("treatment_successes", treatment_successes, 0), ("treatment_n", treatment_n, 1),
@@ -215,8 +336,8 @@ def compare_proportions(
     se_abs = math.sqrt(p_c * (1 - p_c) / control_n + p_t * (1 - p_t) / treatment_n)
     rel = diff / p_c
     se_rel = math.sqrt(p_t * (1 - p_t) / (treatment_n * p_c**2) + p_c * (1 - p_c) * p_t**2 / (control_n * p_c**4))
-    return Comparison(
-        p_c, p_t, diff, (diff - z * se_abs, diff + z * se_abs), rel, (rel - z * se_rel, rel + z * se_rel), p_value, _win(rel, se_rel)
+    return _comparison(
+        p_c, p_t, diff, se_abs, rel, se_rel, z, p_value, int(control_n + treatment_n), confidence, sequential_tuning
     )
 
 
@@ -228,20 +349,28 @@ def _welch(var_c_over_n: float, var_t_over_n: float, n_c: int, n_t: int) -> floa
 
 def compare_means(
     control_mean: float, control_sd: float, control_n: int, treatment_mean: float, treatment_sd: float, treatment_n: int,
-    confidence: float = 0.95,
+    confidence: float = 0.95, sequential_tuning: float | None = None,
 ) -> Comparison:
     """Two means, by Welch's t-test (scipy ``ttest_ind_from_stats(equal_var=False)``).
 
     Both intervals use the t quantile with Welch-Satterthwaite degrees of freedom; the relative
     interval's variance comes from the delta method with the sample variances,
-    var = sT^2/(nT mC^2) + sC^2 mT^2/(nC mC^4). ``chance_to_win`` = Phi(rel_lift / se_rel).
+    var = sT^2/(nT mC^2) + sC^2 mT^2/(nC mC^4) (as gbstats ``TwoSidedTTest``).
+    ``chance_to_win`` = Phi(rel_lift / se_rel). The p-value tests the absolute difference.
+
+    With ``sequential_tuning`` N the intervals and the p-value become always-valid, by the
+    formulas of :func:`compare_proportions` with n = control_n + treatment_n (the normal
+    asymptotics of the confidence sequence replace the t quantile); ``fixed_p_value`` keeps
+    Welch's p.
 
     Raises:
-        ValueError: n below 2, a negative standard deviation, or a control mean of 0.
+        ValueError: n below 2, a negative standard deviation, a control mean of 0, or a
+            sequential_tuning that is not a positive finite number.
     """
     from scipy.stats import t as t_dist
 
     _check_confidence(confidence)
+    _check_tuning(sequential_tuning)
     _check_count("control_n", control_n, 2)
     _check_count("treatment_n", treatment_n, 2)
     for name, value in (("control_sd", control_sd), ("treatment_sd", treatment_sd)):
@@ -257,13 +386,15 @@ def compare_means(
     p_value = 1.0 if se == 0 else float(2 * t_dist.sf(abs(diff) / se, df))
     rel = diff / control_mean
     se_rel = math.sqrt(vt / control_mean**2 + vc * treatment_mean**2 / control_mean**4)
-    return Comparison(
-        control_mean, treatment_mean, diff, (diff - q * se, diff + q * se), rel, (rel - q * se_rel, rel + q * se_rel), p_value,
-        _win(rel, se_rel),
+    return _comparison(
+        control_mean, treatment_mean, diff, se, rel, se_rel, q, p_value, int(control_n + treatment_n), confidence,
+        sequential_tuning,
     )
 
 
-def compare_means_cuped(control_post, control_pre, treatment_post, treatment_pre, confidence: float = 0.95) -> Comparison:
+def compare_means_cuped(
+    control_post, control_pre, treatment_post, treatment_pre, confidence: float = 0.95, sequential_tuning: float | None = None
+) -> Comparison:
     """Means compared after CUPED (Deng et al. 2013), on unit-level arrays.
 
     theta = cov(post, pre) / var(pre), pooled over both arms; each unit's metric becomes
@@ -271,15 +402,20 @@ def compare_means_cuped(control_post, control_pre, treatment_post, treatment_pre
     :func:`compare_means`. The relative lift divides the adjusted difference by the unadjusted
     control mean, its variance by the delta method (var_diff / mC^2 + diff^2 var(mC) / mC^4).
     ``variance_reduction`` = 1 - var(adjusted difference) / var(unadjusted difference).
+    ``sequential_tuning`` widens the adjusted intervals and replaces the p-value as in
+    :func:`compare_proportions` (n = units of both arms; gbstats applies its sequential test to
+    regression-adjusted statistics the same way).
 
     Raises:
         ValueError: arrays of different lengths within an arm, fewer than 2 units in an arm, a
-            constant ``pre`` (no variance to use), or a control mean of 0.
+            constant ``pre`` (no variance to use), a control mean of 0, or a sequential_tuning
+            that is not a positive finite number.
     """
     import numpy as np
     from scipy.stats import t as t_dist
 
     _check_confidence(confidence)
+    _check_tuning(sequential_tuning)
     arms = {}
     for name, post, pre in (("control", control_post, control_pre), ("treatment", treatment_post, treatment_pre)):
         post, pre = np.asarray(post, dtype=float), np.asarray(pre, dtype=float)
@@ -309,10 +445,133 @@ def compare_means_cuped(control_post, control_pre, treatment_post, treatment_pre
     p_value = 1.0 if se == 0 else float(2 * t_dist.sf(abs(diff) / se, df))
     rel = diff / m_c
     se_rel = math.sqrt((vc + vt) / m_c**2 + diff**2 * (c_post.var(ddof=1) / n_c) / m_c**4)
-    return Comparison(
-        float(m_c), float(m_c + diff), diff, (diff - q * se, diff + q * se), rel, (rel - q * se_rel, rel + q * se_rel),
-        p_value, _win(rel, se_rel), theta, float(1 - (vc + vt) / raw_var) if raw_var else 0.0,
+    return _comparison(
+        float(m_c), float(m_c + diff), diff, se, rel, se_rel, q, p_value, n_c + n_t, confidence, sequential_tuning,
+        theta, float(1 - (vc + vt) / raw_var) if raw_var else 0.0,
     )
+
+
+@dataclass(frozen=True)
+class RatioArm:
+    """One arm of a ratio metric as the sufficient statistics a warehouse query returns.
+
+    Each of the ``n`` units has a numerator N_i (e.g. clicks) and a denominator D_i (e.g. page
+    views); the arm's ratio is sum(N) / sum(D) (gbstats ``RatioStatistic``: n, m_statistic,
+    d_statistic, m_d_sum_of_products).
+
+    Attributes:
+        n: units in the arm.
+        num_sum, num_sum_squares: sum(N_i) and sum(N_i^2).
+        den_sum, den_sum_squares: sum(D_i) and sum(D_i^2).
+        num_den_sum: sum(N_i D_i).
+    """
+
+    n: int
+    num_sum: float
+    num_sum_squares: float
+    den_sum: float
+    den_sum_squares: float
+    num_den_sum: float
+
+    @classmethod
+    def from_units(cls, numerators, denominators) -> "RatioArm":
+        """The sufficient statistics of per-unit arrays (one numerator and one denominator a unit).
+
+        Raises:
+            ValueError: arrays of different lengths, or a value that is not finite.
+        """
+        import numpy as np
+
+        num, den = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
+        if num.shape != den.shape or num.ndim != 1:
+            raise ValueError(f"numerators and denominators must be 1-d and of the same length ({num.shape} != {den.shape})")
+        for name, values in (("numerators", num), ("denominators", den)):
+            if not np.isfinite(values).all():
+                raise ValueError(f"{name} must be finite numbers; set NaN and infinite values aside first")
+        return cls(
+            len(num), float(num.sum()), float((num**2).sum()), float(den.sum()), float((den**2).sum()), float((num * den).sum())
+        )
+
+    @property
+    def ratio(self) -> float:
+        """num_sum / den_sum (NaN when den_sum is 0)."""
+        return self.num_sum / self.den_sum if self.den_sum else math.nan
+
+    @property
+    def ratio_variance(self) -> float:
+        """Variance of the arm's ratio by the delta method (Deng et al. 2018; gbstats
+        ``variance_of_ratios``), on the ratio's scale:
+        (var_N / mu_D^2 + var_D mu_N^2 / mu_D^4 - 2 cov mu_N / mu_D^3) / n, with the sample (n - 1)
+        variances and covariance of the per-unit numerator and denominator. It equals the sample
+        variance of N - ratio x D over n mu_D^2, so it is never negative; rounding below 0 is set
+        to 0."""
+        n = self.n
+        mu_n, mu_d = self.num_sum / n, self.den_sum / n
+        var_n = (self.num_sum_squares - self.num_sum**2 / n) / (n - 1)
+        var_d = (self.den_sum_squares - self.den_sum**2 / n) / (n - 1)
+        cov = (self.num_den_sum - self.num_sum * self.den_sum / n) / (n - 1)
+        value = (var_n / mu_d**2 + var_d * mu_n**2 / mu_d**4 - 2 * cov * mu_n / mu_d**3) / n
+        return max(value, 0.0)
+
+
+def _check_ratio_arm(name: str, arm: RatioArm) -> None:
+    if not isinstance(arm, RatioArm):
+        raise ValueError(f"{name} must be a RatioArm, got {type(arm).__name__}")
+    _check_count(f"{name}.n", arm.n, 2)
+    for field in ("num_sum", "num_sum_squares", "den_sum", "den_sum_squares", "num_den_sum"):
+        value = getattr(arm, field)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{name}.{field} must be a finite number, got {value!r}")
+    for field in ("num_sum_squares", "den_sum_squares"):
+        if getattr(arm, field) < 0:
+            raise ValueError(f"{name}.{field} must be 0 or more (a sum of squares), got {getattr(arm, field)!r}")
+    if arm.den_sum == 0:
+        raise ValueError(f"{name}.den_sum is 0: the ratio num_sum / den_sum does not exist")
+
+
+def compare_ratios(
+    control: RatioArm, treatment: RatioArm, confidence: float = 0.95, sequential_tuning: float | None = None
+) -> Comparison:
+    """Two ratio metrics (sum of numerators / sum of denominators per arm, e.g. revenue per session),
+    by the delta method and Welch's test, as gbstats compares ``RatioStatistic`` arms.
+
+    Each arm's ratio r = num_sum / den_sum has the delta-method variance
+    :attr:`RatioArm.ratio_variance` (v, on the ratio's scale, already divided by n). Then, as
+    :func:`compare_means` with v in place of s^2 / n: abs_lift = rT - rC with se_abs =
+    sqrt(vC + vT), Welch-Satterthwaite degrees of freedom and the t quantile for both intervals, the
+    p-value of Welch's t-test of the absolute difference; rel_lift = (rT - rC) / rC with
+    se_rel^2 = vT / rC^2 + vC rT^2 / rC^4. ``sequential_tuning`` N makes the intervals and the
+    p-value always-valid as in :func:`compare_proportions` (n = control.n + treatment.n).
+
+    Args:
+        control, treatment: the arms' sufficient statistics.
+        confidence: the intervals' level.
+        sequential_tuning: None for fixed-horizon results; a positive N for always-valid ones.
+
+    Raises:
+        ValueError: naming the argument: n below 2 (``control.n``), a zero denominator sum
+            (``treatment.den_sum``), a negative sum of squares, a sum that is not finite, a control
+            ratio of 0 (no relative lift), or a sequential_tuning that is not a positive finite
+            number.
+    """
+    from scipy.stats import t as t_dist
+
+    _check_confidence(confidence)
+    _check_tuning(sequential_tuning)
+    _check_ratio_arm("control", control)
+    _check_ratio_arm("treatment", treatment)
+    r_c, r_t = control.ratio, treatment.ratio
+    if r_c == 0:
+        raise ValueError("the control ratio is 0 (control.num_sum is 0), so a relative lift does not exist")
+    vc, vt = control.ratio_variance, treatment.ratio_variance
+    se = math.sqrt(vc + vt)
+    df = _welch(vc, vt, int(control.n), int(treatment.n))
+    q = float(t_dist.ppf(0.5 + confidence / 2, df))
+    diff = r_t - r_c
+    p_value = 1.0 if se == 0 else float(2 * t_dist.sf(abs(diff) / se, df))
+    rel = diff / r_c
+    se_rel = math.sqrt(vt / r_c**2 + vc * r_t**2 / r_c**4)
+    return _comparison(r_c, r_t, diff, se, rel, se_rel, q, p_value, int(control.n + treatment.n), confidence, sequential_tuning)
 
 
 def srm_pvalue(counts, weights) -> float:
