@@ -110,7 +110,7 @@ for _area in (
         required=("stakeholder_requests",),
         optional=("releases", "release_comms", "roadmap", "escalations", "bugs", "features"),
     ),
-    Area("experiments", "Experiments", required=("experiments", "exposures"), optional=("events",)),
+    Area("experiments", "Experiments", required=("experiments", "exposures"), optional=("events", "experiment_metrics", "accounts")),
     Area(
         "enablement",
         "Enablement",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -120,6 +121,61 @@ class Planted:
     harmful_team: str = "growth"
     harmful_control_rate: float = 0.28
     harmful_effect: float = -0.2
+    # A running experiment a peek would ship (issue 19): its conversions are set so that the
+    # fixed-horizon pooled z-test gives a p-value in (peeking_p_low, peeking_p] at the planted
+    # control rate, while an always-valid interval (GrowthBook's tuning 5,000: about three
+    # standard errors wide on each side at its ~2,400 units) still includes zero: keep running.
+    peeking: str = "EXP-ANA-3"
+    peeking_name: str = "Chart suggestions"
+    peeking_team: str = "analytics"
+    peeking_control_rate: float = 0.2
+    peeking_p: float = 0.02
+    peeking_p_low: float = 0.015
+    # A concluded experiment where this share of its units (rounded) also has a later exposure
+    # to the other variant, with the same unit_id: to be excluded from analysis and counted.
+    both_arms: str = "EXP-ANA-7"
+    both_arms_name: str = "Saved filters"
+    both_arms_team: str = "analytics"
+    both_arms_share: float = 0.02
+    # A concluded experiment measured from events (experiment_metrics), its units the visitors
+    # active on the product between guarded_start_days_ago and guarded_end_days_ago (the end
+    # date excluded), exposed at their first event there, split 50/50. Its effects are planted by
+    # labelling existing event rows (events.event) in each treatment unit's metric window, so no
+    # health figure moves; every mobile-app row carries one of these kinds at the base rates in
+    # event_rates over all 180 days, so no (product, event) series steps when it starts.
+    guarded: str = "EXP-MOB-7"
+    guarded_name: str = "Quick actions bar"
+    guarded_team: str = "mobile"
+    guarded_product: str = "mobile-app"
+    guarded_start_days_ago: int = 45
+    guarded_end_days_ago: int = 17
+    event_rates: tuple[tuple[str, float], ...] = (
+        ("task_completed", 0.10), ("app_crash", 0.16), ("search_run", 0.14), ("search_result_opened", 0.08), ("help_opened", 0.08),
+    )
+    # (b, e) Goal, binary, higher is better, 14-day window: treatment units outside the opposite
+    # segment gain goal_lift (a share of those units given a first task_completed they lacked);
+    # in opposite_segment (accounts.segment) treatment loses opposite_lift (a share of the units
+    # that had one lose every task_completed in the window).
+    goal_metric: str = "task_completed"
+    goal_window_days: int = 14
+    goal_lift: float = 0.22
+    opposite_segment: str = "smb"
+    opposite_lift: float = -0.10
+    # (b) Guardrail, continuous (app_crash rows per unit), lower is better, window until the
+    # experiment's end: treatment gets guardrail_lift more crashes (relative), a harmful change
+    # that blocks shipping the goal's win.
+    guardrail_metric: str = "app_crash"
+    guardrail_lift: float = 0.35
+    # (d) Ratio, secondary, 14-day window: search_result_opened rows per search_run row; in
+    # treatment ratio_moved of the search_run rows become search_result_opened.
+    ratio_metric: str = "search_success"
+    ratio_event: str = "search_result_opened"
+    ratio_denominator: str = "search_run"
+    ratio_moved: float = 0.2
+    # (f) Secondary, binary, lower is better, 14-day window: treatment units that opened help
+    # lose every help_opened in the window, for a fall of lower_lift in the share opening help.
+    lower_metric: str = "help_opened"
+    lower_lift: float = -0.09
     # Communication and enablement.
     slow_intake_team: str = "mobile"
     slow_intake_group: str = "sales"
@@ -813,17 +869,52 @@ OTHER_EXPERIMENTS = (
 )
 
 
+def _pooled_p(conversions: tuple[int, int], units: tuple[int, int]) -> float:
+    """Two-sided p-value of the pooled two-proportion z-test (the fixed-horizon test a peek uses)."""
+    (x1, x2), (n1, n2) = conversions, units
+    pooled = (x1 + x2) / (n1 + n2)
+    z = (x2 / n2 - x1 / n1) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def _plant_peeking(arms: list[pd.DataFrame], own: np.random.Generator) -> None:
+    """Set the peeking plant's conversions (control, then treatment) in place: the control at its
+    planted rate, the treatment at the fewest conversions whose pooled p-value is at most
+    :attr:`Planted.peeking_p`, whatever the arms' sizes (drawn by the shared generator)."""
+    control, treatment = arms
+    units = (len(control), len(treatment))
+    wins = round(units[0] * PLANTED.peeking_control_rate)
+    found = wins * units[1] // units[0]
+    while _pooled_p((wins, found), units) > PLANTED.peeking_p:
+        found += 1
+    for frame, count in ((control, wins), (treatment, found)):
+        converted = np.zeros(len(frame), dtype=int)
+        converted[own.choice(len(frame), size=count, replace=False)] = 1
+        frame["converted"] = converted
+
+
+def _second_exposures(units: pd.DataFrame, own: np.random.Generator, last: pd.Timestamp) -> pd.DataFrame:
+    """A later exposure to the other variant for :attr:`Planted.both_arms_share` of ``units`` (a
+    two-variant experiment's exposures): the same unit_id, one to 72 hours after its first (not
+    after ``last``), with its conversion."""
+    chosen = units.iloc[np.sort(own.choice(len(units), size=round(len(units) * PLANTED.both_arms_share), replace=False))]
+    first, second = units["variant"].unique()
+    later = chosen["exposed_at"] + pd.to_timedelta(own.integers(3600, 72 * 3600, len(chosen)), unit="s").to_numpy()
+    return chosen.assign(variant=chosen["variant"].map({first: second, second: first}),
+                         exposed_at=later.clip(upper=last - pd.Timedelta(seconds=1)))
+
+
 def make_experiments(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """About 30 experiments over the four teams and their unit-level exposures, with the planted ones."""
     day = pd.Timestamp(as_of)
-    experiments, exposures = [], []
+    experiments, exposures, again = [], [], pd.DataFrame()
 
     def add(exp_id, team, name, metric, kind, status, start, end, mde, ice, split=None):
         experiments.append({
             "experiment_id": exp_id, "product": TEAM_PRODUCTS[team][0], "team": team, "name": name,
             "hypothesis": f"{name} will raise {metric.replace('_', ' ')}", "primary_metric": metric, "metric_type": kind,
             "status": status, "start_date": start, "end_date": end, "control_variant": "control", "split": split,
-            "mde": mde, "impact": ice[0], "confidence": ice[1], "ease": ice[2],
+            "mde": mde, "impact": ice[0], "confidence": ice[1], "ease": ice[2], "unit_type": None,
         })
 
     def expose(exp_id, start, end, variants):
@@ -899,13 +990,121 @@ def make_experiments(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFram
                 converted = np.zeros(len(frame), dtype=int)
                 converted[own.choice(len(frame), size=round(len(frame) * rate), replace=False)] = 1
                 frame["converted"] = converted
+        elif exp_id == PLANTED.peeking:
+            _plant_peeking(exposures[-len(arms):], np.random.default_rng(zlib.crc32(exp_id.encode())))
+        elif exp_id == PLANTED.both_arms:
+            own = np.random.default_rng(zlib.crc32(exp_id.encode()))
+            again = _second_exposures(pd.concat(exposures[-len(arms):], ignore_index=True), own, min(end, day))
     frame = pd.DataFrame(experiments)
     for column in ("start_date", "end_date"):
         frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
-    units = pd.concat(exposures, ignore_index=True)
+    # The second exposures come last, so every other experiment's rows keep their place.
+    units = pd.concat([*exposures, again], ignore_index=True)
     units["exposed_at"] = _iso(units["exposed_at"])
     units["converted"] = units["converted"].astype("Int64")
     return frame, units
+
+
+def label_events(rng: np.random.Generator, events: pd.DataFrame) -> pd.DataFrame:
+    """The events with an ``event`` column: each row of :attr:`Planted.guarded_product`, over the
+    whole span, names one tracked action at the base rates of :attr:`Planted.event_rates` (the
+    others, and every other product's rows, name none). Rows are only labelled, never added."""
+    kinds = np.array([kind for kind, _ in PLANTED.event_rates] + [None], dtype=object)
+    edges = np.cumsum([rate for _, rate in PLANTED.event_rates])
+    on = (events["product"] == PLANTED.guarded_product).to_numpy()
+    label = np.full(len(events), None, dtype=object)
+    label[on] = kinds[np.searchsorted(edges, rng.random(int(on.sum())), side="right")]
+    return events.assign(event=label)
+
+
+def make_event_experiment(
+    rng: np.random.Generator, as_of: date, events: pd.DataFrame, accounts: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The planted experiment measured from events (:attr:`Planted.guarded`): its catalogue row,
+    its exposures, its ``experiment_metrics`` rows, and the events with its effects labelled.
+
+    Its units are the visitors active on the product from the start date up to (not on) the end
+    date, each exposed at its first event there and put in treatment by a fair draw. Each effect
+    relabels rows of treatment units inside the metric's window (from the exposure on), so the
+    number of rows, and every figure counted from them, is unchanged.
+    """
+    day = pd.Timestamp(as_of)
+    start = day - pd.Timedelta(days=PLANTED.guarded_start_days_ago)
+    end = day - pd.Timedelta(days=PLANTED.guarded_end_days_ago)
+    exp_id, window = PLANTED.guarded, pd.Timedelta(days=PLANTED.goal_window_days)
+    label = events["event"].to_numpy(dtype=object, copy=True)
+    on = (events["product"] == PLANTED.guarded_product).to_numpy()
+    ts = events["ts"].to_numpy()
+    inside = on & (ts >= start.to_datetime64()) & (ts < end.to_datetime64())
+    first = events[inside].groupby("visitor_id", sort=True)["ts"].min()
+    owner = events.loc[on, ["visitor_id", "account_id"]].drop_duplicates("visitor_id").set_index("visitor_id")["account_id"]
+    segment = owner.reindex(first.index).map(accounts.set_index("account_id")["segment"])
+    units = pd.DataFrame({"unit_id": first.index, "t0": first.to_numpy(), "treated": rng.random(len(first)) < 0.5,
+                          "opposite": (segment == PLANTED.opposite_segment).to_numpy()})
+    # Each unit's rows on the product from its exposure to the end of the experiment's last day.
+    rows = pd.DataFrame({"row": np.flatnonzero(on), "unit_id": events["visitor_id"].to_numpy()[on], "ts": ts[on]})
+    rows = rows.merge(units, on="unit_id")
+    rows = rows[(rows["ts"] >= rows["t0"]) & (rows["ts"] < end + pd.Timedelta(days=1))].sort_values("row", ignore_index=True)
+    in_window = (rows["ts"] < rows["t0"] + window).to_numpy()
+
+    def units_with(kind: str, among: np.ndarray) -> np.ndarray:
+        """The units of ``among`` with a row of ``kind`` in the window."""
+        held = rows.loc[in_window & (label[rows["row"]] == kind), "unit_id"].unique()
+        return among[np.isin(among, held)]
+
+    def some(pool: np.ndarray, share: float, of: int) -> np.ndarray:
+        """``share`` x ``of`` units drawn from ``pool`` (all of it when it is smaller)."""
+        return rng.choice(pool, size=min(len(pool), round(abs(share) * of)), replace=False) if len(pool) else pool
+
+    def clear(kind: str, chosen: np.ndarray) -> None:
+        """The chosen units' rows of ``kind`` in the window name nothing any more."""
+        hit = rows.loc[in_window & rows["unit_id"].isin(chosen).to_numpy() & (label[rows["row"]] == kind), "row"]
+        label[hit.to_numpy()] = None
+
+    treated = units[units["treated"]]
+    gaining = treated.loc[~treated["opposite"], "unit_id"].to_numpy()
+    losing = treated.loc[treated["opposite"], "unit_id"].to_numpy()
+    goal = PLANTED.goal_metric
+    # (b, e) The goal: a first task_completed for goal_lift of the treated units outside the
+    # opposite segment (on one of their unlabelled rows), none left for opposite_lift of those in it.
+    free = rows[in_window & pd.isna(label[rows["row"]])]
+    lacking = np.setdiff1d(gaining, units_with(goal, gaining))
+    lacking = lacking[np.isin(lacking, free["unit_id"].unique())]
+    chosen = some(lacking, PLANTED.goal_lift, len(gaining))
+    pick = free[free["unit_id"].isin(chosen)].sample(frac=1, random_state=rng).drop_duplicates("unit_id")
+    label[pick["row"].to_numpy()] = goal
+    clear(goal, some(units_with(goal, losing), PLANTED.opposite_lift, len(losing)))
+    # (f) Fewer treated units open help.
+    everyone = treated["unit_id"].to_numpy()
+    clear(PLANTED.lower_metric, some(units_with(PLANTED.lower_metric, everyone), PLANTED.lower_lift, len(everyone)))
+    # (d) More of the treated units' searches find a result worth opening.
+    mine = rows["treated"].to_numpy()
+    searches = rows.loc[in_window & mine & (label[rows["row"]] == PLANTED.ratio_denominator), "row"].to_numpy()
+    label[searches[rng.random(len(searches)) < PLANTED.ratio_moved]] = PLANTED.ratio_event
+    # (b) The guardrail: guardrail_lift more crashes over the whole experiment, on unlabelled rows.
+    rates = dict(PLANTED.event_rates)
+    quiet = rows.loc[mine & pd.isna(label[rows["row"]]), "row"].to_numpy()
+    chance = rates[PLANTED.guardrail_metric] * PLANTED.guardrail_lift / (1 - sum(rates.values()))
+    label[quiet[rng.random(len(quiet)) < chance]] = PLANTED.guardrail_metric
+    catalogue = pd.DataFrame([{
+        "experiment_id": exp_id, "product": PLANTED.guarded_product, "team": PLANTED.guarded_team, "name": PLANTED.guarded_name,
+        "hypothesis": f"{PLANTED.guarded_name} will raise {goal.replace('_', ' ')}", "primary_metric": goal, "metric_type": "binary",
+        "status": "concluded", "start_date": start.strftime("%Y-%m-%d"), "end_date": end.strftime("%Y-%m-%d"), "control_variant": "control",
+        "split": None, "mde": 0.05, "impact": 7, "confidence": 6, "ease": 6, "unit_type": "visitor",
+    }])
+    exposures = pd.DataFrame({
+        "experiment_id": exp_id, "unit_id": units["unit_id"], "variant": np.where(units["treated"], "treatment", "control"),
+        "exposed_at": _iso(units["t0"]), "converted": pd.array([pd.NA] * len(units), dtype="Int64"), "value": None, "pre_value": None,
+    })
+    metrics = pd.DataFrame(
+        [(goal, "goal", "binary", goal, None, PLANTED.goal_window_days, "true"),
+         (PLANTED.guardrail_metric, "guardrail", "continuous", PLANTED.guardrail_metric, None, None, "false"),
+         (PLANTED.ratio_metric, "secondary", "ratio", PLANTED.ratio_event, PLANTED.ratio_denominator, PLANTED.goal_window_days, "true"),
+         (PLANTED.lower_metric, "secondary", "binary", PLANTED.lower_metric, None, PLANTED.goal_window_days, "false")],
+        columns=["metric", "role", "kind", "event", "denominator_event", "window_days", "higher_is_better"],
+    ).astype({"window_days": "Int64"})
+    metrics.insert(0, "experiment_id", exp_id)
+    return catalogue, exposures, metrics, events.assign(event=label)
 
 
 # Releases: a feature's launch, or one without a feature. Major tiers need docs, training and
@@ -1060,8 +1259,14 @@ def generate(
     tables["features"] = make_features(as_of)
     tables["escalations"] = make_escalations(health_rng, as_of, account_frame, escalations, sla)
     tables["bugs"] = make_bugs(health_rng, as_of, tables["escalations"], bugs)
-    event_frame = make_events(health_rng, as_of, account_frame, events)
-    tables["experiments"], tables["exposures"] = make_experiments(np.random.default_rng([seed, 3]), as_of)
+    # Event names and the experiment measured from events draw from generators of their own, so
+    # every other table comes out as it did before they were planted.
+    event_frame = label_events(np.random.default_rng([seed, 5]), make_events(health_rng, as_of, account_frame, events))
+    catalogue, units = make_experiments(np.random.default_rng([seed, 3]), as_of)
+    guarded, guarded_units, metrics, event_frame = make_event_experiment(np.random.default_rng([seed, 6]), as_of, event_frame, account_frame)
+    tables["experiments"] = pd.concat([catalogue, guarded], ignore_index=True)
+    tables["exposures"] = pd.concat([units, guarded_units], ignore_index=True)
+    tables["experiment_metrics"] = metrics
     comms_rng = np.random.default_rng([seed, 4])
     tables["releases"] = make_releases(comms_rng, as_of)
     tables["release_comms"] = make_release_comms(comms_rng, tables["releases"])

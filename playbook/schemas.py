@@ -238,6 +238,9 @@ TABLES: dict[str, Table] = {
                 _c("account_id"),
                 _c("product"),
                 _c("feature_id", nullable=True),
+                # The name of a tracked action (``report_saved``), which experiment metrics count
+                # (see experiment_metrics). Optional: a file without it has no named events.
+                Column("event", nullable=True, optional=True),
             ),
             time_column="ts",
         ),
@@ -295,6 +298,9 @@ TABLES: dict[str, Table] = {
                 _c("impact", "float", nullable=True, check="{col} BETWEEN 1 AND 10", expect="1..10"),
                 _c("confidence", "float", nullable=True, check="{col} BETWEEN 1 AND 10", expect="1..10"),
                 _c("ease", "float", nullable=True, check="{col} BETWEEN 1 AND 10", expect="1..10"),
+                # What a unit is, and so how it joins events for experiment_metrics: a visitor
+                # (visitor_id) or an account (account_id). Optional; empty means visitor.
+                Column("unit_type", nullable=True, check="{col} IN ('visitor', 'account')", expect="visitor or account", optional=True),
             ),
             key=("experiment_id",),
         ),
@@ -309,8 +315,32 @@ TABLES: dict[str, Table] = {
                 _c("value", "float", nullable=True),
                 _c("pre_value", "float", nullable=True),
             ),
-            key=("experiment_id", "unit_id"),
+            # One row per unit and variant: a unit exposed to two variants keeps both rows, so
+            # the analysis can exclude it and say so (GrowthBook's "multiple exposures" check);
+            # only the same (experiment, unit, variant) given again is a repeat.
+            key=("experiment_id", "unit_id", "variant"),
             time_column="exposed_at",
+            references=(Reference("experiment_id", "experiments", "experiment_id"),),
+        ),
+        # The metrics of an experiment computed from events, each per exposed unit (GrowthBook's
+        # metric definitions: goal, secondary and guardrail metrics; binary, count and ratio).
+        Table(
+            "experiment_metrics",
+            (
+                _c("experiment_id"),
+                _c("metric"),
+                _c("role", check="{col} IN ('goal', 'secondary', 'guardrail')", expect="one of goal, secondary, guardrail"),
+                _c("kind", check="{col} IN ('binary', 'continuous', 'ratio')", expect="one of binary, continuous, ratio"),
+                # An events.event or a feature_id: the rows that count.
+                _c("event"),
+                _c("denominator_event", nullable=True, check="{col} IS NOT NULL OR \"kind\" <> 'ratio'",
+                   expect="the denominator's event when kind is ratio"),
+                # Days after a unit's first exposure that count; empty: until the experiment's end.
+                _c("window_days", "int", nullable=True, check="{col} >= 1", expect="1 or more (days)"),
+                # Empty means higher is better.
+                _c("higher_is_better", "bool", nullable=True),
+            ),
+            key=("experiment_id", "metric"),
             references=(Reference("experiment_id", "experiments", "experiment_id"),),
         ),
         Table(

@@ -221,6 +221,10 @@ class TableLoader:
         select = []
         for column in contract.columns:
             kind, col = types.get(column.name), ident(column.name)
+            if kind is None and column.optional:
+                # A column the contract added later, absent from this file: read as empty.
+                select.append(f"CAST(NULL AS {NATIVE_TYPES[column.type][0]}) AS {col}")
+                continue
             if kind not in NATIVE_TYPES[column.type]:
                 return None
             canonical = NATIVE_TYPES[column.type][0]
@@ -229,7 +233,8 @@ class TableLoader:
             rows, numbered = "rowid + 1", source.sql
         else:
             rows, numbered = "file_row_number + 1", "read_parquet(?, file_row_number = true)"
-        others = ", ".join([*(ident(c) for c in contract.column_names), *(["file_row_number"] if source.path else [])])
+        present = [c for c in contract.column_names if c in types]
+        others = ", ".join([*(ident(c) for c in present), *(["file_row_number"] if source.path else [])])
         extras = [c for c in types if c not in contract.column_names]
         tail = f", * EXCLUDE ({others})" if extras else ""
         return self.con.sql(f"SELECT {rows} AS _row, {', '.join(select)}{tail} FROM {numbered}", params=list(source.params))
@@ -308,7 +313,7 @@ class TableLoader:
             key = ", ".join(ident(k) for k in contract.key)
             duplicate = f"row_number() OVER (PARTITION BY {key} ORDER BY _row)"
             shown = ident(contract.key[0]) if len(contract.key) == 1 else f"concat_ws(' / ', {key})"
-            what = "an id" if len(contract.key) == 1 else f"a ({', '.join(contract.key)}) pair"
+            what = "an id" if len(contract.key) == 1 else f"a ({', '.join(contract.key)}) {'pair' if len(contract.key) == 2 else 'combination'}"
             rules.append((" + ".join(contract.key), f"repeats {what} already used in an earlier row", "_dup > 1", shown))
         for ref in contract.references:
             # Point-nowhere rows are only judged when the referenced table is there to judge by.

@@ -50,9 +50,12 @@ VALID = {
     "experiments": {"experiment_id": "X1", "product": "p", "team": "t", "name": "Test", "hypothesis": "",
                     "primary_metric": "activation", "metric_type": "binary", "status": "concluded",
                     "start_date": "2026-10-01", "end_date": "2026-10-30", "control_variant": "control",
-                    "split": "control=0.5;treatment=0.5", "mde": "0.1", "impact": "5", "confidence": "5", "ease": "5"},
+                    "split": "control=0.5;treatment=0.5", "mde": "0.1", "impact": "5", "confidence": "5", "ease": "5", "unit_type": ""},
     "exposures": {"experiment_id": "X1", "unit_id": "u1", "variant": "control", "exposed_at": "2026-10-02T10:00:00Z",
                   "converted": "0", "value": "", "pre_value": ""},
+    "experiment_metrics": {"experiment_id": "X1", "metric": "task_completed", "role": "goal", "kind": "binary", "event": "task_completed",
+                           "denominator_event": "", "window_days": "14", "higher_is_better": "true"},
+    "events": {"ts": "2026-10-02T10:00:00Z", "visitor_id": "v1", "account_id": "A1", "product": "p", "feature_id": "", "event": ""},
     "releases": None,  # not used by the corpus
 }
 
@@ -110,6 +113,15 @@ def _equals(column: str, expected: list[Any]) -> Callable[[pd.DataFrame], None]:
         assert frame[column].tolist() == expected
 
     return check
+
+
+def _usable_metrics(frame: pd.DataFrame) -> None:
+    """The two usable rows of the experiment-metrics case: a ratio with its denominator, and a
+    metric whose window and direction are left empty (until the end; higher is better)."""
+    assert frame["metric"].tolist() == ["m7", "m8"]
+    assert frame["denominator_event"].tolist()[0] == "search_run"
+    assert frame["window_days"].tolist()[0] == 14 and pd.isna(frame["window_days"].tolist()[1])
+    assert frame["higher_is_better"].tolist()[0] == True and pd.isna(frame["higher_is_better"].tolist()[1])  # noqa: E712
 
 
 CASES = [
@@ -242,6 +254,51 @@ CASES = [
             "experiments.csv: 1 row set aside: column 'split' expected variant=weight pairs separated by ';', two or more "
             f"variants, each weight above 0 (e.g. control=0.5;treatment=0.5) (row 1: 'control={'9' * 400};treatment=1')",
         ])),
+    # Experiments (issue 19): a unit's rows in two variants are both kept (the analysis excludes
+    # the unit and counts it); only the same unit and variant given again is a repeat.
+    Case("a unit in two variants is kept, a repeated variant set aside", "exposures", {"exposures.csv": csv_text(
+        "exposures", {"unit_id": "u1"}, {"unit_id": "u1", "variant": "treatment", "exposed_at": "2026-10-03T10:00:00Z"},
+        {"unit_id": "u1", "exposed_at": "2026-10-04T10:00:00Z"}, {"unit_id": "u2"})}, Kept(3, [
+            "exposures.csv: 1 row set aside: columns 'experiment_id + unit_id + variant' repeats a (experiment_id, unit_id, variant) "
+            "combination already used in an earlier row (row 3: 'X1 / u1 / control')",
+        ], check=_equals("variant", ["control", "treatment", "control"]))),
+    Case("exposures without conversions (metrics from events)", "exposures", {"exposures.csv": csv_text(
+        "exposures", {"unit_id": "u1", "converted": ""}, {"unit_id": "u2", "converted": ""})}, Kept(2)),
+    Case("an experiment's unit type", "experiments", {"experiments.csv": csv_text(
+        "experiments", {"unit_type": "visitor"}, {"unit_type": "account"}, {"unit_type": ""}, {"unit_type": "user"})}, Kept(3, [
+            "experiments.csv: 1 row set aside: column 'unit_type' expected visitor or account (row 4: 'user')",
+        ], check=lambda f: f["unit_type"].fillna("-").tolist() == ["visitor", "account", "-"] or pytest.fail("unit types"))),
+    Case("experiments written before unit types", "experiments", {"experiments.csv": csv_text("experiments", {}, drop=("unit_type",))},
+         Kept(1, check=lambda f: f["unit_type"].isna().all() or pytest.fail("unit type"))),
+    Case("events without event names", "events", {"events.csv": csv_text("events", {}, {"visitor_id": "v2"}, drop=("event",))},
+         Kept(2, check=lambda f: f["event"].isna().all() or pytest.fail("event names"))),
+    Case("events with event names", "events", {"events.csv": csv_text("events", {"event": "task_completed"}, {})},
+         Kept(2, check=lambda f: sorted(f["event"].fillna("-")) == ["-", "task_completed"] or pytest.fail("event names"))),
+    Case("experiment metrics that cannot be computed", "experiment_metrics", {"experiment_metrics.csv": csv_text(
+        "experiment_metrics", {"metric": "m1", "role": "primary"}, {"metric": "m2", "kind": "count"},
+        {"metric": "m3", "kind": "ratio"}, {"metric": "m4", "window_days": "0"}, {"metric": "m5", "window_days": "2.5"},
+        {"metric": "m6", "event": ""}, {"metric": "m7", "kind": "ratio", "denominator_event": "search_run"},
+        {"metric": "m8", "window_days": "", "higher_is_better": ""}, {"metric": "m7"})}, Kept(2, [
+            "experiment_metrics.csv: 1 row set aside: column 'role' expected one of goal, secondary, guardrail (row 1: 'primary')",
+            "experiment_metrics.csv: 1 row set aside: column 'kind' expected one of binary, continuous, ratio (row 2: 'count')",
+            "experiment_metrics.csv: 1 row set aside: column 'event' is empty but required (row 6: empty)",
+            "experiment_metrics.csv: 1 row set aside: column 'denominator_event' expected the denominator's event when kind is ratio "
+            "(row 3: empty)",
+            "experiment_metrics.csv: 1 row set aside: column 'window_days' is not a whole number (row 5: 2.5)",
+            "experiment_metrics.csv: 1 row set aside: column 'window_days' expected 1 or more (days) (row 4: 0)",
+            "experiment_metrics.csv: 1 row set aside: columns 'experiment_id + metric' repeats a (experiment_id, metric) pair already "
+            "used in an earlier row (row 9: 'X1 / m7')",
+        ], check=lambda f: _usable_metrics(f))),
+    Case("experiment metrics whose flags do not parse", "experiment_metrics", {"experiment_metrics.csv": csv_text(
+        "experiment_metrics", {"metric": "m1", "higher_is_better": "lower"}, {"metric": "m2"})}, Error(
+            "experiment_metrics.csv: column 'higher_is_better' expected true or false; 1 value does not parse (row 1: 'lower')")),
+    Case("experiment metrics of an experiment missing from the catalogue", "experiment_metrics", {
+        "experiments.csv": csv_text("experiments", {}),
+        "experiment_metrics.csv": csv_text("experiment_metrics", {"metric": "m1"}, {"metric": "m2", "experiment_id": "X9"}),
+    }, Kept(1, [
+        "experiment_metrics.csv: 1 row set aside: column 'experiment_id' refers to an experiment_id missing from experiments.csv "
+        "(row 2: 'X9')",
+    ], check=_equals("metric", ["m1"]))),
     # Table files that are not files, or not tables.
     Case("a table file that is a link to nothing", "nps_responses", {"nps_responses.csv@": "/nonexistent/answers.csv"}, Error(
         "nps_responses.csv: a link to /nonexistent/answers.csv, which leads to no file, not a table file; expected a CSV or "
@@ -288,6 +345,46 @@ def test_bad_table(case: Case, tmp_path):
                 case.outcome.check(frame)
     # Loading only ever reads.
     assert _checksums(ws_path) == before
+
+
+def test_events_in_parquet_without_event_names_are_still_read_in_place(tmp_path):
+    """A Parquet events file written before the ``event`` column is checked where it lies (not
+    copied, which a million rows would make slow) and reads with the column empty."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute("COPY (SELECT TIMESTAMP '2026-10-02 10:00:00' + INTERVAL (i) MINUTE AS ts, 'v' || i AS visitor_id, 'A1' AS account_id, "
+                    "'p' AS product, CAST(NULL AS VARCHAR) AS feature_id FROM range(3) t(i)) TO ? (FORMAT parquet)",
+                    [str(tmp_path / "events.parquet")])
+    with Workspace(tmp_path, now=NOW) as ws:
+        assert ws.load("events").rows_kept == 3
+        events = ws.read("events")
+        copied = ws.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_raw_events'").fetchone()[0]
+    assert list(events.columns) == list(get_table("events").column_names)
+    assert events["event"].isna().all() and copied == 0
+
+
+@pytest.mark.parametrize("present", [False, True])
+def test_the_experiments_area_reads_experiment_metrics_when_present(present, tmp_path):
+    """``ctx.read("experiment_metrics")``: the rows when the workspace has the table, an empty
+    frame with the contract's columns when it has not."""
+    from playbook.context import open_report
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "experiments.csv").write_text(csv_text("experiments", {}))
+    (ws / "exposures.csv").write_text(csv_text("exposures", {}))
+    if present:
+        (ws / "experiment_metrics.csv").write_text(csv_text("experiment_metrics", {}, {"metric": "help_opened", "higher_is_better": "false"}))
+    ctx = open_report("experiments", "mobile", make_params(tmp_path, ws), as_of=AS_OF)
+    try:
+        assert ctx.has("experiment_metrics") is present
+        metrics = ctx.read("experiment_metrics")
+    finally:
+        ctx.workspace.close()
+    assert list(metrics.columns) == list(get_table("experiment_metrics").column_names)
+    expected = [("help_opened", False), ("task_completed", True)] if present else []
+    assert sorted(zip(metrics["metric"], metrics["higher_is_better"])) == expected
 
 
 def test_exposure_variants_unknown_to_their_experiment_invalidate_it(tmp_path):

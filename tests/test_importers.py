@@ -17,6 +17,7 @@ import pytest
 
 from conftest import ROOT, SHARED_REAL, make_params, playbook_cli, visible_text
 from playbook.importers import ImportDataError, load_mapping, run_import
+from playbook.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 MAPPINGS = ROOT / "params" / "mappings"
@@ -204,12 +205,74 @@ def test_assignments_to_exposures(tmp_path):
     result = run_import("assignments", [FIXTURES / "assignments.csv"], tmp_path)
     assert result.rows_written == 3
     assert result.set_aside == [
-        "1 row set aside: columns 'experiment_id + unit_id' (the export's 'experiment_id + user_id') repeats a (experiment_id, unit_id) pair already used "
-        "in an earlier row (row 4: 'checkout-v2 / u1')"
+        "1 row set aside: columns 'experiment_id + unit_id + variant' (the export's 'experiment_id + user_id + variation_id') repeats a "
+        "(experiment_id, unit_id, variant) combination already used in an earlier row (row 4: 'checkout-v2 / u1 / 0')"
     ]
     rows = _csv(tmp_path / "exposures.csv")
     assert rows[["unit_id", "variant", "exposed_at", "converted"]].values.tolist() == [
         ["u1", "0", "2026-01-03T10:00:00Z", "1"], ["u2", "1", "2026-01-03T10:05:00Z", "0"], ["u3", "1", "2026-01-03T10:09:00Z", "1"]]
+
+
+BOTH_ARMS = Path(__file__).parent / "fixtures" / "assignments_both_arms.csv"
+
+
+def _two_arm_units(rows: pd.DataFrame, experiment: str, unit: str, variant: str) -> set[tuple[str, str]]:
+    """(experiment, unit) pairs with rows in more than one variant, counted with plain pandas."""
+    arms = rows.groupby([experiment, unit])[variant].nunique()
+    return set(arms[arms > 1].index)
+
+
+def test_assignments_keep_a_users_rows_in_both_variants(tmp_path):
+    """GrowthBook's assignment query returns a row per exposure; a user seen in both variations
+    keeps both rows (the analysis excludes and counts such users), and only rows repeated in every
+    column are set aside, counted. The fixture (a seeded public-style export, 4,000 users in two
+    experiments) has 65 users of checkout-redesign in both variations and 7 exact repeats."""
+    raw = pd.read_csv(BOTH_ARMS, dtype=str, keep_default_na=False)
+    assert list(raw.columns) == ["user_id", "timestamp", "experiment_id", "variation_id", "converted"]
+    exact = int(raw.duplicated().sum())
+    both = _two_arm_units(raw, "experiment_id", "user_id", "variation_id")
+    assert (raw["user_id"].nunique(), exact, len(both)) == (4000, 7, 65)
+    assert {e for e, _ in both} == {"checkout-redesign"}
+    # Every repeat of a (experiment, user, variation) in the file is an exact one.
+    assert raw.duplicated(["experiment_id", "user_id", "variation_id"]).sum() == exact
+
+    result = run_import("assignments", [BOTH_ARMS], tmp_path)
+    assert (result.rows_read, result.rows_written, result.repeated) == (len(raw), len(raw) - exact, 0)
+    assert len(result.set_aside) == 1
+    assert result.set_aside[0].startswith(
+        f"{exact} rows set aside: columns 'experiment_id + unit_id + variant' (the export's 'experiment_id + user_id + variation_id') "
+        "repeats a (experiment_id, unit_id, variant) combination already used in an earlier row (row ")
+    written = _csv(tmp_path / "exposures.csv")
+    assert len(written) == len(raw) - exact and not written.duplicated(["experiment_id", "unit_id", "variant"]).any()
+    assert _two_arm_units(written, "experiment_id", "unit_id", "variant") == both
+    kept = written.set_index(["experiment_id", "unit_id"]).loc[sorted(both)]
+    assert len(kept) == 2 * len(both) and set(kept["variant"]) == {"0", "1"}
+    # The same export again adds nothing and rewrites nothing.
+    again = run_import("assignments", [BOTH_ARMS], tmp_path)
+    assert (again.rows_written, again.rows_updated, again.rows_already_there) == (0, 0, len(raw) - exact)
+
+
+def test_assignments_of_an_experiment_missing_from_the_catalogue_are_set_aside(tmp_path):
+    """With the catalogue holding one of the export's two experiments, the other's rows are set
+    aside by reference, and the catalogued experiment's two-arm users keep both rows."""
+    raw = pd.read_csv(BOTH_ARMS, dtype=str, keep_default_na=False)
+    (tmp_path / "experiments.csv").write_text(
+        "experiment_id,product,team,name,hypothesis,primary_metric,metric_type,status,start_date,end_date,control_variant,split,"
+        "mde,impact,confidence,ease,unit_type\ncheckout-redesign,checkout,growth,Checkout redesign,,purchase,binary,concluded,"
+        "2026-09-01,2026-09-22,0,0=0.5;1=0.5,0.05,5,5,5,visitor\n")
+    result = run_import("assignments", [BOTH_ARMS], tmp_path)
+    # A row breaks the first rule it meets: a repeat is one before it refers anywhere.
+    repeats = raw.duplicated()
+    other, repeats = int(((raw["experiment_id"] == "search-ranking-v2") & ~repeats).sum()), int(repeats.sum())
+    assert result.rows_written == len(raw) - other - repeats
+    missing = [line for line in result.set_aside if "missing from experiments.csv" in line]
+    assert len(missing) == 1 and missing[0].startswith(
+        f"{other:,} rows set aside: column 'experiment_id' refers to an experiment_id missing from experiments.csv (row ")
+    with Workspace(tmp_path) as ws:
+        exposures = ws.read("exposures")
+    assert set(exposures["experiment_id"]) == {"checkout-redesign"}
+    assert _two_arm_units(exposures, "experiment_id", "unit_id", "variant") == _two_arm_units(
+        raw[raw["experiment_id"] == "checkout-redesign"], "experiment_id", "user_id", "variation_id")
 
 
 def test_assignments_without_variation(tmp_path):

@@ -446,14 +446,19 @@ def test_an_updated_row_keeps_the_files_quoting(tmp_path):
 
 
 def test_exposures_are_never_rewritten_by_a_later_export(tmp_path):
+    """A unit's later exposure to the same variant changes nothing; to another variant it is a
+    row of its own (the unit is in both arms, which the analysis excludes and counts)."""
     first = tmp_path / "a.csv"
     first.write_text("user_id,timestamp,experiment_id,variation_id,converted\nu1,2026-01-05T10:00:00Z,EXP-1,control,0\n")
     later = tmp_path / "b.csv"
-    later.write_text("user_id,timestamp,experiment_id,variation_id,converted\nu1,2026-01-09T10:00:00Z,EXP-1,treatment,1\n")
+    later.write_text("user_id,timestamp,experiment_id,variation_id,converted\nu1,2026-01-09T10:00:00Z,EXP-1,control,1\n"
+                     "u1,2026-01-09T11:00:00Z,EXP-1,treatment,1\n")
     run_import("assignments", [first], tmp_path / "ws")
     result = run_import("assignments", [later], tmp_path / "ws")
-    assert (result.rows_updated, result.rows_already_there) == (0, 1)
-    assert _csv(tmp_path / "ws" / "exposures.csv")["variant"].tolist() == ["control"]
+    assert (result.rows_written, result.rows_updated, result.rows_already_there) == (1, 0, 1)
+    rows = _csv(tmp_path / "ws" / "exposures.csv")
+    assert rows[["variant", "exposed_at", "converted"]].values.tolist() == [
+        ["control", "2026-01-05T10:00:00Z", "0"], ["treatment", "2026-01-09T11:00:00Z", "1"]]
 
 
 def test_an_update_in_a_csv_whose_quotes_are_doubled(tmp_path):

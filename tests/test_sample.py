@@ -9,8 +9,12 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
+import math
+
 import duckdb
+import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import AS_OF, make_params, playbook_cli
 from playbook.sample import PLANTED, TEAM_PRODUCTS, generate, sample_as_of
@@ -23,7 +27,7 @@ def test_same_seed_and_date_give_identical_files(tmp_path):
     generate(b, seed=11, **sizes)
     generate(c, seed=12, **sizes)
     names = sorted(p.name for p in a.glob("*.csv"))
-    assert len(names) == 15
+    assert len(names) == 16
     match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
     assert match == names and not mismatch and not errors
     events = [duckdb.execute("SELECT * FROM read_parquet(?)", [str(p / "events.parquet")]).df() for p in (a, b)]
@@ -173,3 +177,151 @@ def test_an_old_sample_holding_real_data_copied_with_its_times_is_refused(tmp_pa
     refused = playbook_cli("sample", "--out", str(old), *SMALL)
     assert refused.returncode == 2 and "(accounts.csv (changed since the sample wrote it))" in refused.stderr
     assert _files(old) == before
+
+
+# -- issue 19: experiments measured from events, peeking, units in both arms --------------------
+
+
+def _events(workspace: Path) -> pd.DataFrame:
+    return duckdb.execute("SELECT * FROM read_parquet(?)", [str(workspace / "events.parquet")]).df()
+
+
+def _exposures(workspace: Path, experiment: str) -> pd.DataFrame:
+    rows = pd.read_csv(workspace / "exposures.csv", parse_dates=["exposed_at"])
+    return rows[rows["experiment_id"] == experiment].assign(exposed_at=lambda f: f["exposed_at"].dt.tz_localize(None))
+
+
+def _welch_z(control: np.ndarray, treatment: np.ndarray) -> float:
+    return (treatment.mean() - control.mean()) / math.sqrt(control.var(ddof=1) / len(control) + treatment.var(ddof=1) / len(treatment))
+
+
+def test_event_names_label_rows_and_add_none(tmp_path):
+    """The events a sample writes are exactly the rows drawn without names (the same generators,
+    the steps generate() takes before them), with names only on the planted product's rows."""
+    from playbook.sample import DEFAULT_SLA, make_accounts, make_bugs, make_escalations, make_events
+
+    generate(tmp_path, seed=5, as_of=AS_OF, accounts=200, responses=100, feedback=50, events=20_000, escalations=200, bugs=50)
+    written = _events(tmp_path)
+    accounts = make_accounts(np.random.default_rng(5), AS_OF, 200)
+    health = np.random.default_rng([5, 2])
+    sla = {p: (DEFAULT_SLA[p]["first_response_hours"], DEFAULT_SLA[p]["resolution_hours"]) for p in DEFAULT_SLA}
+    make_bugs(health, AS_OF, make_escalations(health, AS_OF, accounts, 200, sla), 50)
+    plain = make_events(health, AS_OF, accounts, 20_000)
+    pd.testing.assert_frame_equal(written.drop(columns="event"), plain, check_dtype=False)
+    named = written["event"].notna()
+    assert named.any() and (written.loc[named, "product"] == PLANTED.guarded_product).all()
+    assert set(written.loc[named, "event"]) == {kind for kind, _ in PLANTED.event_rates}
+
+
+def _guarded_units(workspace: Path) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
+    """The planted event experiment's exposures, start date and end date."""
+    catalogue = pd.read_csv(workspace / "experiments.csv").set_index("experiment_id").loc[PLANTED.guarded]
+    start, end = pd.Timestamp(catalogue["start_date"]), pd.Timestamp(catalogue["end_date"])
+    return _exposures(workspace, PLANTED.guarded), start, end
+
+
+def test_planted_event_experiment_exposes_the_products_real_visitors(sample_workspace):
+    events = _events(sample_workspace)
+    units, start, end = _guarded_units(sample_workspace)
+    catalogue = pd.read_csv(sample_workspace / "experiments.csv").set_index("experiment_id").loc[PLANTED.guarded]
+    assert (catalogue["product"], catalogue["team"], catalogue["status"], catalogue["unit_type"]) == (
+        PLANTED.guarded_product, PLANTED.guarded_team, "concluded", "visitor")
+    on = events[(events["product"] == PLANTED.guarded_product) & (events["ts"] >= start) & (events["ts"] < end)]
+    first = on.groupby("visitor_id")["ts"].min()
+    assert units["unit_id"].is_unique
+    assert units.set_index("unit_id")["exposed_at"].sort_index().equals(first.dt.floor("s").rename("exposed_at").rename_axis("unit_id"))
+    # A fair split: within four standard deviations of half.
+    treated = (units["variant"] == "treatment").sum()
+    assert set(units["variant"]) == {"control", "treatment"} and abs(treated - len(units) / 2) < 4 * math.sqrt(len(units) / 4)
+    assert units["converted"].isna().all()
+    metrics = pd.read_csv(sample_workspace / "experiment_metrics.csv", dtype=str, keep_default_na=False)
+    assert metrics[["experiment_id", "metric", "role", "kind", "event", "denominator_event", "window_days", "higher_is_better"]].values.tolist() == [
+        [PLANTED.guarded, "task_completed", "goal", "binary", "task_completed", "", "14", "true"],
+        [PLANTED.guarded, "app_crash", "guardrail", "continuous", "app_crash", "", "", "false"],
+        [PLANTED.guarded, "search_success", "secondary", "ratio", "search_result_opened", "search_run", "14", "true"],
+        [PLANTED.guarded, "help_opened", "secondary", "binary", "help_opened", "", "14", "false"],
+    ]
+
+
+def test_planted_event_experiment_effects(sample_workspace):
+    """Each metric computed per unit from the raw events as the contract defines it: a clear win
+    on the goal, opposite in the smb segment, a harmful guardrail, a clear ratio change, and
+    fewer units opening help."""
+    events = _events(sample_workspace)
+    units, start, end = _guarded_units(sample_workspace)
+    accounts = pd.read_csv(sample_workspace / "accounts.csv")
+    joined = events.merge(units[["unit_id", "variant", "exposed_at"]], left_on="visitor_id", right_on="unit_id")
+    joined = joined[joined["ts"] >= joined["exposed_at"]]
+
+    def per_unit(event: str, days: int | None) -> np.ndarray:
+        stop = joined["exposed_at"] + pd.Timedelta(days=days) if days else end + pd.Timedelta(days=1)
+        hit = joined[(joined["ts"] < stop) & ((joined["event"] == event) | (joined["feature_id"] == event))]
+        return units["unit_id"].map(hit.groupby("unit_id").size()).fillna(0).to_numpy()
+
+    treated = (units["variant"] == "treatment").to_numpy()
+    owner = events.drop_duplicates("visitor_id").set_index("visitor_id")["account_id"]
+    smb = (units["unit_id"].map(owner).map(accounts.set_index("account_id")["segment"]) == PLANTED.opposite_segment).to_numpy()
+    goal = (per_unit(PLANTED.goal_metric, 14) > 0).astype(float)
+    assert _welch_z(goal[~treated], goal[treated]) >= 5
+    rest = goal[~smb & treated].mean() - goal[~smb & ~treated].mean()
+    there = goal[smb & treated].mean() - goal[smb & ~treated].mean()
+    spread = math.sqrt(sum(goal[m].var(ddof=1) / m.sum() for m in (smb & treated, smb & ~treated, ~smb & treated, ~smb & ~treated)))
+    assert there < 0 < rest and (rest - there) / spread >= 4
+    crashes = per_unit(PLANTED.guardrail_metric, None)
+    assert _welch_z(crashes[~treated], crashes[treated]) >= 5
+    helped = (per_unit(PLANTED.lower_metric, 14) > 0).astype(float)
+    assert _welch_z(helped[~treated], helped[treated]) <= -4
+    opened, searched = per_unit(PLANTED.ratio_event, 14), per_unit(PLANTED.ratio_denominator, 14)
+    control, treatment = opened[~treated].sum() / searched[~treated].sum(), opened[treated].sum() / searched[treated].sum()
+    assert treatment / control - 1 >= 0.25
+
+
+def test_planted_event_names_keep_their_base_rates_and_daily_totals(sample_workspace):
+    """Names are on the planted product only, at their base rates away from the experiment's
+    treated units; while it runs, each kind's daily total moves well under the 30% a level shift needs."""
+    events = _events(sample_workspace)
+    units, start, end = _guarded_units(sample_workspace)
+    product = events[events["product"] == PLANTED.guarded_product]
+    assert events.loc[events["product"] != PLANTED.guarded_product, "event"].isna().all()
+    treated = units.loc[units["variant"] == "treatment", "unit_id"]
+    away = product[~product["visitor_id"].isin(treated) | (product["ts"] < start)]
+    shares = away["event"].value_counts() / len(away)
+    for kind, rate in PLANTED.event_rates:
+        assert shares[kind] == pytest.approx(rate, abs=0.005), kind
+    daily = product.groupby([product["ts"].dt.floor("D"), "event"]).size().unstack(fill_value=0)
+    before = daily[(daily.index >= start - pd.Timedelta(days=28)) & (daily.index < start)].mean()
+    during = daily[(daily.index >= start) & (daily.index <= end)].mean()
+    assert ((during / before - 1).abs() < 0.25).all(), (during / before - 1).round(3).to_dict()
+
+
+def test_planted_units_in_both_arms(sample_workspace):
+    rows = _exposures(sample_workspace, PLANTED.both_arms)
+    arms = rows.groupby("unit_id")["variant"].nunique()
+    assert (arms > 1).sum() == round(len(arms) * PLANTED.both_arms_share) > 0
+    assert not rows.duplicated(["unit_id", "variant"]).any()
+    # The second exposure comes later than the first.
+    twice = rows[rows["unit_id"].isin(arms[arms > 1].index)].sort_values(["unit_id", "exposed_at"])
+    assert (twice.groupby("unit_id")["exposed_at"].agg(lambda t: t.iloc[1] > t.iloc[0])).all()
+    # No other experiment has a unit in two variants.
+    every = pd.read_csv(sample_workspace / "exposures.csv")
+    spread = every.groupby(["experiment_id", "unit_id"])["variant"].nunique()
+    assert set(spread[spread > 1].index.get_level_values(0)) == {PLANTED.both_arms}
+
+
+def test_planted_peeking_result(sample_workspace):
+    """The fixed-horizon pooled z-test says significant; the always-valid interval of the issue
+    (GrowthBook's tuning N = 5,000, alpha 0.05) still includes zero."""
+    catalogue = pd.read_csv(sample_workspace / "experiments.csv").set_index("experiment_id").loc[PLANTED.peeking]
+    assert (catalogue["name"], catalogue["status"]) == (PLANTED.peeking_name, "running")
+    arms = _exposures(sample_workspace, PLANTED.peeking).groupby("variant")["converted"].agg(["sum", "size"])
+    (x1, n1), (x2, n2) = arms.loc["control"], arms.loc["treatment"]
+    assert x1 == round(n1 * PLANTED.peeking_control_rate)
+    p1, p2, pooled = x1 / n1, x2 / n2, (x1 + x2) / (n1 + n2)
+    z = (p2 - p1) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    assert PLANTED.peeking_p_low < math.erfc(z / math.sqrt(2)) <= PLANTED.peeking_p
+    alpha, tuning, n = 0.05, 5000, n1 + n2
+    rho2 = (-2 * math.log(alpha) + math.log(1 - 2 * math.log(alpha))) / tuning
+    half = math.sqrt(2 * (n * rho2 + 1) / (n * rho2) * math.log(math.sqrt(n * rho2 + 1) / alpha))
+    assert 2.9 < half < 3.2
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    assert p2 - p1 - half * se < 0 < p2 - p1 - 1.96 * se
