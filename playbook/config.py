@@ -184,6 +184,11 @@ class ExperimentsParams(_Strict):
     default_mde: float = Field(0.05, gt=0, description="relative MDE when an experiment states none")
     default_baseline: float = Field(0.10, gt=0, lt=1, description="conversion used to size a proposal with no history")
     max_days: int = Field(42, ge=1, le=365, description="longest an experiment may run")
+    sequential_tuning: float = Field(
+        5000, gt=0, allow_inf_nan=False,
+        description="running experiments get always-valid (sequential) intervals tuned for about this many units (GrowthBook's default)",
+    )
+    segment_min_units: int = Field(100, ge=2, description="units per arm a segment needs before its effect is shown")
 
 
 Audience = Literal["sales", "success", "support", "marketing", "leadership", "product"]

@@ -3,8 +3,9 @@
 Definitions (DESIGN.md section 5, "experiments"; anchors: GrowthBook's gbstats, PostHog
 experiments, statsmodels). The statistics themselves live in :mod:`playbook.stats`.
 
-- Results and decisions per experiment (comparisons, SRM, Holm, the decision rule):
-  :mod:`playbook.experiment_analysis`.
+- Results and decisions per experiment (every goal, secondary and guardrail metric; always-valid
+  intervals while running; SRM; Holm; guardrails; units in two variants; segments; the decision
+  rule): :mod:`playbook.experiment_analysis`.
 - Backlog: ICE = impact x confidence x ease; units per variant for the MDE at alpha 0.05 and
   power 0.8 (:func:`playbook.stats.sample_size_per_variant`) from the team's baseline conversion
   of the experiment's own team (its experiments' control rate on the same metric, else any, else
@@ -14,8 +15,10 @@ experiments, statsmodels). The statistics themselves live in :mod:`playbook.stat
   when the days fit in ``max_days``.
 - Portfolio: win rate of concluded experiments, median days from start to end, and running
   experiments past their planned end.
-- A result that significantly hurt its metric (*do not ship*) is always an action: medium once
-  concluded (keep it from being rolled out), high while still running (stop it).
+- Harmful results lead the summary: a result that significantly hurt a goal or guardrail metric
+  (*do not ship*) or a win a guardrail blocks is a high-severity action, concluded (keep it from
+  being rolled out) or running (stop it). A running result a fixed-horizon test would call but
+  the always-valid interval does not is "keep running", with both figures.
 - Sentences give metric keys as words and spell out SRM, MDE and CUPED where first used.
 """
 
@@ -32,7 +35,10 @@ from playbook import health, stats
 from playbook.config import ExperimentsParams
 from playbook.period import Period
 from playbook.figures import Action, AreaResult, Figure, Severity
-from playbook.experiment_analysis import DO_NOT_SHIP, INVALID, NO_EFFECT, SHIP, analyse, parse_split
+from playbook.experiment_analysis import (
+    BLOCKED, DO_NOT_SHIP, GUARDRAIL, INVALID, KEEP_RUNNING, NO_EFFECT, SEQUENTIAL, SHIP, analyse, analyse_all, clean_exposures,
+    metric_definitions, parse_split, unit_accounts, unit_metric_values,
+)
 from playbook.views import count_words, figure_value, with_article
 
 if TYPE_CHECKING:
@@ -131,10 +137,14 @@ class ExperimentsReport:
     traffic: dict[str, tuple[float, str]]
     win_rate_before: float = math.nan
     result: AreaResult | None = None
+    excluded: pd.DataFrame | None = None
+    segments: pd.DataFrame | None = None
 
 
 def build_report(
-    experiments: pd.DataFrame, exposures: pd.DataFrame, daily_visitors: dict[str, float], params: ExperimentsParams, period: Period
+    experiments: pd.DataFrame, exposures: pd.DataFrame, daily_visitors: dict[str, float], params: ExperimentsParams, period: Period,
+    metrics: pd.DataFrame | None = None, values: pd.DataFrame | None = None, accounts: pd.DataFrame | None = None,
+    unit_account: pd.DataFrame | None = None,
 ) -> ExperimentsReport:
     """Compute the experiments area for one team.
 
@@ -144,8 +154,12 @@ def build_report(
         daily_visitors: average daily visitors per product (from events; empty without events).
         params: the area's parameters.
         period: the reporting period (as-of date = its end).
+        metrics, values, accounts, unit_account: the experiments' metric definitions, their per-unit
+            values from events, the accounts and each unit's account (see
+            :func:`playbook.experiment_analysis.analyse_all`); all optional.
     """
-    results, decisions = analyse(experiments, exposures, params)
+    analysis = analyse_all(experiments, exposures, params, metrics, values, accounts, unit_account)
+    results, decisions = analysis.results, analysis.decisions
     traffic = traffic_per_day(daily_visitors, experiments, exposures, period)
     # The win rate as it stood at the end of the previous period: experiments concluded by then.
     ended_before = experiments[(experiments["status"] == "concluded") & (experiments["end_date"] <= pd.Timestamp(period.previous().end))]
@@ -153,12 +167,19 @@ def build_report(
     report = ExperimentsReport(
         results=results,
         decisions=decisions,
-        backlog=backlog(experiments, results, traffic, params),
+        backlog=backlog(experiments, _goals(results), traffic, params),
         portfolio=portfolio(experiments, decisions, period.end),
         traffic=traffic,
         win_rate_before=before["win_rate"],
+        excluded=analysis.excluded,
+        segments=analysis.segments,
     )
     return replace(report, result=summarise(report, params))
+
+
+def _goals(results: pd.DataFrame) -> pd.DataFrame:
+    """The goal-metric rows of the results (a baseline is a goal's control rate)."""
+    return results[results["role"] == "goal"] if len(results) and "role" in results else results
 
 
 def _p(value: float) -> str:
@@ -198,65 +219,131 @@ class _Terms:
         return f"{abbreviation} ({TERMS[abbreviation].split(', ', 1)[1]})"
 
 
+def _fmt(kind: str):
+    return (lambda v: f"{v:.1%}") if kind == "binary" else (lambda v: f"{v:,.2f}")
+
+
+def _change(r, level: str, term: _Terms | None = None) -> str:
+    """"report saved went from 8.0% to 9.1%, +13.8% relative (95% interval +2.0% to +25.6%), p = 0.0210"
+    with "always-valid" before "interval" where the result is sequential."""
+    fmt = _fmt(r["metric_type"])
+    kind = "always-valid " if r["analysis"] == SEQUENTIAL else ""
+    lower = "" if r["higher_is_better"] else " (lower is better)"
+    return (f"{metric_words(r['metric'], False)}{lower} went from {fmt(r['control'])} to {fmt(r['treatment'])}, {_pct(r['rel_lift'])} relative "
+            f"({level} {kind}interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), p {_p(r['p_holm'])}")
+
+
+def _arm(results: pd.DataFrame, experiment_id: str, variant: str | None, role: str = "goal") -> pd.DataFrame:
+    mine = results[results["experiment_id"] == experiment_id]
+    mine = mine[mine["role"] == role] if "role" in mine else mine
+    return mine if variant is None else mine[mine["variant"] == variant]
+
+
 def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResult:
-    """The figures (to ship, win rate) and the actions: invalid, ship, no effect, infeasible, overdue."""
+    """The figures (to ship, win rate, harmful) and the actions, harmful results first: blocked by a
+    guardrail or worse than control, invalid, ship, keep running, segments that go the other way,
+    no effect, units in two variants, infeasible, overdue."""
     p = report.portfolio
-    to_ship = int((report.decisions["decision"] == SHIP).sum()) if len(report.decisions) else 0
+    decided = report.decisions["decision"] if len(report.decisions) else pd.Series(dtype=object)
     figures = {
-        "to_ship": Figure("to_ship", "to ship", to_ship, "count", rows=len(report.decisions)),
+        "to_ship": Figure("to_ship", "to ship", int((decided == SHIP).sum()), "count", rows=len(report.decisions)),
         "win_rate": Figure("win_rate", "win rate", None if math.isnan(p["win_rate"]) else p["win_rate"], "percent",
                            previous=None if math.isnan(report.win_rate_before) else report.win_rate_before, good="up",
                            rows=p["concluded"]),
+        "harmful": Figure("harmful", "experiments hurt a goal or guardrail metric", int(decided.isin([DO_NOT_SHIP, BLOCKED]).sum()), "count",
+                          good="down", rows=len(report.decisions)),
     }
-    harmful = int((report.decisions["decision"] == DO_NOT_SHIP).sum()) if len(report.decisions) else 0
-    figures["harmful"] = Figure("harmful", "experiments hurt their metric", harmful, "count", good="down", rows=len(report.decisions))
     actions: list[Action] = []
     notes: list[str] = []
     results = report.results
     level = f"{params.confidence:.0%}"
     term = _Terms()
-    for d in report.decisions.itertuples():
-        if d.decision == INVALID:
-            reason = d.note.removesuffix("; interim result").replace("(SRM p", "(a sample ratio mismatch, SRM p")
-            actions.append(Action("experiments.invalid", d.experiment_id, Severity.HIGH,
-                                  f"{d.name} ({d.experiment_id}) is invalid: {reason}; do not read its results until the split is fixed."))
-    for d in report.decisions.itertuples():
-        if d.decision == DO_NOT_SHIP:
-            # A result that hurt its metric always reaches the summary: still running, it is hurting now.
-            # The variant that significantly hurt (the decision's reason), not merely the lowest lift.
-            arms = results[results["experiment_id"] == d.experiment_id]
-            hurt = arms[(arms["p_holm"] < params.alpha) & (arms["rel_high"] < 0)]
-            worst = (hurt if len(hurt) else arms).sort_values("rel_lift").iloc[0]
-            variant = f" (variant {worst['variant']})" if len(arms) > 1 else ""
-            fmt = (lambda v: f"{v:.1%}") if worst["metric_type"] == "binary" else (lambda v: f"{v:,.2f}")
-            running = d.status == "running"
+    by = {d: [r for r in report.decisions.itertuples() if r.decision == d] for d in (INVALID, DO_NOT_SHIP, BLOCKED, SHIP, KEEP_RUNNING, NO_EFFECT)}
+    # Harmful results first (the summary leads with them): a win a guardrail blocks, a result worse than control.
+    for d in by[BLOCKED]:
+        win = _arm(results, d.experiment_id, d.best_variant).sort_values("p_holm").iloc[0]
+        guards = _arm(results, d.experiment_id, d.best_variant, GUARDRAIL)
+        hurt = [g for _, g in guards.iterrows() if (g["rel_high"] < 0 if g["higher_is_better"] else g["rel_low"] > 0)]
+        variant = f" (variant {d.best_variant})" if len(_arm(results, d.experiment_id, None)["variant"].unique()) > 1 else ""
+        running = d.status == "running"
+        actions.append(Action(
+            "experiments.harmful", d.experiment_id, Severity.HIGH, figures=("harmful",), text=
+            f"Do not ship {d.name} ({d.experiment_id}){variant}: it is blocked by guardrail "
+            + "; ".join(_change(g, level).replace(" went from", ", which went from", 1) for g in hurt)
+            + f", although {_change(win, level)}" + ("; it is still running, so stop it now." if running else "; fix the regression before shipping."),
+        ))
+    for d in by[DO_NOT_SHIP]:
+        # A result that hurt always reaches the summary: still running, it is hurting now. The variant
+        # that significantly hurt (the decision's reason), not merely the lowest lift.
+        arms = _arm(results, d.experiment_id, None)
+        hurt = arms[(arms["p_holm"] < params.alpha) & arms.apply(lambda r: r["rel_high"] < 0 if r["higher_is_better"] else r["rel_low"] > 0, axis=1)]
+        guard = hurt.empty
+        if guard:
+            guards = _arm(results, d.experiment_id, None, GUARDRAIL)
+            hurt = guards[guards.apply(lambda r: r["rel_high"] < 0 if r["higher_is_better"] else r["rel_low"] > 0, axis=1)]
+        worst = (hurt if len(hurt) else arms).sort_values("rel_lift", key=abs, ascending=False).iloc[0]
+        variant = f" (variant {worst['variant']})" if len(arms["variant"].unique()) > 1 else ""
+        running = d.status == "running"
+        what = "its guardrail " if guard else ""
+        change = _change(worst, level).replace(" went from", ", which went from", 1)
+        actions.append(Action(
+            "experiments.harmful", d.experiment_id, Severity.HIGH, figures=("harmful",), text=
+            f"Do not ship {d.name} ({d.experiment_id}){variant}: it hurt {what}{change}"
+            + ("; it is still running, so stop it now." if running else "; make sure the change is not rolled out."),
+        ))
+    for d in by[INVALID]:
+        reason = d.note.replace("(SRM p", "(a sample ratio mismatch, SRM p")
+        actions.append(Action("experiments.invalid", d.experiment_id, Severity.HIGH,
+                              f"{d.name} ({d.experiment_id}) is invalid: {reason}; do not read its results until the split is fixed."))
+    for d in by[SHIP]:
+        r = _arm(results, d.experiment_id, d.best_variant).sort_values("p_holm").iloc[0]
+        still = " It is still running; the always-valid interval allows the call now." if d.status == "running" else ""
+        actions.append(Action(
+            "experiments.ship", d.experiment_id, Severity.MEDIUM,
+            f"Ship {d.name} ({d.experiment_id}): {_change(r, level)}, chance to beat control {r['chance_to_win']:.1%}, "
+            f"expected loss if shipped {_risk(r['risk_ship'])}.{still}",
+            figures=("to_ship",),
+        ))
+    for d in by[KEEP_RUNNING]:
+        # A running result a fixed-horizon test would call is the tempting, wrong call: say why not.
+        arms = _arm(results, d.experiment_id, None)
+        peeked = arms[arms["fixed_p"] < params.alpha] if "fixed_p" in arms else arms.iloc[:0]
+        if peeked.empty:
+            continue
+        r = peeked.sort_values("fixed_p").iloc[0]
+        actions.append(Action(
+            "experiments.keep_running", d.experiment_id, Severity.LOW,
+            f"Keep running {d.name} ({d.experiment_id}), do not ship yet: {metric_words(r['metric'], False)} is {_pct(r['rel_lift'])} relative so far, "
+            f"but its {level} always-valid interval ({_pct(r['rel_low'])} to {_pct(r['rel_high'])}) still includes no change. "
+            f"A fixed-horizon test would give p {_p(r['fixed_p'])}, which overstates the evidence when a running experiment is checked week after week.",
+        ))
+    segments = report.segments if report.segments is not None else pd.DataFrame()
+    if len(segments):
+        # The summary names a segment where the effect goes the other way; the table flags every difference.
+        for s in segments[segments["opposite"]].itertuples():
             actions.append(Action(
-                "experiments.harmful", d.experiment_id, Severity.HIGH if running else Severity.MEDIUM, figures=("harmful",), text=
-                f"Do not ship {d.name} ({d.experiment_id}){variant}: it hurt {metric_words(worst['metric'], False)}, which went from "
-                f"{fmt(worst['control'])} to {fmt(worst['treatment'])}, {_pct(worst['rel_lift'])} relative ({level} interval "
-                f"{_pct(worst['rel_low'])} to {_pct(worst['rel_high'])}), p {_p(worst['p_holm'])}"
-                + ("; it is still running, so stop it now." if running else "; make sure the change is not rolled out."),
+                "experiments.segment", f"{s.experiment_id}:{s.variant}:{s.dimension}={s.segment}", Severity.MEDIUM,
+                f"{s.name} ({s.experiment_id}) works the other way for {s.dimension} {s.segment}: {metric_words(s.metric, False)} "
+                f"{_pct(s.rel_lift)} relative there ({level} interval {_pct(s.rel_low)} to {_pct(s.rel_high)}, "
+                f"{s.control_units + s.units:,} units), against {_pct(s.rest_rel_lift)} in the rest; the difference has p "
+                f"{_p(s.p_bonferroni)} after a Bonferroni correction over {count_words(s.shown, 'segments')}. Check {s.segment} before rolling it out to them.",
             ))
-    for d in report.decisions.itertuples():
-        if d.decision == SHIP:
-            r = results[(results["experiment_id"] == d.experiment_id) & (results["variant"] == d.best_variant)].iloc[0]
-            fmt = (lambda v: f"{v:.1%}") if r["metric_type"] == "binary" else (lambda v: f"{v:,.2f}")
-            actions.append(Action(
-                "experiments.ship", d.experiment_id, Severity.MEDIUM,
-                f"Ship {d.name} ({d.experiment_id}): {metric_words(r['metric'], False)} went from {fmt(r['control'])} to {fmt(r['treatment'])}, "
-                f"{_pct(r['rel_lift'])} relative ({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), "
-                f"p {_p(r['p_holm'])}, chance to beat control {r['chance_to_win']:.1%}."
-                + (" Interim: still running." if d.status == "running" else ""),
-                figures=("to_ship",),
-            ))
-    for d in report.decisions.itertuples():
-        if d.decision == NO_EFFECT:
-            r = results[results["experiment_id"] == d.experiment_id].iloc[0]
-            actions.append(Action(
-                "experiments.no_effect", d.experiment_id, Severity.LOW,
-                f"{d.name} ({d.experiment_id}) made no difference: {_pct(r['rel_lift'])} relative "
-                f"({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), within the {r['mde']:.0%} {term('MDE')}; stop or rethink it.",
-            ))
+    for d in by[NO_EFFECT]:
+        r = _arm(results, d.experiment_id, None).iloc[0]
+        actions.append(Action(
+            "experiments.no_effect", d.experiment_id, Severity.LOW,
+            f"{d.name} ({d.experiment_id}) made no difference: {_pct(r['rel_lift'])} relative "
+            f"({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), within the {r['mde']:.0%} {term('MDE')}; stop or rethink it.",
+        ))
+    excluded = report.excluded if report.excluded is not None else pd.DataFrame()
+    names = dict(zip(report.decisions["experiment_id"], report.decisions["name"])) if len(report.decisions) else {}
+    for e in excluded.itertuples():
+        actions.append(Action(
+            "experiments.mixed_units", e.experiment_id, Severity.LOW,
+            f"{count_words(e.units_excluded, 'units')} of {names.get(e.experiment_id, e.experiment_id)} ({e.experiment_id}), "
+            f"{e.share_excluded:.1%} of its {e.units:,}, were exposed to more than one variant; they are left out of every metric. "
+            "Check how units are assigned.",
+        ))
     if len(results):
         for r in results[results["cuped"].astype(bool)].itertuples():
             shrink = 1 - math.sqrt(1 - r.variance_reduction) if r.variance_reduction is not None else math.nan
@@ -281,12 +368,23 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
             f"{p['wins']} of {count_words(p['concluded'], 'concluded experiments')} shipped a winner ({figure_value(figures['win_rate'])}); "
             f"{timing}."
         )
+    if p["running"]:
+        notes.append(
+            f"{count_words(p['running'], 'running experiments')} {'is' if p['running'] == 1 else 'are'} read with always-valid (sequential) intervals, "
+            f"which stay right however often they are checked (tuned for about {params.sequential_tuning:,.0f} units); concluded ones with "
+            "fixed-horizon intervals."
+        )
     for o in p["overdue"].itertuples():
         actions.append(Action("experiments.overdue", o.experiment_id, Severity.MEDIUM,
                               f"{o.name} ({o.experiment_id}) is still running {count_words(o.days_over, 'days')} after its planned end ({o.end_date:%d %b %Y})."))
     if not actions and not notes:
         notes.append("No experiments for this team in the workspace.")
     return AreaResult(figures, ("to_ship", "win_rate"), tuple(actions), tuple(notes))
+
+
+def _risk(value: float) -> str:
+    """An expected relative loss: "0.03%", "< 0.01%" for a negligible one."""
+    return "< 0.01%" if value < 0.0001 else f"{value:.2%}"
 
 
 RESULT_COLUMNS = [
@@ -300,14 +398,30 @@ RESULT_COLUMNS = [
     ("interval", "Interval", "text"),
     ("p_holm", "p (Holm)", "p"),
     ("chance_to_win", "Chance to win", "pct1"),
+    ("risk_shown", "Expected loss if shipped", "text"),
+    ("analysis", "Analysis", "text"),
 ]
 DECISION_COLUMNS = [
     ("name", "Experiment", "text"),
     ("experiment_id", "Id", "text"),
     ("status", "Status", "text"),
+    ("analysis", "Analysis", "text"),
     ("decision", "Decision", "text"),
     ("srm_p", "SRM p", "p"),
+    ("excluded_shown", "Units in two variants (left out)", "text"),
     ("note", "Note", "text"),
+]
+SEGMENT_COLUMNS = [
+    ("name", "Experiment", "text"),
+    ("variant", "Variant", "text"),
+    ("metric_shown", "Goal metric", "text"),
+    ("segment_shown", "Segment", "text"),
+    ("units_shown", "Units (control / variant)", "text"),
+    ("rel_lift", "Relative lift", "pct1"),
+    ("interval", "Interval", "text"),
+    ("rest_rel_lift", "In the rest", "pct1"),
+    ("p_bonferroni", "p of the difference (Bonferroni)", "p"),
+    ("flag", "Flag", "text"),
 ]
 BACKLOG_COLUMNS = [
     ("name", "Experiment", "text"),
@@ -325,12 +439,40 @@ BACKLOG_COLUMNS = [
 
 
 def results_table(results: pd.DataFrame) -> pd.DataFrame:
-    """The results as the table shows them: metric keys as words, both arms' units in one column."""
+    """The results as the table shows them: metric keys as words with their role and direction,
+    both arms' units in one column, the expected loss of shipping."""
     if results.empty:
-        return results.assign(metric_shown=pd.Series(dtype=object), units_shown=pd.Series(dtype=object))
+        return results.assign(metric_shown=pd.Series(dtype=object), units_shown=pd.Series(dtype=object), risk_shown=pd.Series(dtype=object))
+    role = results["role"] if "role" in results else pd.Series("goal", index=results.index)
+    higher = results["higher_is_better"] if "higher_is_better" in results else pd.Series(True, index=results.index)
+    shown = [metric_words(m) + ("" if r == "goal" else f" ({r})") + ("" if h else ", lower is better")
+             for m, r, h in zip(results["metric"], role, higher)]
     return results.assign(
-        metric_shown=results["metric"].map(metric_words),
+        metric_shown=shown,
         units_shown=[f"{c:,} / {u:,}" for c, u in zip(results["control_units"], results["units"])],
+        risk_shown=[_risk(v) if not pd.isna(v) else "–" for v in results.get("risk_ship", pd.Series(math.nan, index=results.index))],
+    )
+
+
+def decisions_table(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The decisions as the table shows them: units seen in two variants as "count (share)"."""
+    if decisions.empty:
+        return decisions.assign(excluded_shown=pd.Series(dtype=object))
+    return decisions.assign(excluded_shown=[
+        "–" if not n else f"{int(n):,} ({share:.1%})" for n, share in zip(decisions["units_excluded"].fillna(0), decisions["share_excluded"].fillna(0))
+    ])
+
+
+def segments_table(segments: pd.DataFrame | None) -> pd.DataFrame:
+    """The goal metric per segment as the table shows it, flagged where it differs from the rest."""
+    if segments is None or segments.empty:
+        return pd.DataFrame(columns=[c for c, _, _ in SEGMENT_COLUMNS])
+    flag = ["goes the other way" if o else ("differs" if d else "") for o, d in zip(segments["opposite"], segments["differs"])]
+    return segments.assign(
+        metric_shown=segments["metric"].map(metric_words),
+        segment_shown=[f"{d} {s}" for d, s in zip(segments["dimension"], segments["segment"])],
+        units_shown=[f"{c:,} / {u:,}" for c, u in zip(segments["control_units"], segments["units"])],
+        flag=flag,
     )
 
 
@@ -361,13 +503,26 @@ def portfolio_table(report: ExperimentsReport) -> pd.DataFrame:
 
 
 def report(ctx: ReportContext) -> ExperimentsReport:
-    """Read the team's experiments and exposures (and its traffic from events) and compute the area."""
+    """Read the team's experiments, exposures and metric definitions (and, from events, its traffic
+    and each metric's per-unit values) and compute the area."""
     catalogue = ctx.read("experiments")
     units = ctx.read("exposures")
     units = units[units["experiment_id"].isin(catalogue["experiment_id"])]
+    metrics = ctx.read("experiment_metrics") if ctx.has("experiment_metrics") else None
+    if metrics is not None:
+        metrics = metrics[metrics["experiment_id"].isin(catalogue["experiment_id"])]
+    events = ctx.events() if ctx.has("events") else None
     # Each experiment is sized at its own product's traffic, the same in every report.
-    visitors = health.daily_visitors(ctx.events(), ctx.period) if ctx.has("events") else {}
-    return build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period)
+    visitors = health.daily_visitors(events, ctx.period) if events is not None else {}
+    values = unit_account = accounts = None
+    if events is not None:
+        clean, _ = clean_exposures(units)
+        definitions = metric_definitions(catalogue, metrics)
+        values = unit_metric_values(events, clean, catalogue, definitions, pd.Timestamp(ctx.period.end))
+        if ctx.has("accounts"):
+            accounts = ctx.read("accounts")
+            unit_account = unit_accounts(events, clean, catalogue)
+    return build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period, metrics, values, accounts, unit_account)
 
 
 def explorer_views() -> dict[str, Any]:
@@ -377,6 +532,7 @@ def explorer_views() -> dict[str, Any]:
 
     return {
         "Forest plot": lambda ctx, r: plots.plot_forest(r.results, "Relative lift by experiment and variant"),
-        "Decisions": lambda ctx, r: html_table(r.decisions, DECISION_COLUMNS),
+        "Decisions": lambda ctx, r: html_table(decisions_table(r.decisions), DECISION_COLUMNS),
+        "Segments": lambda ctx, r: html_table(segments_table(r.segments), SEGMENT_COLUMNS),
         "Backlog": lambda ctx, r: html_table(backlog_table(r.backlog), BACKLOG_COLUMNS),
     }

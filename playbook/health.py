@@ -61,13 +61,22 @@ class Events:
         con.execute("SET TimeZone = 'UTC'")
         return cls(con, con.from_df(frame))
 
-    def query(self, sql: str, **values: Any) -> pd.DataFrame:
-        """Run ``sql`` over the events (named ``ev`` in it) with ``$name`` markers bound from ``values``."""
+    def query(self, sql: str, tables: dict[str, pd.DataFrame] | None = None, **values: Any) -> pd.DataFrame:
+        """Run ``sql`` over the events (named ``ev`` in it) with ``$name`` markers bound from ``values``.
+
+        ``tables`` are pandas frames the query joins, registered under their names for this query
+        only (the exposed units of an experiment, say).
+        """
         self.relation.create_view("ev", replace=True)
+        tables = tables or {}
+        for name, frame in tables.items():
+            self.con.register(name, frame)
         try:
             return self.con.execute(sql, values).df()
         finally:
             self.con.execute("DROP VIEW IF EXISTS ev")
+            for name in tables:
+                self.con.unregister(name)
 
 
 def stickiness(events: Events, period: Period) -> pd.DataFrame:

@@ -340,15 +340,23 @@ def plot_bugs_weekly(weekly: pd.DataFrame, title: str, through: date | None = No
 
 
 def plot_forest(results: pd.DataFrame, title: str) -> plt.Figure:
-    """Relative lift of each variant with its interval (a forest plot), zero marked."""
+    """Relative lift of each variant with its interval (a forest plot), zero marked.
+
+    An experiment with several metrics gets a row per metric, labelled with it; an interval wholly
+    on a metric's better side is drawn in the palette's first colour, wholly on its harmful side in
+    the accent (for a lower-is-better metric, a fall is better)."""
     if results.empty:
         return _no_data(title, "No experiment results.")
     with theme():
         data = results.iloc[::-1].reset_index(drop=True)
-        labels = [f"{n} ({v})" for n, v in zip(data["name"], data["variant"])]
+        several = data.groupby("experiment_id")["metric"].transform("nunique") > 1 if "metric" in data else pd.Series(False, index=data.index)
+        labels = [f"{n} ({v})" + (f": {str(m).replace('_', ' ')}" if many else "")
+                  for n, v, m, many in zip(data["name"], data["variant"], data.get("metric", data["variant"]), several)]
         fig, ax = plt.subplots(figsize=(8.0, 0.36 * len(data) + 1.5))
         for y, row in data.iterrows():
-            colour = PALETTE[0] if row["rel_low"] > 0 else (ACCENT if row["rel_high"] < 0 else MUTED)
+            higher = bool(row.get("higher_is_better", True))
+            good, bad = (row["rel_low"] > 0, row["rel_high"] < 0) if higher else (row["rel_high"] < 0, row["rel_low"] > 0)
+            colour = PALETTE[0] if good else (ACCENT if bad else MUTED)
             ax.plot([row["rel_low"] * 100, row["rel_high"] * 100], [y, y], color=colour, linewidth=2)
             ax.plot(row["rel_lift"] * 100, y, "o", color=colour)
         ax.axvline(0, color=INK, linewidth=1)

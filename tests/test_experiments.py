@@ -70,7 +70,9 @@ def test_decisions(catalogue, units):
     results, decisions = xa.analyse(catalogue, units, PARAMS)
     decided = decisions.set_index("experiment_id")["decision"].to_dict()
     assert decided == {"WIN": "ship", "FLAT": "no effect", "SRM": "invalid (SRM)", "BAD": "do not ship", "MULTI": "ship", "CUP": "ship"}
-    assert decisions.set_index("experiment_id").loc["SRM", "note"].endswith("; interim result")
+    # The running experiment is read with always-valid intervals, the concluded ones at a fixed horizon.
+    analysis = decisions.set_index("experiment_id")["analysis"]
+    assert analysis["SRM"] == xa.SEQUENTIAL and (analysis.drop("SRM") == xa.FIXED).all()
     assert decisions.set_index("experiment_id").loc["MULTI", "best_variant"] == "c"
     win = results[results["experiment_id"] == "WIN"].iloc[0]
     _, p = proportions_ztest([500, 400], [4000, 4000])
@@ -155,9 +157,10 @@ def test_summary_sentences(catalogue, units):
     assert "Exp FLAT (FLAT) made no difference: +0.3% relative" in text
     assert "Exp HUGE (HUGE) cannot reach significance in time" in text
     assert report.result.needs_action
-    # The invalid experiment (high) leads; the backlog's note (low) comes after the ships (medium).
+    # The harmful result leads, then the invalid experiment (both high); the backlog's note (low) comes after the ships (medium).
     severities = [int(a.severity) for a in report.result.actions]
-    assert report.result.actions[0].rule == "experiments.invalid" and severities == sorted(severities, reverse=True)
+    assert [a.rule for a in report.result.actions[:2]] == ["experiments.harmful", "experiments.invalid"]
+    assert severities == sorted(severities, reverse=True)
 
 
 def test_a_harmful_result_reaches_the_summary(catalogue, units):
@@ -166,7 +169,8 @@ def test_a_harmful_result_reaches_the_summary(catalogue, units):
     _, p = proportions_ztest([380, 500], [4000, 4000])
     assert p < 0.0001
     harmful = [a for a in report.result.actions if a.rule == "experiments.harmful"]
-    assert [a.subject for a in harmful] == ["BAD"] and harmful[0].severity == ex.Severity.MEDIUM  # concluded
+    # Concluded, it is still the most urgent kind: a harmful change must not be rolled out.
+    assert [a.subject for a in harmful] == ["BAD"] and harmful[0].severity == ex.Severity.HIGH
     assert harmful[0].text.startswith(
         "Do not ship Exp BAD (BAD): it hurt conv, which went from 12.5% to 9.5%, -24.0% relative (95% interval -")
     assert harmful[0].text.endswith("p < 0.0001; make sure the change is not rolled out.")

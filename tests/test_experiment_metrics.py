@@ -1,0 +1,284 @@
+"""Experiments with several metrics from events, guardrails, ratio and lower-is-better metrics,
+peek-safe calls on running experiments, units in two variants and segments: on small hand-made
+frames, each figure checked by an independent computation (pandas, scipy, statsmodels)."""
+
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+from scipy.stats import t as t_dist
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportions_ztest
+
+from playbook import experiment_analysis as xa
+from playbook import experiments as ex
+from playbook import stats
+from playbook.config import ExperimentsParams
+from playbook.health import Events
+from playbook.period import Period
+
+PARAMS = ExperimentsParams()
+PERIOD = Period(date(2026, 11, 1), date(2026, 11, 30))
+START = pd.Timestamp("2026-11-02")
+
+
+def _catalogue(status="concluded", unit_type="visitor", exp_id="M1", end="2026-11-29"):
+    return pd.DataFrame([{
+        "experiment_id": exp_id, "product": "app", "team": "t", "name": "Quick bar", "hypothesis": None, "primary_metric": "done",
+        "metric_type": "binary", "status": status, "start_date": pd.Timestamp("2026-11-01"), "end_date": pd.Timestamp(end),
+        "control_variant": "control", "split": None, "mde": 0.1, "impact": 5, "confidence": 5, "ease": 5, "unit_type": unit_type,
+    }])
+
+
+def _metrics(*rows, exp_id="M1"):
+    columns = ["metric", "role", "kind", "event", "denominator_event", "window_days", "higher_is_better"]
+    return pd.DataFrame([dict(zip(columns, r)) for r in rows]).assign(experiment_id=exp_id)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """1,200 visitors per arm of a product `app`; in treatment `task_done` is likelier (a win), `crash`
+    more frequent (a lower-is-better guardrail that gets worse), `help` rarer (lower is better, a win),
+    and searches open more results (a ratio). Accounts: a third of the units are in segment `smb`,
+    where the goal effect is reversed. Plus rows that must NOT count: before exposure, after the
+    14-day window, on another product."""
+    rng = np.random.default_rng(11)
+    n = 1200
+    units = pd.DataFrame({
+        "experiment_id": "M1", "unit_id": [f"V{i:05d}" for i in range(2 * n)], "variant": ["control"] * n + ["treatment"] * n,
+        "exposed_at": START + pd.to_timedelta(rng.integers(0, 5 * 86400, 2 * n), unit="s"), "converted": None, "value": None,
+        "pre_value": None,
+    })
+    account = np.array(["A-SMB", "A-ENT", "A-MID"])[np.arange(2 * n) % 3]
+    treated = units["variant"].eq("treatment").to_numpy()
+    smb = account == "A-SMB"
+    rows = []
+
+    def emit(kind, counts, offset_days=1.0, product="app"):
+        for i in np.flatnonzero(counts):
+            for _ in range(counts[i]):
+                rows.append((units.loc[i, "exposed_at"] + pd.Timedelta(days=offset_days * rng.random() + 0.01), units.loc[i, "unit_id"],
+                             account[i], product, kind))
+
+    done_rate = np.where(treated, np.where(smb, 0.20, 0.45), np.where(smb, 0.40, 0.25))
+    emit("task_done", (rng.random(2 * n) < done_rate).astype(int), 10)
+    emit("crash", rng.poisson(np.where(treated, 0.9, 0.5)), 10)
+    emit("help", (rng.random(2 * n) < np.where(treated, 0.10, 0.18)).astype(int), 10)
+    searches = rng.poisson(4, 2 * n)
+    emit("search", searches, 10)
+    emit("opened", rng.binomial(searches, np.where(treated, 0.45, 0.35)), 10)
+    # Never counted: a month after exposure (outside the window), and on another product.
+    late = [(units.loc[i, "exposed_at"] + pd.Timedelta(days=20), units.loc[i, "unit_id"], account[i], "app", "task_done") for i in range(0, 2 * n, 2)]
+    other = [(units.loc[i, "exposed_at"] + pd.Timedelta(days=1), units.loc[i, "unit_id"], account[i], "web", "task_done") for i in range(1, 2 * n, 2)]
+    before = [(units.loc[i, "exposed_at"] - pd.Timedelta(hours=1), units.loc[i, "unit_id"], account[i], "app", "crash") for i in range(0, 2 * n, 3)]
+    events = pd.DataFrame(rows + late + other + before, columns=["ts", "visitor_id", "account_id", "product", "event"])
+    events["feature_id"] = None
+    accounts = pd.DataFrame({"account_id": ["A-SMB", "A-ENT", "A-MID"], "segment": ["smb", "enterprise", "mid-market"],
+                             "plan": ["starter", "enterprise", "growth"]})
+    metrics = _metrics(
+        ("task_done", "goal", "binary", "task_done", None, 14, True),
+        ("search_success", "secondary", "ratio", "opened", "search", 14, True),
+        ("help_opened", "secondary", "binary", "help", None, 14, False),
+        ("app_crash", "guardrail", "continuous", "crash", None, 14, False),
+    )
+    return units, Events.from_frame(events), events, accounts, metrics
+
+
+def _analyse(planted, status="concluded", metrics=None, params=PARAMS):
+    units, events, _, accounts, defined = planted
+    catalogue = _catalogue(status)
+    metrics = defined if metrics is None else metrics
+    definitions = xa.metric_definitions(catalogue, metrics)
+    clean, _ = xa.clean_exposures(units)
+    values = xa.unit_metric_values(events, clean, catalogue, definitions, pd.Timestamp("2026-11-30"))
+    unit_account = xa.unit_accounts(events, clean, catalogue)
+    return xa.analyse_all(catalogue, units, params, metrics, values, accounts, unit_account), values
+
+
+def _independent_counts(planted, event):
+    """Per unit, the rows of ``event`` on the product in [exposure, exposure + 14 days): pandas, not SQL."""
+    units, _, frame, _, _ = planted
+    joined = frame[(frame["event"] == event) & (frame["product"] == "app")].merge(units, left_on="visitor_id", right_on="unit_id")
+    inside = joined[(joined["ts"] >= joined["exposed_at"]) & (joined["ts"] < joined["exposed_at"] + pd.Timedelta(days=14))]
+    return units.set_index("unit_id")["variant"].to_frame().join(inside.groupby("unit_id").size().rename("n")).fillna({"n": 0})
+
+
+def test_unit_values_count_only_rows_in_the_window_on_the_product(planted):
+    _, values = _analyse(planted)
+    for metric, event in (("task_done", "task_done"), ("app_crash", "crash")):
+        expected = _independent_counts(planted, event)["n"]
+        got = values[values["metric"] == metric].set_index("unit_id")["num"].reindex(expected.index)
+        assert (got == expected).all(), metric
+    # The late rows (20 days after exposure), the other product's and those before exposure are not counted.
+    assert values.loc[values["metric"] == "task_done", "num"].max() <= 1
+
+
+def test_a_win_blocked_by_a_guardrail(planted):
+    analysis, values = _analyse(planted)
+    decision = analysis.decisions.iloc[0]
+    assert decision["decision"] == xa.BLOCKED and decision["best_variant"] == "treatment"
+    assert decision["note"].startswith("blocked by guardrail app crash +")
+    rows = analysis.results.set_index("metric")
+    # The goal, by hand: a two-proportion z-test on "did task_done at least once".
+    done = _independent_counts(planted, "task_done")
+    arms = (done["n"] > 0).groupby(done["variant"]).agg(["sum", "size"])
+    _, p = proportions_ztest([arms.loc["treatment", "sum"], arms.loc["control", "sum"]], [arms.loc["treatment", "size"], arms.loc["control", "size"]])
+    assert rows.loc["task_done", "p_value"] == pytest.approx(p, rel=1e-9)
+    # Holm over the goal and the two secondaries (three tests); the guardrail is not adjusted.
+    tested = rows.loc[["task_done", "search_success", "help_opened"], "p_value"].tolist()
+    assert rows.loc[["task_done", "search_success", "help_opened"], "p_holm"].tolist() == pytest.approx(multipletests(tested, method="holm")[1].tolist())
+    assert rows.loc["app_crash", "p_holm"] == rows.loc["app_crash", "p_value"]
+    # The guardrail, lower is better: crashes per unit rose, so its chance to win is low and its risk real.
+    crash = _independent_counts(planted, "crash")
+    means = crash.groupby("variant")["n"].mean()
+    assert rows.loc["app_crash", "control"] == pytest.approx(means["control"]) and rows.loc["app_crash", "rel_low"] > 0
+    assert rows.loc["app_crash", "chance_to_win"] < 0.01 and rows.loc["app_crash", "risk_ship"] > 0.1
+    # Without the guardrail the same win ships.
+    _, _, _, _, metrics = planted
+    unguarded, _ = _analyse(planted, metrics=metrics[metrics["role"] != "guardrail"])
+    assert unguarded.decisions.iloc[0]["decision"] == xa.SHIP
+
+
+def test_a_lower_is_better_metric_wins_when_it_falls(planted):
+    analysis, _ = _analyse(planted)
+    help_row = analysis.results.set_index("metric").loc["help_opened"]
+    assert help_row["rel_high"] < 0 and xa.better(help_row.to_dict()) and not xa.worse(help_row.to_dict())
+    # Chance to win is P(the variant is lower): 1 - Phi(rel / se_rel).
+    assert help_row["chance_to_win"] > 0.99
+    # As the only goal, a fall in a lower-is-better metric ships.
+    _, _, _, _, metrics = planted
+    only = metrics[metrics["metric"] == "help_opened"].assign(role="goal")
+    solo, _ = _analyse(planted, metrics=only)
+    assert solo.decisions.iloc[0]["decision"] == xa.SHIP
+
+
+def test_the_ratio_metric_is_the_ratio_of_sums_with_the_delta_method(planted):
+    analysis, _ = _analyse(planted)
+    row = analysis.results.set_index("metric").loc["search_success"]
+    opened, searched = _independent_counts(planted, "opened"), _independent_counts(planted, "search")
+    arms = {}
+    for arm in ("control", "treatment"):
+        x, y = opened.loc[opened["variant"] == arm, "n"].to_numpy(), searched.loc[searched["variant"] == arm, "n"].to_numpy()
+        n, mx, my = len(x), x.mean(), y.mean()
+        var = (x.var(ddof=1) / my**2 + y.var(ddof=1) * mx**2 / my**4 - 2 * np.cov(x, y, ddof=1)[0, 1] * mx / my**3) / n
+        arms[arm] = (x.sum() / y.sum(), var)
+    assert row["control"] == pytest.approx(arms["control"][0]) and row["treatment"] == pytest.approx(arms["treatment"][0])
+    se = math.sqrt(arms["control"][1] + arms["treatment"][1])
+    assert row["abs_high"] - row["abs_low"] == pytest.approx(2 * se * t_dist.ppf(0.975, 1e6), rel=1e-3)
+
+
+def test_a_segment_with_the_opposite_effect_is_flagged(planted):
+    analysis, _ = _analyse(planted)
+    seg = analysis.segments.set_index(["dimension", "segment"])
+    # Three segments; each plan holds exactly one segment's units, so it is the same test and not
+    # shown again: three shown, Bonferroni over three.
+    assert set(seg.index) == {("segment", "smb"), ("segment", "enterprise"), ("segment", "mid-market")}
+    smb = seg.loc[("segment", "smb")]
+    assert smb["opposite"] and smb["rel_lift"] < 0 < smb["rest_rel_lift"] and smb["shown"] == 3
+    # Enterprise and mid-market differ from the rest too (smb pulls the rest down) but not the other way.
+    assert seg["opposite"].sum() == 1
+    # The test of the smb effect against the rest's, by hand (normal, as the units are many).
+    done = _independent_counts(planted, "task_done")
+    done["smb"] = [int(u[1:]) % 3 == 0 for u in done.index]
+    effects = {}
+    for part, frame in done.groupby("smb"):
+        rates = (frame["n"] > 0).groupby(frame["variant"]).agg(["mean", "size"])
+        diff = rates.loc["treatment", "mean"] - rates.loc["control", "mean"]
+        var = sum(rates.loc[a, "mean"] * (1 - rates.loc[a, "mean"]) / rates.loc[a, "size"] for a in ("control", "treatment"))
+        effects[part] = (diff, var)
+    z = (effects[True][0] - effects[False][0]) / math.sqrt(effects[True][1] + effects[False][1])
+    assert smb["p_difference"] == pytest.approx(2 * norm.sf(abs(z)), rel=0.05)
+    assert smb["p_bonferroni"] == pytest.approx(min(1, 3 * smb["p_difference"]))
+    # The summary says so.
+    report = ex.build_report(_catalogue(), planted[0], {}, PARAMS, PERIOD, planted[4], *_values_and_accounts(planted))
+    text = "\n".join(report.result.lines)
+    assert "Quick bar (M1) works the other way for segment smb: task done -" in text
+    assert "after a Bonferroni correction over 3 segments" in text
+    assert "for segment enterprise" not in text
+
+
+def _values_and_accounts(planted):
+    units, events, _, accounts, metrics = planted
+    catalogue = _catalogue()
+    clean, _ = xa.clean_exposures(units)
+    values = xa.unit_metric_values(events, clean, catalogue, xa.metric_definitions(catalogue, metrics), pd.Timestamp("2026-11-30"))
+    return values, accounts, xa.unit_accounts(events, clean, catalogue)
+
+
+def test_the_summary_leads_with_the_blocked_win(planted):
+    report = ex.build_report(_catalogue(), planted[0], {}, PARAMS, PERIOD, planted[4], *_values_and_accounts(planted))
+    first = report.result.actions[0]
+    assert first.rule == "experiments.harmful" and first.severity == ex.Severity.HIGH
+    assert first.text.startswith("Do not ship Quick bar (M1): it is blocked by guardrail app crash (lower is better), which went from ")
+    assert ", although task done went from " in first.text
+    assert report.result.figures["harmful"].value == 1 and report.result.figures["to_ship"].value == 0
+
+
+def test_units_in_two_variants_are_left_out_and_counted():
+    rng = np.random.default_rng(5)
+    n = 1000
+    units = pd.DataFrame({"experiment_id": "E", "unit_id": [f"u{i}" for i in range(2 * n)], "variant": ["control"] * n + ["treatment"] * n,
+                          "exposed_at": pd.Timestamp("2026-11-10"), "converted": (rng.random(2 * n) < 0.3).astype(int), "value": None,
+                          "pre_value": None})
+    # 20 control units (1% of the 2,000) also saw the treatment, later, and converted there.
+    again = units.iloc[:20].assign(variant="treatment", exposed_at=pd.Timestamp("2026-11-12"), converted=1)
+    both = pd.concat([units, again], ignore_index=True)
+    clean, excluded = xa.clean_exposures(both)
+    assert len(clean) == 2 * n - 20 and not clean["unit_id"].isin(units["unit_id"].iloc[:20]).any()
+    assert excluded.to_dict("records") == [{"experiment_id": "E", "units": 2000, "units_excluded": 20, "share_excluded": 0.01}]
+    catalogue = _catalogue(exp_id="E", unit_type=None)
+    report = ex.build_report(catalogue, both, {}, PARAMS, PERIOD)
+    row = report.results.iloc[0]
+    kept = units.iloc[20:]
+    assert (row["control_units"], row["units"]) == (n - 20, n)
+    assert row["control"] == pytest.approx(kept.loc[kept["variant"] == "control", "converted"].mean())
+    assert report.decisions.iloc[0]["units_excluded"] == 20
+    assert ("20 units of Quick bar (E), 1.0% of its 2,000, were exposed to more than one variant; they are left out of every metric. "
+            "Check how units are assigned.") in report.result.lines
+
+
+def _peeking_units():
+    """Control 480 of 2,400 (20.0%), treatment 549 of 2,400 (22.9%): fixed-horizon p about 0.013."""
+    return pd.DataFrame({
+        "experiment_id": "P", "unit_id": [f"p{i}" for i in range(4800)], "variant": ["control"] * 2400 + ["treatment"] * 2400,
+        "exposed_at": pd.Timestamp("2026-11-10"), "converted": np.r_[np.ones(480), np.zeros(1920), np.ones(549), np.zeros(1851)].astype(int),
+        "value": None, "pre_value": None,
+    })
+
+
+def test_a_running_experiment_is_read_peek_safe():
+    units = _peeking_units()
+    _, fixed_p = proportions_ztest([549, 480], [2400, 2400])
+    assert 0.005 < fixed_p < 0.05
+    running = ex.build_report(_catalogue("running", exp_id="P", end="2026-12-20"), units, {}, PARAMS, PERIOD)
+    decision, row = running.decisions.iloc[0], running.results.iloc[0]
+    assert decision["decision"] == xa.KEEP_RUNNING and decision["analysis"] == xa.SEQUENTIAL
+    assert row["fixed_p"] == pytest.approx(fixed_p) and row["p_value"] > PARAMS.alpha and row["rel_low"] < 0 < row["rel_high"]
+    # The always-valid interval is the fixed one widened by the confidence-sequence factor (issue's formula).
+    n, tuning, alpha = 4800, PARAMS.sequential_tuning, 0.05
+    rho2 = (-2 * math.log(alpha) + math.log(1 - 2 * math.log(alpha))) / tuning
+    half = math.sqrt(2 * (n * rho2 + 1) / (n * rho2) * math.log(math.sqrt(n * rho2 + 1) / alpha))
+    fixed = stats.compare_proportions(480, 2400, 549, 2400)
+    assert (row["rel_high"] - row["rel_lift"]) == pytest.approx(half * fixed.se_rel, rel=1e-9)
+    (action,) = [a for a in running.result.actions if a.rule == "experiments.keep_running"]
+    assert action.text.startswith("Keep running Quick bar (P), do not ship yet: done is +14.4% relative so far, but its 95% always-valid interval (-")
+    assert f"A fixed-horizon test would give p = {fixed_p:.4f}" in action.text
+    assert not any(a.rule == "experiments.ship" for a in running.result.actions)
+    # The same data, concluded, is a fixed-horizon win.
+    concluded = ex.build_report(_catalogue("concluded", exp_id="P"), units, {}, PARAMS, PERIOD)
+    assert concluded.decisions.iloc[0]["decision"] == xa.SHIP and concluded.results.iloc[0]["p_value"] == pytest.approx(fixed_p)
+
+
+def test_experiments_without_metric_rows_keep_todays_figures():
+    units = _peeking_units()
+    catalogue = _catalogue("concluded", exp_id="P")
+    plain = ex.build_report(catalogue, units, {}, PARAMS, PERIOD)
+    other = _metrics(("x", "goal", "binary", "x", None, 14, True), exp_id="SOMETHING-ELSE")
+    with_table = ex.build_report(catalogue, units, {}, PARAMS, PERIOD, other)
+    assert with_table.results.equals(plain.results)
+    row = plain.results.iloc[0]
+    reference = stats.compare_proportions(480, 2400, 549, 2400)
+    assert (row["p_value"], row["rel_lift"], row["rel_high"]) == (reference.p_value, reference.rel_lift, reference.rel_ci[1])
