@@ -1,10 +1,11 @@
-"""Escalations at scale: `playbook run --area escalations` for one team on a sample with N events.
+"""An area at scale: `playbook run --area escalations` (or ``--area experiments``, whose metrics
+are computed per unit from the events) for one team on a sample with N events.
 
 Writes a sample workspace with ``--events`` usage events (Parquet), then renders the one report
 ``--repeat`` times and prints the median wall time and the peak resident memory of any process
 in the run (the runner, its worker or the kernel), read from ``getrusage(RUSAGE_CHILDREN)``.
 
-    .venv/bin/python benchmarks/escalations_run.py [--events 1000000] [--team growth] [--repeat 3]
+    .venv/bin/python benchmarks/escalations_run.py [--events 1000000] [--team growth] [--area escalations] [--repeat 3]
 
 Run by hand, never from the test suite.
 """
@@ -34,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="usage events in the sample (default 1,000,000)")
     parser.add_argument("--team", default="growth", help="team to render (default growth)")
+    parser.add_argument("--area", default="escalations", help="area to render (default escalations; experiments reads events too)")
     parser.add_argument("--repeat", type=int, default=3, help="runs; the median is reported (default 3)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pb-bench-") as tmp:
@@ -52,7 +54,7 @@ def main() -> None:
             # worker, kernel), unmixed with the sample writer's.
             done = subprocess.run(
                 [sys.executable, "-c", MEASURE, str(BIN / "playbook"), "run", "--params", str(ROOT / "params"),
-                 "--workspace", str(ws), "--team", args.team, "--area", "escalations", "--as-of", AS_OF.isoformat(),
+                 "--workspace", str(ws), "--team", args.team, "--area", args.area, "--as-of", AS_OF.isoformat(),
                  "--out", str(Path(tmp) / f"out{i}")],
                 check=True, capture_output=True, text=True,
             )
@@ -61,7 +63,7 @@ def main() -> None:
             print(f"run {i + 1}: {times[-1]:.2f} s, peak {peaks[-1]:,.0f} MB", flush=True)
         peak_mb = max(peaks)
         print(f"\n{args.events:,} events: sample written in {generated:.1f} s")
-        print(f"escalations report for {args.team}: median {statistics.median(times):.2f} s over {args.repeat} runs; "
+        print(f"{args.area} report for {args.team}: median {statistics.median(times):.2f} s over {args.repeat} runs; "
               f"peak memory of one process {peak_mb:,.0f} MB")
 
 

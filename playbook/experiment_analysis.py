@@ -147,7 +147,7 @@ def metric_definitions(experiments: pd.DataFrame, metrics: pd.DataFrame | None =
     return table.assign(_order=table["role"].map(order)).sort_values(["experiment_id", "_order"], kind="stable").drop(columns="_order")
 
 
-_UNIT_METRICS = """
+_UNIT_METRICS_TEXT = """
     WITH wanted AS (
         SELECT visitor_id, account_id, product, ts, {event} AS event, feature_id FROM ev
         WHERE ts >= $first AND ts < $last
@@ -167,6 +167,8 @@ _UNIT_METRICS = """
            count(*) FILTER (WHERE event = den_event OR feature_id = den_event) AS den
     FROM hits GROUP BY row_id
 """
+# Events without an `event` column (a workspace from before the contract had it) match on feature_id only.
+_UNIT_METRICS = {True: _UNIT_METRICS_TEXT.replace("{event}", "event"), False: _UNIT_METRICS_TEXT.replace("{event}", "CAST(NULL AS VARCHAR)")}
 
 
 def unit_metric_values(events, units: pd.DataFrame, experiments: pd.DataFrame, definitions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -212,9 +214,8 @@ def unit_metric_values(events, units: pd.DataFrame, experiments: pd.DataFrame, d
         "event": frame["event"].astype(str), "denominator_event": pd.Series([None if pd.isna(e) else str(e) for e in frame["denominator_event"]], dtype=object),
     })
     names = sorted(set(um["event"]) | {e for e in um["denominator_event"] if e is not None})
-    has_event = "event" in events.relation.columns
-    sql = _UNIT_METRICS.format(event="event" if has_event else "CAST(NULL AS VARCHAR)")
-    counts = events.query(sql, tables={"um": um}, names=names, first=um["t0"].min(), last=um["t_end"].max())
+    counts = events.query(_UNIT_METRICS["event" in events.relation.columns], tables={"um": um}, names=names,
+                          first=um["t0"].min(), last=um["t_end"].max())
     merged = um[["row_id"]].merge(counts, on="row_id", how="left").fillna({"num": 0, "den": 0})
     return pd.DataFrame({
         "experiment_id": frame["experiment_id"].to_numpy(), "metric": frame["metric"].to_numpy(), "unit_id": frame["unit_id"].to_numpy(),

@@ -223,14 +223,23 @@ def _fmt(kind: str):
     return (lambda v: f"{v:.1%}") if kind == "binary" else (lambda v: f"{v:,.2f}")
 
 
-def _change(r, level: str, term: _Terms | None = None) -> str:
+def _change(r, level: str) -> str:
     """"report saved went from 8.0% to 9.1%, +13.8% relative (95% interval +2.0% to +25.6%), p = 0.0210"
-    with "always-valid" before "interval" where the result is sequential."""
+    with "always-valid" before "interval" where the result is sequential, "per unit" after a count
+    from events and "(lower is better)" after a metric where a fall is the improvement."""
     fmt = _fmt(r["metric_type"])
     kind = "always-valid " if r["analysis"] == SEQUENTIAL else ""
     lower = "" if r["higher_is_better"] else " (lower is better)"
-    return (f"{metric_words(r['metric'], False)}{lower} went from {fmt(r['control'])} to {fmt(r['treatment'])}, {_pct(r['rel_lift'])} relative "
+    per = " per unit" if r["metric_type"] == "continuous" and r.get("source") == "events" else ""
+    return (f"{metric_words(r['metric'], False)}{lower} went from {fmt(r['control'])} to {fmt(r['treatment'])}{per}, {_pct(r['rel_lift'])} relative "
             f"({level} {kind}interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), p {_p(r['p_holm'])}")
+
+
+def chance_words(value: float) -> str:
+    """A chance as a percentage that never claims certainty: "> 99.9%", "< 0.1%", else "97.6%"."""
+    if pd.isna(value):
+        return "–"
+    return "> 99.9%" if value > 0.999 else "< 0.1%" if value < 0.001 else f"{value:.1%}"
 
 
 def _arm(results: pd.DataFrame, experiment_id: str, variant: str | None, role: str = "goal") -> pd.DataFrame:
@@ -268,9 +277,10 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
         running = d.status == "running"
         actions.append(Action(
             "experiments.harmful", d.experiment_id, Severity.HIGH, figures=("harmful",), text=
-            f"Do not ship {d.name} ({d.experiment_id}){variant}: it is blocked by guardrail "
-            + "; ".join(_change(g, level).replace(" went from", ", which went from", 1) for g in hurt)
-            + f", although {_change(win, level)}" + ("; it is still running, so stop it now." if running else "; fix the regression before shipping."),
+            f"Do not ship {d.name} ({d.experiment_id}){variant}: its guardrail "
+            + "; and its guardrail ".join(_change(g, level).replace(" went from", " got worse, from", 1) for g in hurt)
+            + f". That blocks its win on {_change(win, level).replace(' went from', ', from', 1)}"
+            + ("; it is still running, so stop it now." if running else "; fix the regression before shipping."),
         ))
     for d in by[DO_NOT_SHIP]:
         # A result that hurt always reaches the summary: still running, it is hurting now. The variant
@@ -300,7 +310,7 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
         still = " It is still running; the always-valid interval allows the call now." if d.status == "running" else ""
         actions.append(Action(
             "experiments.ship", d.experiment_id, Severity.MEDIUM,
-            f"Ship {d.name} ({d.experiment_id}): {_change(r, level)}, chance to beat control {r['chance_to_win']:.1%}, "
+            f"Ship {d.name} ({d.experiment_id}): {_change(r, level)}, chance to win {chance_words(r['chance_to_win'])}, "
             f"expected loss if shipped {_risk(r['risk_ship'])}.{still}",
             figures=("to_ship",),
         ))
@@ -320,13 +330,19 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
     segments = report.segments if report.segments is not None else pd.DataFrame()
     if len(segments):
         # The summary names a segment where the effect goes the other way; the table flags every difference.
+        decided = dict(zip(report.decisions["experiment_id"], report.decisions["decision"]))
         for s in segments[segments["opposite"]].itertuples():
+            improves = (s.rel_lift > 0) == bool(s.higher_is_better)
+            verb = "helps only" if improves else "hurts"
+            rest = "fell" if (s.rest_rel_lift < 0) else "rose"
+            advice = (f"check {s.segment} before rolling it out to them" if decided.get(s.experiment_id) == SHIP
+                      else f"keep {s.segment} in mind when it is reworked")
             actions.append(Action(
                 "experiments.segment", f"{s.experiment_id}:{s.variant}:{s.dimension}={s.segment}", Severity.MEDIUM,
-                f"{s.name} ({s.experiment_id}) works the other way for {s.dimension} {s.segment}: {metric_words(s.metric, False)} "
+                f"{s.name} ({s.experiment_id}) {verb} {s.dimension} {s.segment}: {metric_words(s.metric, False)} "
                 f"{_pct(s.rel_lift)} relative there ({level} interval {_pct(s.rel_low)} to {_pct(s.rel_high)}, "
-                f"{s.control_units + s.units:,} units), against {_pct(s.rest_rel_lift)} in the rest; the difference has p "
-                f"{_p(s.p_bonferroni)} after a Bonferroni correction over {count_words(s.shown, 'segments')}. Check {s.segment} before rolling it out to them.",
+                f"{s.control_units + s.units:,} units), while it {rest} by {abs(s.rest_rel_lift):.1%} in the rest; the difference has p "
+                f"{_p(s.p_bonferroni)} after a Bonferroni correction over {count_words(s.shown, 'segments')}, so {advice}.",
             ))
     for d in by[NO_EFFECT]:
         r = _arm(results, d.experiment_id, None).iloc[0]
@@ -388,16 +404,15 @@ def _risk(value: float) -> str:
 
 
 RESULT_COLUMNS = [
-    ("name", "Experiment", "text"),
-    ("variant", "Variant", "text"),
+    ("experiment_shown", "Experiment", "text"),
     ("metric_shown", "Metric", "text"),
     ("units_shown", "Units (control / variant)", "text"),
     ("control_shown", "Control", "text"),
     ("treatment_shown", "Variant's", "text"),
-    ("rel_lift", "Relative lift", "pct1"),
+    ("rel_shown", "Relative lift", "text"),
     ("interval", "Interval", "text"),
-    ("p_holm", "p (Holm)", "p"),
-    ("chance_to_win", "Chance to win", "pct1"),
+    ("p_holm", "p (Holm; guardrails unadjusted)", "p"),
+    ("chance_shown", "Chance to win", "text"),
     ("risk_shown", "Expected loss if shipped", "text"),
     ("analysis", "Analysis", "text"),
 ]
@@ -412,14 +427,13 @@ DECISION_COLUMNS = [
     ("note", "Note", "text"),
 ]
 SEGMENT_COLUMNS = [
-    ("name", "Experiment", "text"),
-    ("variant", "Variant", "text"),
+    ("experiment_shown", "Experiment", "text"),
     ("metric_shown", "Goal metric", "text"),
     ("segment_shown", "Segment", "text"),
     ("units_shown", "Units (control / variant)", "text"),
-    ("rel_lift", "Relative lift", "pct1"),
+    ("rel_shown", "Relative lift", "text"),
     ("interval", "Interval", "text"),
-    ("rest_rel_lift", "In the rest", "pct1"),
+    ("rest_shown", "In the rest", "text"),
     ("p_bonferroni", "p of the difference (Bonferroni)", "p"),
     ("flag", "Flag", "text"),
 ]
@@ -438,11 +452,18 @@ BACKLOG_COLUMNS = [
 ]
 
 
+def _experiment_shown(frame: pd.DataFrame) -> list[str]:
+    """The experiment's name, with the variant in brackets where it has more than one treatment."""
+    many = frame.groupby("experiment_id")["variant"].transform("nunique") > 1
+    return [f"{n} ({v})" if m else str(n) for n, v, m in zip(frame["name"], frame["variant"], many)]
+
+
 def results_table(results: pd.DataFrame) -> pd.DataFrame:
     """The results as the table shows them: metric keys as words with their role and direction,
     both arms' units in one column, the expected loss of shipping."""
     if results.empty:
-        return results.assign(metric_shown=pd.Series(dtype=object), units_shown=pd.Series(dtype=object), risk_shown=pd.Series(dtype=object))
+        return results.assign(metric_shown=pd.Series(dtype=object), units_shown=pd.Series(dtype=object), risk_shown=pd.Series(dtype=object),
+                              rel_shown=pd.Series(dtype=object), chance_shown=pd.Series(dtype=object), experiment_shown=pd.Series(dtype=object))
     role = results["role"] if "role" in results else pd.Series("goal", index=results.index)
     higher = results["higher_is_better"] if "higher_is_better" in results else pd.Series(True, index=results.index)
     shown = [metric_words(m) + ("" if r == "goal" else f" ({r})") + ("" if h else ", lower is better")
@@ -451,6 +472,9 @@ def results_table(results: pd.DataFrame) -> pd.DataFrame:
         metric_shown=shown,
         units_shown=[f"{c:,} / {u:,}" for c, u in zip(results["control_units"], results["units"])],
         risk_shown=[_risk(v) if not pd.isna(v) else "–" for v in results.get("risk_ship", pd.Series(math.nan, index=results.index))],
+        rel_shown=[_pct(v) for v in results["rel_lift"]],
+        chance_shown=[chance_words(v) for v in results["chance_to_win"]],
+        experiment_shown=_experiment_shown(results),
     )
 
 
@@ -472,6 +496,8 @@ def segments_table(segments: pd.DataFrame | None) -> pd.DataFrame:
         metric_shown=segments["metric"].map(metric_words),
         segment_shown=[f"{d} {s}" for d, s in zip(segments["dimension"], segments["segment"])],
         units_shown=[f"{c:,} / {u:,}" for c, u in zip(segments["control_units"], segments["units"])],
+        rel_shown=[_pct(v) for v in segments["rel_lift"]], rest_shown=[_pct(v) for v in segments["rest_rel_lift"]],
+        experiment_shown=_experiment_shown(segments),
         flag=flag,
     )
 

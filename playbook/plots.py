@@ -350,8 +350,9 @@ def plot_forest(results: pd.DataFrame, title: str) -> plt.Figure:
     with theme():
         data = results.iloc[::-1].reset_index(drop=True)
         several = data.groupby("experiment_id")["metric"].transform("nunique") > 1 if "metric" in data else pd.Series(False, index=data.index)
-        labels = [f"{n} ({v})" + (f": {str(m).replace('_', ' ')}" if many else "")
-                  for n, v, m, many in zip(data["name"], data["variant"], data.get("metric", data["variant"]), several)]
+        higher = data["higher_is_better"].astype(bool) if "higher_is_better" in data else pd.Series(True, index=data.index)
+        labels = [f"{n} ({v})" + (f": {str(m).replace('_', ' ')}" if many else "") + ("" if up else " (lower is better)")
+                  for n, v, m, many, up in zip(data["name"], data["variant"], data.get("metric", data["variant"]), several, higher)]
         fig, ax = plt.subplots(figsize=(8.0, 0.36 * len(data) + 1.5))
         for y, row in data.iterrows():
             higher = bool(row.get("higher_is_better", True))
@@ -362,6 +363,11 @@ def plot_forest(results: pd.DataFrame, title: str) -> plt.Figure:
         ax.axvline(0, color=INK, linewidth=1)
         ax.set_yticks(range(len(data)), labels)
         ax.set_title(title)
+        from matplotlib.lines import Line2D
+
+        ax.legend(handles=[Line2D([], [], color=c, marker="o", linewidth=2, label=t) for c, t in
+                           ((PALETTE[0], "better"), (ACCENT, "worse"), (MUTED, "no clear change"))],
+                  loc="upper center", bbox_to_anchor=(0.5, -0.12 - 1.2 / (0.36 * len(data) + 1.5)), ncol=3, frameon=False)
         ax.set_xlabel("Relative lift against control (%), with its interval")
         ax.set_ylabel("Experiment (variant)")
         ax.xaxis.set_major_formatter(mticker.PercentFormatter(decimals=0))

@@ -238,6 +238,24 @@ def check_totals_match_tables(reports: dict[str, Report]) -> list[str]:
                 values = {r[0]: r[1] for r in table.rows}
                 if values.get("Concluded") not in (None, match.group(2)) or values.get("Shipped a winner") not in (None, match.group(1)):
                     problems.append(f"{report.name}: the summary says {match.group(0)!r}; the portfolio table says {values}")
+            # Each call in the summary is the decisions table's call, and each count of units seen in
+            # two variants is the table's count.
+            decisions = report.table(header="Decision")
+            if decisions is not None and "Id" in decisions.header:
+                by_id = {row[decisions.header.index("Id")]: dict(zip(decisions.header, row)) for row in decisions.rows}
+                calls = {"Ship": ("ship",), "Do not ship": ("do not ship", "blocked by guardrail"), "Keep running": ("keep running",)}
+                for line in report.summary:
+                    line = re.sub(r"^(?:High|Medium|Low) ", "", line)
+                    for start, allowed in calls.items():
+                        found = re.match(rf"{start} .*? \(([\w-]+)\)", line)
+                        if found and line.startswith(start + " ") and by_id.get(found.group(1), {}).get("Decision") not in allowed:
+                            problems.append(f"{report.name}: the summary says {start!r} for {found.group(1)}; the decisions table says "
+                                            f"{by_id.get(found.group(1), {}).get('Decision')!r}")
+                    found = re.match(r"(\d[\d,]*) units of .*? \(([\w-]+)\), [\d.]+% of its [\d,]+, were exposed to more than one variant", line)
+                    if found:
+                        shown = by_id.get(found.group(2), {}).get("Units in two variants (left out)", "")
+                        if not shown.startswith(found.group(1) + " "):
+                            problems.append(f"{report.name}: the summary leaves out {found.group(1)} units of {found.group(2)}; the decisions table says {shown!r}")
         if report.area == "enablement":
             table = report.table(header="Feature", caption="Knowledge gaps")
             gaps = sum(1 for line in report.summary if line.startswith("Knowledge gap"))

@@ -195,7 +195,8 @@ def test_a_segment_with_the_opposite_effect_is_flagged(planted):
     # The summary says so.
     report = ex.build_report(_catalogue(), planted[0], {}, PARAMS, PERIOD, planted[4], *_values_and_accounts(planted))
     text = "\n".join(report.result.lines)
-    assert "Quick bar (M1) works the other way for segment smb: task done -" in text
+    assert "Quick bar (M1) hurts segment smb: task done -" in text
+    assert "so keep smb in mind when it is reworked." in text  # blocked by its guardrail: no rollout advice
     assert "after a Bonferroni correction over 3 segments" in text
     assert "for segment enterprise" not in text
 
@@ -212,8 +213,9 @@ def test_the_summary_leads_with_the_blocked_win(planted):
     report = ex.build_report(_catalogue(), planted[0], {}, PARAMS, PERIOD, planted[4], *_values_and_accounts(planted))
     first = report.result.actions[0]
     assert first.rule == "experiments.harmful" and first.severity == ex.Severity.HIGH
-    assert first.text.startswith("Do not ship Quick bar (M1): it is blocked by guardrail app crash (lower is better), which went from ")
-    assert ", although task done went from " in first.text
+    assert first.text.startswith("Do not ship Quick bar (M1): its guardrail app crash (lower is better) got worse, from ")
+    assert " per unit, +" in first.text and ". That blocks its win on task done, from " in first.text
+    assert first.text.endswith("; fix the regression before shipping.")
     assert report.result.figures["harmful"].value == 1 and report.result.figures["to_ship"].value == 0
 
 

@@ -144,9 +144,10 @@ def test_a_win_blocked_by_a_guardrail(sample_run, sample_workspace):
     crash = count(metrics.loc[PLANTED.guardrail_metric, "event"], metrics.loc[PLANTED.guardrail_metric, "window_days"])
     means = crash.groupby("variant")["n"].mean()
     assert rates["treatment"] > rates["control"] and means["treatment"] > means["control"]
-    blocked = (f"Do not ship {PLANTED.guarded_name} ({PLANTED.guarded}): it is blocked by guardrail app crash (lower is better), which went from "
-               f"{means['control']:.2f} to {means['treatment']:.2f}, {100 * (means['treatment'] / means['control'] - 1):+.1f}% relative (95% interval +")
-    won = f"although task completed went from {rates['control']:.1%} to {rates['treatment']:.1%}, {100 * (rates['treatment'] / rates['control'] - 1):+.1f}% relative"
+    blocked = (f"Do not ship {PLANTED.guarded_name} ({PLANTED.guarded}): its guardrail app crash (lower is better) got worse, from "
+               f"{means['control']:.2f} to {means['treatment']:.2f} per unit, {100 * (means['treatment'] / means['control'] - 1):+.1f}% relative (95% interval +")
+    won = (f"That blocks its win on task completed, from {rates['control']:.1%} to {rates['treatment']:.1%}, "
+           f"{100 * (rates['treatment'] / rates['control'] - 1):+.1f}% relative")
     for team in (PLANTED.guarded_team, "all"):
         text = _text(out, team)
         assert blocked in text and won in text, team
@@ -171,7 +172,7 @@ def test_the_ratio_and_lower_is_better_metrics_in_the_results(sample_run, sample
     help_row = rows.loc["Help opened (secondary), lower is better"]
     assert (help_row["Control"], help_row["Variant's"]) == (f"{shares['control']:.2%}", f"{shares['treatment']:.2%}")
     # Lower is better: a fall is a win, so its chance to win is high.
-    assert float(help_row["Chance to win"].rstrip("%")) > 95
+    assert help_row["Chance to win"] == "> 99.9%" or float(help_row["Chance to win"].rstrip("%")) > 95
     assert "App crash (guardrail), lower is better" in rows.index
 
 
@@ -194,10 +195,12 @@ def test_a_segment_with_the_opposite_effect(sample_run):
     _, out = sample_run
     for team in (PLANTED.guarded_team, "all"):
         text = _text(out, team)
-        found = re.search(rf"{PLANTED.guarded_name} \({PLANTED.guarded}\) works the other way for segment {PLANTED.opposite_segment}: "
-                          rf"task completed (-[\d.]+)% relative there .*? against (\+[\d.]+)% in the rest; the difference has p ([<=] [\d.]+) "
+        found = re.search(rf"{PLANTED.guarded_name} \({PLANTED.guarded}\) hurts segment {PLANTED.opposite_segment}: "
+                          rf"task completed (-[\d.]+)% relative there .*? while it rose by ([\d.]+)% in the rest; the difference has p ([<=] [\d.]+) "
                           rf"after a Bonferroni correction over (\d+) segments", text)
         assert found, team
+        # The segment and its plan holding the same accounts are one test, not two.
+        assert "hurts plan " not in text and "for plan enterprise" not in text
 
 
 def test_a_public_style_assignment_export_with_users_in_both_arms(tmp_path):

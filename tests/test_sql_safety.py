@@ -47,6 +47,7 @@ _WORKSPACE: dict[str, str] = {
 _TABLELOAD: dict[str, str] = {
     "col": "ident(column.name)",
     "added": "ident(column.name) of an optional contract column",
+    "NATIVE_TYPES[column.type][0]": "the DuckDB type name of a contract column's type, from code (NULL for an optional column a file lacks)",
     "raw": "ident of '_raw_' + a contract table name",
     "checked": "'_checked_' + a contract table name, used as a name",
     "ident(ref.table)": "quoted name of a contract table",
