@@ -185,7 +185,7 @@ class ExperimentsParams(_Strict):
     default_baseline: float = Field(0.10, gt=0, lt=1, description="conversion used to size a proposal with no history")
     max_days: int = Field(42, ge=1, le=365, description="longest an experiment may run")
     sequential_tuning: float = Field(
-        5000, gt=0, allow_inf_nan=False,
+        5000, ge=100, le=1e9, allow_inf_nan=False,
         description="running experiments get always-valid (sequential) intervals tuned for about this many units (GrowthBook's default)",
     )
     segment_min_units: int = Field(100, ge=2, description="units per arm a segment needs before its effect is shown")

@@ -202,9 +202,13 @@ def unit_metric_values(events, units: pd.DataFrame, experiments: pd.DataFrame, d
         return pd.DataFrame(columns=out_columns)
     # Times as naive UTC (the workspace's convention; DuckDB's session time zone is UTC).
     t0 = pd.to_datetime(frame["exposed_at"], utc=True).dt.tz_localize(None)
-    end = pd.to_datetime(frame["experiment_id"].map(catalogue["end_date"]), utc=True).dt.tz_localize(None)
-    end = end.fillna(pd.Timestamp(as_of)) + pd.Timedelta(days=1)
-    windowed = t0 + pd.to_timedelta(frame["window_days"].astype(float), unit="D")
+    # Without a window a metric counts to the experiment's end; a running one (perhaps past its
+    # planned end) to the as-of day. Nothing after the as-of day ever counts (no look-ahead).
+    cutoff = pd.Timestamp(as_of).tz_localize(None) + pd.Timedelta(days=1)
+    end = pd.to_datetime(frame["experiment_id"].map(catalogue["end_date"]), utc=True).dt.tz_localize(None) + pd.Timedelta(days=1)
+    running = frame["experiment_id"].map(catalogue["status"]).eq("running").to_numpy()
+    end = end.where(~running & end.notna(), cutoff).clip(upper=cutoff)
+    windowed = (t0 + pd.to_timedelta(frame["window_days"].astype(float).clip(upper=3650), unit="D")).clip(upper=cutoff)
     um = pd.DataFrame({
         "row_id": np.arange(len(frame)),
         "unit_id": frame["unit_id"].astype(str),
@@ -362,14 +366,20 @@ def analyse_all(
         base = {"experiment_id": exp.experiment_id, "name": exp.name, "team": exp.team, "status": exp.status}
         extra = {"analysis": SEQUENTIAL if running else FIXED, "units_excluded": out, "share_excluded": share}
         if control_name not in mine.index or len(mine) < 2:
+            left = " once the units seen in more than one variant are left out" if out else ""
             decisions.append({**base, **extra, "decision": INCONCLUSIVE, "srm_p": math.nan, "best_variant": None,
-                              "note": f"no exposures for the control '{control_name}' and a treatment"})
+                              "note": f"no exposures for the control '{control_name}' and a treatment{left}"})
+            continue
+        mine_defs = definitions[definitions["experiment_id"] == exp.experiment_id]
+        if not (mine_defs["role"] == GOAL).any():
+            decisions.append({**base, **extra, "decision": INCONCLUSIVE, "srm_p": math.nan, "best_variant": None,
+                              "note": "no goal metric: its experiment_metrics rows are secondary or guardrail only; add the goal"})
             continue
         weights = parse_split(exp.split, list(mine.index), exp.experiment_id)
         unknown = [v for v in mine.index if v not in weights]
         srm_p = stats.srm_pvalue([int(mine.loc[v, "units"]) for v in mine.index], [weights.get(v, 0.0) for v in mine.index]) if not unknown else math.nan
-        variant_rows, failure = [], None
-        for _, definition in definitions[definitions["experiment_id"] == exp.experiment_id].iterrows():
+        variant_rows, failure, unchecked = [], None, []
+        for _, definition in mine_defs.iterrows():
             per_unit = _unit_values(definition, clean, values)
             control = per_unit[per_unit["variant"] == control_name]
             for variant in [v for v in mine.index if v != control_name]:
@@ -377,9 +387,12 @@ def analyse_all(
                 try:
                     result = compare_arms(definition["kind"], control, treatment, params.confidence, tuning)
                 except ValueError as err:
+                    reason = _why_not(definition, control, treatment, err)
                     if definition["role"] == GOAL:
-                        failure = str(err)
+                        failure = reason
                         break
+                    # A guardrail or secondary metric that cannot be compared is said, never dropped silently.
+                    unchecked.append({"variant": variant, "metric": definition["metric"], "role": definition["role"], "reason": reason})
                     continue
                 variant_rows.append(_row(base, definition, variant, len(control), len(treatment), result, srm_p, exp.mde))
             if failure:
@@ -390,7 +403,10 @@ def analyse_all(
             continue
         _adjust(variant_rows)
         rows += variant_rows
-        decision, best, note = _decide(variant_rows, srm_p, exp.mde, unknown, params, running=running)
+        decision, best, note = _decide(variant_rows, srm_p, exp.mde, unknown, params, running=running, unchecked=unchecked)
+        skipped = [u["reason"] for u in unchecked if u["role"] != GUARDRAIL or decision != INCONCLUSIVE]
+        if skipped:
+            note = "; ".join([*([note] if note else []), "not compared: " + "; ".join(dict.fromkeys(skipped))])
         decisions.append({**base, **extra, "decision": decision, "srm_p": srm_p, "best_variant": best, "note": note})
         if accounts is not None and unit_account is not None and decision != INVALID:
             goal = definitions[(definitions["experiment_id"] == exp.experiment_id) & (definitions["role"] == GOAL)]
@@ -428,32 +444,62 @@ def worse(row: dict) -> bool:
     return row["rel_high"] < 0 if row.get("higher_is_better", True) else row["rel_low"] > 0
 
 
-def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], params: ExperimentsParams, running: bool = False) -> tuple[str, str | None, str]:
+def _why_not(definition: pd.Series, control: pd.DataFrame, treatment: pd.DataFrame, err: ValueError) -> str:
+    """Why a metric could not be compared, in words: no matching events is the usual reason."""
+    words = str(definition["metric"]).replace("_", " ")
+    if definition["source"] == "events":
+        seen = {arm: int((frame["num"] > 0).sum()) for arm, frame in (("control", control), ("variant", treatment))}
+        if not any(seen.values()):
+            return f"{words}: no events named '{definition['event']}' for its units in the window"
+        if not seen["control"]:
+            return f"{words}: only the variant has any '{definition['event']}' events ({seen['variant']:,} units), so no relative change exists"
+    return f"{words}: {err}"
+
+
+def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], params: ExperimentsParams, running: bool = False,
+            unchecked: list[dict] | None = None) -> tuple[str, str | None, str]:
     if unknown:
         return INVALID, None, f"variants not in the planned split: {', '.join(unknown)}"
     if srm_p < params.srm_threshold:
         shown = "< 0.0001" if srm_p < 0.0001 else f"= {srm_p:.4f}"
         return INVALID, None, f"units per variant are off the planned split (SRM p {shown})"
+    unchecked = unchecked or []
     goals = [r for r in rows if r.get("role", GOAL) == GOAL]
     guards = [r for r in rows if r.get("role", GOAL) == GUARDRAIL]
     # One test per call (DESIGN §5): the adjusted p-value below alpha AND the reported interval on
     # the same side of zero; near the edge one can clear zero while the other does not.
+    worse_goals = [r for r in goals if r["p_holm"] < params.alpha and worse(r)]
+    worse_guards = [g for g in guards if worse(g)]
+    harmed = {r["variant"] for r in worse_goals + worse_guards}
+    blind = {u["variant"] for u in unchecked if u["role"] == GUARDRAIL}
     winners = [r for r in goals if r["p_holm"] < params.alpha and better(r)]
+    clear = [w for w in winners if w["variant"] not in harmed | blind]
+    if clear:
+        best = max(clear, key=lambda r: abs(r["rel_lift"]))["variant"]
+        others = sorted({r["variant"] for r in worse_goals + worse_guards} - {best})
+        note = f"do not ship {', '.join(others)}: worse than control" if others else ""
+        return SHIP, best, note
+    if worse_goals:
+        several = len({r.get("metric") for r in goals}) > 1
+        return DO_NOT_SHIP, None, "significantly worse than control" + (" on " + ", ".join(_metric_change(r) for r in worse_goals) if several else "")
     if winners:
-        clear = [w for w in winners if not any(worse(g) for g in guards if g["variant"] == w["variant"])]
-        if clear:
-            return SHIP, max(clear, key=lambda r: abs(r["rel_lift"]))["variant"], ""
         best = max(winners, key=lambda r: abs(r["rel_lift"]))
-        hurt = [g for g in guards if g["variant"] == best["variant"] and worse(g)]
-        return BLOCKED, best["variant"], "blocked by guardrail " + ", ".join(_metric_change(g) for g in hurt)
-    if any(r["p_holm"] < params.alpha and worse(r) for r in goals):
-        return DO_NOT_SHIP, None, "significantly worse than control"
-    hurt = [g for g in guards if worse(g)]
-    if hurt:
-        return DO_NOT_SHIP, None, "guardrail got worse: " + ", ".join(_metric_change(g) for g in hurt)
+        hurt = [g for g in worse_guards if g["variant"] == best["variant"]]
+        if hurt:
+            return BLOCKED, best["variant"], "blocked by guardrail " + ", ".join(_metric_change(g) for g in hurt)
+        missing = [u["reason"] for u in unchecked if u["role"] == GUARDRAIL and u["variant"] == best["variant"]]
+        return INCONCLUSIVE, None, "cannot ship before every guardrail is checked: guardrail " + "; ".join(missing)
+    if worse_guards:
+        return DO_NOT_SHIP, None, "guardrail got worse: " + ", ".join(_metric_change(g) for g in worse_guards)
+    verdict = KEEP_RUNNING if running else INCONCLUSIVE
     if any(r["p_holm"] < params.alpha for r in goals):
-        verdict = KEEP_RUNNING if running else INCONCLUSIVE
         return verdict, None, "too close to call: the p-value clears the threshold but the interval includes no change"
+    if any(better(r) or worse(r) for r in goals):
+        # The other disagreement: the interval clears zero, the p-value adjusted across the metrics does not.
+        r = next(r for r in goals if better(r) or worse(r))
+        tested = sum(1 for x in rows if x.get("role", GOAL) != GUARDRAIL)
+        return verdict, None, (f"too close to call: the interval clears zero but the p-value adjusted over {tested} tests "
+                               f"({r['p_holm']:.3f}) does not clear {params.alpha:g}")
     margin = mde if isinstance(mde, float) and not math.isnan(mde) else params.default_mde
     if all(-margin < r["rel_low"] and r["rel_high"] < margin for r in goals):
         return NO_EFFECT, None, f"the interval rules out effects of {margin:.0%} or more"

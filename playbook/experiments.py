@@ -259,12 +259,14 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
         "win_rate": Figure("win_rate", "win rate", None if math.isnan(p["win_rate"]) else p["win_rate"], "percent",
                            previous=None if math.isnan(report.win_rate_before) else report.win_rate_before, good="up",
                            rows=p["concluded"]),
-        "harmful": Figure("harmful", "experiments hurt a goal or guardrail metric", int(decided.isin([DO_NOT_SHIP, BLOCKED]).sum()), "count",
-                          good="down", rows=len(report.decisions)),
     }
+    results = report.results
+    # A shipping experiment whose other variant hurt a goal or guardrail counts as harmful too.
+    side_harm = _other_variants_harmed(report, params)
+    figures["harmful"] = Figure("harmful", "experiments hurt a goal or guardrail metric",
+                                int(decided.isin([DO_NOT_SHIP, BLOCKED]).sum()) + len(side_harm), "count", good="down", rows=len(report.decisions))
     actions: list[Action] = []
     notes: list[str] = []
-    results = report.results
     level = f"{params.confidence:.0%}"
     term = _Terms()
     by = {d: [r for r in report.decisions.itertuples() if r.decision == d] for d in (INVALID, DO_NOT_SHIP, BLOCKED, SHIP, KEEP_RUNNING, NO_EFFECT)}
@@ -301,6 +303,15 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
             f"Do not ship {d.name} ({d.experiment_id}){variant}: it hurt {what}{change}"
             + ("; it is still running, so stop it now." if running else "; make sure the change is not rolled out."),
         ))
+    for d, rows in side_harm.items():
+        worst = rows.sort_values("rel_lift", key=abs, ascending=False).iloc[0]
+        what = "its guardrail " if worst["role"] == GUARDRAIL else ""
+        name = names_of(report).get(d, d)
+        actions.append(Action(
+            "experiments.harmful", f"{d}:{worst['variant']}", Severity.HIGH, figures=("harmful",), text=
+            f"Do not ship {name} ({d}) variant {worst['variant']}: it hurt {what}{_change(worst, level).replace(' went from', ', which went from', 1)}; "
+            "ship only the winning variant.",
+        ))
     for d in by[INVALID]:
         reason = d.note.replace("(SRM p", "(a sample ratio mismatch, SRM p")
         actions.append(Action("experiments.invalid", d.experiment_id, Severity.HIGH,
@@ -308,9 +319,10 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
     for d in by[SHIP]:
         r = _arm(results, d.experiment_id, d.best_variant).sort_values("p_holm").iloc[0]
         still = " It is still running; the always-valid interval allows the call now." if d.status == "running" else ""
+        variant = f" variant {d.best_variant}" if len(_arm(results, d.experiment_id, None)["variant"].unique()) > 1 else ""
         actions.append(Action(
             "experiments.ship", d.experiment_id, Severity.MEDIUM,
-            f"Ship {d.name} ({d.experiment_id}): {_change(r, level)}, chance to win {chance_words(r['chance_to_win'])}, "
+            f"Ship {d.name} ({d.experiment_id}){variant}: {_change(r, level)}, chance to win {chance_words(r['chance_to_win'])}, "
             f"expected loss if shipped {_risk(r['risk_ship'])}.{still}",
             figures=("to_ship",),
         ))
@@ -321,12 +333,21 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
         if peeked.empty:
             continue
         r = peeked.sort_values("fixed_p").iloc[0]
+        interval = f"its {level} always-valid interval ({_pct(r['rel_low'])} to {_pct(r['rel_high'])})"
+        why = (f"{interval} still includes no change" if r["rel_low"] <= 0 <= r["rel_high"]
+               else f"{interval} clears zero while its p-value adjusted across its metrics ({r['p_holm']:.3f}) does not")
         actions.append(Action(
             "experiments.keep_running", d.experiment_id, Severity.LOW,
             f"Keep running {d.name} ({d.experiment_id}), do not ship yet: {metric_words(r['metric'], False)} is {_pct(r['rel_lift'])} relative so far, "
-            f"but its {level} always-valid interval ({_pct(r['rel_low'])} to {_pct(r['rel_high'])}) still includes no change. "
-            f"A fixed-horizon test would give p {_p(r['fixed_p'])}, which overstates the evidence when a running experiment is checked week after week.",
+            f"but {why}. A fixed-horizon test would give p {_p(r['fixed_p'])}, which overstates the evidence when a running experiment "
+            "is checked week after week.",
         ))
+    for d in report.decisions.itertuples():
+        if str(d.note).startswith("cannot ship before every guardrail is checked"):
+            actions.append(Action(
+                "experiments.unchecked", d.experiment_id, Severity.MEDIUM,
+                f"{d.name} ({d.experiment_id}) won on its goal but {str(d.note).split(';')[0]}.",
+            ))
     segments = report.segments if report.segments is not None else pd.DataFrame()
     if len(segments):
         # The summary names a segment where the effect goes the other way; the table flags every difference.
@@ -352,13 +373,14 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
             f"({level} interval {_pct(r['rel_low'])} to {_pct(r['rel_high'])}), within the {r['mde']:.0%} {term('MDE')}; stop or rethink it.",
         ))
     excluded = report.excluded if report.excluded is not None else pd.DataFrame()
-    names = dict(zip(report.decisions["experiment_id"], report.decisions["name"])) if len(report.decisions) else {}
+    names = names_of(report)
     for e in excluded.itertuples():
+        one = e.units_excluded == 1
         actions.append(Action(
             "experiments.mixed_units", e.experiment_id, Severity.LOW,
             f"{count_words(e.units_excluded, 'units')} of {names.get(e.experiment_id, e.experiment_id)} ({e.experiment_id}), "
-            f"{e.share_excluded:.1%} of its {e.units:,}, were exposed to more than one variant; they are left out of every metric. "
-            "Check how units are assigned.",
+            f"{e.share_excluded:.1%} of its {e.units:,}, {'was' if one else 'were'} exposed to more than one variant; "
+            f"{'it is' if one else 'they are'} left out of every metric. Check how units are assigned.",
         ))
     if len(results):
         for r in results[results["cuped"].astype(bool)].itertuples():
@@ -396,6 +418,27 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
     if not actions and not notes:
         notes.append("No experiments for this team in the workspace.")
     return AreaResult(figures, ("to_ship", "win_rate"), tuple(actions), tuple(notes))
+
+
+def names_of(report: ExperimentsReport) -> dict[str, str]:
+    """Experiment id -> name, for the experiments the report analysed."""
+    return dict(zip(report.decisions["experiment_id"], report.decisions["name"])) if len(report.decisions) else {}
+
+
+def _other_variants_harmed(report: ExperimentsReport, params: ExperimentsParams) -> dict[str, pd.DataFrame]:
+    """For each experiment that ships one variant: the rows of its other variants that hurt a goal
+    (significantly) or a guardrail (interval wholly on the harmful side)."""
+    out = {}
+    if report.results.empty:
+        return out
+    for d in report.decisions[report.decisions["decision"] == SHIP].itertuples():
+        rows = report.results[(report.results["experiment_id"] == d.experiment_id) & (report.results["variant"] != d.best_variant)]
+        bad = rows[[(r["role"] == GUARDRAIL or r["p_holm"] < params.alpha) and (r["rel_high"] < 0 if r["higher_is_better"] else r["rel_low"] > 0)
+                    for _, r in rows.iterrows()]] if len(rows) else rows
+        bad = bad[bad["role"].isin(["goal", GUARDRAIL])] if len(bad) else bad
+        if len(bad):
+            out[d.experiment_id] = bad
+    return out
 
 
 def _risk(value: float) -> str:

@@ -336,7 +336,7 @@ TABLES: dict[str, Table] = {
                 _c("denominator_event", nullable=True, check="{col} IS NOT NULL OR \"kind\" <> 'ratio'",
                    expect="the denominator's event when kind is ratio"),
                 # Days after a unit's first exposure that count; empty: until the experiment's end.
-                _c("window_days", "int", nullable=True, check="{col} >= 1", expect="1 or more (days)"),
+                _c("window_days", "int", nullable=True, check="{col} BETWEEN 1 AND 3650", expect="1 to 3650 (days)"),
                 # Empty means higher is better.
                 _c("higher_is_better", "bool", nullable=True),
             ),

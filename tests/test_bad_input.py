@@ -285,7 +285,7 @@ CASES = [
             "experiment_metrics.csv: 1 row set aside: column 'denominator_event' expected the denominator's event when kind is ratio "
             "(row 3: empty)",
             "experiment_metrics.csv: 1 row set aside: column 'window_days' is not a whole number (row 5: 2.5)",
-            "experiment_metrics.csv: 1 row set aside: column 'window_days' expected 1 or more (days) (row 4: 0)",
+            "experiment_metrics.csv: 1 row set aside: column 'window_days' expected 1 to 3650 (days) (row 4: 0)",
             "experiment_metrics.csv: 1 row set aside: columns 'experiment_id + metric' repeats a (experiment_id, metric) pair already "
             "used in an earlier row (row 9: 'X1 / m7')",
         ], check=lambda f: _usable_metrics(f))),

@@ -284,3 +284,113 @@ def test_experiments_without_metric_rows_keep_todays_figures():
     row = plain.results.iloc[0]
     reference = stats.compare_proportions(480, 2400, 549, 2400)
     assert (row["p_value"], row["rel_lift"], row["rel_high"]) == (reference.p_value, reference.rel_lift, reference.rel_ci[1])
+
+
+# --- What a hostile reading found: nothing is dropped silently, no call hides a harm, no look-ahead.
+
+
+def _arms(n, rates, seed=0):
+    """Per-arm visitor units and one event row per 'hit' (rate per unit), a day after exposure."""
+    rng = np.random.default_rng(seed)
+    units, rows = [], []
+    for variant, per_event in rates.items():
+        ids = [f"{variant}-{i}" for i in range(n)]
+        units.append(pd.DataFrame({"experiment_id": "M1", "unit_id": ids, "variant": variant, "exposed_at": START,
+                                   "converted": None, "value": None, "pre_value": None}))
+        for event, rate in per_event.items():
+            for unit in np.array(ids)[rng.random(n) < rate]:
+                rows.append((START + pd.Timedelta(days=1), unit, "A-ENT", "app", event))
+    events = pd.DataFrame(rows, columns=["ts", "visitor_id", "account_id", "product", "event"]).assign(feature_id=None)
+    return pd.concat(units, ignore_index=True), events
+
+
+def _report(units, events, metrics, status="concluded", end="2026-11-29", as_of="2026-11-30", split=None):
+    catalogue = _catalogue(status, end=end).assign(split=split)
+    ev = Events.from_frame(events)
+    clean, _ = xa.clean_exposures(units)
+    values = xa.unit_metric_values(ev, clean, catalogue, xa.metric_definitions(catalogue, metrics), pd.Timestamp(as_of))
+    return ex.build_report(catalogue, units, {}, PARAMS, PERIOD, metrics, values)
+
+
+GOAL = ("goal", "goal", "binary", "done", None, 14, True)
+
+
+def test_a_guardrail_that_cannot_be_compared_stops_the_ship_and_says_why():
+    # Crashes only in the treatment: no relative change exists, and no guardrail may be skipped.
+    units, events = _arms(1000, {"control": {"done": 0.20}, "treatment": {"done": 0.27, "crash": 0.05}})
+    report = _report(units, events, _metrics(GOAL, ("crash", "guardrail", "binary", "crash", None, 14, False)))
+    decision = report.decisions.iloc[0]
+    assert decision["decision"] == xa.INCONCLUSIVE
+    crashed = int(events.loc[events["event"] == "crash", "visitor_id"].nunique())
+    assert decision["note"] == (f"cannot ship before every guardrail is checked: guardrail crash: only the variant has any 'crash' events "
+                                f"({crashed:,} units), so no relative change exists")
+    assert any(a.rule == "experiments.unchecked" for a in report.result.actions) and report.result.figures["to_ship"].value == 0
+    # A misspelt event matches nothing: the report says so, it does not ship.
+    misspelt = _report(units, events, _metrics(GOAL, ("crash", "guardrail", "binary", "crsh", None, 14, False))).decisions.iloc[0]
+    assert misspelt["decision"] == xa.INCONCLUSIVE and "guardrail crash: no events named 'crsh' for its units in the window" in misspelt["note"]
+
+
+def test_a_win_on_one_goal_does_not_hide_a_loss_on_another():
+    units, events = _arms(1500, {"control": {"done": 0.20, "kept": 0.40}, "treatment": {"done": 0.30, "kept": 0.28}}, seed=1)
+    report = _report(units, events, _metrics(GOAL, ("kept", "goal", "binary", "kept", None, 14, True)))
+    decision = report.decisions.iloc[0]
+    assert decision["decision"] == xa.DO_NOT_SHIP and decision["note"].startswith("significantly worse than control on kept -")
+    assert report.result.actions[0].rule == "experiments.harmful"
+
+
+def test_rows_without_a_goal_metric_are_said_not_guessed():
+    units, events = _arms(500, {"control": {"done": 0.2}, "treatment": {"done": 0.3}})
+    report = _report(units, events, _metrics(("done", "secondary", "binary", "done", None, 14, True)))
+    assert report.decisions.iloc[0]["note"] == "no goal metric: its experiment_metrics rows are secondary or guardrail only; add the goal"
+    assert report.decisions.iloc[0]["decision"] == xa.INCONCLUSIVE
+
+
+def test_an_interval_that_clears_zero_with_an_adjusted_p_that_does_not_is_explained():
+    row = {"variant": "treatment", "metric": "done", "role": "goal", "p_holm": 0.056, "rel_lift": 0.2, "rel_low": 0.013, "rel_high": 0.403}
+    other = {**row, "metric": "other", "role": "secondary", "p_holm": 0.5, "rel_low": -0.1, "rel_high": 0.1}
+    for running, verdict in ((True, xa.KEEP_RUNNING), (False, xa.INCONCLUSIVE)):
+        decision, _, note = xa._decide([row, other], 0.5, 0.1, [], PARAMS, running=running)
+        assert decision == verdict
+        assert note == "too close to call: the interval clears zero but the p-value adjusted over 2 tests (0.056) does not clear 0.05"
+
+
+def test_a_harmful_variant_is_named_first_when_another_ships():
+    units, events = _arms(1500, {"control": {"done": 0.20, "crash": 0.10}, "treatment": {"done": 0.32, "crash": 0.10},
+                                 "v2": {"done": 0.21, "crash": 0.30}}, seed=2)
+    report = _report(units, events, _metrics(GOAL, ("crash", "guardrail", "binary", "crash", None, 14, False)),
+                     split="control=1;treatment=1;v2=1")
+    decision = report.decisions.iloc[0]
+    assert (decision["decision"], decision["best_variant"]) == (xa.SHIP, "treatment") and decision["note"] == "do not ship v2: worse than control"
+    first, *rest = report.result.actions
+    assert first.rule == "experiments.harmful" and first.text.startswith("Do not ship Quick bar (M1) variant v2: it hurt its guardrail crash")
+    assert any(a.text.startswith("Ship Quick bar (M1) variant treatment: goal went from") for a in rest)
+    assert report.result.figures["harmful"].value == 1
+
+
+def test_metrics_count_to_the_as_of_day_never_past_it():
+    units, events = _arms(800, {"control": {"done": 0.2}, "treatment": {"done": 0.2}})
+    # A running experiment past its planned end: units exposed after the end still count to the as-of day.
+    late = units.assign(exposed_at=pd.Timestamp("2026-11-20"))
+    late_events = events.assign(ts=pd.Timestamp("2026-11-21"))
+    metrics = _metrics(("goal", "goal", "binary", "done", None, None, True))
+    report = _report(late, late_events, metrics, status="running", end="2026-11-10", as_of="2026-11-30")
+    assert report.results.iloc[0]["control"] == pytest.approx((late_events["visitor_id"].str.startswith("control")).sum() / 800)
+    # Events after the as-of day are never counted, window or not.
+    ahead = _report(late, late_events, _metrics(GOAL), status="running", end="2026-12-20", as_of="2026-11-20")
+    assert ahead.decisions.iloc[0]["note"].startswith("goal: no events named 'done'")
+
+
+def test_one_unit_in_two_variants_reads_in_the_singular():
+    units, events = _arms(500, {"control": {"done": 0.2}, "treatment": {"done": 0.3}})
+    twice = pd.concat([units, units.iloc[:1].assign(variant="treatment")], ignore_index=True)
+    report = _report(twice, events, _metrics(GOAL))
+    assert ("1 unit of Quick bar (M1), 0.1% of its 1,000, was exposed to more than one variant; it is left out of every metric. "
+            "Check how units are assigned.") in report.result.lines
+
+
+def test_sequential_tuning_out_of_range_is_refused():
+    from pydantic import ValidationError
+
+    for bad in (1e-310, 0, 1e300, float("inf")):
+        with pytest.raises(ValidationError, match="sequential_tuning"):
+            ExperimentsParams(sequential_tuning=bad)
