@@ -25,8 +25,8 @@ Definitions (DESIGN.md section 5, "experiments"; anchors: GrowthBook's gbstats, 
   effect* when every goal interval lies within +/- the MDE; otherwise *inconclusive*, which for a
   running experiment reads *keep running*.
 - **Segments**: the goal metric per account segment and plan; a segment's effect is flagged where
-  a Welch test of its effect against the rest's, Bonferroni-corrected over the segments shown,
-  falls below ``alpha``.
+  a Welch test of its effect against the rest's (always-valid while the experiment runs),
+  Bonferroni-corrected over the segments shown, falls below ``alpha``.
 """
 
 from __future__ import annotations
@@ -561,6 +561,9 @@ def _segments(base: dict, goal: pd.Series, clean: pd.DataFrame, values: pd.DataF
             df_seg, df_rest = len(parts[0]) + len(parts[1]) - 2, len(parts[2]) + len(parts[3]) - 2
             df = se**4 / (seg.se_abs**4 / df_seg + other.se_abs**4 / df_rest) if se > 0 else math.inf
             p = 1.0 if se == 0 else float(2 * t_dist.sf(abs(seg.abs_lift - other.abs_lift) / se, df))
+            if tuning is not None:
+                # A running experiment: the difference is judged peek-safe too, with the always-valid p.
+                p = stats.sequential_p_value(seg.abs_lift - other.abs_lift, se, df_seg + df_rest + 4, params.confidence, tuning)
             bonferroni = min(1.0, p * shown)
             differs = bonferroni < params.alpha
             rows.append({

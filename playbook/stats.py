@@ -258,6 +258,21 @@ def _sequential_p_value(estimate: float, se: float, n: int, alpha: float, tuning
     return math.exp(min(0.0, log_p))
 
 
+def sequential_p_value(estimate: float, se: float, n: int, confidence: float, sequential_tuning: float) -> float:
+    """The always-valid two-sided p-value of an estimate with standard error ``se`` after ``n``
+    units (see :func:`_sequential_p_value`), for tests built outside the comparisons here (a
+    segment's effect against the rest's, say).
+
+    Raises:
+        ValueError: a confidence outside 0..1 or a sequential_tuning that is not a positive finite number.
+    """
+    _check_confidence(confidence)
+    _check_tuning(sequential_tuning)
+    if sequential_tuning is None:
+        raise ValueError("sequential_tuning must be a positive finite number, got None")
+    return _sequential_p_value(estimate, se, n, 1 - confidence, sequential_tuning)
+
+
 def _comparison(
     control: float, treatment: float, diff: float, se_abs: float, rel: float, se_rel: float, quantile: float,
     fixed_p: float, n: int, confidence: float, sequential_tuning: float | None,

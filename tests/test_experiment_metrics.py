@@ -394,3 +394,23 @@ def test_sequential_tuning_out_of_range_is_refused():
     for bad in (1e-310, 0, 1e300, float("inf")):
         with pytest.raises(ValidationError, match="sequential_tuning"):
             ExperimentsParams(sequential_tuning=bad)
+
+
+def test_a_running_experiments_segment_difference_is_judged_peek_safe(planted):
+    running, _ = _analyse(planted, status="running")
+    concluded, _ = _analyse(planted)
+    smb_run = running.segments.set_index(["dimension", "segment"]).loc[("segment", "smb")]
+    smb_fixed = concluded.segments.set_index(["dimension", "segment"]).loc[("segment", "smb")]
+    # The same difference and standard error, tested with the always-valid p of the formula.
+    done = _independent_counts(planted, "task_done")
+    done["smb"] = [int(u[1:]) % 3 == 0 for u in done.index]
+    parts = {}
+    for part, frame in done.groupby("smb"):
+        rates = (frame["n"] > 0).groupby(frame["variant"]).agg(["mean", "size"])
+        parts[part] = (rates.loc["treatment", "mean"] - rates.loc["control", "mean"],
+                       sum(rates.loc[a, "mean"] * (1 - rates.loc[a, "mean"]) / rates.loc[a, "size"] for a in ("control", "treatment")))
+    d, se, n = parts[True][0] - parts[False][0], math.sqrt(parts[True][1] + parts[False][1]), len(done)
+    rho2 = (-2 * math.log(0.05) + math.log(1 - 2 * math.log(0.05))) / PARAMS.sequential_tuning
+    expected = min(1.0, math.sqrt(n * rho2 + 1) * math.exp(-rho2 * n * d**2 / (2 * se**2 * (n * rho2 + 1))))
+    assert smb_run["p_difference"] == pytest.approx(expected, rel=1e-6)
+    assert smb_run["p_difference"] > smb_fixed["p_difference"]

@@ -419,3 +419,14 @@ def test_positional_construction_keeps_working():
     result = Comparison(0.1, 0.12, 0.02, (0.0, 0.04), 0.2, (0.0, 0.4), 0.04, 0.97)
     assert math.isnan(result.se_abs) and math.isnan(result.se_rel) and math.isnan(result.fixed_p_value)
     assert result.sequential is False and result.theta is None
+
+
+def test_the_public_sequential_p_value_is_the_comparisons_own():
+    from playbook import stats
+
+    fixed = stats.compare_proportions(480, 2400, 549, 2400)
+    seq = stats.compare_proportions(480, 2400, 549, 2400, sequential_tuning=5000)
+    assert stats.sequential_p_value(fixed.rel_lift, fixed.se_rel, 4800, 0.95, 5000) == seq.p_value
+    for confidence, tuning, name in ((0.95, None, "sequential_tuning"), (0.95, 0, "sequential_tuning"), (1.5, 5000, "confidence")):
+        with pytest.raises(ValueError, match=name):
+            stats.sequential_p_value(0.1, 0.05, 100, confidence, tuning)
