@@ -45,7 +45,7 @@ BLOCKED, KEEP_RUNNING = "blocked by guardrail", "keep running"
 GOAL, SECONDARY, GUARDRAIL = "goal", "secondary", "guardrail"
 FIXED, SEQUENTIAL = "fixed horizon", "always-valid"
 DECISION_FIELDS = ["experiment_id", "name", "team", "status", "decision", "srm_p", "best_variant", "note", "analysis",
-                   "units_excluded", "share_excluded"]
+                   "units_excluded", "share_excluded", "unchecked_guardrails", "harmful_variants"]
 
 
 def parse_split(split: object, variants: list[str], experiment: str = "") -> dict[str, float]:
@@ -404,9 +404,15 @@ def analyse_all(
         _adjust(variant_rows)
         rows += variant_rows
         decision, best, note = _decide(variant_rows, srm_p, exp.mde, unknown, params, running=running, unchecked=unchecked)
-        skipped = [u["reason"] for u in unchecked if u["role"] != GUARDRAIL or decision != INCONCLUSIVE]
+        # Nothing harmful or unchecked is left out of the note, whatever the call rests on.
+        blind = list(dict.fromkeys(u["reason"] for u in unchecked if u["role"] == GUARDRAIL))
+        skipped = [u["reason"] for u in unchecked if u["role"] != GUARDRAIL or not note.startswith("cannot ship before")]
+        harmed = [] if decision in (DO_NOT_SHIP, BLOCKED, INVALID) else _harmed_variants(variant_rows, params, best)
+        if harmed:
+            note = "; ".join([*([note] if note else []), *(f"do not ship {v}: {'guardrail ' if r.get('role') == GUARDRAIL else ''}{_metric_change(r)}" for v, r in harmed)])
         if skipped:
             note = "; ".join([*([note] if note else []), "not compared: " + "; ".join(dict.fromkeys(skipped))])
+        extra = {**extra, "unchecked_guardrails": "; ".join(blind), "harmful_variants": ", ".join(v for v, _ in harmed)}
         decisions.append({**base, **extra, "decision": decision, "srm_p": srm_p, "best_variant": best, "note": note})
         if accounts is not None and unit_account is not None and decision != INVALID:
             goal = definitions[(definitions["experiment_id"] == exp.experiment_id) & (definitions["role"] == GOAL)]
@@ -476,9 +482,7 @@ def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], para
     clear = [w for w in winners if w["variant"] not in harmed | blind]
     if clear:
         best = max(clear, key=lambda r: abs(r["rel_lift"]))["variant"]
-        others = sorted({r["variant"] for r in worse_goals + worse_guards} - {best})
-        note = f"do not ship {', '.join(others)}: worse than control" if others else ""
-        return SHIP, best, note
+        return SHIP, best, ""
     if worse_goals:
         several = len({r.get("metric") for r in goals}) > 1
         return DO_NOT_SHIP, None, "significantly worse than control" + (" on " + ", ".join(_metric_change(r) for r in worse_goals) if several else "")
@@ -488,7 +492,7 @@ def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], para
         if hurt:
             return BLOCKED, best["variant"], "blocked by guardrail " + ", ".join(_metric_change(g) for g in hurt)
         missing = [u["reason"] for u in unchecked if u["role"] == GUARDRAIL and u["variant"] == best["variant"]]
-        return INCONCLUSIVE, None, "cannot ship before every guardrail is checked: guardrail " + "; ".join(missing)
+        return (KEEP_RUNNING if running else INCONCLUSIVE), None, "cannot ship before every guardrail is checked: guardrail " + "; guardrail ".join(missing)
     if worse_guards:
         return DO_NOT_SHIP, None, "guardrail got worse: " + ", ".join(_metric_change(g) for g in worse_guards)
     verdict = KEEP_RUNNING if running else INCONCLUSIVE
@@ -498,7 +502,8 @@ def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], para
         # The other disagreement: the interval clears zero, the p-value adjusted across the metrics does not.
         r = next(r for r in goals if better(r) or worse(r))
         tested = sum(1 for x in rows if x.get("role", GOAL) != GUARDRAIL)
-        return verdict, None, (f"too close to call: the interval clears zero but the p-value adjusted over {tested} tests "
+        adjusted = f" adjusted over {tested} tests" if tested > 1 else ""
+        return verdict, None, (f"too close to call: the interval clears zero but the p-value{adjusted} "
                                f"({r['p_holm']:.3f}) does not clear {params.alpha:g}")
     margin = mde if isinstance(mde, float) and not math.isnan(mde) else params.default_mde
     if all(-margin < r["rel_low"] and r["rel_high"] < margin for r in goals):
@@ -506,6 +511,19 @@ def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], para
     if running:
         return KEEP_RUNNING, None, "the always-valid interval still includes no change"
     return INCONCLUSIVE, None, "too few units to tell"
+
+
+def _harmed_variants(rows: list[dict], params: ExperimentsParams, best: str | None) -> list[tuple[str, dict]]:
+    """Variants other than ``best`` with a goal significantly worse or a guardrail wholly on its harmful
+    side, each with its worst such row (the largest relative change)."""
+    found: dict[str, dict] = {}
+    for r in rows:
+        role = r.get("role", GOAL)
+        if r["variant"] == best or role == SECONDARY or not worse(r) or (role == GOAL and r["p_holm"] >= params.alpha):
+            continue
+        if r["variant"] not in found or abs(r["rel_lift"]) > abs(found[r["variant"]]["rel_lift"]):
+            found[r["variant"]] = r
+    return sorted(found.items())
 
 
 def _metric_change(row: dict) -> str:

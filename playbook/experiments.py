@@ -158,6 +158,8 @@ def build_report(
             values from events, the accounts and each unit's account (see
             :func:`playbook.experiment_analysis.analyse_all`); all optional.
     """
+    # A unit exposed after the as-of day is not in this report (no look-ahead).
+    exposures = exposures[pd.to_datetime(exposures["exposed_at"], utc=True).dt.tz_localize(None) < pd.Timestamp(period.end) + pd.Timedelta(days=1)]
     analysis = analyse_all(experiments, exposures, params, metrics, values, accounts, unit_account)
     results, decisions = analysis.results, analysis.decisions
     traffic = traffic_per_day(daily_visitors, experiments, exposures, period)
@@ -303,15 +305,17 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
             f"Do not ship {d.name} ({d.experiment_id}){variant}: it hurt {what}{change}"
             + ("; it is still running, so stop it now." if running else "; make sure the change is not rolled out."),
         ))
+    decided_as = dict(zip(report.decisions["experiment_id"], report.decisions["decision"])) if len(report.decisions) else {}
     for d, rows in side_harm.items():
-        worst = rows.sort_values("rel_lift", key=abs, ascending=False).iloc[0]
-        what = "its guardrail " if worst["role"] == GUARDRAIL else ""
-        name = names_of(report).get(d, d)
-        actions.append(Action(
-            "experiments.harmful", f"{d}:{worst['variant']}", Severity.HIGH, figures=("harmful",), text=
-            f"Do not ship {name} ({d}) variant {worst['variant']}: it hurt {what}{_change(worst, level).replace(' went from', ', which went from', 1)}; "
-            "ship only the winning variant.",
-        ))
+        for variant, mine in rows.groupby("variant", sort=True):
+            worst = mine.sort_values("rel_lift", key=abs, ascending=False).iloc[0]
+            what = "its guardrail " if worst["role"] == GUARDRAIL else ""
+            name = names_of(report).get(d, d)
+            tail = "ship only the winning variant." if decided_as.get(d) == SHIP else "make sure it is not rolled out."
+            actions.append(Action(
+                "experiments.harmful", f"{d}:{variant}", Severity.HIGH, figures=("harmful",), text=
+                f"Do not ship {name} ({d}) variant {variant}: it hurt {what}{_change(worst, level).replace(' went from', ', which went from', 1)}; {tail}",
+            ))
     for d in by[INVALID]:
         reason = d.note.replace("(SRM p", "(a sample ratio mismatch, SRM p")
         actions.append(Action("experiments.invalid", d.experiment_id, Severity.HIGH,
@@ -343,10 +347,13 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
             "is checked week after week.",
         ))
     for d in report.decisions.itertuples():
-        if str(d.note).startswith("cannot ship before every guardrail is checked"):
+        reasons = getattr(d, "unchecked_guardrails", "")
+        if isinstance(reasons, str) and reasons:
+            won = ", although it won on its goal" if str(d.note).startswith("cannot ship before every guardrail is checked") else ""
             actions.append(Action(
                 "experiments.unchecked", d.experiment_id, Severity.MEDIUM,
-                f"{d.name} ({d.experiment_id}) won on its goal but {str(d.note).split(';')[0]}.",
+                f"{d.name} ({d.experiment_id}) cannot be shipped until every guardrail is checked{won}: guardrail "
+                + reasons.replace("; ", "; guardrail ") + ".",
             ))
     segments = report.segments if report.segments is not None else pd.DataFrame()
     if len(segments):
@@ -426,16 +433,18 @@ def names_of(report: ExperimentsReport) -> dict[str, str]:
 
 
 def _other_variants_harmed(report: ExperimentsReport, params: ExperimentsParams) -> dict[str, pd.DataFrame]:
-    """For each experiment that ships one variant: the rows of its other variants that hurt a goal
-    (significantly) or a guardrail (interval wholly on the harmful side)."""
+    """For each experiment not itself called harmful: the rows of the variants that hurt a goal
+    (significantly) or a guardrail (interval wholly on the harmful side), as the decision found them."""
     out = {}
-    if report.results.empty:
+    if report.results.empty or "harmful_variants" not in report.decisions:
         return out
-    for d in report.decisions[report.decisions["decision"] == SHIP].itertuples():
-        rows = report.results[(report.results["experiment_id"] == d.experiment_id) & (report.results["variant"] != d.best_variant)]
-        bad = rows[[(r["role"] == GUARDRAIL or r["p_holm"] < params.alpha) and (r["rel_high"] < 0 if r["higher_is_better"] else r["rel_low"] > 0)
-                    for _, r in rows.iterrows()]] if len(rows) else rows
-        bad = bad[bad["role"].isin(["goal", GUARDRAIL])] if len(bad) else bad
+    for d in report.decisions.itertuples():
+        if d.decision in (DO_NOT_SHIP, BLOCKED) or not isinstance(d.harmful_variants, str) or not d.harmful_variants:
+            continue
+        variants = d.harmful_variants.split(", ")
+        rows = report.results[(report.results["experiment_id"] == d.experiment_id) & report.results["variant"].isin(variants)]
+        bad = rows[[r["role"] != "secondary" and (r["role"] == GUARDRAIL or r["p_holm"] < params.alpha)
+                    and (r["rel_high"] < 0 if r["higher_is_better"] else r["rel_low"] > 0) for _, r in rows.iterrows()]]
         if len(bad):
             out[d.experiment_id] = bad
     return out
@@ -577,6 +586,7 @@ def report(ctx: ReportContext) -> ExperimentsReport:
     catalogue = ctx.read("experiments")
     units = ctx.read("exposures")
     units = units[units["experiment_id"].isin(catalogue["experiment_id"])]
+    units = units[pd.to_datetime(units["exposed_at"], utc=True).dt.tz_localize(None) < pd.Timestamp(ctx.period.end) + pd.Timedelta(days=1)]
     metrics = ctx.read("experiment_metrics") if ctx.has("experiment_metrics") else None
     if metrics is not None:
         metrics = metrics[metrics["experiment_id"].isin(catalogue["experiment_id"])]

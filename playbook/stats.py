@@ -270,6 +270,11 @@ def sequential_p_value(estimate: float, se: float, n: int, confidence: float, se
     _check_tuning(sequential_tuning)
     if sequential_tuning is None:
         raise ValueError("sequential_tuning must be a positive finite number, got None")
+    _check_count("n", n, 1)
+    if not math.isfinite(estimate):
+        raise ValueError(f"estimate must be a finite number, got {estimate!r}")
+    if not (math.isfinite(se) and se >= 0):
+        raise ValueError(f"se must be a finite number of 0 or more, got {se!r}")
     return _sequential_p_value(estimate, se, n, 1 - confidence, sequential_tuning)
 
 

@@ -430,3 +430,7 @@ def test_the_public_sequential_p_value_is_the_comparisons_own():
     for confidence, tuning, name in ((0.95, None, "sequential_tuning"), (0.95, 0, "sequential_tuning"), (1.5, 5000, "confidence")):
         with pytest.raises(ValueError, match=name):
             stats.sequential_p_value(0.1, 0.05, 100, confidence, tuning)
+    for estimate, se, n, name in ((0.1, 0.05, -5, "n"), (0.1, 0.05, 0, "n"), (0.1, -0.05, 100, "se"), (float("nan"), 0.05, 100, "estimate"),
+                                  (0.1, float("nan"), 100, "se")):
+        with pytest.raises(ValueError, match=name):
+            stats.sequential_p_value(estimate, se, n, 0.95, 5000)
