@@ -257,6 +257,9 @@ def _unit_values(definition: pd.Series, exposures: pd.DataFrame, values: pd.Data
         x = mine["converted"] if definition["kind"] == "binary" else mine["value"]
         return pd.DataFrame({"unit_id": mine["unit_id"], "variant": mine["variant"], "x": x, "pre": mine["pre_value"]})
     mine = values[(values["experiment_id"] == definition["experiment_id"]) & (values["metric"] == definition["metric"])]
+    # Only the units the analysis keeps (clean, exposed by the as-of day), whatever ``values`` holds.
+    kept = exposures.loc[exposures["experiment_id"] == definition["experiment_id"], ["unit_id", "variant"]]
+    mine = mine.merge(kept, on=["unit_id", "variant"])
     x = (mine["num"] > 0).astype(float) if definition["kind"] == "binary" else mine["num"].astype(float)
     return pd.DataFrame({"unit_id": mine["unit_id"], "variant": mine["variant"], "x": x, "pre": np.nan, "num": mine["num"], "den": mine["den"]})
 
@@ -338,6 +341,7 @@ def analyse(experiments: pd.DataFrame, exposures: pd.DataFrame, params: Experime
 def analyse_all(
     experiments: pd.DataFrame, exposures: pd.DataFrame, params: ExperimentsParams, metrics: pd.DataFrame | None = None,
     values: pd.DataFrame | None = None, accounts: pd.DataFrame | None = None, unit_account: pd.DataFrame | None = None,
+    events=None, as_of: pd.Timestamp | None = None,
 ) -> Analysis:
     """Results, decisions, exclusions and segments of every experiment that has started.
 
@@ -346,12 +350,19 @@ def analyse_all(
         exposures: unit-level exposures (a unit may have a row per variant; such units are excluded).
         params: the area's parameters.
         metrics: ``experiment_metrics`` rows (optional).
-        values: :func:`unit_metric_values` of the clean exposures (needed when ``metrics`` has rows).
+        values: :func:`unit_metric_values` of the clean exposures; computed here from ``events``
+            when not given (needed when ``metrics`` has rows).
         accounts: ``accounts`` (segment, plan) for the segment breakdown (optional).
-        unit_account: :func:`unit_accounts` (optional).
+        unit_account: :func:`unit_accounts`; computed here from ``events`` when not given.
+        events: a :class:`playbook.health.Events` to compute ``values`` and ``unit_account`` from.
+        as_of: the report's last day (events after it never count).
     """
     clean, excluded = clean_exposures(exposures)
     definitions = metric_definitions(experiments, metrics)
+    if events is not None and values is None:
+        values = unit_metric_values(events, clean, experiments, definitions, as_of)
+    if events is not None and accounts is not None and unit_account is None:
+        unit_account = unit_accounts(events, clean, experiments)
     values = values if values is not None else pd.DataFrame(columns=["experiment_id", "metric", "unit_id", "variant", "num", "den"])
     counts = variant_stats(clean)
     dropped = excluded.set_index("experiment_id") if len(excluded) else None
@@ -513,13 +524,19 @@ def _decide(rows: list[dict], srm_p: float, mde: float, unknown: list[str], para
     return INCONCLUSIVE, None, "too few units to tell"
 
 
+def harms(row, alpha: float) -> bool:
+    """A goal significantly worse (adjusted p below ``alpha``, interval on the harmful side) or a
+    guardrail whose interval lies wholly on the harmful side; a secondary metric never harms."""
+    role = row.get("role", GOAL)
+    return role != SECONDARY and worse(row) and (role == GUARDRAIL or row["p_holm"] < alpha)
+
+
 def _harmed_variants(rows: list[dict], params: ExperimentsParams, best: str | None) -> list[tuple[str, dict]]:
-    """Variants other than ``best`` with a goal significantly worse or a guardrail wholly on its harmful
-    side, each with its worst such row (the largest relative change)."""
+    """Variants other than ``best`` that :func:`harms`, each with its worst such row (the largest
+    relative change)."""
     found: dict[str, dict] = {}
     for r in rows:
-        role = r.get("role", GOAL)
-        if r["variant"] == best or role == SECONDARY or not worse(r) or (role == GOAL and r["p_holm"] >= params.alpha):
+        if r["variant"] == best or not harms(r, params.alpha):
             continue
         if r["variant"] not in found or abs(r["rel_lift"]) > abs(found[r["variant"]]["rel_lift"]):
             found[r["variant"]] = r

@@ -36,8 +36,8 @@ from playbook.config import ExperimentsParams
 from playbook.period import Period
 from playbook.figures import Action, AreaResult, Figure, Severity
 from playbook.experiment_analysis import (
-    BLOCKED, DO_NOT_SHIP, GUARDRAIL, INVALID, KEEP_RUNNING, NO_EFFECT, SEQUENTIAL, SHIP, analyse, analyse_all, clean_exposures,
-    metric_definitions, parse_split, unit_accounts, unit_metric_values,
+    BLOCKED, DO_NOT_SHIP, GUARDRAIL, INVALID, KEEP_RUNNING, NO_EFFECT, SEQUENTIAL, SHIP, analyse, analyse_all, harms, parse_split,
+    worse,
 )
 from playbook.views import count_words, figure_value, with_article
 
@@ -144,7 +144,7 @@ class ExperimentsReport:
 def build_report(
     experiments: pd.DataFrame, exposures: pd.DataFrame, daily_visitors: dict[str, float], params: ExperimentsParams, period: Period,
     metrics: pd.DataFrame | None = None, values: pd.DataFrame | None = None, accounts: pd.DataFrame | None = None,
-    unit_account: pd.DataFrame | None = None,
+    unit_account: pd.DataFrame | None = None, events=None,
 ) -> ExperimentsReport:
     """Compute the experiments area for one team.
 
@@ -154,13 +154,13 @@ def build_report(
         daily_visitors: average daily visitors per product (from events; empty without events).
         params: the area's parameters.
         period: the reporting period (as-of date = its end).
-        metrics, values, accounts, unit_account: the experiments' metric definitions, their per-unit
-            values from events, the accounts and each unit's account (see
-            :func:`playbook.experiment_analysis.analyse_all`); all optional.
+        metrics, values, accounts, unit_account, events: the experiments' metric definitions, their
+            per-unit values from events, the accounts, each unit's account and the events to compute
+            the two from (see :func:`playbook.experiment_analysis.analyse_all`); all optional.
     """
     # A unit exposed after the as-of day is not in this report (no look-ahead).
     exposures = exposures[pd.to_datetime(exposures["exposed_at"], utc=True).dt.tz_localize(None) < pd.Timestamp(period.end) + pd.Timedelta(days=1)]
-    analysis = analyse_all(experiments, exposures, params, metrics, values, accounts, unit_account)
+    analysis = analyse_all(experiments, exposures, params, metrics, values, accounts, unit_account, events, pd.Timestamp(period.end))
     results, decisions = analysis.results, analysis.decisions
     traffic = traffic_per_day(daily_visitors, experiments, exposures, period)
     # The win rate as it stood at the end of the previous period: experiments concluded by then.
@@ -276,7 +276,7 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
     for d in by[BLOCKED]:
         win = _arm(results, d.experiment_id, d.best_variant).sort_values("p_holm").iloc[0]
         guards = _arm(results, d.experiment_id, d.best_variant, GUARDRAIL)
-        hurt = [g for _, g in guards.iterrows() if (g["rel_high"] < 0 if g["higher_is_better"] else g["rel_low"] > 0)]
+        hurt = [g for _, g in guards.iterrows() if worse(g)]
         variant = f" (variant {d.best_variant})" if len(_arm(results, d.experiment_id, None)["variant"].unique()) > 1 else ""
         running = d.status == "running"
         actions.append(Action(
@@ -290,11 +290,11 @@ def summarise(report: ExperimentsReport, params: ExperimentsParams) -> AreaResul
         # A result that hurt always reaches the summary: still running, it is hurting now. The variant
         # that significantly hurt (the decision's reason), not merely the lowest lift.
         arms = _arm(results, d.experiment_id, None)
-        hurt = arms[(arms["p_holm"] < params.alpha) & arms.apply(lambda r: r["rel_high"] < 0 if r["higher_is_better"] else r["rel_low"] > 0, axis=1)]
+        hurt = arms[arms.apply(harms, axis=1, alpha=params.alpha)] if len(arms) else arms
         guard = hurt.empty
         if guard:
             guards = _arm(results, d.experiment_id, None, GUARDRAIL)
-            hurt = guards[guards.apply(lambda r: r["rel_high"] < 0 if r["higher_is_better"] else r["rel_low"] > 0, axis=1)]
+            hurt = guards[guards.apply(worse, axis=1)] if len(guards) else guards
         worst = (hurt if len(hurt) else arms).sort_values("rel_lift", key=abs, ascending=False).iloc[0]
         variant = f" (variant {worst['variant']})" if len(arms["variant"].unique()) > 1 else ""
         running = d.status == "running"
@@ -443,8 +443,7 @@ def _other_variants_harmed(report: ExperimentsReport, params: ExperimentsParams)
             continue
         variants = d.harmful_variants.split(", ")
         rows = report.results[(report.results["experiment_id"] == d.experiment_id) & report.results["variant"].isin(variants)]
-        bad = rows[[r["role"] != "secondary" and (r["role"] == GUARDRAIL or r["p_holm"] < params.alpha)
-                    and (r["rel_high"] < 0 if r["higher_is_better"] else r["rel_low"] > 0) for _, r in rows.iterrows()]]
+        bad = rows[[harms(r, params.alpha) for _, r in rows.iterrows()]]
         if len(bad):
             out[d.experiment_id] = bad
     return out
@@ -586,22 +585,14 @@ def report(ctx: ReportContext) -> ExperimentsReport:
     catalogue = ctx.read("experiments")
     units = ctx.read("exposures")
     units = units[units["experiment_id"].isin(catalogue["experiment_id"])]
-    units = units[pd.to_datetime(units["exposed_at"], utc=True).dt.tz_localize(None) < pd.Timestamp(ctx.period.end) + pd.Timedelta(days=1)]
     metrics = ctx.read("experiment_metrics") if ctx.has("experiment_metrics") else None
     if metrics is not None:
         metrics = metrics[metrics["experiment_id"].isin(catalogue["experiment_id"])]
     events = ctx.events() if ctx.has("events") else None
     # Each experiment is sized at its own product's traffic, the same in every report.
     visitors = health.daily_visitors(events, ctx.period) if events is not None else {}
-    values = unit_account = accounts = None
-    if events is not None:
-        clean, _ = clean_exposures(units)
-        definitions = metric_definitions(catalogue, metrics)
-        values = unit_metric_values(events, clean, catalogue, definitions, pd.Timestamp(ctx.period.end))
-        if ctx.has("accounts"):
-            accounts = ctx.read("accounts")
-            unit_account = unit_accounts(events, clean, catalogue)
-    return build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period, metrics, values, accounts, unit_account)
+    accounts = ctx.read("accounts") if events is not None and ctx.has("accounts") else None
+    return build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period, metrics, accounts=accounts, events=events)
 
 
 def explorer_views() -> dict[str, Any]:
