@@ -63,9 +63,12 @@ def show_missing(ctx: ReportContext, table: str, what: str) -> bool:
 
 
 def build(ctx: ReportContext):
-    """Read the area's tables for ``ctx`` and compute it: the registry entry's ``report``. The
-    report's ``result`` holds its figures and actions (:class:`playbook.figures.AreaResult`)."""
-    return ctx.area.report(ctx)
+    """Read the area's tables for ``ctx`` and compute it (:func:`playbook.context.build`). The
+    report's ``result`` holds its figures and actions (:class:`playbook.figures.AreaResult`),
+    the alerts' actions among them, each with its age from the history."""
+    from playbook.context import build as build_report
+
+    return build_report(ctx)
 
 
 def explore(ctx: ReportContext, params_dir: str):

@@ -1,4 +1,4 @@
-"""The ``playbook`` command: demo, run, sample, validate, list.
+"""The ``playbook`` command: demo, run, backfill, history, sample, validate, list.
 
 Exit status (DESIGN.md section 4): 0 when every report rendered; 1 when some failed (the rest
 rendered, and the summary says which and why); 2 for bad usage, parameters or data caught
@@ -49,6 +49,8 @@ def main() -> None:
     Quick start:
       playbook demo                      sample data, every team x area, reports/index.html
       playbook run --team mobile         one team's reports from your workspace
+      playbook backfill --weeks 8        figures of the last 8 weeks, so trends show at once
+      playbook history --team mobile --figure nps    a figure's series (--csv for a spreadsheet)
       playbook validate                  check a workspace against the data contract
     """
 
@@ -164,13 +166,19 @@ def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], worksp
         _fail(err)
 
 
+DEMO_WEEKS = 8
+
+
 @main.command()
 @PARAMS
 @OUT
 @JOBS
 @click.option("--seed", default=7, show_default=True, help="Seed of the sample company.")
 def demo(params_dir: Path, out_dir: Path, jobs: int | None, seed: int) -> None:
-    """Write the sample workspace (if absent or stale) and render every team x area from it."""
+    """Write the sample workspace (if absent or stale), backfill the 8 weeks before today into
+    the history, and render every team x area from it (reports/index.html, reports/actions.html)."""
+    from datetime import timedelta
+
     from playbook.config import list_teams, load_params, workspace_path
 
     try:
@@ -180,9 +188,52 @@ def demo(params_dir: Path, out_dir: Path, jobs: int | None, seed: int) -> None:
             raise PlaybookError(f"no team parameters in {params_dir / 'teams'}")
         target = workspace_path(load_params(params_dir, teams[0]), params_dir)
         _ensure_sample(target, seed, as_of)
-        sys.exit(_run(params_dir, out_dir, [], [], None, jobs, as_of))
+        code = _backfill(params_dir, out_dir, DEMO_WEEKS, as_of - timedelta(days=7), [], [], None, jobs)
+        sys.exit(max(code, _run(params_dir, out_dir, [], [], None, jobs, as_of)))
     except PlaybookError as err:
         _fail(err)
+
+
+def _backfill(params_dir: Path, out_dir: Path, weeks: int, as_of: date, teams: list[str], areas: list[str],
+              workspace: str | None, jobs: int | None, force: bool = False) -> int:
+    """Backfill and say what happened; the exit status (0, or 1 when a team or area failed)."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from playbook.history import History
+    from playbook.runner.backfill import plan_backfill, run_backfill
+
+    work, notes, history = plan_backfill(params_dir, out_dir, weeks, as_of, teams or None, areas or None, workspace)
+    if force:
+        work = [replace(job, history=History()) for job in work]
+    first = min(work[0].dates) if work else as_of
+    click.echo(f"Backfilling {weeks} weekly as-of dates, {first:%d %b %Y} to {as_of:%d %b %Y}, "
+               f"for {len(work)} team x area reports into {out_dir / 'history.duckdb'}", err=True)
+    interactive = sys.stderr.isatty()
+    bar = tqdm(total=len(work), unit="report", desc="Backfilling", disable=not interactive, file=sys.stderr)
+
+    def on_done(outcome, done: int, total: int) -> None:
+        bar.set_postfix_str(f"{outcome.team}/{outcome.area}")
+        bar.update(1)
+        if not interactive:
+            state = f"failed: {outcome.error}" if outcome.error else f"{len(outcome.points)} weeks computed, {outcome.skipped} already recorded"
+            click.echo(f"[{done}/{total}] {outcome.team}/{outcome.area}: {state}", err=True)
+
+    try:
+        _, outcomes = run_backfill(work, history, out_dir, jobs, on_done)
+    finally:
+        bar.close()
+    for line in notes:
+        click.echo(f"  {line}", err=True)
+    failed = [o for o in outcomes if o.error]
+    for o in failed:
+        click.secho(f"  FAILED {o.team}/{o.area}: {o.error}", fg="red", err=True)
+    added = sum(len(o.points) for o in outcomes)
+    skipped = sum(o.skipped for o in outcomes)
+    click.echo(f"Backfilled {added} report-weeks ({skipped} already recorded from the same data and params)"
+               + (f"; {len(failed)} failed" if failed else ""), err=True)
+    return 1 if failed else 0
 
 
 def _ensure_sample(target: Path, seed: int, as_of: date) -> None:
@@ -193,6 +244,89 @@ def _ensure_sample(target: Path, seed: int, as_of: date) -> None:
         return
     counts = generate(target, seed=seed, as_of=as_of)
     click.echo(f"Wrote sample workspace {target} (as of {as_of}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), err=True)
+
+
+@main.command()
+@PARAMS
+@click.option("--weeks", type=click.IntRange(1, 520), required=True, help="How many weekly as-of dates, ending on --as-of.")
+@click.option("--team", "-t", "teams", multiple=True, help="Team to backfill (repeatable; default: every team).")
+@click.option("--area", "-a", "areas", multiple=True, help="Area to backfill (repeatable; default: every area).")
+@click.option("--workspace", "-w", help="Workspace folder or .duckdb file (default: the one in params).")
+@OUT
+@JOBS
+@AS_OF
+@click.option("--force", is_flag=True, help="Compute every week again, even those recorded from the same data and params.")
+def backfill(params_dir: Path, weeks: int, teams: tuple[str, ...], areas: tuple[str, ...], workspace: str | None,
+             out_dir: Path, jobs: int | None, as_of: str | None, force: bool) -> None:
+    """Compute the figures of past weekly as-of dates into the history, without rendering HTML.
+
+    For each team x area, builds the report for --as-of and each of the WEEKS - 1 weeks before
+    it (the same computation a run's notebook makes, without a kernel) and records its figures
+    and actions in <out>/history.duckdb, so trends and "open for N weeks" show on the first
+    day. A week already recorded from the same data and params is skipped (--force computes
+    it again); a run for a date replaces that date's rows.
+
+    \b
+    Exit status: 0 done; 1 some team or area failed (the others are recorded);
+    2 bad usage or params, or the history cannot be read (nothing is written).
+    """
+    try:
+        sys.exit(_backfill(params_dir, out_dir, weeks, _as_of(as_of), list(teams), list(areas), workspace, jobs, force))
+    except PlaybookError as err:
+        _fail(err)
+
+
+@main.command("history")
+@OUT
+@click.option("--team", "-t", help="Only this team's figures.")
+@click.option("--area", "-a", help="Only this area's figures.")
+@click.option("--figure", "-f", help="Only this figure (its key, such as nps; see the list without it).")
+@click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values with full precision, for a spreadsheet.")
+def history_(out_dir: Path, team: str | None, area: str | None, figure: str | None, as_csv: bool) -> None:
+    """Print recorded figures' series from <out>/history.duckdb, oldest first.
+
+    Each point is one recorded run (or backfilled week): its as-of date, the value, and its
+    change from the point before. "params changed" marks a break: the team's params differed
+    from the point before, so the figure may have moved because its definition did.
+    """
+    from playbook.history import History, history_path
+
+    try:
+        series = History.read(history_path(out_dir)).series(team, area, figure)
+    except PlaybookError as err:
+        _fail(err)
+        return
+    if series.empty:
+        what = ", ".join(f"{k} {v}" for k, v in (("team", team), ("area", area), ("figure", figure)) if v) or "any figure"
+        click.secho(f"no recorded points for {what} in {history_path(out_dir)}; run `playbook run` or `playbook backfill`", fg="yellow", err=True)
+        sys.exit(1)
+    if as_csv:
+        columns = ["team", "area", "figure", "subject", "label", "unit", "as_of", "value", "previous", "series_break",
+                   "params_hash", "fingerprint"]
+        click.echo(series[columns].to_csv(index=False, float_format="%.17g"), nl=False)
+        return
+    _print_series(series)
+
+
+def _print_series(series) -> None:
+    from playbook.figures import Figure
+    from playbook.views import figure_change, figure_value
+
+    for (team, area, key, subject), points in series.groupby(["team", "area", "figure", series.subject.fillna("")], sort=False):
+        first = points.iloc[0]
+        about = f" ({subject})" if subject else ""
+        click.echo(f"{team} · {area} · {first.label}{about} [{key}, {first.unit}]")
+        before = None
+        for p in points.itertuples():
+            value = None if p.value != p.value else float(p.value)
+            shown = figure_value(Figure(key, p.label, value, p.unit))
+            step = ""
+            if value is not None and before is not None:
+                step = figure_change(Figure(key, p.label, value, p.unit, previous=before))
+            mark = "  params changed" if p.series_break else ""
+            click.echo(f"  {p.as_of}  {shown:>12}  {step}{mark}")
+            before = value
+        click.echo("")
 
 
 @main.command()

@@ -221,6 +221,51 @@ class EnablementParams(_Strict):
     lookback_days: int = Field(180, ge=7, le=730, description="releases and trainings this recent are reported")
 
 
+class AlertRule(_Strict):
+    """A threshold on one figure that makes an action when crossed (after PostHog's alerts: a
+    value above or below a bound, or a change beyond one).
+
+    Exactly one bound: ``above`` / ``below`` the value, or a ``rise`` / ``fall`` of at least this
+    much against the previous period (the change the report states beside the figure). Bounds are
+    in the figure's unit: points for NPS, a share for a percentage (0.10 is 10%), USD for money.
+    """
+
+    figure: str = Field(description="<area>.<figure key>, e.g. feedback.nps or escalations.live_breaches")
+    above: float | None = Field(None, allow_inf_nan=False)
+    below: float | None = Field(None, allow_inf_nan=False)
+    rise: float | None = Field(None, gt=0, allow_inf_nan=False)
+    fall: float | None = Field(None, gt=0, allow_inf_nan=False)
+    severity: Literal["low", "medium", "high"] = "medium"
+
+    @field_validator("figure")
+    @classmethod
+    def _area_and_key(cls, figure: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9_-]*\.[a-z0-9_]+$", figure):
+            raise ValueError(f"expected <area>.<figure key>, such as feedback.nps; found {figure!r}")
+        return figure
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> AlertRule:
+        given = [k for k in ("above", "below", "rise", "fall") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"alert on {self.figure}: give exactly one of above, below, rise, fall; found "
+                             f"{', '.join(given) or 'none'}")
+        return self
+
+    @property
+    def area(self) -> str:
+        return self.figure.split(".", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.figure.split(".", 1)[1]
+
+    @property
+    def bound(self) -> tuple[str, float]:
+        """Which bound, and its value."""
+        return next((k, float(getattr(self, k))) for k in ("above", "below", "rise", "fall") if getattr(self, k) is not None)
+
+
 class Params(_Strict):
     """Everything one team's reports need: who the team is, what data, which period, thresholds."""
 
@@ -240,6 +285,20 @@ class Params(_Strict):
     experiments: ExperimentsParams = ExperimentsParams()
     communication: CommunicationParams = CommunicationParams()
     enablement: EnablementParams = EnablementParams()
+    owners: dict[str, str] = Field(default_factory=dict, description="who follows up each area's actions (the actions page)")
+    alerts: list[AlertRule] = Field(default_factory=list, description="thresholds on figures that make actions")
+
+    @field_validator("owners")
+    @classmethod
+    def _owners_named(cls, owners: dict[str, str]) -> dict[str, str]:
+        blank = [area for area, who in owners.items() if not str(who).strip()]
+        if blank:
+            raise ValueError(f"owners: give a name for {', '.join(blank)} (or leave the area out)")
+        return owners
+
+    def owner(self, area: str) -> str:
+        """Who follows up ``area``'s actions for this team ("" when params name nobody)."""
+        return self.owners.get(area, "")
 
 
 def extra_area_modules(params_dir: Path | str) -> list[str]:
@@ -383,3 +442,73 @@ def workspace_path(params: Params, params_dir: Path | str) -> Path:
     """The team's workspace as an absolute path."""
     path = Path(params.workspace).expanduser()
     return path if path.is_absolute() else project_root(params_dir) / path
+
+
+class Snooze(_Strict):
+    """An action hidden from the open list of the actions page until a date, and why.
+
+    Attributes:
+        rule: the action's rule, as the actions page shows it (``tools.rightsize``).
+        subject: what it is about, as shown (``Datadog``).
+        until: the last day it stays snoozed; from the day after, it is open again.
+        reason: why, shown beside it in the folded section.
+        team: only this team's action (default: the action in any team).
+    """
+
+    rule: str = Field(min_length=1)
+    subject: str = Field(min_length=1)
+    until: date
+    reason: str = Field(min_length=1)
+    team: str | None = None
+
+    def matches(self, rule: str, subject: str, team: str) -> bool:
+        return self.rule == rule and self.subject == subject and (self.team is None or self.team == team)
+
+
+SNOOZE_FILE = "actions.yaml"
+
+
+def load_snoozes(params_dir: Path | str) -> list[Snooze]:
+    """The snoozes in ``params/actions.yaml`` (none when the file is absent).
+
+    The file holds ``snoozed:``, a list of entries with rule, subject, until, reason (and
+    optionally team). YAML becomes snoozes only here.
+
+    Raises:
+        ParamsError: the file is malformed, or an entry lacks a key or has a bad value (the
+            message names the file, the entry and its line).
+    """
+    import yaml
+
+    path = Path(params_dir) / SNOOZE_FILE
+    if not path.exists():
+        return []
+    data, _ = read_yaml_lines(path)
+    unknown = sorted(set(data) - {"snoozed"})
+    if unknown:
+        raise ParamsError(f"{path}: unknown key '{unknown[0]}'; the file holds one list, snoozed:")
+    entries = data.get("snoozed") or []
+    if not isinstance(entries, list):
+        raise ParamsError(f"{path}: snoozed: expected a list of entries (rule, subject, until, reason); found {type(entries).__name__}")
+    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    items = next((v for k, v in node.value if k.value == "snoozed"), None) if isinstance(node, yaml.MappingNode) else None
+    lines = [n.start_mark.line + 1 for n in items.value] if isinstance(items, yaml.SequenceNode) else []
+    snoozes = []
+    for number, entry in enumerate(entries, start=1):
+        where = f"{path}, entry {number}" + (f" (line {lines[number - 1]})" if number <= len(lines) else "")
+        if not isinstance(entry, dict):
+            raise ParamsError(f"{where}: expected a mapping with rule, subject, until and reason; found {entry!r}")
+        try:
+            snoozes.append(Snooze.model_validate(entry))
+        except ValidationError as err:
+            problems = []
+            for e in err.errors():
+                key = ".".join(str(p) for p in e["loc"]) or "(entry)"
+                if e["type"] == "missing":
+                    problems.append(f"missing required key '{key}'")
+                elif e["type"] == "extra_forbidden":
+                    problems.append(f"unknown key '{key}' (expected rule, subject, until, reason, team)")
+                else:
+                    problems.append(f"{key}: {e['msg'].replace('Input should be', 'expected')}; found {e.get('input')!r}")
+            raise ParamsError(f"{where}: " + "; ".join(problems)) from None
+    return snoozes

@@ -7,17 +7,20 @@ scheduled runner (parameters injected by papermill).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
+
+from typing import Any
 
 import pandas as pd
 
 from playbook.areas import Area, get_area
-from playbook.config import Params, load_areas, load_params, workspace_path
+from playbook.config import Params, load_areas, load_params, project_root, workspace_path
 from playbook.period import Period, resolve_period
 from playbook.errors import ParamsError, SchemaError
 from playbook.health import Events
+from playbook.history import History, history_path
 from playbook.schemas import EARLIEST, LATEST
 from playbook.workspace import Workspace
 
@@ -31,6 +34,7 @@ class ReportContext:
     as_of: date
     period: Period
     workspace: Workspace
+    history: History | None = None
 
     @property
     def previous(self) -> Period:
@@ -80,6 +84,33 @@ class ReportContext:
         return self.workspace.fingerprint([t for t in self.area.tables if self.workspace.has(t)])
 
 
+def build(ctx: ReportContext) -> Any:
+    """Read the area's tables for ``ctx`` and compute it (the registry entry's ``report``), then
+    follow up its actions: the alert rules in params add theirs, and each action gets the date it
+    was first seen from the history (when one is read), so every place reads the same ages.
+
+    This is the one build of a report: the notebook's, and the backfill's without a kernel.
+    """
+    from playbook.alerts import apply_alerts
+
+    report = ctx.area.report(ctx)
+    result = apply_alerts(report.result, ctx.params.alerts, ctx.area.name)
+    if ctx.history is not None:
+        result = replace(result, actions=ctx.history.age(ctx.params.team, ctx.area.name, ctx.as_of, result.actions))
+    return replace(report, result=result)
+
+
+def read_history(history: str | Path, params_dir: str | Path) -> History | None:
+    """The history a report reads: ``history``'s file; "" for ``reports/history.duckdb`` in the
+    project when there is one (an ops lead's notebook); "-" for none."""
+    if history == "-":
+        return None
+    path = Path(history) if history else history_path(project_root(params_dir) / "reports")
+    if not history and not path.exists():
+        return None
+    return History.read(path)
+
+
 def parse_as_of(as_of: str | date | None) -> date:
     """The as-of date: an ISO date string, a date, or empty for today."""
     if isinstance(as_of, date):
@@ -105,6 +136,7 @@ def open_report(
     as_of: str | date = "",
     period: str | None = None,
     products: list[str] | None = None,
+    history: str | Path = "",
 ) -> ReportContext:
     """Load the team's parameters, resolve the period and open the workspace, checking required tables.
 
@@ -116,6 +148,8 @@ def open_report(
         as_of: the day relative periods end on; empty means today.
         period: overrides the period in params (a relative period name), for explorers.
         products: narrows the team's products, for explorers.
+        history: the history store the actions' ages come from: empty for the project's
+            ``reports/history.duckdb`` when it exists, "-" for none (see :func:`read_history`).
 
     Raises:
         SchemaError: a table the area requires is absent ("no data").
@@ -133,7 +167,12 @@ def open_report(
     if missing:
         ws.close()
         raise SchemaError(f"no data for {spec.title}: workspace {path} has no {', '.join(missing)} table")
-    return ReportContext(spec, params, day, resolve_period(params.period, day), ws)
+    try:
+        past = read_history(history, params_dir)
+    except Exception:
+        ws.close()
+        raise
+    return ReportContext(spec, params, day, resolve_period(params.period, day), ws, past)
 
 
 def trend_window(period: Period, unit: str, buckets: int) -> Period:

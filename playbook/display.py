@@ -21,7 +21,7 @@ import pandas as pd
 RECORD_MIME = "application/vnd.playbook.record+json"
 
 from playbook.figures import AreaResult
-from playbook.views import Format, format_value, headline_text  # noqa: F401  (format_value: notebooks call pb.format_value)
+from playbook.views import Format, age_words, format_value, headline_text  # noqa: F401  (format_value: notebooks call pb.format_value)
 
 
 def _display(obj: Any, **kwargs: Any) -> None:
@@ -97,8 +97,13 @@ def show_summary(result: AreaResult) -> None:
     changed = any(result.figures[k].change is not None for k in result.headline)
     against = ' <span class="pb-against">(changes against the previous period)</span>' if changed else ""
     lead = f'<p class="pb-headline">{esc(headline)}{against}</p>' if headline else ""
+    def age(action: Any) -> str:
+        words = age_words(action)
+        return f' <span class="pb-age">({esc(words)})</span>' if words else ""
+
     actions = "".join(
-        f'<li class="pb-action {a.severity.name.lower()}"><span class="pb-severity">{a.severity.name.capitalize()}</span> {esc(a.text)}</li>'
+        f'<li class="pb-action {a.severity.name.lower()}"><span class="pb-severity">{a.severity.name.capitalize()}</span> '
+        f"{esc(a.text)}{age(a)}</li>"
         for a in result.actions
     )
     notes = "".join(f"<li>{esc(line)}</li>" for line in result.notes)

@@ -71,6 +71,9 @@ class Action:
         text: the sentence the summary shows (made by the area's views).
         money: USD a year at stake, when the problem has a price.
         figures: keys of the figures it rests on.
+        first_seen: the as-of date (ISO) of the first run in the unbroken series of runs that
+            found it, from the history (:mod:`playbook.history`); None when no history was read.
+        weeks_open: whole weeks from ``first_seen`` to this run's as-of date (0: new this week).
     """
 
     rule: str
@@ -79,6 +82,8 @@ class Action:
     text: str
     money: float | None = None
     figures: tuple[str, ...] = ()
+    first_seen: str | None = None
+    weeks_open: int | None = None
 
     def rank(self) -> tuple[int, float]:
         """Sort key, most urgent first: severity, then money at stake."""

@@ -189,12 +189,13 @@ def _actions(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return list(result.get("actions", [])) if entry.get("html") else []
 
 
-def look_here_first(reports: dict[str, dict[str, Any]], limit: int = LOOK_FIRST) -> list[dict[str, Any]]:
+def look_here_first(reports: dict[str, dict[str, Any]], limit: int = LOOK_FIRST, snoozed: set[tuple[str, str, str]] = frozenset()) -> list[dict[str, Any]]:
     """The most urgent actions across every team and area: severity first, then money at stake.
 
     Every high-severity action is listed, however many there are (the list exists so that none
     is missed); the others fill it up to ``limit``. Team ``all`` repeats its teams' problems, so
-    its actions are listed only when no team's report names the same rule and subject.
+    its actions are listed only when no team's report names the same rule and subject. Actions
+    snoozed on the actions page (``snoozed``: team, rule, subject) are left out until their date.
     """
     from playbook.figures import Severity
 
@@ -205,6 +206,9 @@ def look_here_first(reports: dict[str, dict[str, Any]], limit: int = LOOK_FIRST)
             mark = (action["rule"], action["subject"])
             if entry["team"] == "all" and mark in seen:
                 continue
+            if (entry["team"], *mark) in snoozed:
+                seen.add(mark)
+                continue
             seen.add(mark)
             found.append({**action, "team": entry["team"], "team_name": entry.get("team_name", entry["team"]),
                           "area": entry["area"], "html": entry["html"]})
@@ -214,8 +218,80 @@ def look_here_first(reports: dict[str, dict[str, Any]], limit: int = LOOK_FIRST)
     return found[:max(limit, high)]
 
 
-def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
-    """Write ``index.html``: "look here first", then every team x area with status, headline and link.
+TREND_POINTS = 12
+
+
+def sparkline(points: list[dict[str, Any]], width: int = 132, height: int = 30) -> dict[str, Any] | None:
+    """An inline SVG trend of a figure's last runs (``points``: history rows, oldest first).
+
+    Returns the drawing's parts (the polyline's points, the markers of params changes, the last
+    point) and the values it is drawn from, or None with fewer than two points to draw.
+    """
+    values = [p["value"] for p in points]
+    known = [v for v in values if v is not None]
+    if len(points) < 2 or not known:
+        return None
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    step = (width - 8) / (len(points) - 1)
+    xy = [(4 + i * step, None if v is None else 4 + (height - 8) * (1 - (v - low) / span)) for i, v in enumerate(values)]
+    # A missing value breaks the line; so does a change of params (drawn as a dashed rule).
+    segments, current = [], []
+    for (x, y), point in zip(xy, points):
+        if y is None or (point.get("series_break") and current):
+            segments.append(current)
+            current = []
+        if y is not None:
+            current.append((x, y))
+    segments.append(current)
+    last = next(((x, y) for x, y in reversed(xy) if y is not None), None)
+    return {
+        "width": width, "height": height,
+        "lines": [" ".join(f"{x:.1f},{y:.1f}" for x, y in seg) for seg in segments if len(seg) > 1],
+        "lone": [seg[0] for seg in segments if len(seg) == 1],
+        "breaks": [x - step / 2 for (x, _), p in zip(xy, points) if p.get("series_break")],
+        "last": last,
+        "data_values": json.dumps([p["value"] for p in points]),
+        "data_dates": json.dumps([str(p["as_of"]) for p in points]),
+    }
+
+
+def trends(reports: dict[str, dict[str, Any]], history: Any) -> dict[str, dict[str, Any]]:
+    """Per report (``team/area``), the trend of its first headline figure over its last
+    TREND_POINTS recorded runs up to the report's own as-of date, with a sentence saying so."""
+    from playbook.figures import Figure
+    from playbook.views import figure_value
+
+    out: dict[str, dict[str, Any]] = {}
+    if history is None or history.figures.empty:
+        return out
+    for key, entry in reports.items():
+        result = entry.get("result") or {}
+        headline = result.get("headline") or []
+        if not headline or not entry.get("as_of"):
+            continue
+        series = history.series(entry["team"], entry["area"], headline[0])
+        series = series[series.as_of <= datetime.fromisoformat(entry["as_of"]).date()].tail(TREND_POINTS)
+        points = [
+            {"as_of": r.as_of, "value": None if r.value != r.value else float(r.value), "series_break": bool(r.series_break)}
+            for r in series.itertuples()
+        ]
+        drawing = sparkline(points)
+        if drawing is None:
+            continue
+        first = series.iloc[0]
+        shown = [figure_value(Figure(first.figure, first.label, p["value"], first.unit)) for p in points]
+        breaks = sum(p["series_break"] for p in points)
+        drawing["text"] = (f"{first.label} over the last {len(points)} runs, {_day_words(points[0]['as_of'])} to "
+                           f"{_day_words(points[-1]['as_of'])}: {', '.join(shown)}"
+                           + (f"; the params changed {'once' if breaks == 1 else f'{breaks} times'} (dashed line)" if breaks else ""))
+        out[key] = drawing
+    return out
+
+
+def write_index(out_dir: Path, manifest: dict[str, Any], history: Any = None, snoozes: list[Any] | None = None) -> Path:
+    """Write ``index.html``: "look here first", then every team x area with status, headline,
+    the headline's trend over its last runs (from ``history``) and link.
 
     A cell is coloured only when its report has an action, and then shows the most urgent one.
     """
@@ -240,8 +316,31 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
     counts: dict[str, int] = {}
     for entry in reports.values():
         counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-    page = _render_page("index.html.j2", manifest=manifest, rows=rows, areas=areas, counts=counts, first=look_here_first(reports))
+    board = _board(manifest, history, snoozes or [])
+    snoozed = {(r["team"], r["rule"], r["subject"]) for r in board["snoozed"]}
+    page = _render_page("index.html.j2", manifest=manifest, rows=rows, areas=areas, counts=counts,
+                        first=look_here_first(reports, snoozed=snoozed), trends=trends(reports, history), board=board)
     path = out_dir / "index.html"
+    write_atomic(path, page)
+    return path
+
+
+def _board(manifest: dict[str, Any], history: Any, snoozes: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """The actions page's rows (:func:`playbook.history.actions_board`) for this manifest."""
+    from playbook.history import actions_board
+
+    owners = {team: dict((params or {}).get("owners") or {}) for team, params in manifest.get("params", {}).items()}
+    today = datetime.fromisoformat(manifest["as_of"]).date() if manifest.get("as_of") else datetime.now(timezone.utc).date()
+    return actions_board(manifest.get("reports", {}), history, snoozes, owners, today)
+
+
+def write_actions(out_dir: Path, manifest: dict[str, Any], history: Any = None, snoozes: list[Any] | None = None) -> Path:
+    """Write ``actions.html``: every action of every team and area, one row per problem, ranked
+    by severity and money at stake, with owner, first seen, weeks open and status; the snoozed
+    ones folded with their reasons; the ones resolved since the last run."""
+    board = _board(manifest, history, snoozes or [])
+    page = _render_page("actions.html.j2", manifest=manifest, board=board, history=history is not None)
+    path = out_dir / "actions.html"
     write_atomic(path, page)
     return path
 

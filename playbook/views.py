@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from playbook.figures import AreaResult, Figure
+from playbook.figures import Action, AreaResult, Figure
 
 Format = str  # "int", "pct", "pct1", "p", "money", "score", "signed", "num1", "date", "text"
 
@@ -169,3 +169,15 @@ def headline_text(result: AreaResult) -> str:
         change = figure_change(figure)
         parts.append(f"{figure_text(figure)} ({change})" if change else figure_text(figure))
     return ", ".join(parts)
+
+
+def age_words(action: Action | dict[str, Any]) -> str:
+    """How long an action has been open, from its history: "new this week" (first seen in the
+    last seven days), "open for 3 weeks (since 12 Oct 2026)"; "" when no history was read."""
+    get = action.get if isinstance(action, dict) else lambda k: getattr(action, k)
+    first, weeks = get("first_seen"), get("weeks_open")
+    if not first or weeks is None:
+        return ""
+    if weeks < 1:
+        return "new this week"
+    return f"open for {count_words(weeks, 'weeks')}, since {format_value(pd.Timestamp(first), 'date')}"

@@ -61,7 +61,8 @@ def execute_job(job: Job) -> Outcome:
         job.team, job.area, Status.FAILED, team_name=job.team_name,
         period={"start": job.period[0], "end": job.period[1]}, fingerprint=job.fingerprint,
     )
-    parameters = {"team": job.team, "params_dir": job.params_dir, "workspace": job.workspace, "as_of": job.as_of}
+    parameters = {"team": job.team, "params_dir": job.params_dir, "workspace": job.workspace, "as_of": job.as_of,
+                  "history": job.history}
     theirs = [p.name for p in (html_path, nb_path, failed_path) if not written_here(p)]
     if theirs:
         outcome.reason = (f"{out_dir / job.team} holds {', '.join(theirs)} that the playbook did not write; "
@@ -128,6 +129,7 @@ def execute_job(job: Job) -> Outcome:
             outcome.rendered_at = now()
             outcome.last_good_at = outcome.rendered_at
             outcome.input_key = job.input_key
+            outcome.as_of = job.as_of
         except Exception as err:  # noqa: BLE001
             outcome.reason = disk_reason(err, out_dir) or f"export failed: {type(err).__name__}: {err}"
     if html_path.exists():

@@ -44,6 +44,7 @@ class Outcome:
     attempts: int = 0
     input_key: str | None = None
     reused: bool = False
+    as_of: str | None = None
 
     @property
     def key(self) -> str:

@@ -12,8 +12,9 @@ from typing import Any
 
 import playbook
 from playbook.areas import AREAS, Area, get_area
-from playbook.config import check_team_name, ignored_team_files, list_teams, load_areas, load_params, workspace_path
+from playbook.config import check_team_name, ignored_team_files, list_teams, load_areas, load_params, load_snoozes, workspace_path
 from playbook.errors import PlaybookError, SchemaError, UsageError
+from playbook.history import History, HistoryError, history_path
 from playbook.period import resolve_period
 from playbook.runner.outcomes import Outcome, Status
 from playbook.workspace import Workspace
@@ -37,6 +38,7 @@ class Job:
     fingerprint: str = ""
     time_limit: int = 1800
     input_key: str = ""
+    history: str = "-"
 
     @property
     def key(self) -> str:
@@ -56,6 +58,9 @@ class Plan:
     fingerprints: dict[str, str]
     warnings: list[str]
     known_teams: list[str] = field(default_factory=list)
+    params_dir: Path | None = None
+    history: Any = None
+    snoozes: list[Any] = field(default_factory=list)
 
 
 def make_plan(
@@ -77,11 +82,17 @@ def make_plan(
         notebooks: a folder of ``<area>.ipynb`` to run instead of the project's notebooks.
         force: execute every report even when its inputs are unchanged.
 
+    The history in ``out_dir`` is read here: each report's kernel reads its actions' ages from it,
+    and a report is rendered again when the history it would read has changed. A history that
+    cannot be read is kept as it is and left out of this run (a warning says so).
+
     Raises:
         UsageError: an unknown team or area, or a notebook missing from ``notebooks`` (nothing is run).
+        ParamsError: ``params/actions.yaml`` is malformed (nothing is run).
     """
     params_dir = Path(params_dir).resolve()
     load_areas(params_dir)
+    snoozes = load_snoozes(params_dir)
     known = list_teams(params_dir)
     if not known:
         raise UsageError(f"no team parameters found in {params_dir / 'teams'}; add a <team>.yaml there")
@@ -112,6 +123,12 @@ def make_plan(
     from playbook.render import read_manifest
 
     previous = read_manifest(Path(out_dir))["reports"]
+    store = history_path(Path(out_dir).resolve())
+    try:
+        history: History | None = History.read(store)
+    except HistoryError as err:
+        history = None
+        warnings.append(f"{err}; it is kept as it is, and this run's figures are not added to it")
     notebook_hashes: dict[str, str] = {}
     for team in teams or known:
         try:
@@ -142,7 +159,8 @@ def make_plan(
             notebook = notebook_of[area.name]
             if notebook not in notebook_hashes:
                 notebook_hashes[notebook] = _area_hash(area, notebook)
-            key = input_key(notebook_hashes[notebook], run_params[team], fingerprint, period, as_of)
+            past = history.digest(team, area.name, as_of) if history is not None else "-"
+            key = input_key(notebook_hashes[notebook], run_params[team], fingerprint, period, as_of, past)
             fingerprints[f"{team}/{area.name}"] = fingerprint
             old = previous.get(f"{team}/{area.name}", {})
             if not force and _reusable(old, key, Path(out_dir)):
@@ -172,12 +190,13 @@ def make_plan(
                     fingerprint=fingerprint,
                     time_limit=params.time_limit,
                     input_key=key,
+                    history=str(store) if history is not None else "-",
                 )
             )
     for ws in opened.values():
         if isinstance(ws, Workspace):
             ws.close()
-    return Plan(jobs, decided, run_params, fingerprints, warnings, known)
+    return Plan(jobs, decided, run_params, fingerprints, warnings, known, params_dir, history, snoozes)
 
 
 def _area_hash(area: Area, notebook: str) -> str:
@@ -208,9 +227,10 @@ def code_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def input_key(notebook_hash: str, params: dict[str, Any], fingerprint: str, period: Any, as_of: date) -> str:
+def input_key(notebook_hash: str, params: dict[str, Any], fingerprint: str, period: Any, as_of: date, history: str = "") -> str:
     """Everything a report depends on, hashed: the notebook, the team's merged params, the data
-    it reads, its period and as-of date, and the playbook's version and code."""
+    it reads, its period and as-of date, what it reads from the history (see
+    :meth:`playbook.history.History.digest`), and the playbook's version and code."""
     facts = {
         "code": code_hash(),
         "notebook": notebook_hash,
@@ -218,6 +238,7 @@ def input_key(notebook_hash: str, params: dict[str, Any], fingerprint: str, peri
         "data": fingerprint,
         "period": [period.start.isoformat(), period.end.isoformat()],
         "as_of": as_of.isoformat(),
+        "history": history,
         "playbook": playbook.__version__,
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]

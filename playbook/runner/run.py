@@ -10,10 +10,11 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from playbook.areas import AREAS
 from playbook.errors import OutputWriteError, RunError, RunInterrupted
+from playbook.history import HISTORY_NAME, History, history_path, params_hash
 from playbook.render import TMP_MARK, TMP_SUFFIX, written_here
 from playbook.runner.execute import PARTIAL_SUFFIX, disk_reason, write_no_data
 from playbook.runner.executors import DaskExecutor, Executor, LocalExecutor
@@ -33,7 +34,8 @@ def remove_leftovers(out_dir: Path, teams: list[str]) -> list[Path]:
     """
     removed = []
     for folder in [out_dir, *(out_dir / team for team in teams)]:
-        for pattern in (f".*{TMP_MARK}*{TMP_SUFFIX}", f".*{TMP_MARK}*{PARTIAL_SUFFIX}"):
+        # (DuckDB's write-ahead log of a history file being written is named after it: .tmp.wal)
+        for pattern in (f".*{TMP_MARK}*{TMP_SUFFIX}", f".*{TMP_MARK}*{PARTIAL_SUFFIX}", f".*{TMP_MARK}*{TMP_SUFFIX}.wal"):
             for path in folder.glob(pattern):
                 if _owner_pid(path.name) is not None and gone(_owner_pid(path.name)) and path.is_file():
                     path.unlink(missing_ok=True)
@@ -53,7 +55,7 @@ def foreign_entries(out_dir: Path, teams: list[str]) -> list[str]:
     manifest, the run lock and the folders of known teams (sorted names)."""
     if not out_dir.is_dir():
         return []
-    ours = {"index.html", "manifest.json", LOCK_NAME, *teams}
+    ours = {"index.html", "manifest.json", "actions.html", HISTORY_NAME, LOCK_NAME, *teams}
     try:
         names = [entry.name for entry in out_dir.iterdir()]
     except OSError:
@@ -98,6 +100,18 @@ def output_lock(out_dir: Path) -> Iterator[None]:
         handle.close()
 
 
+def record_outcomes(history: History, outcomes: list[Outcome], params: dict[str, Any]) -> History:
+    """``history`` with the figures and actions of every report this run rendered (a reused
+    report adds nothing: its figures are already there); the same object when none was rendered."""
+    for o in outcomes:
+        if o.status != Status.RENDERED or o.reused or not o.result or not o.as_of or o.team not in params:
+            continue
+        period = (o.period or {}).get("start"), (o.period or {}).get("end")
+        history = history.record(o.team, o.area, date.fromisoformat(o.as_of), o.result, period=period,
+                                 fingerprint=o.fingerprint or "", params_hash=params_hash(params[o.team], o.area))
+    return history
+
+
 def run_plan(
     plan: Plan,
     out_dir: Path,
@@ -128,7 +142,7 @@ def run_plan(
         probe.close()
     except OSError as err:
         raise RunError(f"cannot write to the output folder {out_dir}: {err.strerror or err}") from err
-    theirs = [name for name in ("index.html", "manifest.json") if not written_here(out_dir / name)]
+    theirs = [name for name in ("index.html", "manifest.json", "actions.html") if not written_here(out_dir / name)]
     if theirs:
         raise RunError(f"{out_dir} holds {' and '.join(theirs)} that the playbook did not write; refusing to overwrite "
                        f"{'them' if len(theirs) > 1 else 'it'}: give another --out")
@@ -140,7 +154,7 @@ def _run_locked(
     plan: Plan, out_dir: Path, jobs: int | None, as_of: date | None, on_done: Callable[[Outcome, int, int], None] | None,
     dask: str | None = None,
 ) -> list[Outcome]:
-    from playbook.render import build_manifest, read_manifest, write_index, write_manifest
+    from playbook.render import build_manifest, read_manifest, write_actions, write_index, write_manifest
 
     if plan.jobs:
         check_kernel()
@@ -185,6 +199,7 @@ def _run_locked(
                 outcome.last_good_at = old.get("last_good_at")
                 outcome.headline = outcome.headline or old.get("headline")
                 outcome.result = outcome.result or old.get("result")
+                outcome.as_of = outcome.as_of or old.get("as_of")
     if any(o.reused for o in outcomes):
         # Reused reports were not validated this time; their data warnings are the last run's.
         plan.warnings += [w for w in previous.get("warnings", []) if w not in plan.warnings]
@@ -193,7 +208,12 @@ def _run_locked(
         known_teams=plan.known_teams, params=plan.params, fingerprints=plan.fingerprints, warnings=plan.warnings,
     )
     outcomes = sorted(outcomes, key=lambda o: (o.team, o.area))
-    for name, write in (("manifest.json", write_manifest), ("index.html", write_index)):
+    history = record_outcomes(plan.history, outcomes, plan.params) if plan.history is not None else None
+    writes = [("manifest.json", write_manifest), ("index.html", lambda d, m: write_index(d, m, history, plan.snoozes)),
+              ("actions.html", lambda d, m: write_actions(d, m, history, plan.snoozes))]
+    if history is not None and history is not plan.history:
+        writes.insert(0, (HISTORY_NAME, lambda d, m: history.write(history_path(d))))
+    for name, write in writes:
         try:
             write(out_dir, manifest)
         except OSError as err:

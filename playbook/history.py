@@ -1,0 +1,348 @@
+"""Every figure of every run, kept in the reports folder (``reports/history.duckdb``).
+
+Each rendered report adds its figures (all of them, not just the headline) and its actions to
+the history, keyed by team, area and as-of date, with the period, the data fingerprint and a
+hash of the team's params beside them. A run for an as-of date already recorded replaces that
+date's rows; a report reused unchanged adds nothing. A change in the params hash between two
+points marks a break in the series (the figure may have moved because its definition did).
+
+The store is an embedded DuckDB file with three tables (``runs``, ``figures``, ``actions``) that
+anyone can query. It is never changed in place: every write makes a whole new file beside it and
+renames it over the old one (:func:`playbook.render.replacing`), so a run killed while writing
+leaves the last complete history, and the next run completes it.
+
+Actions age here: an action found in a team's report at its last recorded as-of date keeps the
+``first_seen`` date it had then, so "open for N weeks" counts the unbroken series of runs that
+found it (after Gainsight's calls to action, which stay open until closed). This is what the
+report's summary, the actions page and the index all read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from playbook.errors import PlaybookError
+from playbook.figures import AreaResult, result_from_dict
+
+HISTORY_NAME = "history.duckdb"
+# The store's layout; a file with another version is read as far as it goes and rewritten in this one.
+VERSION = 1
+# Params that change neither a figure's definition nor its value: editing them breaks no series.
+UNSCORED_PARAMS = frozenset({"execution_timeout", "time_limit", "owners", "alerts", "extra_areas", "name"})
+
+RUN_COLUMNS = {
+    "team": "str", "area": "str", "as_of": "date", "period_start": "date", "period_end": "date",
+    "fingerprint": "str", "params_hash": "str", "source": "str", "recorded_at": "str", "playbook_version": "str",
+}
+FIGURE_COLUMNS = {
+    "team": "str", "area": "str", "as_of": "date", "figure": "str", "label": "str", "unit": "str", "good": "str",
+    "subject": "str", "value": "float", "previous": "float", "headline": "bool", "period_start": "date",
+    "period_end": "date", "fingerprint": "str", "params_hash": "str",
+}
+ACTION_COLUMNS = {
+    "team": "str", "area": "str", "as_of": "date", "rule": "str", "subject": "str", "severity": "str", "money": "float",
+    "text": "str", "figures": "str", "first_seen": "date",
+}
+KEY = ["team", "area", "as_of"]
+# The store's SQL, written out per table: no name or value is ever formatted into it.
+READ_SQL = {"runs": "SELECT * FROM runs", "figures": "SELECT * FROM figures", "actions": "SELECT * FROM actions"}
+CREATE_SQL = {
+    "runs": "CREATE TABLE runs AS SELECT * FROM incoming",
+    "figures": "CREATE TABLE figures AS SELECT * FROM incoming",
+    "actions": "CREATE TABLE actions AS SELECT * FROM incoming",
+}
+
+
+class HistoryError(PlaybookError):
+    """Raised when the history store cannot be read or written (the message says which file and why)."""
+
+
+def _empty(columns: dict[str, str]) -> pd.DataFrame:
+    dtypes = {"str": "object", "date": "object", "float": "float64", "bool": "bool"}
+    return pd.DataFrame({c: pd.Series(dtype=dtypes[t]) for c, t in columns.items()})
+
+
+def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """``frame`` with exactly ``columns``, dates as ``datetime.date`` and numbers as float64."""
+    out = frame.reindex(columns=list(columns)).copy()
+    for column, kind in columns.items():
+        if kind == "date":
+            out[column] = pd.to_datetime(out[column]).dt.date
+        elif kind == "float":
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+        elif kind == "bool":
+            out[column] = out[column].fillna(False).astype(bool)
+        else:
+            out[column] = out[column].astype("object").where(out[column].notna(), None)
+    return out.reset_index(drop=True)
+
+
+def params_hash(params: dict[str, Any], area: str) -> str:
+    """A hash of the team's params that can change ``area``'s figures: everything but the
+    sections of other areas and the settings in UNSCORED_PARAMS (owners, alerts, time limits)."""
+    from playbook.areas import AREAS
+
+    relevant = {k: v for k, v in params.items() if k not in UNSCORED_PARAMS and (k == area or k not in AREAS)}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class History:
+    """The history store's three tables as frames (``runs``, ``figures``, ``actions``).
+
+    A History is a value: :meth:`record` returns a new one, and only :meth:`write` touches disk.
+    """
+
+    runs: pd.DataFrame = field(default_factory=lambda: _empty(RUN_COLUMNS))
+    figures: pd.DataFrame = field(default_factory=lambda: _empty(FIGURE_COLUMNS))
+    actions: pd.DataFrame = field(default_factory=lambda: _empty(ACTION_COLUMNS))
+
+    # -- reading and writing -------------------------------------------------------------------
+
+    @classmethod
+    def read(cls, path: Path | str) -> History:
+        """The history in ``path``; an empty one when the file does not exist.
+
+        Raises:
+            HistoryError: the file exists but is not a history the playbook wrote, or cannot be read.
+        """
+        import duckdb
+
+        path = Path(path)
+        if not path.exists():
+            return cls()
+        if path.is_symlink() or not path.is_file():
+            raise HistoryError(f"{path} is not a plain file; the history is kept only in a file of the playbook's own")
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as err:
+            raise HistoryError(f"cannot read the history {path}: {err}") from None
+        try:
+            names = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            missing = {"playbook_history", "runs", "figures", "actions"} - names
+            if missing:
+                raise HistoryError(f"{path} is not a playbook history (it has no {', '.join(sorted(missing))} table); "
+                                   "move it away, or give another --out")
+            frames = {name: con.execute(sql).df() for name, sql in READ_SQL.items()}
+        except duckdb.Error as err:
+            raise HistoryError(f"cannot read the history {path}: {err}") from None
+        finally:
+            con.close()
+        return cls(_typed(frames["runs"], RUN_COLUMNS), _typed(frames["figures"], FIGURE_COLUMNS),
+                   _typed(frames["actions"], ACTION_COLUMNS))
+
+    def write(self, path: Path | str) -> None:
+        """Write the whole history to ``path`` atomically: a new file beside it, renamed over it."""
+        import duckdb
+
+        from playbook.render import replacing
+
+        path = Path(path)
+        with replacing(path) as tmp:
+            # DuckDB refuses the empty file mkstemp made; the name stays ours (see render.TMP_MARK).
+            tmp.unlink()
+            con = duckdb.connect(str(tmp))
+            try:
+                con.execute("CREATE TABLE playbook_history (version INTEGER, written_at VARCHAR)")
+                con.execute("INSERT INTO playbook_history VALUES (?, ?)", [VERSION, datetime.now(timezone.utc).isoformat()])
+                for name, frame, columns in (("runs", self.runs, RUN_COLUMNS), ("figures", self.figures, FIGURE_COLUMNS),
+                                             ("actions", self.actions, ACTION_COLUMNS)):
+                    rows = _typed(frame, columns).sort_values(KEY, kind="stable")
+                    con.register("incoming", rows)
+                    con.execute(CREATE_SQL[name])
+                    con.unregister("incoming")
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            Path(f"{tmp}.wal").unlink(missing_ok=True)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+
+    # -- adding a report -----------------------------------------------------------------------
+
+    def record(
+        self, team: str, area: str, as_of: date, result: AreaResult | dict[str, Any], *, period: tuple[Any, Any],
+        fingerprint: str, params_hash: str, source: str = "run",
+    ) -> History:
+        """A new History with ``result``'s figures and actions as the team's report on ``area``
+        for ``as_of`` (replacing any rows already there for that day)."""
+        import playbook
+
+        result = result_from_dict(result) if isinstance(result, dict) else result
+        start, end = (pd.Timestamp(d).date() if d is not None else None for d in period)
+        run = pd.DataFrame([{
+            "team": team, "area": area, "as_of": as_of, "period_start": start, "period_end": end, "fingerprint": fingerprint,
+            "params_hash": params_hash, "source": source, "playbook_version": playbook.__version__,
+            "recorded_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        }])
+        figures = pd.DataFrame([{
+            "team": team, "area": area, "as_of": as_of, "figure": key, "label": f.label, "unit": f.unit, "good": f.good,
+            "subject": f.subject, "value": f.value, "previous": f.previous, "headline": key in result.headline,
+            "period_start": start, "period_end": end, "fingerprint": fingerprint, "params_hash": params_hash,
+        } for key, f in result.figures.items()], columns=list(FIGURE_COLUMNS))
+        actions = pd.DataFrame([{
+            "team": team, "area": area, "as_of": as_of, "rule": a.rule, "subject": a.subject,
+            "severity": a.severity.name.lower(), "money": a.money, "text": a.text, "figures": ",".join(a.figures),
+            "first_seen": a.first_seen or as_of,
+        } for a in result.actions], columns=list(ACTION_COLUMNS))
+        return History(*(
+            _typed(pd.concat([_without(old, team, area, as_of), new], ignore_index=True) if len(old) else new, columns)
+            for old, new, columns in ((self.runs, run, RUN_COLUMNS), (self.figures, figures, FIGURE_COLUMNS),
+                                      (self.actions, actions, ACTION_COLUMNS))
+        ))
+
+    def recorded(self, team: str, area: str, as_of: date) -> dict[str, Any] | None:
+        """The run recorded for the team's report on ``area`` on ``as_of``, or None."""
+        rows = self.runs[(self.runs.team == team) & (self.runs.area == area) & (self.runs.as_of == as_of)]
+        return rows.iloc[-1].to_dict() if len(rows) else None
+
+    # -- what a run reads back -----------------------------------------------------------------
+
+    def previous_as_of(self, team: str, area: str, as_of: date) -> date | None:
+        """The last as-of date before ``as_of`` at which the team's report on ``area`` was recorded."""
+        days = self.runs.loc[(self.runs.team == team) & (self.runs.area == area) & (self.runs.as_of < as_of), "as_of"]
+        return max(days) if len(days) else None
+
+    def actions_at(self, team: str, area: str, as_of: date | None) -> pd.DataFrame:
+        """The actions the team's report on ``area`` recorded for ``as_of`` (none for None)."""
+        a = self.actions
+        return a[(a.team == team) & (a.area == area) & (a.as_of == as_of)] if as_of is not None else a.iloc[0:0]
+
+    def age(self, team: str, area: str, as_of: date, actions: Iterable[Any]) -> tuple[Any, ...]:
+        """``actions`` (:class:`~playbook.figures.Action`) with ``first_seen`` and ``weeks_open``
+        set: the date the unbroken series of runs that found each began (this run's as-of date
+        when the last run did not find it)."""
+        before = self.actions_at(team, area, self.previous_as_of(team, area, as_of))
+        seen = {(r.rule, r.subject): r.first_seen for r in before.itertuples()}
+        aged = []
+        for action in actions:
+            first = seen.get((action.rule, action.subject)) or as_of
+            first = min(first, as_of)
+            aged.append(replace(action, first_seen=first.isoformat(), weeks_open=(as_of - first).days // 7))
+        return tuple(aged)
+
+    def digest(self, team: str, area: str, as_of: date) -> str:
+        """A hash of what the team's report on ``area`` reads from the history for ``as_of`` (the
+        actions of the last run before it), so a report is rendered again when that changes."""
+        before = self.actions_at(team, area, self.previous_as_of(team, area, as_of))
+        rows = sorted((r.rule, r.subject, str(r.first_seen), str(r.as_of)) for r in before.itertuples())
+        return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:12]
+
+    def series(self, team: str | None = None, area: str | None = None, figure: str | None = None,
+               headline_only: bool = False) -> pd.DataFrame:
+        """Every recorded point of the matching figures, oldest first, with ``series_break`` True
+        where the params hash differs from the point before it in the same series.
+
+        Columns: team, area, figure, subject, label, unit, as_of, value, previous, params_hash,
+        fingerprint, series_break.
+        """
+        f = self.figures
+        if team is not None:
+            f = f[f.team == team]
+        if area is not None:
+            f = f[f.area == area]
+        if figure is not None:
+            f = f[f.figure == figure]
+        if headline_only:
+            f = f[f.headline]
+        f = f.assign(subject_key=f.subject.fillna("")).sort_values(["team", "area", "figure", "subject_key", "as_of"], kind="stable")
+        before = f.groupby(["team", "area", "figure", "subject_key"], sort=False).params_hash.shift()
+        f = f.assign(series_break=before.notna() & (before != f.params_hash))
+        return f[["team", "area", "figure", "subject", "label", "unit", "as_of", "value", "previous", "params_hash",
+                  "fingerprint", "series_break"]].reset_index(drop=True)
+
+
+def _without(frame: pd.DataFrame, team: str, area: str, as_of: date) -> pd.DataFrame:
+    return frame[~((frame.team == team) & (frame.area == area) & (frame.as_of == as_of))]
+
+
+def history_path(out_dir: Path | str) -> Path:
+    """Where the reports folder ``out_dir`` keeps its history."""
+    return Path(out_dir) / HISTORY_NAME
+
+
+def week_dates(as_of: date, weeks: int) -> list[date]:
+    """The ``weeks`` weekly as-of dates ending on ``as_of``, oldest first."""
+    from datetime import timedelta
+
+    return [as_of - timedelta(days=7 * k) for k in range(weeks - 1, -1, -1)]
+
+
+# -- the actions page ------------------------------------------------------------------------------
+
+SEVERITY_ORDER = {"high": 3, "medium": 2, "low": 1}
+
+
+def _rank(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (-SEVERITY_ORDER.get(row["severity"], 0), -(row.get("money") or 0.0), row["team"], row["area"], row["subject"])
+
+
+def actions_board(reports: dict[str, dict[str, Any]], history: History | None, snoozes: Iterable[Any],
+                  owners: dict[str, dict[str, str]], today: date) -> dict[str, list[dict[str, Any]]]:
+    """Every action of every team and area, one row per problem, for ``reports/actions.html``.
+
+    A problem is a rule and subject in one team's report; team ``all`` repeats its teams'
+    problems, so its action is a row of its own only when no team's report names the same rule
+    and subject. Each row carries its owner (params ``owners``, per team), when it was first seen
+    and for how many weeks it has been open, and its status: new (first seen by this report's
+    run), ongoing, or resolved (found by the report's last recorded run before this one, gone now).
+
+    Args:
+        reports: the manifest's reports (each with its recorded ``result`` and ``as_of``).
+        history: the history the ages and the resolved ones come from (None: no resolved rows).
+        snoozes: :class:`playbook.config.Snooze` entries; a matching open row until its date is
+            moved to ``snoozed`` with its reason.
+        owners: team -> area -> owner.
+        today: the run's as-of date, which snoozes are judged against.
+
+    Returns:
+        ``open`` (most urgent first), ``snoozed`` and ``resolved`` rows.
+    """
+    shown = {k: e for k, e in reports.items() if e.get("html") and (e.get("result") or {}).get("actions") is not None}
+    named = {(a["rule"], a["subject"]) for e in shown.values() if e["team"] != "all" for a in e["result"]["actions"]}
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    resolved: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for entry in shown.values():
+        team, area = entry["team"], entry["area"]
+        as_of = date.fromisoformat(entry["as_of"]) if entry.get("as_of") else None
+        common = {"team": team, "team_name": entry.get("team_name") or team, "area": area, "html": entry["html"],
+                  "owner": owners.get(team, {}).get(area, ""), "as_of": as_of}
+        current = set()
+        for action in entry["result"]["actions"]:
+            current.add((action["rule"], action["subject"]))
+            if team == "all" and (action["rule"], action["subject"]) in named:
+                continue
+            first = date.fromisoformat(action["first_seen"]) if action.get("first_seen") else None
+            status = "new" if first is None or first == as_of else "ongoing"
+            rows[(team, action["rule"], action["subject"])] = {
+                **common, **{k: action.get(k) for k in ("rule", "subject", "severity", "text", "money", "weeks_open")},
+                "first_seen": first, "status": status,
+            }
+        if history is None or as_of is None or history.recorded(team, area, as_of) is None:
+            continue
+        before = history.previous_as_of(team, area, as_of)
+        for old in history.actions_at(team, area, before).itertuples():
+            mark = (old.rule, old.subject)
+            if mark in current or (team == "all" and mark in named):
+                continue
+            resolved[(team, old.rule, old.subject)] = {
+                **common, "rule": old.rule, "subject": old.subject, "severity": old.severity, "text": old.text,
+                "money": None if pd.isna(old.money) else float(old.money), "first_seen": old.first_seen,
+                "last_seen": before, "weeks_open": (before - old.first_seen).days // 7, "status": "resolved",
+            }
+    open_rows, snoozed = [], []
+    for row in rows.values():
+        snooze = next((s for s in snoozes if s.matches(row["rule"], row["subject"], row["team"])), None)
+        if snooze is not None and today <= snooze.until:
+            snoozed.append({**row, "until": snooze.until, "reason": snooze.reason})
+        else:
+            open_rows.append({**row, "snooze_ended": snooze.until if snooze is not None else None})
+    return {"open": sorted(open_rows, key=_rank), "snoozed": sorted(snoozed, key=_rank), "resolved": sorted(resolved.values(), key=_rank)}
