@@ -9,6 +9,7 @@ never listed twice; a rule naming a figure the area does not have is said in a n
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 from playbook.figures import Action, AreaResult, Figure, Severity
@@ -26,7 +27,10 @@ def crossed(kind: str, bound: float, figure: Figure) -> bool:
     change = figure.change
     if change is None:
         return False
-    return change >= bound if kind == "rise" else change <= -bound
+    # A change the report states as exactly the bound reaches it: 0.3 - 0.2 is 0.09999999999999998
+    # in floating point, and it reads "up 10 points".
+    moved = change if kind == "rise" else -change
+    return moved >= bound or math.isclose(moved, bound, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def bound_words(kind: str, bound: float, figure: Figure) -> str:

@@ -360,7 +360,8 @@ def _describe_error(err: dict[str, Any], origins: dict[tuple[str, ...], tuple[Pa
     if err["type"] == "missing":
         return f"{place}: missing required key '{key}'"
     message = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
-    return f"{place}: {key}: {message}; found {found!r}"
+    # A check of the playbook's own already says what it found.
+    return f"{place}: {key}: {message}" if "; found " in message else f"{place}: {key}: {message}; found {found!r}"
 
 
 def load_params(params_dir: Path | str, team: str) -> Params:
