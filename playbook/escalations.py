@@ -514,12 +514,18 @@ def summarise(report: EscalationsReport, params: EscalationsParams) -> AreaResul
     for row in report.sla.itertuples():
         for kind, label in (("first_response", "first responses"), ("resolution", "resolutions")):
             rate = getattr(row, f"{kind}_breach_rate")
+            # Each priority's breach rates as figures (the SLA table's very cells), for the history
+            # and for alert rules such as "P1 resolution breach rate above 10%".
+            key = f"{str(row.priority).lower()}_{kind}_breach_rate"
+            figures[key] = Figure(key, f"{row.priority} {label} breached", None if math.isnan(rate) else float(rate), "percent",
+                                  good="down", rows=int(row.opened))
             if not math.isnan(rate) and rate > params.breach_target:
                 target = getattr(row, f"{kind}_target")
                 actions.append(Action(
                     f"escalations.{kind}_breach", row.priority, PRIORITY_SEVERITY.get(row.priority, Severity.LOW),
                     f"{row.priority} {label} breached their {target:g}-hour target in {rate:.0%} of cases "
                     f"({count_words(getattr(row, f'{kind}_breached'), 'escalations')}) this period, above the {params.breach_target:.0%} allowed.",
+                    figures=(key,),
                 ))
     # A team's count is of escalations on its own products; the organisation's of all of them.
     where = " on this team's products" if report.team_scope else ""
