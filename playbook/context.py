@@ -7,7 +7,8 @@ scheduled runner (parameters injected by papermill).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import copy
+from dataclasses import dataclass, is_dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -97,7 +98,12 @@ def build(ctx: ReportContext) -> Any:
     result = apply_alerts(report.result, ctx.params.alerts, ctx.area.name)
     if ctx.history is not None:
         result = replace(result, actions=ctx.history.age(ctx.params.team, ctx.area.name, ctx.as_of, result.actions))
-    return replace(report, result=result)
+    if is_dataclass(report):
+        return replace(report, result=result)
+    # An area of the user's may return any object with a ``result``: a copy gets the new one.
+    followed = copy.copy(report)
+    followed.result = result
+    return followed
 
 
 def read_history(history: str | Path, params_dir: str | Path) -> History | None:
