@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from playbook.display import RECORD_MIME
-from playbook.views import change_words, short_money
+from playbook.views import age_words, change_words, short_money
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -434,6 +434,7 @@ def _render_page(template: str, **context: Any) -> str:
     )
     env.filters["money"] = short_money
     env.filters["day"] = _day_words
+    env.filters["age"] = age_words
     area_titles = {a.name: a.title for a in AREAS.values()}
     area_titles.update({name: name.capitalize() for name in context.get("areas", []) if name not in area_titles})
     css = (TEMPLATES / "playbook_report" / "report.css").read_text(encoding="utf-8")

@@ -137,13 +137,14 @@ def run_backfill(jobs: list[BackfillJob], history: History, out_dir: Path, worke
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from playbook.runner.run import output_lock
+    from playbook.runner.run import output_lock, remove_leftovers
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes: list[BackfillOutcome] = []
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     with output_lock(out_dir):
+        remove_leftovers(out_dir, [])
         if workers == 1:
             for job in jobs:
                 outcomes.append(backfill_job(job))
