@@ -95,6 +95,20 @@ def params_hash(params: dict[str, Any], area: str) -> str:
 
 
 @dataclass(frozen=True)
+class Point:
+    """One report's figures and actions for one as-of date, as :meth:`History.record_many` takes them."""
+
+    team: str
+    area: str
+    as_of: date
+    result: Any
+    period: tuple[Any, Any]
+    fingerprint: str
+    params_hash: str
+    source: str = "run"
+
+
+@dataclass(frozen=True)
 class History:
     """The history store's three tables as frames (``runs``, ``figures``, ``actions``).
 
@@ -174,30 +188,46 @@ class History:
     ) -> History:
         """A new History with ``result``'s figures and actions as the team's report on ``area``
         for ``as_of`` (replacing any rows already there for that day)."""
+        return self.record_many([Point(team, area, as_of, result, period, fingerprint, params_hash, source)])
+
+    def record_many(self, points: Iterable[Point]) -> History:
+        """A new History with every point recorded (a later point of the same team, area and
+        as-of date wins), joined into each table once."""
         import playbook
 
-        result = result_from_dict(result) if isinstance(result, dict) else result
-        start, end = (pd.Timestamp(d).date() if d is not None else None for d in period)
-        run = pd.DataFrame([{
-            "team": team, "area": area, "as_of": as_of, "period_start": start, "period_end": end, "fingerprint": fingerprint,
-            "params_hash": params_hash, "source": source, "playbook_version": playbook.__version__,
-            "recorded_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        }])
-        figures = pd.DataFrame([{
-            "team": team, "area": area, "as_of": as_of, "figure": key, "label": f.label, "unit": f.unit, "good": f.good,
-            "subject": f.subject, "value": f.value, "previous": f.previous, "headline": key in result.headline,
-            "period_start": start, "period_end": end, "fingerprint": fingerprint, "params_hash": params_hash,
-        } for key, f in result.figures.items()], columns=list(FIGURE_COLUMNS))
-        actions = pd.DataFrame([{
-            "team": team, "area": area, "as_of": as_of, "rule": a.rule, "subject": a.subject,
-            "severity": a.severity.name.lower(), "money": a.money, "text": a.text, "figures": ",".join(a.figures),
-            "first_seen": a.first_seen or as_of,
-        } for a in result.actions], columns=list(ACTION_COLUMNS))
-        return History(*(
-            _typed(pd.concat([_without(old, team, area, as_of), new], ignore_index=True) if len(old) else new, columns)
-            for old, new, columns in ((self.runs, run, RUN_COLUMNS), (self.figures, figures, FIGURE_COLUMNS),
-                                      (self.actions, actions, ACTION_COLUMNS))
-        ))
+        points = list({(p.team, p.area, p.as_of): p for p in points}.values())
+        if not points:
+            return self
+        stamp = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        runs, figures, actions = [], [], []
+        for p in points:
+            result = result_from_dict(p.result) if isinstance(p.result, dict) else p.result
+            start, end = (pd.Timestamp(d).date() if d is not None else None for d in p.period)
+            key = {"team": p.team, "area": p.area, "as_of": p.as_of}
+            runs.append({**key, "period_start": start, "period_end": end, "fingerprint": p.fingerprint,
+                         "params_hash": p.params_hash, "source": p.source, "playbook_version": playbook.__version__,
+                         "recorded_at": stamp})
+            figures += [{
+                **key, "figure": name, "label": f.label, "unit": f.unit, "good": f.good, "subject": f.subject, "value": f.value,
+                "previous": f.previous, "headline": name in result.headline, "period_start": start, "period_end": end,
+                "fingerprint": p.fingerprint, "params_hash": p.params_hash,
+            } for name, f in result.figures.items()]
+            actions += [{
+                **key, "rule": a.rule, "subject": a.subject, "severity": a.severity.name.lower(), "money": a.money,
+                "text": a.text, "figures": ",".join(a.figures), "first_seen": a.first_seen or p.as_of,
+            } for a in result.actions]
+        keys = pd.DataFrame([(p.team, p.area, p.as_of) for p in points], columns=KEY).assign(_replaced=True)
+
+        def merged(old: pd.DataFrame, new: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
+            fresh = pd.DataFrame(new, columns=list(columns))
+            if len(old):
+                hit = old[KEY].merge(keys, on=KEY, how="left")["_replaced"].notna().to_numpy()
+                kept = old[~hit]
+                fresh = pd.concat([kept, fresh], ignore_index=True) if len(kept) else fresh
+            return _typed(fresh, columns)
+
+        return History(merged(self.runs, runs, RUN_COLUMNS), merged(self.figures, figures, FIGURE_COLUMNS),
+                       merged(self.actions, actions, ACTION_COLUMNS))
 
     def recorded(self, team: str, area: str, as_of: date) -> dict[str, Any] | None:
         """The run recorded for the team's report on ``area`` on ``as_of``, or None."""
@@ -258,10 +288,6 @@ class History:
         f = f.assign(series_break=before.notna() & (before != f.params_hash))
         return f[["team", "area", "figure", "subject", "label", "unit", "as_of", "value", "previous", "params_hash",
                   "fingerprint", "series_break"]].reset_index(drop=True)
-
-
-def _without(frame: pd.DataFrame, team: str, area: str, as_of: date) -> pd.DataFrame:
-    return frame[~((frame.team == team) & (frame.area == area) & (frame.as_of == as_of))]
 
 
 def history_path(out_dir: Path | str) -> Path:

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
-from playbook.history import History, history_path, params_hash, week_dates
+from playbook.history import History, Point, history_path, params_hash, week_dates
 
 
 @dataclass(frozen=True)
@@ -164,11 +164,10 @@ def run_backfill(jobs: list[BackfillJob], history: History, out_dir: Path, worke
                     if on_done:
                         on_done(outcome, len(outcomes), len(jobs))
         # The history may have changed since it was read (a run in between): read it again under the lock.
-        history = History.read(history_path(out_dir))
-        for outcome in sorted(outcomes, key=lambda o: (o.team, o.area)):
-            for point in outcome.points:
-                history = history.record(outcome.team, outcome.area, point["as_of"], point["result"], period=point["period"],
-                                         fingerprint=point["fingerprint"], params_hash=point["params_hash"], source="backfill")
+        history = History.read(history_path(out_dir)).record_many(
+            Point(o.team, o.area, p["as_of"], p["result"], p["period"], p["fingerprint"], p["params_hash"], "backfill")
+            for o in sorted(outcomes, key=lambda o: (o.team, o.area)) for p in o.points
+        )
         if any(o.points for o in outcomes):
             history.write(history_path(out_dir))
     return history, outcomes

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 from playbook.areas import AREAS
 from playbook.errors import OutputWriteError, RunError, RunInterrupted
-from playbook.history import HISTORY_NAME, History, history_path, params_hash
+from playbook.history import HISTORY_NAME, History, Point, history_path, params_hash
 from playbook.render import TMP_MARK, TMP_SUFFIX, written_here
 from playbook.runner.execute import PARTIAL_SUFFIX, disk_reason, write_no_data
 from playbook.runner.executors import DaskExecutor, Executor, LocalExecutor
@@ -103,13 +103,12 @@ def output_lock(out_dir: Path) -> Iterator[None]:
 def record_outcomes(history: History, outcomes: list[Outcome], params: dict[str, Any]) -> History:
     """``history`` with the figures and actions of every report this run rendered (a reused
     report adds nothing: its figures are already there); the same object when none was rendered."""
-    for o in outcomes:
-        if o.status != Status.RENDERED or o.reused or not o.result or not o.as_of or o.team not in params:
-            continue
-        period = (o.period or {}).get("start"), (o.period or {}).get("end")
-        history = history.record(o.team, o.area, date.fromisoformat(o.as_of), o.result, period=period,
-                                 fingerprint=o.fingerprint or "", params_hash=params_hash(params[o.team], o.area))
-    return history
+    return history.record_many(
+        Point(o.team, o.area, date.fromisoformat(o.as_of), o.result, ((o.period or {}).get("start"), (o.period or {}).get("end")),
+              o.fingerprint or "", params_hash(params[o.team], o.area))
+        for o in outcomes
+        if o.status == Status.RENDERED and not o.reused and o.result and o.as_of and o.team in params
+    )
 
 
 def run_plan(
