@@ -457,7 +457,11 @@ def summarise(report: ToolsReport, params: ToolsParams, team: str) -> AreaResult
     floor = params.utilisation_floor
     calendar = report.calendar if team == ORGANISATION else report.calendar[report.calendar["owner_team"] == team]
     if len(unused):
-        actions.append(_unused_action(unused, calendar, params, team))
+        # The organisation's report names them per owning team, so each list is the one that
+        # team's own report names (one problem, one subject, one row on the actions page) and
+        # the tools no product team owns (IT's) are a list of their own.
+        groups = [unused] if team != ORGANISATION else [g for _, g in unused.groupby("owner_team", sort=True)]
+        actions += [_unused_action(group, calendar, params, team) for group in groups]
     urgent = calendar[(calendar["days_to_renewal"] <= params.review_days) & (calendar["utilisation"] < floor)
                       & ~calendar["tool"].isin(unused["tool"])]
     for tool in urgent.itertuples():
