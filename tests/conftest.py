@@ -143,11 +143,20 @@ def visible_text(html: str) -> str:
     return " ".join(soup.get_text(" ").split())
 
 
+BACKFILL_WEEKS = 8
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory, sample_workspace):
-    """One `playbook run` of the four sample teams, shared by the tests that read its output."""
+    """What `playbook demo` does, on the sample teams: 8 weeks backfilled into the history before
+    the as-of date, then one `playbook run`; shared by the tests that read its output."""
+    from datetime import timedelta
+
     root = tmp_path_factory.mktemp("run")
     params = make_params(root, sample_workspace)
     out = root / "reports"
+    before = (AS_OF - timedelta(days=7)).isoformat()
+    filled = playbook_cli("backfill", "--weeks", str(BACKFILL_WEEKS), "--params", str(params), "--out", str(out), "--as-of", before, "--jobs", "2")
+    assert filled.returncode == 0, filled.stdout + filled.stderr
     result = playbook_cli("run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", "2")
     return result, out

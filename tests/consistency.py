@@ -381,6 +381,69 @@ def check_look_here_first(soup: BeautifulSoup, reports: dict[str, Report] | None
     return []
 
 
+def check_trends_end_at_the_headline(soup: BeautifulSoup) -> list[str]:
+    """Each index cell's trend ends on the value its headline states (the trend's description
+    lists the values as the headline writes them)."""
+    problems = []
+    for svg in soup.select("td svg.trend"):
+        cell = svg.find_parent("td")
+        head = cell.select_one(".headline")
+        title = " ".join(svg.find("title").get_text(" ").split()) if svg.find("title") else ""
+        last = title.split(": ", 1)[-1].split(";")[0].split(", ")[-1].strip()
+        link = cell.select_one("a[href$='.html']")
+        name = link["href"] if link else "a cell"
+        if not head or not last or last not in head.get_text(" "):
+            problems.append(f"{name}: the trend ends on {last!r} but the headline says {head.get_text(' ').strip() if head else 'nothing'!r}")
+    return problems
+
+
+def _row_text(row) -> str:
+    cell = row.find_all("td")[1]
+    rule = cell.select_one(".rule")
+    whole = " ".join(cell.get_text(" ").split())
+    return whole[: len(whole) - len(" ".join(rule.get_text(" ").split()))].strip() if rule else whole
+
+
+def check_actions_page_matches_reports(out: Path, reports: dict[str, Report]) -> list[str]:
+    """Every row of actions.html is an action its report's summary states, with the same age;
+    every action a team's summary states is a row; and the page's counts are its rows."""
+    path = out / "actions.html"
+    if not path.is_file():
+        return ["the run wrote no actions.html"]
+    soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+    problems, listed = [], set()
+    for table in ("#open-actions", "#snoozed-actions"):
+        for row in soup.select(f"{table} tbody tr"):
+            link = row.find("a")
+            report = reports.get(link["href"].removesuffix(".html")) if link else None
+            text = _row_text(row)
+            if report is None:
+                problems.append(f"actions page: {text[:60]!r} links to no report")
+                continue
+            line = next((li for li in report.summary if text in li), None)
+            if line is None:
+                problems.append(f"actions page: {text[:60]!r} is not in {report.name}'s summary")
+                continue
+            listed.add((report.name, text))
+            cells = [" ".join(c.get_text(" ").split()) for c in row.find_all("td")]
+            if table == "#open-actions":
+                weeks = cells[6]
+                said = "new this week" if weeks == "0" else f"open for {weeks} week"
+                if said not in line:
+                    problems.append(f"actions page: {report.name} {text[:40]!r} is {weeks} weeks open, the summary says {line[-60:]!r}")
+    for report in reports.values():
+        if report.team == ORGANISATION:
+            continue
+        for line in report.summary:
+            if line.startswith(("High ", "Medium ", "Low ")) and not any(n == report.name and t in line for n, t in listed):
+                problems.append(f"{report.name}: the summary's action {line[:60]!r} is not on the actions page")
+    counts = soup.select_one("p.meta:nth-of-type(2)")
+    opened = len(soup.select("#open-actions tbody tr"))
+    if counts is not None and not counts.get_text(" ").strip().startswith(f"{opened} open"):
+        problems.append(f"actions page: the count says {counts.get_text(' ').strip()[:30]!r} but {opened} rows are open")
+    return problems
+
+
 def check_all(out: Path) -> dict[str, list[str]]:
     cells, soup = read_index(out)
     reports = read_run(out)
@@ -391,6 +454,8 @@ def check_all(out: Path) -> dict[str, list[str]]:
         "one subject, one figure": check_same_subject(reports),
         "only cells with an action are coloured": check_colour_means_action(cells, reports),
         "the index says where to look first": check_look_here_first(soup, reports),
+        "each trend ends on its headline": check_trends_end_at_the_headline(soup),
+        "the actions page lists each report's actions, with the same age": check_actions_page_matches_reports(out, reports),
     }
 
 

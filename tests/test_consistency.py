@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from consistency import (
+    check_actions_page_matches_reports,
+    check_trends_end_at_the_headline,
     check_colour_means_action,
     check_index_matches_summary,
     check_look_here_first,
@@ -54,6 +56,28 @@ def test_only_cells_with_an_action_are_coloured(run):
     cells, soup, reports, _ = run
     assert check_colour_means_action(cells, reports) == []
     assert check_look_here_first(soup) == []
+
+
+def test_trends_and_the_actions_page_agree_with_the_reports(run):
+    _, soup, reports, out = run
+    assert soup.select("td svg.trend"), "the index draws no trend after a backfilled run"
+    assert check_trends_end_at_the_headline(soup) == []
+    assert check_actions_page_matches_reports(out, reports) == []
+
+
+def test_the_history_checks_catch_what_they_look_for(run):
+    _, _, _, out = run
+    cells, soup = read_index(out)
+    svg = soup.select_one("td svg.trend")
+    svg.find("title").string = svg.find("title").get_text() + ", 12345"
+    assert check_trends_end_at_the_headline(soup)
+    reports = read_run(out)
+    aged = next(r for r in reports.values() if r.team != "all" and any("open for" in line for line in r.summary))
+    aged.summary = [line.replace("open for", "open for 1") for line in aged.summary]
+    assert any("weeks open" in p for p in check_actions_page_matches_reports(out, reports))
+    dropped = next(r for r in reports.values() if r.team != "all" and r.actions)
+    dropped.summary = [line[:12] if line.startswith(("High ", "Medium ", "Low ")) else line for line in dropped.summary]
+    assert any(f"is not in {dropped.name}'s summary" in p for p in check_actions_page_matches_reports(out, reports))
 
 
 def test_the_checks_catch_what_they_look_for(run):
