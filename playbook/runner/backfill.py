@@ -124,6 +124,10 @@ def plan_backfill(params_dir: Path, out_dir: Path, weeks: int, as_of: date, team
                 notes.append(f"{team}/{area}: no data (the workspace has no {', '.join(missing)} table)")
                 continue
             jobs.append(BackfillJob(team, area, str(params_dir), str(ws_path), dates, history))
+    # The longest jobs first, so that none is left running alone at the end: the organisation's
+    # reports, and areas that read the events, take longest.
+    heavy = {a for a in selected if "events" in get_area(a).tables}
+    jobs.sort(key=lambda j: (j.team != "all", j.area not in heavy))
     return jobs, notes, history
 
 

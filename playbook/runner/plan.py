@@ -58,7 +58,6 @@ class Plan:
     fingerprints: dict[str, str]
     warnings: list[str]
     known_teams: list[str] = field(default_factory=list)
-    params_dir: Path | None = None
     history: Any = None
     snoozes: list[Any] = field(default_factory=list)
 
@@ -196,7 +195,7 @@ def make_plan(
     for ws in opened.values():
         if isinstance(ws, Workspace):
             ws.close()
-    return Plan(jobs, decided, run_params, fingerprints, warnings, known, params_dir, history, snoozes)
+    return Plan(jobs, decided, run_params, fingerprints, warnings, known, history, snoozes)
 
 
 def _area_hash(area: Area, notebook: str) -> str:

@@ -111,6 +111,17 @@ def record_outcomes(history: History, outcomes: list[Outcome], params: dict[str,
     )
 
 
+def _history_now(out_dir: Path, warnings: list[str]) -> History | None:
+    """The history in ``out_dir`` as it is now; None (and a warning) when it cannot be read."""
+    from playbook.history import HistoryError
+
+    try:
+        return History.read(history_path(out_dir))
+    except HistoryError as err:
+        warnings.append(f"{err}; it is kept as it is, and this run's figures are not added to it")
+        return None
+
+
 def run_plan(
     plan: Plan,
     out_dir: Path,
@@ -207,10 +218,12 @@ def _run_locked(
         known_teams=plan.known_teams, params=plan.params, fingerprints=plan.fingerprints, warnings=plan.warnings,
     )
     outcomes = sorted(outcomes, key=lambda o: (o.team, o.area))
-    history = record_outcomes(plan.history, outcomes, plan.params) if plan.history is not None else None
+    # Read again under the lock: a backfill may have added weeks since the plan read it.
+    past = _history_now(out_dir, plan.warnings) if plan.history is not None else None
+    history = record_outcomes(past, outcomes, plan.params) if past is not None else None
     writes = [("manifest.json", write_manifest), ("index.html", lambda d, m: write_index(d, m, history, plan.snoozes)),
               ("actions.html", lambda d, m: write_actions(d, m, history, plan.snoozes))]
-    if history is not None and history is not plan.history:
+    if history is not None and history is not past:
         writes.insert(0, (HISTORY_NAME, lambda d, m: history.write(history_path(d))))
     for name, write in writes:
         try:
