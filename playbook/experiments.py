@@ -158,6 +158,7 @@ def build_report(
             per-unit values from events, the accounts, each unit's account and the events to compute
             the two from (see :func:`playbook.experiment_analysis.analyse_all`); all optional.
     """
+    experiments = status_as_of(experiments, period.end)
     # A unit exposed after the as-of day is not in this report (no look-ahead).
     exposures = exposures[pd.to_datetime(exposures["exposed_at"], utc=True).dt.tz_localize(None) < pd.Timestamp(period.end) + pd.Timedelta(days=1)]
     analysis = analyse_all(experiments, exposures, params, metrics, values, accounts, unit_account, events, pd.Timestamp(period.end))
@@ -177,6 +178,21 @@ def build_report(
         segments=analysis.segments,
     )
     return replace(report, result=summarise(report, params))
+
+
+def status_as_of(experiments: pd.DataFrame, day: Any) -> pd.DataFrame:
+    """Each experiment's status as it stood on the as-of ``day``: one that started after it was
+    still a proposal, and one concluded after it was still running. A report for a past week
+    (``playbook backfill``) so judges what that week knew, not today's outcome: an experiment
+    that ended on 16 Nov is read as running, with always-valid intervals, on 20 Oct."""
+    if experiments.empty:
+        return experiments
+    day = pd.Timestamp(day)
+    start = pd.to_datetime(experiments["start_date"], errors="coerce")
+    end = pd.to_datetime(experiments["end_date"], errors="coerce")
+    status = experiments["status"].where(~((experiments["status"] == "concluded") & (end > day)), "running")
+    status = status.where(~(status.isin(["running", "concluded"]) & (start > day)), "proposed")
+    return experiments.assign(status=status)
 
 
 def _goals(results: pd.DataFrame) -> pd.DataFrame:

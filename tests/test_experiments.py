@@ -238,3 +238,23 @@ def test_no_start_dates_give_no_time_to_decision(units):
     report = ex.build_report(catalogue, units[units["experiment_id"] == "WIN"], {}, PARAMS, PERIOD)
     assert "1 of 1 concluded experiment shipped a winner (100%); no start dates to time the decisions." in report.result.lines
     assert not any("nan" in line for line in report.result.lines)
+
+
+def test_status_as_of_a_past_day_is_what_that_day_knew():
+    """A report for a past week (a backfill) judges what that week knew: an experiment concluded
+    after it was still running, one that had not started was a proposal; today's run is as it is."""
+    from playbook.experiments import status_as_of
+
+    catalogue = pd.DataFrame({
+        "experiment_id": ["done", "later", "running", "idea", "undated"],
+        "status": ["concluded", "concluded", "running", "proposed", "concluded"],
+        "start_date": pd.to_datetime(["2026-10-01", "2026-11-10", "2026-11-12", None, None]),
+        "end_date": pd.to_datetime(["2026-10-30", "2026-11-20", "2026-12-10", None, None]),
+    })
+    then = status_as_of(catalogue, date(2026, 11, 5)).set_index("experiment_id")["status"].to_dict()
+    assert then == {"done": "concluded", "later": "proposed", "running": "proposed", "idea": "proposed", "undated": "concluded"}
+    mid = status_as_of(catalogue, date(2026, 11, 15)).set_index("experiment_id")["status"].to_dict()
+    assert mid == {"done": "concluded", "later": "running", "running": "running", "idea": "proposed", "undated": "concluded"}
+    # On its end date it has concluded; the input is not changed.
+    assert status_as_of(catalogue, date(2026, 11, 20)).set_index("experiment_id").loc["later", "status"] == "concluded"
+    assert catalogue["status"].tolist() == ["concluded", "concluded", "running", "proposed", "concluded"]
