@@ -76,8 +76,14 @@ def read_yaml_lines(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], i
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of keys to values at the top level, found {type(data).__name__}")
     lines: dict[tuple[str, ...], int] = {}
+    walked: set[int] = set()
 
     def walk(n: yaml.Node, prefix: tuple[str, ...]) -> None:
+        # An alias refers to a node already walked: each node is walked once, so a file of
+        # nested aliases (a "billion laughs") costs its size, not 2 ** its depth.
+        if id(n) in walked:
+            return
+        walked.add(id(n))
         if isinstance(n, yaml.MappingNode):
             for key_node, value_node in n.value:
                 key = prefix + (str(key_node.value),)
