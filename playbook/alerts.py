@@ -77,4 +77,6 @@ def apply_alerts(result: AreaResult, rules: Iterable[Any], area: str) -> AreaRes
             text=f"{stated}: past the alert in params, {figure.label} {bound_words(kind, bound, figure)}.",
             figures=(rule.key,),
         ))
+        # A second rule on the same figure is the same problem: the first that fires names it.
+        covered.add(rule.key)
     return AreaResult(result.figures, result.headline, tuple(actions), tuple(notes))

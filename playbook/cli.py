@@ -91,6 +91,7 @@ def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], wo
                                 "beside them and nothing of theirs is touched, but an empty folder of its own is safer for --out")
     for line in plan.warnings:
         click.secho(f"warning: {line}", fg="yellow", err=True)
+    shown = len(plan.warnings)
     bar, on_done = _progress(len(plan.jobs) + len(plan.decided))
     try:
         outcomes = run_plan(plan, out_dir, jobs, as_of, on_done, dask)
@@ -106,6 +107,8 @@ def _run(params_dir: Path, out_dir: Path, teams: list[str], areas: list[str], wo
         return 1
     finally:
         bar.close()
+    for line in plan.warnings[shown:]:
+        click.secho(f"warning: {line}", fg="yellow", err=True)
     failed = _summary(outcomes, out_dir)
     reused = sum(1 for o in outcomes if o.reused)
     note = f" ({reused} unchanged since their last render, reused; --force re-renders them)" if reused else ""
@@ -201,12 +204,11 @@ def _backfill(params_dir: Path, out_dir: Path, weeks: int, as_of: date, teams: l
 
     from tqdm import tqdm
 
-    from playbook.history import History
     from playbook.runner.backfill import plan_backfill, run_backfill
 
     work, notes, history = plan_backfill(params_dir, out_dir, weeks, as_of, teams or None, areas or None, workspace)
     if force:
-        work = [replace(job, history=History()) for job in work]
+        work = [replace(job, force=True) for job in work]
     first = min(work[0].dates) if work else as_of
     click.echo(f"Backfilling {weeks} weekly as-of dates, {first:%d %b %Y} to {as_of:%d %b %Y}, "
                f"for {len(work)} team x area reports into {out_dir / 'history.duckdb'}", err=True)
@@ -255,7 +257,7 @@ def _ensure_sample(target: Path, seed: int, as_of: date) -> None:
 @OUT
 @JOBS
 @AS_OF
-@click.option("--force", is_flag=True, help="Compute every week again, even those recorded from the same data and params.")
+@click.option("--force", is_flag=True, help="Compute every week again, even those a run recorded or recorded from the same data and params.")
 def backfill(params_dir: Path, weeks: int, teams: tuple[str, ...], areas: tuple[str, ...], workspace: str | None,
              out_dir: Path, jobs: int | None, as_of: str | None, force: bool) -> None:
     """Compute the figures of past weekly as-of dates into the history, without rendering HTML.
@@ -263,8 +265,9 @@ def backfill(params_dir: Path, weeks: int, teams: tuple[str, ...], areas: tuple[
     For each team x area, builds the report for --as-of and each of the WEEKS - 1 weeks before
     it (the same computation a run's notebook makes, without a kernel) and records its figures
     and actions in <out>/history.duckdb, so trends and "open for N weeks" show on the first
-    day. A week already recorded from the same data and params is skipped (--force computes
-    it again); a run for a date replaces that date's rows.
+    day. A week already recorded from the same data and params is skipped, and so is a week a
+    run recorded (its point is what that report stated); --force computes them again. A run
+    for a date replaces that date's rows.
 
     \b
     Exit status: 0 done; 1 some team or area failed (the others are recorded);

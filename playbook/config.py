@@ -394,10 +394,28 @@ def load_params(params_dir: Path | str, team: str) -> Params:
     origins.update({k: (team_path, v) for k, v in team_lines.items()})
     merged = deep_merge(defaults, overrides) | {"team": team}
     try:
-        return Params.model_validate(merged)
+        params = Params.model_validate(merged)
     except ValidationError as err:
         problems = [_describe_error(e, origins, team_path) for e in _relevant_errors(err.errors(), merged)]
         raise ParamsError("invalid parameters:\n  " + "\n  ".join(problems)) from None
+    _check_area_names(params, origins, team_path)
+    return params
+
+
+def _check_area_names(params: Params, origins: dict[tuple[str, ...], tuple[Path, int]], fallback: Path) -> None:
+    """Owners and alert rules name registered areas (a misspelt one would silently do nothing)."""
+    from playbook.areas import AREAS
+
+    problems = []
+    for key in ("owners", "alerts"):
+        named = params.owners if key == "owners" else [rule.area for rule in params.alerts]
+        for area in named:
+            if area not in AREAS:
+                where, line = origins.get((key, area), origins.get((key,), (fallback, None)))
+                place = f"{where}, line {line}" if line else f"{where}"
+                problems.append(f"{place}: {key} names the area '{area}', which does not exist; areas: {', '.join(AREAS)}")
+    if problems:
+        raise ParamsError("invalid parameters:\n  " + "\n  ".join(problems))
 
 
 def check_team_name(team: str) -> None:

@@ -36,7 +36,8 @@ HISTORY_NAME = "history.duckdb"
 # The store's layout; a file with another version is read as far as it goes and rewritten in this one.
 VERSION = 1
 # Params that change neither a figure's definition nor its value: editing them breaks no series.
-UNSCORED_PARAMS = frozenset({"execution_timeout", "time_limit", "owners", "alerts", "extra_areas", "name"})
+# (The workspace's path is not one: what the data holds is in the fingerprint.)
+UNSCORED_PARAMS = frozenset({"execution_timeout", "time_limit", "owners", "alerts", "extra_areas", "name", "workspace"})
 
 RUN_COLUMNS = {
     "team": "str", "area": "str", "as_of": "date", "period_start": "date", "period_end": "date",
@@ -86,11 +87,14 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
 
 
 def params_hash(params: dict[str, Any], area: str) -> str:
-    """A hash of the team's params that can change ``area``'s figures: everything but the
-    sections of other areas and the settings in UNSCORED_PARAMS (owners, alerts, time limits)."""
+    """A hash of the team's params that can change ``area``'s figures or actions: everything but
+    the sections of other areas, other areas' alert rules and the settings in UNSCORED_PARAMS
+    (owners, time limits, the workspace's path)."""
     from playbook.areas import AREAS
 
     relevant = {k: v for k, v in params.items() if k not in UNSCORED_PARAMS and (k == area or k not in AREAS)}
+    # The area's own alert rules change its actions: a new one is a change of its params too.
+    relevant["alerts"] = [rule for rule in params.get("alerts") or [] if str(rule.get("figure", "")).split(".")[0] == area]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -145,13 +149,32 @@ class History:
             if missing:
                 raise HistoryError(f"{path} is not a playbook history (it has no {', '.join(sorted(missing))} table); "
                                    "move it away, or give another --out")
+            # The playbook rewrites the whole file: a table of anyone else's in it would be lost.
+            theirs = sorted(names - {"playbook_history", "runs", "figures", "actions"})
+            if theirs:
+                raise HistoryError(f"{path} holds tables the playbook did not write ({', '.join(theirs)}); the playbook rewrites "
+                                   "the whole file, so it is kept as it is: move your tables to a database of your own")
+            versions = [row[0] for row in con.execute("SELECT version FROM playbook_history").fetchall()]
+            if any(v is None or v > VERSION for v in versions):
+                raise HistoryError(f"{path} was written by a newer playbook (history version {max(v or 0 for v in versions)}, "
+                                   f"this one reads {VERSION}); it is kept as it is: upgrade the playbook")
             frames = {name: con.execute(sql).df() for name, sql in READ_SQL.items()}
         except duckdb.Error as err:
             raise HistoryError(f"cannot read the history {path}: {err}") from None
         finally:
             con.close()
-        return cls(_typed(frames["runs"], RUN_COLUMNS), _typed(frames["figures"], FIGURE_COLUMNS),
-                   _typed(frames["actions"], ACTION_COLUMNS))
+        try:
+            history = cls(_typed(frames["runs"], RUN_COLUMNS), _typed(frames["figures"], FIGURE_COLUMNS),
+                          _typed(frames["actions"], ACTION_COLUMNS))
+        except (ValueError, TypeError, OverflowError) as err:
+            raise HistoryError(f"{path} holds values that are not what the playbook wrote ({err}); it is kept as it is") from None
+        for name, frame, needed in (("runs", history.runs, KEY), ("figures", history.figures, [*KEY, "figure"]),
+                                    ("actions", history.actions, [*KEY, "rule", "subject", "first_seen"])):
+            empty = [c for c in needed if frame[c].isna().any()]
+            if empty:
+                raise HistoryError(f"{path}: the {name} table has rows without {', '.join(empty)}, which the playbook always "
+                                   "writes; it is kept as it is")
+        return history
 
     def write(self, path: Path | str) -> None:
         """Write the whole history to ``path`` atomically: a new file beside it, renamed over it."""
@@ -160,25 +183,39 @@ class History:
         from playbook.render import replacing
 
         path = Path(path)
-        with replacing(path) as tmp:
-            # DuckDB refuses the empty file mkstemp made; the name stays ours (see render.TMP_MARK).
-            tmp.unlink()
-            con = duckdb.connect(str(tmp))
-            try:
-                con.execute("CREATE TABLE playbook_history (version INTEGER, written_at VARCHAR)")
-                con.execute("INSERT INTO playbook_history VALUES (?, ?)", [VERSION, datetime.now(timezone.utc).isoformat()])
-                for name, frame, columns in (("runs", self.runs, RUN_COLUMNS), ("figures", self.figures, FIGURE_COLUMNS),
-                                             ("actions", self.actions, ACTION_COLUMNS)):
-                    rows = _typed(frame, columns).sort_values(KEY, kind="stable")
-                    con.register("incoming", rows)
-                    con.execute(CREATE_SQL[name])
-                    con.unregister("incoming")
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            Path(f"{tmp}.wal").unlink(missing_ok=True)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
+        try:
+            with replacing(path) as tmp:
+                try:
+                    self._write_file(tmp)
+                finally:
+                    Path(f"{tmp}.wal").unlink(missing_ok=True)
+        except duckdb.Error as err:
+            raise HistoryError(f"could not write the history {path}: {err}; the previous history is kept as it was") from None
+        # A write-ahead log left beside the old file (a session of DuckDB's that did not close)
+        # belongs to the file just replaced; read with the new one it would make it unreadable.
+        Path(f"{path}.wal").unlink(missing_ok=True)
+
+    def _write_file(self, tmp: Path) -> None:
+        """The history as a new DuckDB file at ``tmp`` (an empty temporary file of the caller's)."""
+        import duckdb
+
+        # DuckDB refuses the empty file mkstemp made; the name stays ours (see render.TMP_MARK).
+        tmp.unlink()
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute("CREATE TABLE playbook_history (version INTEGER, written_at VARCHAR)")
+            con.execute("INSERT INTO playbook_history VALUES (?, ?)", [VERSION, datetime.now(timezone.utc).isoformat()])
+            for name, frame, columns in (("runs", self.runs, RUN_COLUMNS), ("figures", self.figures, FIGURE_COLUMNS),
+                                         ("actions", self.actions, ACTION_COLUMNS)):
+                rows = _typed(frame, columns).sort_values(KEY, kind="stable")
+                con.register("incoming", rows)
+                con.execute(CREATE_SQL[name])
+                con.unregister("incoming")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
 
     # -- adding a report -----------------------------------------------------------------------
 
@@ -252,12 +289,19 @@ class History:
         when the last run did not find it)."""
         before = self.actions_at(team, area, self.previous_as_of(team, area, as_of))
         seen = {(r.rule, r.subject): r.first_seen for r in before.itertuples()}
+        start = self.first_as_of(team, area)
         aged = []
         for action in actions:
             first = seen.get((action.rule, action.subject)) or as_of
             first = min(first, as_of)
-            aged.append(replace(action, first_seen=first.isoformat(), weeks_open=(as_of - first).days // 7))
+            aged.append(replace(action, first_seen=first.isoformat(), weeks_open=(as_of - first).days // 7,
+                                open_before_history=first == start and first < as_of))
         return tuple(aged)
+
+    def first_as_of(self, team: str, area: str) -> date | None:
+        """The first as-of date recorded for the team's report on ``area`` (where its history begins)."""
+        days = self.runs.loc[(self.runs.team == team) & (self.runs.area == area), "as_of"]
+        return min(days) if len(days) else None
 
     def digest(self, team: str, area: str, as_of: date) -> str:
         """A hash of what the team's report on ``area`` reads from the history for ``as_of`` (the
@@ -296,10 +340,21 @@ def history_path(out_dir: Path | str) -> Path:
 
 
 def week_dates(as_of: date, weeks: int) -> list[date]:
-    """The ``weeks`` weekly as-of dates ending on ``as_of``, oldest first."""
+    """The ``weeks`` weekly as-of dates ending on ``as_of``, oldest first.
+
+    Raises:
+        UsageError: the first of them is before the earliest date the playbook reads.
+    """
     from datetime import timedelta
 
-    return [as_of - timedelta(days=7 * k) for k in range(weeks - 1, -1, -1)]
+    from playbook.errors import UsageError
+    from playbook.schemas import EARLIEST
+
+    days = [as_of - timedelta(days=7 * k) for k in range(weeks - 1, -1, -1)]
+    if days[0] < EARLIEST:
+        raise UsageError(f"{weeks} weeks ending on {as_of.isoformat()} start on {days[0].isoformat()}, before the earliest date "
+                         f"the playbook reads ({EARLIEST}); give fewer --weeks or a later --as-of")
+    return days
 
 
 # -- the actions page ------------------------------------------------------------------------------
@@ -349,7 +404,8 @@ def actions_board(reports: dict[str, dict[str, Any]], history: History | None, s
             first = date.fromisoformat(action["first_seen"]) if action.get("first_seen") else None
             status = "new" if first is None or first == as_of else "ongoing"
             rows[(team, action["rule"], action["subject"])] = {
-                **common, **{k: action.get(k) for k in ("rule", "subject", "severity", "text", "money", "weeks_open")},
+                **common, **{k: action.get(k) for k in ("rule", "subject", "severity", "text", "money", "weeks_open",
+                                                         "open_before_history")},
                 "first_seen": first, "status": status,
             }
         if history is None or as_of is None or history.recorded(team, area, as_of) is None:
@@ -363,7 +419,11 @@ def actions_board(reports: dict[str, dict[str, Any]], history: History | None, s
                 **common, "rule": old.rule, "subject": old.subject, "severity": old.severity, "text": old.text,
                 "money": None if pd.isna(old.money) else float(old.money), "first_seen": old.first_seen,
                 "last_seen": before, "weeks_open": (before - old.first_seen).days // 7, "status": "resolved",
+                "open_before_history": old.first_seen == history.first_as_of(team, area) and old.first_seen < before,
             }
+    # Team all's resolved action is a team's resolved one (or one still open in a team) told again.
+    told = {(k[1], k[2]) for k in [*resolved, *rows] if k[0] != "all"}
+    resolved = {k: v for k, v in resolved.items() if k[0] != "all" or (k[1], k[2]) not in told}
     open_rows, snoozed = [], []
     for row in rows.values():
         snooze = next((s for s in snoozes if s.matches(row["rule"], row["subject"], row["team"])), None)

@@ -168,11 +168,12 @@ def _base_params(**changes) -> dict:
     return Params.model_validate(params).model_dump(mode="json")
 
 
-def test_params_hash_ignores_owners_alerts_limits_and_other_areas():
+def test_params_hash_ignores_owners_other_areas_alerts_limits_and_other_areas():
     base = _base_params()
     unscored = [
         _base_params(owners={"feedback": "Dana Levy"}),
-        _base_params(alerts=[{"figure": "feedback.nps", "fall": 5}]),
+        _base_params(alerts=[{"figure": "tools.idle_spend", "above": 5}]),
+        _base_params(workspace="/srv/data/sample/"),
         _base_params(time_limit=60, execution_timeout=30),
         _base_params(name="Growth & billing"),
         _base_params(tools={"utilisation_floor": 0.5}),
@@ -180,6 +181,8 @@ def test_params_hash_ignores_owners_alerts_limits_and_other_areas():
     ]
     for changed in unscored:
         assert params_hash(changed, "feedback") == params_hash(base, "feedback")
+    # The area's own alert rules change its actions: adding one is a change of its params.
+    assert params_hash(_base_params(alerts=[{"figure": "feedback.nps", "fall": 5}]), "feedback") != params_hash(base, "feedback")
     # A change of tools' section is one for tools only.
     assert params_hash(_base_params(tools={"utilisation_floor": 0.5}), "tools") != params_hash(base, "tools")
 
@@ -211,7 +214,14 @@ def test_age_keeps_first_seen_of_an_action_found_last_time_and_restarts_after_a_
     assert (aged["tools.overlap"].first_seen, aged["tools.overlap"].weeks_open) == (W3.isoformat(), 0)
     assert (aged["tools.renew"].first_seen, aged["tools.renew"].weeks_open) == (W3.isoformat(), 0)
     assert age_words(aged["tools.overlap"]) == age_words(aged["tools.renew"]) == "new this week"
-    assert age_words(aged["tools.rightsize"]) == "open for 2 weeks, since 13 Nov 2026"
+    # Found by the first run the history holds: it may be older, so the age is "at least".
+    assert aged["tools.rightsize"].open_before_history and not aged["tools.overlap"].open_before_history
+    assert age_words(aged["tools.rightsize"]) == "open for at least 2 weeks, since the history began on 13 Nov 2026"
+    # One first found after the history began has its age as it is.
+    later = _aged_record(history, "growth", "tools", W3, (a, c))
+    found = {x.rule: x for x in later.age("growth", "tools", W3 + timedelta(days=14), (a, c))}
+    assert not found["tools.renew"].open_before_history
+    assert age_words(found["tools.renew"]) == f"open for 2 weeks, since {W3:%d %b %Y}"
 
 
 def test_weeks_open_counts_whole_weeks_between_irregular_runs():
@@ -222,11 +232,11 @@ def test_weeks_open_counts_whole_weeks_between_irregular_runs():
     assert history.age("growth", "escalations", start + timedelta(days=6), (a,))[0].weeks_open == 0
     one = history.age("growth", "escalations", start + timedelta(days=13), (a,))[0]
     assert (one.first_seen, one.weeks_open) == ("2026-11-10", 1)
-    assert age_words(one) == "open for 1 week, since 10 Nov 2026"
+    assert age_words(one) == "open for at least 1 week, since the history began on 10 Nov 2026"
     history = _aged_record(history, "growth", "escalations", start + timedelta(days=13), (a,))
     later = history.age("growth", "escalations", start + timedelta(days=27), (a,))[0]
     assert (later.first_seen, later.weeks_open) == ("2026-11-10", 3)
-    assert age_words(later) == "open for 3 weeks, since 10 Nov 2026"
+    assert age_words(later) == "open for at least 3 weeks, since the history began on 10 Nov 2026"
 
 
 def test_age_words_without_history_is_empty():
@@ -578,3 +588,90 @@ def test_trends_draw_the_first_headline_up_to_the_reports_own_date():
     assert drawing["text"].startswith("nps over the last 12 runs, ")
     assert drawing["text"].endswith("; the params changed once (dashed line)")
     assert trends(reports, History()) == {}
+
+
+# -- what a hostile file or params cannot do ------------------------------------------------------
+
+
+def test_nested_yaml_aliases_in_actions_yaml_are_read_once(tmp_path):
+    # 40 levels of aliases, each naming the one before twice: 2 ** 40 paths if followed.
+    lines = ["a0: &a0 {k: v}"] + [f"a{i}: &a{i} {{x: *a{i - 1}, y: *a{i - 1}}}" for i in range(1, 40)] + ["snoozed: []"]
+    (tmp_path / "actions.yaml").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ParamsError, match="unknown key 'a0'"):
+        load_snoozes(tmp_path)
+
+
+def _store(tmp_path, change: str | None = None, *params) -> "Path":
+    path = tmp_path / "history.duckdb"
+    _aged_record(History(), "growth", "tools", W1, (_action("tools.rightsize", "Datadog"),)).write(path)
+    if change:
+        con = duckdb.connect(str(path))
+        con.execute(change, list(params))
+        con.close()
+    return path
+
+
+@pytest.mark.parametrize("change, expected", [
+    ("CREATE TABLE annotations (note VARCHAR)", "holds tables the playbook did not write \\(annotations\\)"),
+    ("UPDATE playbook_history SET version = 99", "written by a newer playbook \\(history version 99"),
+    ("UPDATE runs SET as_of = NULL", "the runs table has rows without as_of"),
+    ("UPDATE actions SET first_seen = NULL", "the actions table has rows without first_seen"),
+])
+def test_a_history_the_playbook_would_lose_or_misread_is_refused_and_kept(tmp_path, change, expected):
+    path = _store(tmp_path, change)
+    before = path.read_bytes()
+    with pytest.raises(HistoryError, match=expected):
+        History.read(path)
+    assert path.read_bytes() == before
+
+
+def test_a_history_with_text_for_dates_is_refused(tmp_path):
+    path = _store(tmp_path, "CREATE OR REPLACE TABLE runs AS SELECT team, area, 'garbage' AS as_of FROM runs")
+    with pytest.raises(HistoryError, match="holds values that are not what the playbook wrote"):
+        History.read(path)
+
+
+def test_writing_removes_the_replaced_files_stale_write_ahead_log(tmp_path):
+    path = _store(tmp_path)
+    (tmp_path / "history.duckdb.wal").write_bytes(b"a log of the file that is about to be replaced")
+    History.read(path).write(path)
+    assert not (tmp_path / "history.duckdb.wal").exists()
+    assert len(History.read(path).runs) == 1
+
+
+def test_a_reused_report_whose_point_the_history_lost_is_recorded_again():
+    from playbook.runner.outcomes import Outcome, Status
+    from playbook.runner.run import record_outcomes
+
+    result = _result({"idle_spend": 10.0}).to_dict()
+    reused = Outcome("growth", "tools", Status.RENDERED, result=result, as_of=W2.isoformat(), reused=True,
+                     period={"start": "2026-10-01", "end": W2.isoformat()}, fingerprint="f")
+    params = {"growth": _base_params()}
+    lost = record_outcomes(History(), [reused], params)
+    assert lost.recorded("growth", "tools", W2) is not None
+    # When the point is there, a reused report adds nothing: the very same history comes back.
+    assert record_outcomes(lost, [reused], params) is lost
+
+
+def test_two_alert_rules_on_one_figure_make_one_action():
+    result = _result({"responses": 300.0})
+    rules = [AlertRule(figure="feedback.responses", above=100, severity="high"),
+             AlertRule(figure="feedback.responses", above=200, severity="low")]
+    out = apply_alerts(result, rules, "feedback")
+    assert [(a.rule, a.severity) for a in out.actions] == [("alert.feedback.responses.above", Severity.HIGH)]
+
+
+def test_owners_and_alerts_name_areas_that_exist(tmp_path):
+    params = make_params(tmp_path, tmp_path, teams={"alpha": {"name": "Alpha", "products": ["p"], "owners": {"feedbak": "Dana"}}})
+    with pytest.raises(ParamsError, match="alpha.yaml, line 5: owners names the area 'feedbak', which does not exist"):
+        load_params(params, "alpha")
+    (params / "teams" / "alpha.yaml").write_text("name: Alpha\nproducts: [p]\nalerts:\n  - {figure: feedbak.nps, fall: 5}\n")
+    with pytest.raises(ParamsError, match="alerts names the area 'feedbak'"):
+        load_params(params, "alpha")
+
+
+def test_a_backfill_never_starts_before_the_earliest_date_read():
+    from playbook.errors import UsageError
+
+    with pytest.raises(UsageError, match="before the earliest date the playbook reads"):
+        week_dates(date(1970, 1, 2), 3)

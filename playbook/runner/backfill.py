@@ -29,6 +29,7 @@ class BackfillJob:
     workspace: str
     dates: tuple[date, ...]
     history: History = field(repr=False)
+    force: bool = False
 
 
 @dataclass
@@ -72,7 +73,9 @@ def backfill_job(job: BackfillJob) -> BackfillOutcome:
         history = job.history
         for day in job.dates:
             known = history.recorded(job.team, job.area, day)
-            if known and known["fingerprint"] == fingerprint and known["params_hash"] == digest:
+            # A run's own point is what its report states; a week from the same data and params is done.
+            if known and not job.force and (known["source"] == "run" or (known["fingerprint"] == fingerprint
+                                                                         and known["params_hash"] == digest)):
                 outcome.skipped += 1
                 continue
             period = resolve_period(params.period, day)

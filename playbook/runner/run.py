@@ -102,13 +102,41 @@ def output_lock(out_dir: Path) -> Iterator[None]:
 
 def record_outcomes(history: History, outcomes: list[Outcome], params: dict[str, Any]) -> History:
     """``history`` with the figures and actions of every report this run rendered (a reused
-    report adds nothing: its figures are already there); the same object when none was rendered."""
+    report adds nothing: its figures are already there, unless the history lost them); the same
+    object when there is nothing to add."""
     return history.record_many(
         Point(o.team, o.area, date.fromisoformat(o.as_of), o.result, ((o.period or {}).get("start"), (o.period or {}).get("end")),
               o.fingerprint or "", params_hash(params[o.team], o.area))
         for o in outcomes
-        if o.status == Status.RENDERED and not o.reused and o.result and o.as_of and o.team in params
+        if o.status == Status.RENDERED and o.result and o.as_of and o.team in params
+        # A reused report's point is there already, unless the history lost it (a restored backup).
+        and (not o.reused or history.recorded(o.team, o.area, date.fromisoformat(o.as_of)) is None)
     )
+
+
+def _record_history(out_dir: Path, plan: Plan, outcomes: list[Outcome]) -> History | None:
+    """Add this run's rendered reports to the history and write it; the history the index and
+    the actions page then read. A history that cannot be read or written is kept as it was,
+    with a warning (the reports, the index and the manifest are written all the same)."""
+    from playbook.history import HistoryError
+
+    if plan.history is None:
+        return None
+    # Read again under the lock: a backfill may have added weeks since the plan read it.
+    past = _history_now(out_dir, plan.warnings)
+    if past is None:
+        return None
+    history = record_outcomes(past, outcomes, plan.params)
+    if history is past:
+        return past
+    try:
+        history.write(history_path(out_dir))
+    except (OSError, HistoryError) as err:
+        reason = disk_reason(err, out_dir) if isinstance(err, OSError) else ""
+        plan.warnings.append(f"{reason or err}; this run's figures are not in the history, and the index's trends and the "
+                             "actions page read the history as it was")
+        return past
+    return history
 
 
 def _history_now(out_dir: Path, warnings: list[str]) -> History | None:
@@ -213,18 +241,14 @@ def _run_locked(
     if any(o.reused for o in outcomes):
         # Reused reports were not validated this time; their data warnings are the last run's.
         plan.warnings += [w for w in previous.get("warnings", []) if w not in plan.warnings]
+    history = _record_history(out_dir, plan, outcomes)
     manifest = build_manifest(
         previous, [asdict(o) for o in outcomes], as_of or date.today(), workers,
         known_teams=plan.known_teams, params=plan.params, fingerprints=plan.fingerprints, warnings=plan.warnings,
     )
     outcomes = sorted(outcomes, key=lambda o: (o.team, o.area))
-    # Read again under the lock: a backfill may have added weeks since the plan read it.
-    past = _history_now(out_dir, plan.warnings) if plan.history is not None else None
-    history = record_outcomes(past, outcomes, plan.params) if past is not None else None
     writes = [("manifest.json", write_manifest), ("index.html", lambda d, m: write_index(d, m, history, plan.snoozes)),
               ("actions.html", lambda d, m: write_actions(d, m, history, plan.snoozes))]
-    if history is not None and history is not past:
-        writes.insert(0, (HISTORY_NAME, lambda d, m: history.write(history_path(d))))
     for name, write in writes:
         try:
             write(out_dir, manifest)
