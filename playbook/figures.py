@@ -74,6 +74,8 @@ class Action:
         first_seen: the as-of date (ISO) of the first run in the unbroken series of runs that
             found it, from the history (:mod:`playbook.history`); None when no history was read.
         weeks_open: whole weeks from ``first_seen`` to this run's as-of date (0: new this week).
+        open_before_history: first seen in the first run the history holds, so it may have been
+            open longer: the age is "at least".
     """
 
     rule: str
@@ -84,6 +86,7 @@ class Action:
     figures: tuple[str, ...] = ()
     first_seen: str | None = None
     weeks_open: int | None = None
+    open_before_history: bool = False
 
     def rank(self) -> tuple[int, float]:
         """Sort key, most urgent first: severity, then money at stake."""

@@ -232,7 +232,10 @@ def sparkline(points: list[dict[str, Any]], width: int = 132, height: int = 30) 
     if len(points) < 2 or not known:
         return None
     low, high = min(known), max(known)
-    span = (high - low) or 1.0
+    # A move of a few percent is not drawn as tall as a collapse: the scale spans at least a
+    # tenth of the largest value, centred on the series.
+    span = max(high - low, 0.1 * max(abs(low), abs(high)), 1e-9)
+    low = (low + high) / 2 - span / 2
     step = (width - 8) / (len(points) - 1)
     xy = [(4 + i * step, None if v is None else 4 + (height - 8) * (1 - (v - low) / span)) for i, v in enumerate(values)]
     # A missing value breaks the line; so does a change of params (drawn as a dashed rule).
@@ -282,6 +285,7 @@ def trends(reports: dict[str, dict[str, Any]], history: Any) -> dict[str, dict[s
         first = series.iloc[0]
         shown = [figure_value(Figure(first.figure, first.label, p["value"], first.unit)) for p in points]
         breaks = sum(p["series_break"] for p in points)
+        drawing["caption"] = f"{first.label}, last {len(points)} runs: {_short_day(points[0]['as_of'])} to {_short_day(points[-1]['as_of'])}"
         drawing["text"] = (f"{first.label} over the last {len(points)} runs, {_day_words(points[0]['as_of'])} to "
                            f"{_day_words(points[-1]['as_of'])}: {', '.join(shown)}"
                            + (f"; the params changed {'once' if breaks == 1 else f'{breaks} times'} (dashed line)" if breaks else ""))
@@ -419,6 +423,11 @@ def _day_words(text: Any) -> str:
             return match.group(0)
 
     return re.sub(r"\b(\d{4})-(\d{2})-(\d{2})\b", words, str(text))
+
+
+def _short_day(day: Any) -> str:
+    """"6 Oct" for a date (the trends' captions, where the year is the index's)."""
+    return f"{day.day} {day:%b}"
 
 
 def _render_page(template: str, **context: Any) -> str:

@@ -173,11 +173,16 @@ def headline_text(result: AreaResult) -> str:
 
 def age_words(action: Action | dict[str, Any]) -> str:
     """How long an action has been open, from its history: "new this week" (first seen in the
-    last seven days), "open for 3 weeks (since 12 Oct 2026)"; "" when no history was read."""
+    last seven days), "open for 3 weeks, since 12 Oct 2026", or "open for at least 8 weeks, since
+    the history began on 6 Oct 2026" when the first run recorded already found it; "" when no
+    history was read."""
     get = action.get if isinstance(action, dict) else lambda k: getattr(action, k)
     first, weeks = get("first_seen"), get("weeks_open")
     if not first or weeks is None:
         return ""
     if weeks < 1:
         return "new this week"
-    return f"open for {count_words(weeks, 'weeks')}, since {format_value(pd.Timestamp(first), 'date')}"
+    since = format_value(pd.Timestamp(first), "date")
+    if get("open_before_history"):
+        return f"open for at least {count_words(weeks, 'weeks')}, since the history began on {since}"
+    return f"open for {count_words(weeks, 'weeks')}, since {since}"

@@ -85,7 +85,7 @@ def test_index_links_to_every_report(browser, sample_run):
 # A cell reads as coloured when any of its text (status badges aside) is drawn in a warm colour.
 COLOURED_CELLS = """() => Array.from(document.querySelectorAll('tbody td')).map(td => {
   const href = td.querySelector('a') ? td.querySelector('a').getAttribute('href') : null;
-  const warm = Array.from(td.querySelectorAll('*')).filter(e => !e.closest('.status') && e.innerText.trim()).some(e => {
+  const warm = Array.from(td.querySelectorAll('*')).filter(e => !e.closest('.status') && !e.closest('svg') && (e.innerText || '').trim()).some(e => {
     const [r, g, b] = getComputedStyle(e).color.match(/\\d+/g).map(Number);
     return r >= 120 && r - g >= 30 && r - b >= 30;
   });
