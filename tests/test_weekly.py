@@ -305,8 +305,11 @@ def test_an_alert_rule_in_params_makes_an_action_named_after_it(tmp_path, tiny_w
     assert [(r["team"], r["subject"], r["text"], r["owner"]) for r in row] == [("mobile", "responses", text, owner)]
     # The override is the team's feedback owner only; its tools keep the default.
     assert {r["owner"] for r in _rows(out, "open-actions") if r["area"] == "tools"} == {"IT & procurement"}
-    # Alerts and owners change no figure: the series runs on unbroken.
-    assert not History.read(history_path(out)).series("mobile").series_break.any()
+    # An owner changes nothing that is counted; an alert rule changes the feedback area's actions,
+    # so its series marks the change, and only its series: the tools figures run on unbroken.
+    series = History.read(history_path(out)).series("mobile")
+    assert not series[series.area == "tools"].series_break.any()
+    assert series[series.area == "feedback"].groupby("figure").series_break.sum().eq(1).all()
 
 
 # -- 6. and 7. the full sample, eight weeks backfilled, then a run -----------------------------------
