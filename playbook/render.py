@@ -14,9 +14,9 @@ import json
 import os
 import re
 import tempfile
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from playbook.display import RECORD_MIME
 from playbook.views import age_words, change_words, short_money
@@ -329,10 +329,83 @@ def write_index(out_dir: Path, manifest: dict[str, Any], history: Any = None, sn
     return path
 
 
-def _board(manifest: dict[str, Any], history: Any, snoozes: list[Any]) -> dict[str, list[dict[str, Any]]]:
-    """The actions page's rows (:func:`playbook.history.actions_board`) for this manifest."""
-    from playbook.history import actions_board
+SEVERITY_ORDER = {"high": 3, "medium": 2, "low": 1}
 
+
+def _rank(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (-SEVERITY_ORDER.get(row["severity"], 0), -(row.get("money") or 0.0), row["team"], row["area"], row["subject"])
+
+
+def actions_board(reports: dict[str, dict[str, Any]], history: Any, snoozes: Iterable[Any],
+                  owners: dict[str, dict[str, str]], today: date) -> dict[str, list[dict[str, Any]]]:
+    """Every action of every team and area, one row per problem, for ``reports/actions.html``.
+
+    A problem is a rule and subject in one team's report; team ``all`` repeats its teams'
+    problems, so its action is a row of its own only when no team's report names the same rule
+    and subject. Each row carries its owner (params ``owners``, per team), when it was first seen
+    and for how many weeks it has been open, and its status: new (first seen by this report's
+    run), ongoing, or resolved (found by the report's last recorded run before this one, gone now).
+
+    Args:
+        reports: the manifest's reports (each with its recorded ``result`` and ``as_of``).
+        history: the history the ages and the resolved ones come from (None: no resolved rows).
+        snoozes: :class:`playbook.config.Snooze` entries; a matching open row until its date is
+            moved to ``snoozed`` with its reason.
+        owners: team -> area -> owner.
+        today: the run's as-of date, which snoozes are judged against.
+
+    Returns:
+        ``open`` (most urgent first), ``snoozed`` and ``resolved`` rows.
+    """
+    shown = {k: e for k, e in reports.items() if e.get("html") and (e.get("result") or {}).get("actions") is not None}
+    named = {(a["rule"], a["subject"]) for e in shown.values() if e["team"] != "all" for a in e["result"]["actions"]}
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    resolved: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for entry in shown.values():
+        team, area = entry["team"], entry["area"]
+        as_of = date.fromisoformat(entry["as_of"]) if entry.get("as_of") else None
+        common = {"team": team, "team_name": entry.get("team_name") or team, "area": area, "html": entry["html"],
+                  "owner": owners.get(team, {}).get(area, ""), "as_of": as_of}
+        current = set()
+        for action in entry["result"]["actions"]:
+            current.add((action["rule"], action["subject"]))
+            if team == "all" and (action["rule"], action["subject"]) in named:
+                continue
+            first = date.fromisoformat(action["first_seen"]) if action.get("first_seen") else None
+            status = "new" if first is None or first == as_of else "ongoing"
+            rows[(team, action["rule"], action["subject"])] = {
+                **common, **{k: action.get(k) for k in ("rule", "subject", "severity", "text", "money", "weeks_open",
+                                                         "open_before_history")},
+                "first_seen": first, "status": status,
+            }
+        if history is None or as_of is None or history.recorded(team, area, as_of) is None:
+            continue
+        before = history.previous_as_of(team, area, as_of)
+        for old in history.actions_at(team, area, before).itertuples():
+            mark = (old.rule, old.subject)
+            if mark in current or (team == "all" and mark in named):
+                continue
+            resolved[(team, old.rule, old.subject)] = {
+                **common, "rule": old.rule, "subject": old.subject, "severity": old.severity, "text": old.text,
+                "money": None if old.money != old.money else float(old.money), "first_seen": old.first_seen,
+                "last_seen": before, "weeks_open": (before - old.first_seen).days // 7, "status": "resolved",
+                "open_before_history": old.first_seen == history.first_as_of(team, area) and old.first_seen < before,
+            }
+    # Team all's resolved action is a team's resolved one (or one still open in a team) told again.
+    told = {(k[1], k[2]) for k in [*resolved, *rows] if k[0] != "all"}
+    resolved = {k: v for k, v in resolved.items() if k[0] != "all" or (k[1], k[2]) not in told}
+    open_rows, snoozed = [], []
+    for row in rows.values():
+        snooze = next((s for s in snoozes if s.matches(row["rule"], row["subject"], row["team"])), None)
+        if snooze is not None and today <= snooze.until:
+            snoozed.append({**row, "until": snooze.until, "reason": snooze.reason})
+        else:
+            open_rows.append({**row, "snooze_ended": snooze.until if snooze is not None else None})
+    return {"open": sorted(open_rows, key=_rank), "snoozed": sorted(snoozed, key=_rank), "resolved": sorted(resolved.values(), key=_rank)}
+
+
+def _board(manifest: dict[str, Any], history: Any, snoozes: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """The actions page's rows (:func:`actions_board`) for this manifest."""
     owners = {team: dict((params or {}).get("owners") or {}) for team, params in manifest.get("params", {}).items()}
     today = datetime.fromisoformat(manifest["as_of"]).date() if manifest.get("as_of") else datetime.now(timezone.utc).date()
     return actions_board(manifest.get("reports", {}), history, snoozes, owners, today)

@@ -16,8 +16,8 @@ from playbook.alerts import apply_alerts
 from playbook.config import AlertRule, Params, Snooze, load_params, load_snoozes
 from playbook.errors import ParamsError
 from playbook.figures import Action, AreaResult, Figure, Severity
-from playbook.history import History, HistoryError, actions_board, params_hash, week_dates
-from playbook.render import sparkline, trends
+from playbook.history import History, HistoryError, params_hash, week_dates
+from playbook.render import actions_board, sparkline, trends
 from playbook.views import age_words
 
 # Three weekly as-of dates ending on the suite's as-of date (2026-11-13, -20, -27).
@@ -601,7 +601,7 @@ def test_nested_yaml_aliases_in_actions_yaml_are_read_once(tmp_path):
         load_snoozes(tmp_path)
 
 
-def _store(tmp_path, change: str | None = None, *params) -> "Path":
+def _store(tmp_path, change: str | None = None, *params):
     path = tmp_path / "history.duckdb"
     _aged_record(History(), "growth", "tools", W1, (_action("tools.rightsize", "Datadog"),)).write(path)
     if change:
