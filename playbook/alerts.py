@@ -42,7 +42,7 @@ def bound_words(kind: str, bound: float, figure: Figure) -> str:
     elif figure.unit in ("points", "score") and kind in ("rise", "fall"):
         amount = f"{bound:g} points"
     else:
-        amount = f"{bound:g}"
+        amount = f"{bound:,.0f}" if float(bound).is_integer() else f"{bound:,}"
     tail = " or more against the previous period" if kind in ("rise", "fall") else ""
     return f"{BOUND_WORDS[kind]} {amount}{tail}"
 
@@ -57,7 +57,9 @@ def apply_alerts(result: AreaResult, rules: Iterable[Any], area: str) -> AreaRes
     """
     actions, notes = list(result.actions), list(result.notes)
     covered = {key for action in result.actions for key in action.figures}
-    for rule in rules:
+    # The most severe rule first: of two rules on one figure, the most severe one crossed names it.
+    order = {"high": 0, "medium": 1, "low": 2}
+    for rule in sorted(rules, key=lambda r: order[r.severity]):
         if rule.area != area:
             continue
         figure = result.figures.get(rule.key)
@@ -77,6 +79,6 @@ def apply_alerts(result: AreaResult, rules: Iterable[Any], area: str) -> AreaRes
             text=f"{stated}: past the alert in params, {figure.label} {bound_words(kind, bound, figure)}.",
             figures=(rule.key,),
         ))
-        # A second rule on the same figure is the same problem: the first that fires names it.
+        # A second rule on the same figure is the same problem: the most severe that fires names it.
         covered.add(rule.key)
     return AreaResult(result.figures, result.headline, tuple(actions), tuple(notes))

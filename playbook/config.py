@@ -345,6 +345,17 @@ def _relevant_errors(errors: list[dict[str, Any]], data: dict[str, Any]) -> list
     return kept or errors
 
 
+def shown(value: Any) -> str:
+    """A value as an error message quotes it, cut short: YAML aliases can make a few hundred bytes
+    of params a structure of billions of items, whose whole repr would never finish."""
+    import reprlib
+
+    quote = reprlib.Repr()
+    quote.maxlevel, quote.maxlist, quote.maxdict, quote.maxtuple, quote.maxset = 3, 6, 6, 6, 6
+    quote.maxstring, quote.maxother = 120, 120
+    return quote.repr(value)
+
+
 def _describe_error(err: dict[str, Any], origins: dict[tuple[str, ...], tuple[Path, int]], fallback: Path) -> str:
     loc = tuple(str(p) for p in err["loc"] if not _is_branch(p))
     key = ".".join(loc) or "(top level)"
@@ -361,7 +372,7 @@ def _describe_error(err: dict[str, Any], origins: dict[tuple[str, ...], tuple[Pa
         return f"{place}: missing required key '{key}'"
     message = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
     # A check of the playbook's own already says what it found.
-    return f"{place}: {key}: {message}" if "; found " in message else f"{place}: {key}: {message}; found {found!r}"
+    return f"{place}: {key}: {message}" if "; found " in message else f"{place}: {key}: {message}; found {shown(found)}"
 
 
 def load_params(params_dir: Path | str, team: str) -> Params:
@@ -405,6 +416,9 @@ def load_params(params_dir: Path | str, team: str) -> Params:
 def _check_area_names(params: Params, origins: dict[tuple[str, ...], tuple[Path, int]], fallback: Path) -> None:
     """Owners and alert rules name registered areas (a misspelt one would silently do nothing)."""
     from playbook.areas import AREAS
+
+    # Areas of the user's register when their modules load: load them first.
+    load_areas(fallback.parent.parent)
 
     problems = []
     for key in ("owners", "alerts"):
@@ -516,7 +530,7 @@ def load_snoozes(params_dir: Path | str) -> list[Snooze]:
     for number, entry in enumerate(entries, start=1):
         where = f"{path}, entry {number}" + (f" (line {lines[number - 1]})" if number <= len(lines) else "")
         if not isinstance(entry, dict):
-            raise ParamsError(f"{where}: expected a mapping with rule, subject, until and reason; found {entry!r}")
+            raise ParamsError(f"{where}: expected a mapping with rule, subject, until and reason; found {shown(entry)}")
         try:
             snoozes.append(Snooze.model_validate(entry))
         except ValidationError as err:
@@ -528,6 +542,6 @@ def load_snoozes(params_dir: Path | str) -> list[Snooze]:
                 elif e["type"] == "extra_forbidden":
                     problems.append(f"unknown key '{key}' (expected rule, subject, until, reason, team)")
                 else:
-                    problems.append(f"{key}: {e['msg'].replace('Input should be', 'expected')}; found {e.get('input')!r}")
+                    problems.append(f"{key}: {e['msg'].replace('Input should be', 'expected')}; found {shown(e.get('input'))}")
             raise ParamsError(f"{where}: " + "; ".join(problems)) from None
     return snoozes

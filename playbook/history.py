@@ -33,6 +33,8 @@ from playbook.errors import PlaybookError
 from playbook.figures import AreaResult, result_from_dict
 
 HISTORY_NAME = "history.duckdb"
+# How a warning about the history begins (a run's own: it is never carried to the next run).
+HISTORY_WARNING = "history: "
 # The store's layout; a file with another version is read as far as it goes and rewritten in this one.
 VERSION = 1
 # Params that change neither a figure's definition nor its value: editing them breaks no series.
@@ -144,7 +146,12 @@ class History:
         except duckdb.Error as err:
             raise HistoryError(f"cannot read the history {path}: {err}") from None
         try:
-            names = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            listed = con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+            names = {name for schema, name in listed if schema == "main"}
+            elsewhere = sorted(f"{schema}.{name}" for schema, name in listed if schema != "main")
+            if elsewhere:
+                raise HistoryError(f"{path} holds tables the playbook did not write ({', '.join(elsewhere)}); the playbook "
+                                   "rewrites the whole file, so it is kept as it is: move your tables to a database of your own")
             missing = {"playbook_history", "runs", "figures", "actions"} - names
             if missing:
                 raise HistoryError(f"{path} is not a playbook history (it has no {', '.join(sorted(missing))} table); "
@@ -159,6 +166,11 @@ class History:
                 raise HistoryError(f"{path} was written by a newer playbook (history version {max(v or 0 for v in versions)}, "
                                    f"this one reads {VERSION}); it is kept as it is: upgrade the playbook")
             frames = {name: con.execute(sql).df() for name, sql in READ_SQL.items()}
+            added = sorted(f"{name}.{c}" for name, columns in (("runs", RUN_COLUMNS), ("figures", FIGURE_COLUMNS),
+                                                                ("actions", ACTION_COLUMNS)) for c in frames[name].columns if c not in columns)
+            if added:
+                raise HistoryError(f"{path} holds columns the playbook did not write ({', '.join(added)}); the playbook rewrites "
+                                   "the whole file, so it is kept as it is: keep your notes in a database of your own")
         except duckdb.Error as err:
             raise HistoryError(f"cannot read the history {path}: {err}") from None
         finally:
@@ -167,7 +179,8 @@ class History:
             history = cls(_typed(frames["runs"], RUN_COLUMNS), _typed(frames["figures"], FIGURE_COLUMNS),
                           _typed(frames["actions"], ACTION_COLUMNS))
         except (ValueError, TypeError, OverflowError) as err:
-            raise HistoryError(f"{path} holds values that are not what the playbook wrote ({err}); it is kept as it is") from None
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise HistoryError(f"{path} holds values that are not what the playbook wrote ({first}); it is kept as it is") from None
         for name, frame, needed in (("runs", history.runs, KEY), ("figures", history.figures, [*KEY, "figure"]),
                                     ("actions", history.actions, [*KEY, "rule", "subject", "first_seen"])):
             empty = [c for c in needed if frame[c].isna().any()]
@@ -189,8 +202,9 @@ class History:
                     self._write_file(tmp)
                 finally:
                     Path(f"{tmp}.wal").unlink(missing_ok=True)
-        except duckdb.Error as err:
-            raise HistoryError(f"could not write the history {path}: {err}; the previous history is kept as it was") from None
+        except (duckdb.Error, OSError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+            raise HistoryError(f"could not write the history {path}: {reason}; the previous history is kept as it was") from None
         # A write-ahead log left beside the old file (a session of DuckDB's that did not close)
         # belongs to the file just replaced; read with the new one it would make it unreadable.
         Path(f"{path}.wal").unlink(missing_ok=True)
@@ -285,15 +299,23 @@ class History:
 
     def age(self, team: str, area: str, as_of: date, actions: Iterable[Any]) -> tuple[Any, ...]:
         """``actions`` (:class:`~playbook.figures.Action`) with ``first_seen`` and ``weeks_open``
-        set: the date the unbroken series of runs that found each began (this run's as-of date
-        when the last run did not find it)."""
-        before = self.actions_at(team, area, self.previous_as_of(team, area, as_of))
-        seen = {(r.rule, r.subject): r.first_seen for r in before.itertuples()}
-        start = self.first_as_of(team, area)
+        set: the first of the unbroken series of recorded runs before ``as_of`` that found each,
+        walked back run by run (so weeks backfilled later count too); this run's as-of date when
+        the last run did not find it."""
+        runs = self.runs.loc[(self.runs.team == team) & (self.runs.area == area) & (self.runs.as_of < as_of), "as_of"]
+        days = sorted(set(runs), reverse=True)
+        mine = self.actions[(self.actions.team == team) & (self.actions.area == area) & (self.actions.as_of < as_of)]
+        found: dict[date, set[tuple[str, str]]] = {}
+        for row in mine.itertuples():
+            found.setdefault(row.as_of, set()).add((row.rule, row.subject))
+        start = min(days) if days else None
         aged = []
         for action in actions:
-            first = seen.get((action.rule, action.subject)) or as_of
-            first = min(first, as_of)
+            first = as_of
+            for day in days:
+                if (action.rule, action.subject) not in found.get(day, ()):
+                    break
+                first = day
             aged.append(replace(action, first_seen=first.isoformat(), weeks_open=(as_of - first).days // 7,
                                 open_before_history=first == start and first < as_of))
         return tuple(aged)
@@ -305,9 +327,10 @@ class History:
 
     def digest(self, team: str, area: str, as_of: date) -> str:
         """A hash of what the team's report on ``area`` reads from the history for ``as_of`` (the
-        actions of the last run before it), so a report is rendered again when that changes."""
-        before = self.actions_at(team, area, self.previous_as_of(team, area, as_of))
-        rows = sorted((r.rule, r.subject, str(r.first_seen), str(r.as_of)) for r in before.itertuples())
+        runs before it and their actions), so a report is rendered again when that changes."""
+        runs = self.runs[(self.runs.team == team) & (self.runs.area == area) & (self.runs.as_of < as_of)]
+        mine = self.actions[(self.actions.team == team) & (self.actions.area == area) & (self.actions.as_of < as_of)]
+        rows = sorted(str(day) for day in runs.as_of) + sorted((r.rule, r.subject, str(r.as_of)) for r in mine.itertuples())
         return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:12]
 
     def series(self, team: str | None = None, area: str | None = None, figure: str | None = None,

@@ -180,9 +180,9 @@ def age_words(action: Action | dict[str, Any]) -> str:
     first, weeks = get("first_seen"), get("weeks_open")
     if not first or weeks is None:
         return ""
-    if weeks < 1:
-        return "new this week"
     since = format_value(pd.Timestamp(first), "date")
+    if weeks < 1:
+        return f"open since at least {since}, the history's first run" if get("open_before_history") else "new this week"
     if get("open_before_history"):
         return f"open for at least {count_words(weeks, 'weeks')}, since the history began on {since}"
     return f"open for {count_words(weeks, 'weeks')}, since {since}"

@@ -428,8 +428,8 @@ def check_actions_page_matches_reports(out: Path, reports: dict[str, Report]) ->
             cells = [" ".join(c.get_text(" ").split()) for c in row.find_all("td")]
             if table == "#open-actions":
                 weeks = cells[6]
-                said = ("new this week" if weeks == "0" else f"open for at least {weeks.rstrip('+')} week" if weeks.endswith("+")
-                        else f"open for {weeks} week")
+                said = ("new this week" if weeks == "0" else "open since at least" if weeks == "0+"
+                        else f"open for at least {weeks.rstrip('+')} week" if weeks.endswith("+") else f"open for {weeks} week")
                 if said not in line:
                     problems.append(f"actions page: {report.name} {text[:40]!r} is {weeks} weeks open, the summary says {line[-60:]!r}")
     for report in reports.values():

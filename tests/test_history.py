@@ -675,3 +675,53 @@ def test_a_backfill_never_starts_before_the_earliest_date_read():
 
     with pytest.raises(UsageError, match="before the earliest date the playbook reads"):
         week_dates(date(1970, 1, 2), 3)
+
+
+def test_age_walks_back_over_weeks_backfilled_after_a_run():
+    # A run at W2 found the action first; a backfill then recorded W1, which found it too.
+    a = _action("feedback.nps_drop", "NPS")
+    history = _aged_record(History(), "mobile", "feedback", W2, (a,))
+    history = _record(history, "mobile", "feedback", W1, _result({"n": 1.0}, (a,)))
+    aged = history.age("mobile", "feedback", W3, (a,))[0]
+    assert (aged.first_seen, aged.weeks_open, aged.open_before_history) == (W1.isoformat(), 2, True)
+
+
+def test_an_action_the_first_run_found_days_ago_is_not_called_new():
+    a = _action("tools.unused", "Sketch")
+    history = _aged_record(History(), "mobile", "tools", W3 - timedelta(days=3), (a,))
+    aged = history.age("mobile", "tools", W3, (a,))[0]
+    assert aged.weeks_open == 0 and aged.open_before_history
+    assert age_words(aged).startswith("open since at least ") and "new" not in age_words(aged)
+
+
+def test_of_two_alerts_crossed_on_one_figure_the_most_severe_names_it():
+    result = _result({"detractor_arr": 5_100_000.0})
+    rules = [AlertRule(figure="feedback.detractor_arr", above=1_000_000, severity="low"),
+             AlertRule(figure="feedback.detractor_arr", above=5_000_000, severity="high")]
+    (action,) = apply_alerts(result, rules, "feedback").actions
+    assert action.severity == Severity.HIGH and action.text.endswith("above 5,000,000.")
+
+
+def test_an_error_quotes_an_aliased_value_cut_short(tmp_path):
+    params = make_params(tmp_path, tmp_path, teams={})
+    levels = ["products:\n  - &a0 [x, x, x, x, x, x, x, x, x, x]\n"]
+    levels += [f"  - &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)]
+    (params / "teams" / "alpha.yaml").write_text("name: Alpha\n" + "".join(levels))
+    with pytest.raises(ParamsError) as caught:
+        load_params(params, "alpha")
+    # Each of the ten items is named with its value cut short (the whole value is 10 ** 9 items).
+    assert "products" in str(caught.value) and len(str(caught.value)) < 50_000
+
+
+@pytest.mark.parametrize("change, expected", [
+    ("CREATE SCHEMA mine; CREATE TABLE mine.runs (note VARCHAR)", "tables the playbook did not write \\(mine.runs\\)"),
+    ("ALTER TABLE figures ADD COLUMN comment VARCHAR", "columns the playbook did not write \\(figures.comment\\)"),
+])
+def test_tables_and_columns_of_anyone_else_are_never_rewritten_away(tmp_path, change, expected):
+    path = _store(tmp_path)
+    con = duckdb.connect(str(path))
+    for statement in change.split("; "):
+        con.execute(statement)
+    con.close()
+    with pytest.raises(HistoryError, match=expected):
+        History.read(path)

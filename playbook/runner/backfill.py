@@ -11,7 +11,7 @@ reported and never stops the others.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
@@ -152,6 +152,10 @@ def run_backfill(jobs: list[BackfillJob], history: History, out_dir: Path, worke
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     with output_lock(out_dir):
         remove_leftovers(out_dir, [])
+        # What to skip and how old each action is are decided from the history as it is now,
+        # under the lock: a run may have recorded weeks since the plan read it.
+        now = History.read(history_path(out_dir))
+        jobs = [replace(job, history=now) for job in jobs]
         if workers == 1:
             for job in jobs:
                 outcomes.append(backfill_job(job))

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 from playbook.areas import AREAS
 from playbook.errors import OutputWriteError, RunError, RunInterrupted
-from playbook.history import HISTORY_NAME, History, Point, history_path, params_hash
+from playbook.history import HISTORY_NAME, HISTORY_WARNING, History, Point, history_path, params_hash
 from playbook.render import TMP_MARK, TMP_SUFFIX, written_here
 from playbook.runner.execute import PARTIAL_SUFFIX, disk_reason, write_no_data
 from playbook.runner.executors import DaskExecutor, Executor, LocalExecutor
@@ -133,7 +133,7 @@ def _record_history(out_dir: Path, plan: Plan, outcomes: list[Outcome]) -> Histo
         history.write(history_path(out_dir))
     except (OSError, HistoryError) as err:
         reason = disk_reason(err, out_dir) if isinstance(err, OSError) else ""
-        plan.warnings.append(f"{reason or err}; this run's figures are not in the history, and the index's trends and the "
+        plan.warnings.append(f"{HISTORY_WARNING}{reason or err}; this run's figures are not in the history, and the index's trends and the "
                              "actions page read the history as it was")
         return past
     return history
@@ -146,7 +146,7 @@ def _history_now(out_dir: Path, warnings: list[str]) -> History | None:
     try:
         return History.read(history_path(out_dir))
     except HistoryError as err:
-        warnings.append(f"{err}; it is kept as it is, and this run's figures are not added to it")
+        warnings.append(f"{HISTORY_WARNING}{err}; it is kept as it is, and this run's figures are not added to it")
         return None
 
 
@@ -240,7 +240,8 @@ def _run_locked(
                 outcome.as_of = outcome.as_of or old.get("as_of")
     if any(o.reused for o in outcomes):
         # Reused reports were not validated this time; their data warnings are the last run's.
-        plan.warnings += [w for w in previous.get("warnings", []) if w not in plan.warnings]
+        # (A warning about the history is this run's own, never carried over.)
+        plan.warnings += [w for w in previous.get("warnings", []) if w not in plan.warnings and not w.startswith(HISTORY_WARNING)]
     history = _record_history(out_dir, plan, outcomes)
     manifest = build_manifest(
         previous, [asdict(o) for o in outcomes], as_of or date.today(), workers,
