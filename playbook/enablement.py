@@ -146,6 +146,15 @@ class EnablementReport:
     result: AreaResult | None = None
 
 
+READY_COLUMNS = ("docs_ready_at", "training_ready_at", "notes_ready_at")
+
+
+def _before(times: pd.Series, stop: pd.Timestamp) -> pd.Series:
+    """Whether each time is before ``stop`` (a naive day boundary; UTC times compared as UTC)."""
+    stamps = pd.to_datetime(times, utc=True, errors="coerce").dt.tz_localize(None)
+    return (stamps < stop).fillna(False).astype(bool)
+
+
 def build_report(
     releases: pd.DataFrame,
     trainings: pd.DataFrame,
@@ -155,7 +164,18 @@ def build_report(
     params: EnablementParams,
     period: Period,
 ) -> EnablementReport:
-    """Compute the enablement area for one team over the releases of the last ``lookback_days``."""
+    """Compute the enablement area for one team over the releases of the last ``lookback_days``.
+
+    Only what the as-of day knew counts: docs, training or notes ready after it are not ready
+    yet, a course completed after it is not completed (nor scored), and escalations opened after
+    it are not there, so a past week (``playbook backfill``) reads as that week did.
+    """
+    stop = pd.Timestamp(period.stop)
+    releases = releases.assign(**{c: releases[c].where(_before(releases[c], stop)) for c in READY_COLUMNS if c in releases})
+    trainings = trainings[_before(trainings["assigned_at"], stop)]
+    done = _before(trainings["completed_at"], stop)
+    trainings = trainings.assign(completed_at=trainings["completed_at"].where(done), quiz_score=trainings["quiz_score"].where(done))
+    escalations = escalations[_before(escalations["opened_at"], stop)]
     since = pd.Timestamp(period.end) - pd.Timedelta(days=params.lookback_days)
     recent = releases[(releases["release_date"] >= since) & (releases["release_date"] < period.stop)]
     # The same window ending a period earlier, for the index's change.
