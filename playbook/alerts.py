@@ -58,8 +58,7 @@ def apply_alerts(result: AreaResult, rules: Iterable[Any], area: str) -> AreaRes
     actions, notes = list(result.actions), list(result.notes)
     covered = {key for action in result.actions for key in action.figures}
     # The most severe rule first: of two rules on one figure, the most severe one crossed names it.
-    order = {"high": 0, "medium": 1, "low": 2}
-    for rule in sorted(rules, key=lambda r: order[r.severity]):
+    for rule in sorted(rules, key=lambda r: -Severity[r.severity.upper()]):
         if rule.area != area:
             continue
         figure = result.figures.get(rule.key)

@@ -206,7 +206,7 @@ def _backfill(params_dir: Path, out_dir: Path, weeks: int, as_of: date, teams: l
 
     from playbook.runner.backfill import plan_backfill, run_backfill
 
-    work, notes, history = plan_backfill(params_dir, out_dir, weeks, as_of, teams or None, areas or None, workspace)
+    work, notes, _ = plan_backfill(params_dir, out_dir, weeks, as_of, teams or None, areas or None, workspace)
     if force:
         work = [replace(job, force=True) for job in work]
     first = min(work[0].dates) if work else as_of
@@ -223,7 +223,7 @@ def _backfill(params_dir: Path, out_dir: Path, weeks: int, as_of: date, teams: l
             click.echo(f"[{done}/{total}] {outcome.team}/{outcome.area}: {state}", err=True)
 
     try:
-        _, outcomes = run_backfill(work, history, out_dir, jobs, on_done)
+        _, outcomes = run_backfill(work, out_dir, jobs, on_done)
     finally:
         bar.close()
     for line in notes:

@@ -357,6 +357,16 @@ class History:
                   "fingerprint", "series_break"]].reset_index(drop=True)
 
 
+def read_or_warn(path: Path | str, warnings: list[str]) -> History | None:
+    """The history in ``path``; None, with a warning added to ``warnings``, when it cannot be
+    read (it is then kept as it is, and a run adds nothing to it)."""
+    try:
+        return History.read(path)
+    except HistoryError as err:
+        warnings.append(f"{HISTORY_WARNING}{err}; it is kept as it is, and this run's figures are not added to it")
+        return None
+
+
 def history_path(out_dir: Path | str) -> Path:
     """Where the reports folder ``out_dir`` keeps its history."""
     return Path(out_dir) / HISTORY_NAME

@@ -329,11 +329,11 @@ def write_index(out_dir: Path, manifest: dict[str, Any], history: Any = None, sn
     return path
 
 
-SEVERITY_ORDER = {"high": 3, "medium": 2, "low": 1}
-
-
 def _rank(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (-SEVERITY_ORDER.get(row["severity"], 0), -(row.get("money") or 0.0), row["team"], row["area"], row["subject"])
+    from playbook.figures import Severity
+
+    order = Severity.__members__.get(str(row["severity"]).upper(), 0)
+    return (-int(order), -(row.get("money") or 0.0), row["team"], row["area"], row["subject"])
 
 
 def actions_board(reports: dict[str, dict[str, Any]], history: Any, snoozes: Iterable[Any],

@@ -134,7 +134,7 @@ def plan_backfill(params_dir: Path, out_dir: Path, weeks: int, as_of: date, team
     return jobs, notes, history
 
 
-def run_backfill(jobs: list[BackfillJob], history: History, out_dir: Path, workers: int | None = None,
+def run_backfill(jobs: list[BackfillJob], out_dir: Path, workers: int | None = None,
                  on_done: Callable[[BackfillOutcome, int, int], None] | None = None) -> tuple[History, list[BackfillOutcome]]:
     """Run the jobs in worker processes and write what they computed into the history.
 
@@ -174,8 +174,8 @@ def run_backfill(jobs: list[BackfillJob], history: History, out_dir: Path, worke
                     outcomes.append(outcome)
                     if on_done:
                         on_done(outcome, len(outcomes), len(jobs))
-        # The history may have changed since it was read (a run in between): read it again under the lock.
-        history = History.read(history_path(out_dir)).record_many(
+        # Still the history read above: the lock has been held since.
+        history = now.record_many(
             Point(o.team, o.area, p["as_of"], p["result"], p["period"], p["fingerprint"], p["params_hash"], "backfill")
             for o in sorted(outcomes, key=lambda o: (o.team, o.area)) for p in o.points
         )

@@ -14,7 +14,7 @@ import playbook
 from playbook.areas import AREAS, Area, get_area
 from playbook.config import check_team_name, ignored_team_files, list_teams, load_areas, load_params, load_snoozes, workspace_path
 from playbook.errors import PlaybookError, SchemaError, UsageError
-from playbook.history import HISTORY_WARNING, History, HistoryError, history_path
+from playbook.history import history_path, read_or_warn
 from playbook.period import resolve_period
 from playbook.runner.outcomes import Outcome, Status
 from playbook.workspace import Workspace
@@ -123,11 +123,7 @@ def make_plan(
 
     previous = read_manifest(Path(out_dir))["reports"]
     store = history_path(Path(out_dir).resolve())
-    try:
-        history: History | None = History.read(store)
-    except HistoryError as err:
-        history = None
-        warnings.append(f"{HISTORY_WARNING}{err}; it is kept as it is, and this run's figures are not added to it")
+    history = read_or_warn(store, warnings)
     notebook_hashes: dict[str, str] = {}
     for team in teams or known:
         try:

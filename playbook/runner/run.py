@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 from playbook.areas import AREAS
 from playbook.errors import OutputWriteError, RunError, RunInterrupted
-from playbook.history import HISTORY_NAME, HISTORY_WARNING, History, Point, history_path, params_hash
+from playbook.history import HISTORY_NAME, HISTORY_WARNING, History, Point, history_path, params_hash, read_or_warn
 from playbook.render import TMP_MARK, TMP_SUFFIX, written_here
 from playbook.runner.execute import PARTIAL_SUFFIX, disk_reason, write_no_data
 from playbook.runner.executors import DaskExecutor, Executor, LocalExecutor
@@ -123,7 +123,7 @@ def _record_history(out_dir: Path, plan: Plan, outcomes: list[Outcome]) -> Histo
     if plan.history is None:
         return None
     # Read again under the lock: a backfill may have added weeks since the plan read it.
-    past = _history_now(out_dir, plan.warnings)
+    past = read_or_warn(history_path(out_dir), plan.warnings)
     if past is None:
         return None
     history = record_outcomes(past, outcomes, plan.params)
@@ -137,17 +137,6 @@ def _record_history(out_dir: Path, plan: Plan, outcomes: list[Outcome]) -> Histo
                              "actions page read the history as it was")
         return past
     return history
-
-
-def _history_now(out_dir: Path, warnings: list[str]) -> History | None:
-    """The history in ``out_dir`` as it is now; None (and a warning) when it cannot be read."""
-    from playbook.history import HistoryError
-
-    try:
-        return History.read(history_path(out_dir))
-    except HistoryError as err:
-        warnings.append(f"{HISTORY_WARNING}{err}; it is kept as it is, and this run's figures are not added to it")
-        return None
 
 
 def run_plan(
