@@ -138,7 +138,7 @@ def _summary(outcomes: list, out_dir: Path) -> list:
 @PARAMS
 @click.option("--team", "-t", "teams", multiple=True, help="Team to render (repeatable; default: every team in params/teams).")
 @click.option("--area", "-a", "areas", multiple=True, help="Area to render (repeatable; default: every area).")
-@click.option("--workspace", "-w", help="Workspace folder or .duckdb file (default: the one in params).")
+@click.option("--workspace", "-w", help="Workspace folder, .duckdb file or postgresql:// URL (default: the one in params).")
 @OUT
 @JOBS
 @AS_OF
@@ -253,7 +253,7 @@ def _ensure_sample(target: Path, seed: int, as_of: date) -> None:
 @click.option("--weeks", type=click.IntRange(1, 520), required=True, help="How many weekly as-of dates, ending on --as-of.")
 @click.option("--team", "-t", "teams", multiple=True, help="Team to backfill (repeatable; default: every team).")
 @click.option("--area", "-a", "areas", multiple=True, help="Area to backfill (repeatable; default: every area).")
-@click.option("--workspace", "-w", help="Workspace folder or .duckdb file (default: the one in params).")
+@click.option("--workspace", "-w", help="Workspace folder, .duckdb file or postgresql:// URL (default: the one in params).")
 @OUT
 @JOBS
 @AS_OF
@@ -344,14 +344,39 @@ def _print_series(series) -> None:
 @click.option("--events", default=1_000_000, show_default=True, type=click.IntRange(1_000, 1_000_000_000),
               help="About this many product-usage events (Parquet); scales the heavy table.")
 @click.option("--if-missing", is_flag=True, help="Do nothing when a current sample (same as-of date) is already there.")
+@click.option("--to", "to_url", metavar="postgresql://USER@HOST:PORT/DB",
+              help="Load the sample into this PostgreSQL database instead (password: PGPASSWORD or ~/.pgpass).")
+@click.option("--schema", default="public", show_default=True, help="With --to: the schema to create the tables in.")
+@click.option("--replace", is_flag=True, help="With --to: drop and write again sample tables already in the schema.")
 def sample(out_dir: Path | None, params_dir: Path, seed: int, as_of: str | None, accounts: int, responses: int,
-           feedback_rows: int, events: int, if_missing: bool) -> None:
-    """Write a deterministic sample company with planted effects as a workspace."""
+           feedback_rows: int, events: int, if_missing: bool, to_url: str | None, schema: str, replace: bool) -> None:
+    """Write a deterministic sample company with planted effects as a workspace.
+
+    \b
+    With --to, the same company is loaded into a PostgreSQL schema, so the reports can be
+    rendered from a warehouse (README, Live data):
+      playbook sample --to postgresql://playbook@localhost:5432/analytics
+      playbook run --workspace postgresql://playbook@localhost:5432/analytics
+    Tables already in the schema are left alone (nothing is written) unless --replace.
+    """
     from playbook.config import list_teams, load_params, workspace_path
     from playbook.sample import generate
 
     try:
         day = _as_of(as_of)
+        if to_url:
+            import tempfile
+
+            from playbook.warehouse_load import copy_workspace
+
+            with tempfile.TemporaryDirectory(prefix="playbook-sample-") as folder:
+                generate(Path(folder), seed=seed, as_of=day, accounts=accounts, responses=responses, feedback=feedback_rows, events=events)
+                counts = copy_workspace(folder, to_url, schema, replace)
+            from playbook.warehouse import Target
+
+            click.echo(f"Loaded the sample company into {Target.parse(to_url).shown}, schema {schema} (seed {seed}, as of {day}): "
+                       + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            return
         if out_dir is None:
             teams = list_teams(params_dir)
             if not teams:
@@ -367,24 +392,27 @@ def sample(out_dir: Path | None, params_dir: Path, seed: int, as_of: str | None,
 
 
 @main.command()
-@click.option("--workspace", "-w", type=click.Path(path_type=Path), default=None, help="Workspace (default: the one in params).")
+@click.option("--workspace", "-w", default=None, help="Workspace folder, .duckdb file or postgresql:// URL (default: the one in params).")
 @PARAMS
-def validate(workspace: Path | None, params_dir: Path) -> None:
+def validate(workspace: str | None, params_dir: Path) -> None:
     """Check every table in a workspace against the data contract.
 
     Prints rows read and rows set aside (with the rule and example rows) for each table; exits 2
     when a table cannot be used at all (missing column, values of the wrong type).
     """
-    from playbook.config import list_teams, load_params, workspace_path
+    from playbook.config import list_teams, load_params, resolve_workspace, workspace_path
     from playbook.workspace import validate as validate_workspace
 
     try:
+        teams = list_teams(params_dir) if Path(params_dir).is_dir() else []
+        params = load_params(params_dir, teams[0]) if teams else None
         if workspace is None:
-            teams = list_teams(params_dir)
-            if not teams:
+            if params is None:
                 raise PlaybookError("give --workspace, or run from a folder with params/teams/")
-            workspace = workspace_path(load_params(params_dir, teams[0]), params_dir)
-        reports, errors = validate_workspace(workspace)
+            workspace = workspace_path(params, params_dir)
+        else:
+            workspace = resolve_workspace(workspace, Path.cwd())
+        reports, errors = validate_workspace(workspace, warehouse=params.warehouse if params else None)
     except PlaybookError as err:
         _fail(err)
         return

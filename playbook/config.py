@@ -266,6 +266,54 @@ class AlertRule(_Strict):
         return next((k, float(getattr(self, k))) for k in ("above", "below", "rise", "fall") if getattr(self, k) is not None)
 
 
+class WarehouseQuery(_Strict):
+    """A canonical table as a query the warehouse runs over the company's own tables."""
+
+    sql: str = Field(min_length=1, description="a SELECT in PostgreSQL's SQL whose columns are the table's")
+
+    @field_validator("sql")
+    @classmethod
+    def _one_select(cls, sql: str) -> str:
+        head = sql.lstrip().split(None, 1)[0].lower() if sql.strip() else ""
+        if head not in ("select", "with", "table", "values", "("):
+            raise ValueError(f"expected a query beginning with SELECT or WITH; found one beginning {head!r}")
+        return sql
+
+
+class WarehouseParams(_Strict):
+    """Where a PostgreSQL workspace keeps each canonical table (README, Live data).
+
+    By default every table is a table of its canonical name in ``schema``; ``tables`` points one
+    at another table or view (``support.tickets``) or at a query (``{sql: SELECT ...}``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_name: str = Field("public", alias="schema", min_length=1, description="schema holding the canonical tables")
+    password_env: str | None = Field(None, description="environment variable holding the password (default: PGPASSWORD or ~/.pgpass)")
+    tables: dict[str, str | WarehouseQuery] = Field(default_factory=dict, description="a table or view name, or {sql: ...}, per canonical table")
+
+    @field_validator("tables")
+    @classmethod
+    def _canonical(cls, tables: dict[str, Any]) -> dict[str, Any]:
+        from playbook.schemas import TABLES
+
+        unknown = [t for t in tables if t not in TABLES]
+        if unknown:
+            raise ValueError(f"no canonical table {', '.join(map(repr, unknown))}; the tables are {', '.join(TABLES)}")
+        bad = [t for t, v in tables.items() if isinstance(v, str) and (not v.strip() or v.count(".") > 1)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: expected a table or view as name or schema.name")
+        return tables
+
+    @field_validator("password_env")
+    @classmethod
+    def _variable_name(cls, name: str | None) -> str | None:
+        if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"expected the name of an environment variable, such as ANALYTICS_PASSWORD; found {name!r}")
+        return name
+
+
 class Params(_Strict):
     """Everything one team's reports need: who the team is, what data, which period, thresholds."""
 
@@ -273,6 +321,7 @@ class Params(_Strict):
     name: str
     products: list[str] = Field(min_length=1)
     workspace: str = "data/sample"
+    warehouse: WarehouseParams = WarehouseParams()
     period: FixedPeriod | Literal["last_30_days", "last_90_days", "previous_month", "quarter_to_date"] = (
         "last_30_days"
     )
@@ -471,10 +520,19 @@ def project_root(params_dir: Path | str) -> Path:
     return Path(params_dir).resolve().parent
 
 
-def workspace_path(params: Params, params_dir: Path | str) -> Path:
-    """The team's workspace as an absolute path."""
-    path = Path(params.workspace).expanduser()
-    return path if path.is_absolute() else project_root(params_dir) / path
+def workspace_path(params: Params, params_dir: Path | str) -> Path | str:
+    """The team's workspace as an absolute path, or a ``postgresql://`` URL as written."""
+    return resolve_workspace(params.workspace, project_root(params_dir))
+
+
+def resolve_workspace(value: str | Path, base: Path | str) -> Path | str:
+    """A workspace setting as an absolute path (relative to ``base``), or a database URL as it is."""
+    from playbook.warehouse import is_url
+
+    if is_url(value):
+        return str(value).strip()
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(base) / path
 
 
 class Snooze(_Strict):

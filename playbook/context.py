@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from playbook.areas import Area, get_area
-from playbook.config import Params, load_areas, load_params, project_root, workspace_path
+from playbook.config import Params, load_areas, load_params, project_root, resolve_workspace, workspace_path
 from playbook.period import Period, resolve_period
 from playbook.errors import ParamsError, SchemaError
 from playbook.health import Events
@@ -167,8 +167,8 @@ def open_report(
     if overrides:
         params = params.model_copy(update=overrides)
     day = parse_as_of(as_of)
-    path = Path(workspace) if workspace else workspace_path(params, params_dir)
-    ws = Workspace(path)
+    path = resolve_workspace(workspace, Path.cwd()) if workspace else workspace_path(params, params_dir)
+    ws = Workspace(path, warehouse=params.warehouse)
     missing = [t for t in spec.required if not ws.has(t)]
     if missing:
         ws.close()

@@ -39,6 +39,8 @@ class Source:
     label: str
     is_text: bool
     path: Path | None
+    # A database's table or query: its rows have no order of their own (see TableLoader.load).
+    database: bool = False
 
 
 def decode_legacy(data: bytes) -> tuple[str, str]:

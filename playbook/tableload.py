@@ -39,7 +39,8 @@ class SetAside:
     examples: tuple[tuple[int, Any], ...]
 
     def describe(self) -> str:
-        shown = ", ".join(f"row {row}: {'empty' if value is None else repr(value)}" for row, value in self.examples)
+        shown = ", ".join(("" if row is None else f"row {row}: ") + ('empty' if value is None else repr(value))
+                          for row, value in self.examples)
         more = "" if self.count <= len(self.examples) else ", ..."
         what = "columns" if " + " in self.column else "column"
         return f"{what} '{self.column}' {self.rule} ({shown}{more})"
@@ -113,7 +114,16 @@ class TableLoader:
         notes: list[str] = []
         copy = f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT row_number() OVER () AS _row, * FROM "
         try:
-            self.con.execute(copy + source.sql, source.params)
+            if source.database:
+                # A warehouse's rows come in no promised order: they are numbered in the order of
+                # all their values, so "row 3" and the earlier of two repeated ids are the same
+                # every run (a table's rowid follows the order its rows were inserted in).
+                ordered = ident(f"_sorted_{table}")
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ordered} AS SELECT * FROM {source.sql} ORDER BY ALL", source.params)
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT rowid + 1 AS _row, * FROM {ordered}")
+                self.con.execute(f"DROP TABLE {ordered}")
+            else:
+                self.con.execute(copy + source.sql, source.params)
         except duckdb.Error as err:
             if not (source.is_text and "not utf-8" in str(err).lower()):
                 raise SchemaError(unreadable(label, err)) from err
@@ -171,10 +181,16 @@ class TableLoader:
 
     def _source(self, table: str) -> Source:
         """Where a table's rows come from, as a FROM item whose file path is a bound value."""
+        if self._target is not None:
+            if not self.has(table):
+                raise SchemaError(f"{self.path}: no table '{table}' in the schema {self._places[table].schema}; "
+                                  f"tables found: {', '.join(self.tables()) or 'none'}")
+            sql, values = self._places[table].from_item()
+            return Source(sql, tuple(values), self._label(table), False, None, database=True)
         if self._db_file:
             if not self.has(table):
                 raise SchemaError(f"{self.path}: no table '{table}'; tables present: {', '.join(self.tables()) or 'none'}")
-            return Source(f"src.main.{ident(table)}", (), f"{self.path.name}:{table}", False, None)
+            return Source(f"{ident(self._catalog)}.main.{ident(table)}", (), f"{self.path.name}:{table}", False, None)
         path = self._file(table)
         columns = ", ".join(get_table(table).column_names)
         if path is None:
@@ -229,7 +245,11 @@ class TableLoader:
                 return None
             canonical = NATIVE_TYPES[column.type][0]
             select.append(col if kind == canonical else f"CAST({col} AS {canonical}) AS {col}")
-        if source.path is None:
+        if source.database:
+            # A warehouse table checked where it lies has no row numbers (PostgreSQL keeps no row
+            # order); its set-aside rows are shown by their values.
+            rows, numbered = "CAST(NULL AS BIGINT)", source.sql
+        elif source.path is None:
             rows, numbered = "rowid + 1", source.sql
         else:
             rows, numbered = "file_row_number + 1", "read_parquet(?, file_row_number = true)"
@@ -339,8 +359,8 @@ class TableLoader:
             bad = f"_reason IS NULL AND {broken}"
             count = self.con.execute(f"SELECT count(*) FROM {checked} WHERE {bad}").fetchone()[0]
             if count:
-                examples = self.con.execute(f"SELECT _row, {shown} FROM {checked} WHERE {bad} ORDER BY _row LIMIT {EXAMPLES}").fetchall()
-                cleared.append(SetAside(name, words, int(count), tuple((int(r), plain_value(v)) for r, v in examples)))
+                examples = self.con.execute(f"SELECT _row, {shown} FROM {checked} WHERE {bad} ORDER BY _row, {shown} LIMIT {EXAMPLES}").fetchall()
+                cleared.append(SetAside(name, words, int(count), tuple((None if r is None else int(r), plain_value(v)) for r, v in examples)))
         clear_sql = {name: f"CASE WHEN {broken} THEN NULL ELSE {ident(name)} END AS {ident(name)}" for name, _, broken, _ in clears}
         keep = ", ".join(clear_sql.get(c, ident(c)) for c in (*contract.column_names, *extras))
         rows_read = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
@@ -354,7 +374,7 @@ class TableLoader:
         for index, count in counts:
             name, words, _, shown = rules[index]
             examples = self.con.execute(
-                f"SELECT _row, {shown} FROM {checked} WHERE _reason = ? ORDER BY _row LIMIT {EXAMPLES}", [index]
+                f"SELECT _row, {shown} FROM {checked} WHERE _reason = ? ORDER BY _row, {shown} LIMIT {EXAMPLES}", [index]
             ).fetchall()
-            set_aside.append(SetAside(name, words, int(count), tuple((int(r), plain_value(v)) for r, v in examples)))
+            set_aside.append(SetAside(name, words, int(count), tuple((None if r is None else int(r), plain_value(v)) for r, v in examples)))
         return TableReport(table, label, int(rows_read), tuple(set_aside), tuple(cleared))

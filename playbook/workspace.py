@@ -28,6 +28,14 @@ from playbook.errors import SchemaError, WorkspaceError
 from playbook.schemas import EARLIEST, LATEST, SQL_TYPES, TABLES, get_table
 from playbook.tablefiles import database_problem, entry_kind
 from playbook.tableload import TableLoader, TableReport, ident
+from playbook.warehouse import ALIAS, Mapped, Target, WarehouseError, attach, fingerprint_sql, is_url, mapping, password
+
+
+def _server_reason(err: Exception) -> str:
+    """PostgreSQL's own words from a DuckDB error about a warehouse query (its first ERROR line)."""
+    from playbook.warehouse import _libpq_reason
+
+    return _libpq_reason(str(err))
 
 
 class Workspace(TableLoader):
@@ -41,12 +49,31 @@ class Workspace(TableLoader):
         WorkspaceError: the path does not exist or is not a folder or DuckDB file.
     """
 
-    def __init__(self, path: Path | str, now: datetime | None = None):
-        self.path = Path(path)
+    def __init__(self, path: Path | str, now: datetime | None = None, warehouse: Any = None):
         today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
         # A day of slack: a value written "tomorrow" in a time zone ahead of UTC is not an error.
         self.future_after = today + timedelta(days=1)
         self._scratch: Path | None = None
+        self._target: Target | None = None
+        self._places: dict[str, Mapped] = {}
+        self._present: set[str] = set()
+        if is_url(path):
+            self._target = Target.parse(str(path))
+            self.path = self._target.shown
+            self._db_file, self._catalog = False, "memory"
+            self.con = duckdb.connect(":memory:")
+            self._settings()
+            try:
+                attach(self.con, self._target, password(getattr(warehouse, "password_env", None)))
+                self._places = mapping(warehouse, list(TABLES))
+                self._check_places()
+            except BaseException:
+                self.con.close()
+                raise
+            self.reports: dict[str, TableReport] = {}
+            self._fingerprints: dict[tuple[str, ...], str] = {}
+            return
+        self.path = Path(path)
         if not self.path.exists():
             raise WorkspaceError(
                 f"workspace {self.path} does not exist; create it with `playbook sample --out {self.path}` "
@@ -55,7 +82,24 @@ class Workspace(TableLoader):
         self._db_file = self.path.suffix == ".duckdb" and self.path.is_file()
         if not self._db_file and not self.path.is_dir():
             raise WorkspaceError(f"workspace {self.path} is neither a folder nor a .duckdb file")
-        self.con = duckdb.connect(":memory:")
+        # A database file is opened read-only as the connection's own catalog (DuckDB takes no
+        # bound value in ATTACH, and the playbook never writes a path into SQL); its temporary
+        # tables and views hold the checked rows, as an in-memory connection's do.
+        self._catalog = "memory"
+        if self._db_file:
+            try:
+                self.con = duckdb.connect(str(self.path), read_only=True)
+            except duckdb.Error as err:
+                raise WorkspaceError(database_problem(self.path, err)) from None
+            self._catalog = self.con.execute("SELECT current_database()").fetchone()[0]
+        else:
+            self.con = duckdb.connect(":memory:")
+        self._settings()
+        self.reports = {}
+        self._fingerprints = {}
+
+    def _settings(self) -> None:
+        """The connection's time zone, memory budget, spill folder and the rules' bounds."""
         self.con.execute("SET TimeZone = 'UTC'")
         # DuckDB would otherwise take up to 80% of the machine's memory for its buffers; a
         # report shares the machine with other kernels, so it is held to a budget and large
@@ -74,14 +118,51 @@ class Workspace(TableLoader):
         self.con.execute("SET VARIABLE playbook_future_cutoff = ?", [datetime.combine(self.future_after + timedelta(days=1), time())])
         self.con.execute("SET VARIABLE playbook_earliest = ?", [datetime.combine(EARLIEST, time())])
         self.con.execute("SET VARIABLE playbook_latest = ?", [datetime.combine(LATEST + timedelta(days=1), time())])
-        if self._db_file:
-            try:
-                self.con.execute("ATTACH ? AS src (READ_ONLY)", [str(self.path)])
-            except duckdb.Error as err:
-                self.con.close()
-                raise WorkspaceError(database_problem(self.path, err)) from None
-        self.reports: dict[str, TableReport] = {}
-        self._fingerprints: dict[tuple[str, ...], str] = {}
+
+    @property
+    def is_warehouse(self) -> bool:
+        """Whether the workspace is a PostgreSQL database (read through DuckDB's postgres extension)."""
+        return self._target is not None
+
+    def _check_places(self) -> None:
+        """Check, at open, that every table the mapping names exists and every mapped query runs.
+
+        Raises:
+            WarehouseError: one message naming each problem and the server.
+        """
+        found = self.con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = ?", [ALIAS]
+        ).fetchall()
+        objects = {(schema, name) for schema, name in found}
+        problems = []
+        for table, place in self._places.items():
+            if place.sql:
+                try:
+                    sql, values = place.from_item()
+                    self.con.execute(f"DESCRIBE SELECT * FROM {sql}", list(values))
+                except duckdb.Error as err:
+                    problems.append(f"the query for {table} fails: {_server_reason(err)}")
+                    continue
+                self._present.add(table)
+            elif (place.schema, place.name) in objects:
+                self._present.add(table)
+            elif place.name != table or place.schema != self._places_schema():
+                near = sorted(n for s_, n in objects if s_ == place.schema)[:8]
+                problems.append(f"{table} is mapped to the table {place.schema}.{place.name}, which the server does not have"
+                                + (f" (the schema {place.schema} holds: {', '.join(near)})" if near else f" (no schema {place.schema} there)"))
+        if problems:
+            raise WarehouseError(f"workspace {self.path}: " + "; ".join(problems))
+        if not self._present:
+            schema = self._places_schema()
+            raise WarehouseError(
+                f"workspace {self.path}: the schema {schema} holds none of the canonical tables ({', '.join(TABLES)}); "
+                "set warehouse.schema to the schema that does, or map each table in warehouse.tables (README, Live data)"
+            )
+
+    def _places_schema(self) -> str:
+        """The schema tables of canonical names are looked for in (warehouse.schema)."""
+        defaults = [p.schema for t, p in self._places.items() if not p.sql and p.name == t]
+        return max(set(defaults), key=defaults.count) if defaults else "public"
 
     # -- discovery ------------------------------------------------------------------------
 
@@ -99,9 +180,12 @@ class Workspace(TableLoader):
 
     def has(self, table: str) -> bool:
         """Whether the workspace holds this table at all (an absent table means "no data")."""
+        if self._target is not None:
+            return table in self._present
         if self._db_file:
             found = self.con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'src' AND table_name = ?", [table]
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name = ?",
+                [self._catalog, table],
             ).fetchone()
             return bool(found and found[0])
         return self._file(table) is not None
@@ -116,6 +200,12 @@ class Workspace(TableLoader):
         if names in self._fingerprints:
             return self._fingerprints[names]
         digest = hashlib.sha256()
+        if self._target is not None:
+            for name in names:
+                if name in self._present:
+                    digest.update(self._server_fingerprint(name).encode())
+            self._fingerprints[names] = digest.hexdigest()[:12]
+            return self._fingerprints[names]
         for name in names:
             source = self.path if self._db_file else self._file(name)
             if source is None:
@@ -129,6 +219,25 @@ class Workspace(TableLoader):
                     digest.update(block)
         self._fingerprints[names] = digest.hexdigest()[:12]
         return self._fingerprints[names]
+
+    def _server_fingerprint(self, table: str) -> str:
+        """What the server says of a table, cheaply (README, Live data): its place in the mapping,
+        its row count and the latest of each time column, and for a table with a key (records
+        that change in place) the sum of every row's hash. Append-only logs without a key
+        (events, exposures) are judged by count and latest time alone, which costs no full scan
+        of their values; a log edited in place is seen with ``--force``."""
+        place, contract = self._places[table], get_table(table)
+        times = [c.name for c in contract.columns if c.type == "timestamp" and not c.optional]
+        query = fingerprint_sql(place, times, checksum=bool(contract.key))
+        try:
+            row = self.con.execute(f"SELECT * FROM postgres_query({ident(ALIAS)}, ?)", [query]).fetchone()
+        except duckdb.Error as err:
+            raise SchemaError(f"{self._label(table)}: cannot be read: {_server_reason(err)}") from None
+        return "|".join([table, place.what, place.sql, *("" if v is None else str(v) for v in row or ())])
+
+    def _label(self, table: str) -> str:
+        """How messages name a warehouse table: the server, then the table or the query."""
+        return f"{self.path}, {self._places[table].what}"
 
     def read(
         self,
@@ -264,10 +373,12 @@ class Workspace(TableLoader):
         self.close()
 
 
-def validate(path: Path | str, tables: list[str] | None = None) -> tuple[list[TableReport], list[str]]:
-    """Validate every table present (or the ones named): reports for loaded tables, errors for the rest."""
+def validate(path: Path | str, tables: list[str] | None = None, warehouse: Any = None) -> tuple[list[TableReport], list[str]]:
+    """Validate every table present (or the ones named): reports for loaded tables, errors for the rest.
+
+    ``warehouse`` is params' mapping of a PostgreSQL workspace's tables (ignored for files)."""
     reports, errors = [], []
-    with Workspace(path) as ws:
+    with Workspace(path, warehouse=warehouse) as ws:
         for table in tables or ws.tables():
             try:
                 reports.append(ws.load(table))

@@ -27,6 +27,7 @@ def test_environment_yml_names_the_same_dependencies_as_pyproject():
     for dep in env["dependencies"]:
         if isinstance(dep, dict):
             installs_package = "-e ." in dep.get("pip", [])
+            conda_side |= {_name(r) for r in dep.get("pip", []) if r != "-e ."}
             continue
         name = _name(dep)
         if name not in ("python", "pip"):
@@ -45,3 +46,19 @@ def test_notebooks_are_committed_without_outputs():
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 assert not cell["outputs"] and cell["execution_count"] is None, f"{path.name} has outputs"
+
+
+def test_duckdb_and_its_postgres_extension_are_pinned_to_one_version():
+    """DuckDB loads only an extension built for its exact version: both pins move together, in
+    pyproject.toml and environment.yml, and the installed pair matches."""
+    import duckdb
+
+    from playbook.warehouse import extension_directory
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {_name(r): r.split("==", 1)[1] for r in project["dependencies"] if "==" in r}
+    assert pins["duckdb-ext-postgres"].startswith(pins["duckdb"] + ".")
+    env = (ROOT / "environment.yml").read_text()
+    assert f"python-duckdb={pins['duckdb']}" in env and f"duckdb-ext-postgres=={pins['duckdb-ext-postgres']}" in env
+    assert duckdb.__version__ == pins["duckdb"]
+    assert (extension_directory() / f"v{duckdb.__version__}").is_dir()

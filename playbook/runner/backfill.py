@@ -43,16 +43,18 @@ class BackfillOutcome:
     error: str = ""
 
 
-_WORKSPACES: dict[str, Any] = {}
+_WORKSPACES: dict[tuple[str, str], Any] = {}
 
 
-def _workspace(path: str) -> Any:
-    """The worker's open workspace for ``path`` (opened once per process, validated once)."""
+def _workspace(path: str, warehouse: Any = None) -> Any:
+    """The worker's open workspace for ``path`` (opened once per process and mapping, validated once)."""
+    from playbook.warehouse import is_url
     from playbook.workspace import Workspace
 
-    if path not in _WORKSPACES:
-        _WORKSPACES[path] = Workspace(path)
-    return _WORKSPACES[path]
+    key = (path, warehouse.model_dump_json() if warehouse is not None and is_url(path) else "")
+    if key not in _WORKSPACES:
+        _WORKSPACES[key] = Workspace(path, warehouse=warehouse)
+    return _WORKSPACES[key]
 
 
 def backfill_job(job: BackfillJob) -> BackfillOutcome:
@@ -67,7 +69,7 @@ def backfill_job(job: BackfillJob) -> BackfillOutcome:
         load_areas(job.params_dir)
         params = load_params(job.params_dir, job.team)
         area = get_area(job.area)
-        ws = _workspace(job.workspace)
+        ws = _workspace(job.workspace, params.warehouse)
         fingerprint = ws.fingerprint([t for t in area.tables if ws.has(t)])
         digest = params_hash(params.model_dump(mode="json"), job.area)
         history = job.history
@@ -101,7 +103,7 @@ def plan_backfill(params_dir: Path, out_dir: Path, weeks: int, as_of: date, team
         HistoryError: the history in ``out_dir`` cannot be read (nothing is written then).
     """
     from playbook.areas import AREAS, get_area
-    from playbook.config import check_team_name, list_teams, load_areas, load_params, workspace_path
+    from playbook.config import check_team_name, list_teams, load_areas, load_params, resolve_workspace, workspace_path
     from playbook.errors import UsageError
     from playbook.workspace import Workspace
 
@@ -118,8 +120,8 @@ def plan_backfill(params_dir: Path, out_dir: Path, weeks: int, as_of: date, team
     jobs, notes = [], []
     for team in dict.fromkeys(teams or known):
         params = load_params(params_dir, team)
-        ws_path = Path(workspace).resolve() if workspace else workspace_path(params, params_dir)
-        with Workspace(ws_path) as ws:
+        ws_path = resolve_workspace(workspace, Path.cwd()) if workspace else workspace_path(params, params_dir)
+        with Workspace(ws_path, warehouse=params.warehouse) as ws:
             present = {t for t in {t for a in selected for t in get_area(a).tables} if ws.has(t)}
         for area in selected:
             missing = [t for t in get_area(area).required if t not in present]

@@ -12,11 +12,12 @@ from typing import Any
 
 import playbook
 from playbook.areas import AREAS, Area, get_area
-from playbook.config import check_team_name, ignored_team_files, list_teams, load_areas, load_params, load_snoozes, workspace_path
+from playbook.config import check_team_name, ignored_team_files, list_teams, load_areas, load_params, load_snoozes, resolve_workspace, workspace_path
 from playbook.errors import PlaybookError, SchemaError, UsageError
 from playbook.history import history_path, read_or_warn
 from playbook.period import resolve_period
 from playbook.runner.outcomes import Outcome, Status
+from playbook.warehouse import WarehouseError, is_url
 from playbook.workspace import Workspace
 
 
@@ -118,7 +119,7 @@ def make_plan(
     run_params: dict[str, Any] = {}
     fingerprints: dict[str, str] = {}
     warnings: list[str] = ignored_team_files(params_dir)
-    opened: dict[Path, Workspace | PlaybookError] = {}
+    opened: dict[tuple[str, str], Workspace | PlaybookError] = {}
     from playbook.render import read_manifest
 
     previous = read_manifest(Path(out_dir))["reports"]
@@ -133,13 +134,19 @@ def make_plan(
             continue
         run_params[team] = params.model_dump(mode="json")
         period = resolve_period(params.period, as_of)
-        ws_path = Path(workspace).resolve() if workspace else workspace_path(params, params_dir)
-        if ws_path not in opened:
+        ws_path = resolve_workspace(workspace, Path.cwd()) if workspace else workspace_path(params, params_dir)
+        # A warehouse is opened once per mapping (teams may map its tables differently).
+        opened_as = (str(ws_path), params.warehouse.model_dump_json() if is_url(ws_path) else "")
+        if opened_as not in opened:
             try:
-                opened[ws_path] = Workspace(ws_path)
+                opened[opened_as] = Workspace(ws_path, warehouse=params.warehouse)
+            except WarehouseError:
+                # The server or its mapping is wrong for every report: nothing runs (exit 2).
+                _close(opened)
+                raise
             except PlaybookError as err:
-                opened[ws_path] = err
-        ws = opened[ws_path]
+                opened[opened_as] = err
+        ws = opened[opened_as]
         for area in selected_areas:
             common = dict(team_name=params.name, period={"start": period.start.isoformat(), "end": period.end.isoformat()})
             if isinstance(ws, PlaybookError):
@@ -167,6 +174,11 @@ def make_plan(
                         report = ws.load(table)
                         warnings += [line for line in report.describe() if line not in warnings]
             except SchemaError as err:
+                if ws.is_warehouse:
+                    # A warehouse table without a column of the contract, or of the wrong type, is
+                    # a mapping to fix before anything runs, not one report's bad file.
+                    _close(opened)
+                    raise
                 decided.append(Outcome(team, area.name, Status.FAILED, reason=str(err), **common))
                 continue
             jobs.append(
@@ -188,10 +200,14 @@ def make_plan(
                     history=str(store) if history is not None else "-",
                 )
             )
+    _close(opened)
+    return Plan(jobs, decided, run_params, fingerprints, warnings, known, history, snoozes)
+
+
+def _close(opened: dict[Any, Any]) -> None:
     for ws in opened.values():
         if isinstance(ws, Workspace):
             ws.close()
-    return Plan(jobs, decided, run_params, fingerprints, warnings, known, history, snoozes)
 
 
 def _area_hash(area: Area, notebook: str) -> str:
