@@ -123,25 +123,26 @@ def _write_parquet(target: Path, table: str, rows: pd.DataFrame, update: dict[Ke
             _check_lossless(con, target, stored, [c for c in columns if c.name in stored])
             # Row order kept with counters named apart from every column of the file.
             part, order = _free(stored, "_playbook_part"), _free(stored, "_playbook_order")
-            source, params = "read_parquet(?)", [str(target)]
+            # Named markers: DuckDB versions number a COPY's markers in different orders.
+            source, params = "read_parquet($stored)", {"stored": str(target)}
             if update or remove:
                 _carry_changed(con, target, table, stored, typed, update or {}, remove or [], order)
-                source, params = "carried", []
+                source, params = "carried", {}
             query = (
                 f"SELECT * EXCLUDE ({part}, {order}) FROM ("
                 f"SELECT *, 0 AS {part}, row_number() OVER () AS {order} FROM {source} "
                 f"UNION ALL SELECT *, 1 AS {part}, row_number() OVER () AS {order} FROM added) ORDER BY {part}, {order}"
             )
         else:
-            query, params = "SELECT * FROM fresh ORDER BY rowid", []
+            query, params = "SELECT * FROM fresh ORDER BY rowid", {}
         # The file's own key-value metadata (an owner's notes, a writer's schema) is carried over too.
         kept = {} if not target.exists() else {
             bytes(k).decode("utf-8", "replace"): bytes(v or b"")
             for k, v in con.execute("SELECT key, value FROM parquet_kv_metadata(?)", [str(target)]).fetchall()
         }
-        options = "FORMAT parquet, COMPRESSION zstd" + (", KV_METADATA ?" if kept else "")
+        options = "FORMAT parquet, COMPRESSION zstd" + (", KV_METADATA $kept" if kept else "")
         with replacing(target) as tmp:
-            con.execute(f"COPY ({query}) TO ? ({options})", [*params, str(tmp), *([kept] if kept else [])])
+            con.execute(f"COPY ({query}) TO $written ({options})", {**params, "written": str(tmp), **({"kept": kept} if kept else {})})
 
 
 def _carry_changed(con: Any, target: Path, table: str, stored: dict[str, str], typed: str,

@@ -149,16 +149,19 @@ def metric_definitions(experiments: pd.DataFrame, metrics: pd.DataFrame | None =
 
 _UNIT_METRICS_TEXT = """
     WITH wanted AS (
-        SELECT visitor_id, account_id, product, ts, {event} AS event, feature_id FROM ev
-        WHERE ts >= $first AND ts < $last
-          AND (list_contains($names, {event}) OR list_contains($names, feature_id))
+        SELECT visitor_id, account_id, product, ts, event, feature_id FROM (
+            -- Text, whatever a frame of nothing but None was read as (DuckDB reads it as a number).
+            SELECT visitor_id, account_id, product, ts, CAST({event} AS VARCHAR) AS event,
+                   CAST(feature_id AS VARCHAR) AS feature_id FROM ev WHERE ts >= $first AND ts < $last
+        ) WHERE list_contains($names, event) OR list_contains($names, feature_id)
     ),
     hits AS (
-        SELECT m.row_id, e.event, e.feature_id, m.event AS num_event, m.denominator_event AS den_event
+        SELECT m.row_id, e.event, e.feature_id, CAST(m.event AS VARCHAR) AS num_event,
+               CAST(m.denominator_event AS VARCHAR) AS den_event
         FROM um m JOIN wanted e ON e.visitor_id = m.unit_id AND e.product = m.product AND e.ts >= m.t0 AND e.ts < m.t_end
         WHERE NOT m.by_account
         UNION ALL
-        SELECT m.row_id, e.event, e.feature_id, m.event, m.denominator_event
+        SELECT m.row_id, e.event, e.feature_id, CAST(m.event AS VARCHAR), CAST(m.denominator_event AS VARCHAR)
         FROM um m JOIN wanted e ON e.account_id = m.unit_id AND e.product = m.product AND e.ts >= m.t0 AND e.ts < m.t_end
         WHERE m.by_account
     )

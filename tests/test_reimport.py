@@ -155,8 +155,8 @@ def test_a_zendesk_ticket_solved_since_is_updated_in_a_parquet_table_too(tmp_pat
         if kind == "parquet":
             with duckdb.connect() as con:
                 con.execute("COPY (SELECT *, 'kept' AS note, TIMESTAMP_NS '2026-01-05 09:00:00.123456789' AS seen "
-                            "FROM read_csv(?, all_varchar = true)) TO ? (FORMAT parquet, KV_METADATA {owner: 'finance'})",
-                            [str(ws / "escalations.csv"), str(ws / "escalations.parquet")])
+                            "FROM read_csv($csv, all_varchar = true)) TO $parquet (FORMAT parquet, KV_METADATA {owner: 'finance'})",
+                            {"csv": str(ws / "escalations.csv"), "parquet": str(ws / "escalations.parquet")})
             (ws / "escalations.csv").unlink()
         result = run_import("zendesk", [tmp_path / "later.json"], ws)
         assert (result.rows_updated, result.rows_already_there, result.columns_updated) == (
@@ -419,8 +419,8 @@ def test_a_parquet_table_loses_a_deleted_row_and_keeps_a_column_called_k(tmp_pat
     ws = tmp_path / "ws"
     run_import("zendesk", [_page(tmp_path / "two.json", _ticket(100, "2026-01-06T00:00:00Z"), _ticket(200, "2026-01-06T00:00:00Z"))], ws)
     with duckdb.connect() as con:
-        con.execute("COPY (SELECT *, 'mine' AS _k, 'mine' AS _playbook_pair FROM read_csv(?, all_varchar = true)) TO ? (FORMAT parquet)",
-                    [str(ws / "escalations.csv"), str(ws / "escalations.parquet")])
+        con.execute("COPY (SELECT *, 'mine' AS _k, 'mine' AS _playbook_pair FROM read_csv($csv, all_varchar = true)) TO $parquet (FORMAT parquet)",
+                    {"csv": str(ws / "escalations.csv"), "parquet": str(ws / "escalations.parquet")})
     (ws / "escalations.csv").unlink()
     change = _page(tmp_path / "change.json", _ticket(100, "2026-01-09T00:00:00Z", priority="urgent"),
                    _ticket(200, "2026-01-09T00:00:00Z", status="deleted"))
