@@ -104,7 +104,7 @@ class TableLoader:
             # Typed columns already as the contract wants them: nothing to parse, so the rows are
             # judged where they lie instead of being copied first (large event tables).
             try:
-                direct.create_view(f"_raw_{table}", replace=True)
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS {direct}")
                 found = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
                 report = self._set_aside(table, contract, raw, label, found, False, direct=True)
             except duckdb.Error as err:
@@ -218,8 +218,8 @@ class TableLoader:
             )
         return Source(CSV_READER, (str(path),), path.name, True, path)
 
-    def _direct_source(self, contract: Table, source: Source) -> duckdb.DuckDBPyRelation | None:
-        """The rows of a typed source numbered in place, or None when they must be copied.
+    def _direct_source(self, contract: Table, source: Source) -> str | None:
+        """The query of a typed source's rows numbered in place, or None when they must be copied.
 
         Only for tables without a key (a repeated-key check needs every row numbered in order, so
         keyed tables, all small, are copied) whose contract columns all have their contract's
@@ -253,11 +253,18 @@ class TableLoader:
             rows, numbered = "rowid + 1", source.sql
         else:
             rows, numbered = "file_row_number + 1", "read_parquet(?, file_row_number = true)"
+        # The relation must stay lazy: DuckDB runs a query given bound parameters at once and
+        # keeps its result, which would hold the whole table in memory. The values (a file's
+        # path, a mapped query) are bound as session variables the view reads instead.
+        for index, value in enumerate(source.params):
+            variable = f"playbook_source_{len(self.reports)}_{index}"
+            self.con.execute(f"SET VARIABLE {ident(variable)} = ?", [value])
+            numbered = numbered.replace("?", f"getvariable('{variable}')", 1)
         present = [c for c in contract.column_names if c in types]
         others = ", ".join([*(ident(c) for c in present), *(["file_row_number"] if source.path else [])])
         extras = [c for c in types if c not in contract.column_names]
         tail = f", * EXCLUDE ({others})" if extras else ""
-        return self.con.sql(f"SELECT {rows} AS _row, {', '.join(select)}{tail} FROM {numbered}", params=list(source.params))
+        return f"SELECT {rows} AS _row, {', '.join(select)}{tail} FROM {numbered}"
 
     def _value(self, column: Column, is_text: bool) -> str:
         col = ident(column.name)
@@ -363,11 +370,11 @@ class TableLoader:
                 cleared.append(SetAside(name, words, int(count), tuple((None if r is None else int(r), plain_value(v)) for r, v in examples)))
         clear_sql = {name: f"CASE WHEN {broken} THEN NULL ELSE {ident(name)} END AS {ident(name)}" for name, _, broken, _ in clears}
         keep = ", ".join(clear_sql.get(c, ident(c)) for c in (*contract.column_names, *extras))
-        rows_read = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
         set_aside = []
-        counts = self.con.execute(
-            f"SELECT _reason, count(*) FROM {checked} WHERE _reason IS NOT NULL GROUP BY _reason ORDER BY _reason"
-        ).fetchall()
+        # One pass counts the rows and each reason (a table checked in place is read once here).
+        tally = self.con.execute(f"SELECT _reason, count(*) FROM {checked} GROUP BY _reason ORDER BY _reason").fetchall()
+        rows_read = sum(count for _, count in tally)
+        counts = [(reason, count) for reason, count in tally if reason is not None]
         # A table checked in place is read again by every query: the rules stay in its view, so
         # a file replaced after the check still cannot bring an unchecked row into a report.
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {ident(table)} AS SELECT {keep} FROM {checked} WHERE _reason IS NULL")

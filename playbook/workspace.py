@@ -57,6 +57,7 @@ class Workspace(TableLoader):
         self._target: Target | None = None
         self._places: dict[str, Mapped] = {}
         self._present: set[str] = set()
+        self._relations = 0
         if is_url(path):
             self._target = Target.parse(str(path))
             self.path = self._target.shown
@@ -294,7 +295,15 @@ class Workspace(TableLoader):
         """
         self.load(table)
         if products is not None and "product" in get_table(table).column_names:
-            return self.con.sql(f"SELECT * FROM {ident(table)} WHERE product IN (SELECT UNNEST(?))", params=[list(products)])
+            # Lazy, so each query reads only what it needs: a relation given bound parameters
+            # would be run at once and held whole. Each product is a session variable, and the
+            # list of them a constant filter DuckDB pushes into the scan (PostgreSQL's WHERE).
+            self._relations += 1
+            names = [f"playbook_product_{self._relations}_{i}" for i in range(len(products))]
+            for name, product in zip(names, products):
+                self.con.execute(f"SET VARIABLE {ident(name)} = ?", [str(product)])
+            wanted = ", ".join(f"getvariable('{name}')" for name in names) or "NULL"
+            return self.con.sql(f"SELECT * FROM {ident(table)} WHERE product IN ({wanted})")
         return self.con.sql(f"SELECT * FROM {ident(table)}")
 
     def text_rows(self, table: str, columns: list[str], last: int) -> Any:
