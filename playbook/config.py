@@ -276,7 +276,7 @@ class WarehouseQuery(_Strict):
     def _one_select(cls, sql: str) -> str:
         head = sql.lstrip().split(None, 1)[0].lower() if sql.strip() else ""
         if head not in ("select", "with", "table", "values", "("):
-            raise ValueError(f"expected a query beginning with SELECT or WITH; found one beginning {head!r}")
+            raise ValueError(f"expected a query that begins with select or with; found one that begins {head!r}")
         return sql
 
 

@@ -265,8 +265,9 @@ def fingerprint_sql(place: Mapped, time_columns: list[str], checksum: bool) -> s
     """The query the server answers for a table's fingerprint: its row count, the latest of each
     time column, and (for tables small enough) a sum of every row's hash, which changes when any
     value does. Run in PostgreSQL, so only one row crosses the network."""
-    parts = ["count(*)::text"]
-    parts += [f"max(t.{ident(column)})::text" for column in time_columns]
+    # Each column named: DuckDB refuses a result with two columns of one name (PostgreSQL's "max").
+    parts = ["count(*)::text AS n"]
+    parts += [f"max(t.{ident(column)})::text AS {ident(f'latest_{i}')}" for i, column in enumerate(time_columns)]
     if checksum:
-        parts.append("sum(hashtext(t::text)::bigint)::text")
+        parts.append("sum(hashtext(t::text)::bigint)::text AS checksum")
     return f"SELECT {', '.join(parts)} FROM {place.server_from()}"

@@ -1,10 +1,13 @@
-"""Shared fixtures: small seeded frames, a tiny sample workspace, and params folders in tmp."""
+"""Shared fixtures: small seeded frames, a tiny sample workspace, params folders in tmp, and a
+throwaway PostgreSQL server holding a small sample company (with its folder twin)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -160,3 +163,62 @@ def sample_run(tmp_path_factory, sample_workspace):
     assert filled.returncode == 0, filled.stdout + filled.stderr
     result = playbook_cli("run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", "2")
     return result, out
+
+
+NO_SERVER = "no PostgreSQL server binary (initdb); install Debian's postgresql package"
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server (see tests/pgserver.py), stopped and removed at session end
+    whatever the tests did. Without the server binaries the tests that need it are skipped, and
+    fail in CI (where .ci installs Debian's postgresql package)."""
+    from pgserver import PgServer, find_bin
+
+    if find_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail(NO_SERVER)
+        pytest.skip(NO_SERVER)
+    server = PgServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class PgSample:
+    """The sample company loaded into ``server``'s schema public, and the folder it came from.
+
+    Attributes:
+        url: the database's URL (no password; the playbook reads PGPASSWORD through libpq).
+        twin: the folder of CSV/Parquet files the same company was generated into, which every
+            comparison reads as the files' side.
+        counts: rows per table in the twin's files.
+    """
+
+    server: object
+    url: str
+    twin: Path
+    counts: dict[str, int]
+
+
+# Sizes `playbook sample` can also be given (--accounts, --responses, --feedback, --events), so a
+# CLI load of the same company has the same rows; small enough to load and build quickly.
+PG_SAMPLE_SIZES = {"accounts": 200, "responses": 600, "feedback": 150, "events": 30_000}
+
+
+@pytest.fixture(scope="session")
+def pg_sample(pg_server, tmp_path_factory):
+    """A small sample company (seed 7, as of 2026-11-27) written to a folder and copied once into
+    the server's schema public with :func:`playbook.warehouse_load.copy_workspace`. The password
+    is in the environment only while copying: other test files never see PGPASSWORD."""
+    from playbook.sample import generate
+    from playbook.warehouse_load import copy_workspace
+
+    twin = tmp_path_factory.mktemp("pg-twin")
+    counts = generate(twin, seed=7, as_of=AS_OF, **PG_SAMPLE_SIZES)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PGPASSWORD", pg_server.password)
+        copy_workspace(twin, pg_server.url)
+    return PgSample(pg_server, pg_server.url, twin, counts)
