@@ -226,6 +226,8 @@ class Mapped:
     schema: str = ""
     name: str = ""
     sql: str = ""
+    # Named in params' warehouse.tables: a table it names must exist (a default one may be absent).
+    explicit: bool = False
 
     @property
     def what(self) -> str:
@@ -255,9 +257,9 @@ def mapping(settings: Any, tables: list[str]) -> dict[str, Mapped]:
             placed[table] = Mapped(table, schema, table)
         elif isinstance(given, str):
             where, _, name = given.rpartition(".")
-            placed[table] = Mapped(table, where or schema, name)
+            placed[table] = Mapped(table, where or schema, name, explicit=True)
         else:
-            placed[table] = Mapped(table, sql=given.sql)
+            placed[table] = Mapped(table, sql=given.sql, explicit=True)
     return placed
 
 

@@ -1,7 +1,8 @@
 """The workspace: canonical tables read through DuckDB, in-process, validated on load.
 
 A workspace is a folder of ``<table>.csv`` or ``<table>.parquet`` files (DESIGN.md section 3),
-or a ``.duckdb`` file holding tables of those names. Loading a table checks it against its
+a ``.duckdb`` file holding tables of those names, or a PostgreSQL database named by a
+``postgresql://`` URL (:mod:`playbook.warehouse`: attached read-only, tables mapped by params). Loading a table checks it against its
 contract in :mod:`playbook.schemas` (:mod:`playbook.tableload` does the loading): bad files and
 columns raise a :class:`~playbook.errors.SchemaError` naming them; rows that break a rule are set
 aside, listed in :attr:`Workspace.reports` and never used.
@@ -42,11 +43,14 @@ class Workspace(TableLoader):
     """Canonical tables of one workspace, loaded lazily and validated once per table.
 
     Args:
-        path: a folder of CSV/Parquet files or a ``.duckdb`` file.
+        path: a folder of CSV/Parquet files, a ``.duckdb`` file or a ``postgresql://`` URL.
         now: the moment times are judged against ("in the future"); default the current time.
+        warehouse: params' :class:`~playbook.config.WarehouseParams` for a URL (schema, the
+            password's variable, the tables' mapping); ignored for files.
 
     Raises:
         WorkspaceError: the path does not exist or is not a folder or DuckDB file.
+        WarehouseError: the database cannot be reached, or its mapping names what it lacks.
     """
 
     def __init__(self, path: Path | str, now: datetime | None = None, warehouse: Any = None):
@@ -67,7 +71,7 @@ class Workspace(TableLoader):
             try:
                 attach(self.con, self._target, password(getattr(warehouse, "password_env", None)))
                 self._places = mapping(warehouse, list(TABLES))
-                self._check_places()
+                self._check_places(warehouse)
             except BaseException:
                 self.con.close()
                 raise
@@ -125,7 +129,7 @@ class Workspace(TableLoader):
         """Whether the workspace is a PostgreSQL database (read through DuckDB's postgres extension)."""
         return self._target is not None
 
-    def _check_places(self) -> None:
+    def _check_places(self, warehouse: Any) -> None:
         """Check, at open, that every table the mapping names exists and every mapped query runs.
 
         Raises:
@@ -147,23 +151,18 @@ class Workspace(TableLoader):
                 self._present.add(table)
             elif (place.schema, place.name) in objects:
                 self._present.add(table)
-            elif place.name != table or place.schema != self._places_schema():
+            elif place.explicit:
                 near = sorted(n for s_, n in objects if s_ == place.schema)[:8]
                 problems.append(f"{table} is mapped to the table {place.schema}.{place.name}, which the server does not have"
                                 + (f" (the schema {place.schema} holds: {', '.join(near)})" if near else f" (no schema {place.schema} there)"))
         if problems:
             raise WarehouseError(f"workspace {self.path}: " + "; ".join(problems))
         if not self._present:
-            schema = self._places_schema()
+            schema = getattr(warehouse, "schema_name", "public")
             raise WarehouseError(
                 f"workspace {self.path}: the schema {schema} holds none of the canonical tables ({', '.join(TABLES)}); "
                 "set warehouse.schema to the schema that does, or map each table in warehouse.tables (README, Live data)"
             )
-
-    def _places_schema(self) -> str:
-        """The schema tables of canonical names are looked for in (warehouse.schema)."""
-        defaults = [p.schema for t, p in self._places.items() if not p.sql and p.name == t]
-        return max(set(defaults), key=defaults.count) if defaults else "public"
 
     # -- discovery ------------------------------------------------------------------------
 

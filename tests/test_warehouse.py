@@ -32,7 +32,6 @@ from playbook.config import WarehouseParams, list_teams
 from playbook.context import build, open_report
 from playbook.errors import SchemaError
 from playbook.figures import result_from_dict
-from playbook.schemas import TABLES
 from playbook.warehouse import WarehouseError
 from playbook.workspace import Workspace
 
