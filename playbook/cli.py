@@ -342,7 +342,7 @@ def _print_series(series) -> None:
 @click.option("--responses", default=10_000, show_default=True, type=click.IntRange(10, 100_000_000), help="Number of NPS responses.")
 @click.option("--feedback", "feedback_rows", default=3_000, show_default=True, type=click.IntRange(0, 100_000_000), help="Feedback rows.")
 @click.option("--events", default=1_000_000, show_default=True, type=click.IntRange(1_000, 1_000_000_000),
-              help="About this many product-usage events (Parquet); scales the heavy table.")
+              help="About this many product-usage events (Parquet, or a table with --to); scales the heavy table.")
 @click.option("--if-missing", is_flag=True, help="Do nothing when a current sample (same as-of date) is already there.")
 @click.option("--to", "to_url", metavar="postgresql://USER@HOST:PORT/DB",
               help="Load the sample into this PostgreSQL database instead (password: PGPASSWORD or ~/.pgpass).")
@@ -366,6 +366,14 @@ def sample(out_dir: Path | None, params_dir: Path, seed: int, as_of: str | None,
         day = _as_of(as_of)
         if to_url:
             import tempfile
+
+            from playbook.warehouse import is_url
+
+            if not is_url(to_url):
+                raise PlaybookError(f"--to expects a postgresql://user@host:5432/database URL; found {to_url!r} "
+                                    "(to write files, give --out)")
+            if out_dir is not None or if_missing:
+                raise PlaybookError("--to loads the sample into a database; --out and --if-missing are for a folder")
 
             from playbook.warehouse_load import copy_workspace
 
@@ -417,9 +425,11 @@ def validate(workspace: str | None, params_dir: Path) -> None:
         _fail(err)
         return
     click.echo(f"Workspace {workspace}")
-    for r in reports:
+    named = [r.source.removeprefix(f"{workspace}, ") for r in reports]  # a warehouse's tables without the server again
+    width = max([28, *(len(n) for n in named)])
+    for r, name in zip(reports, named):
         status = "ok" if not r.set_aside else f"{r.rows_set_aside:,} set aside"
-        click.echo(f"  {r.source:28} {r.rows_read:>10,} {'row ' if r.rows_read == 1 else 'rows'}  {status}")
+        click.echo(f"  {name:{width}} {r.rows_read:>10,} {'row ' if r.rows_read == 1 else 'rows'}  {status}")
         for line in r.describe():
             click.secho(f"    {line}", fg="yellow")
     for err in errors:

@@ -274,7 +274,9 @@ class WarehouseQuery(_Strict):
     @field_validator("sql")
     @classmethod
     def _one_select(cls, sql: str) -> str:
-        head = sql.lstrip().split(None, 1)[0].lower() if sql.strip() else ""
+        # Comments first are fine (a dbt model's header): the query is what follows them.
+        body = re.sub(r"\A(\s*(--[^\n]*(\n|\Z)|/\*.*?\*/))*", "", sql, flags=re.S)
+        head = body.lstrip().split(None, 1)[0].lower() if body.strip() else ""
         if head not in ("select", "with", "table", "values", "("):
             raise ValueError(f"expected a query that begins with select or with; found one that begins {head!r}")
         return sql

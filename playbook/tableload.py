@@ -185,8 +185,7 @@ class TableLoader:
             if not self.has(table):
                 raise SchemaError(f"{self.path}: no table '{table}' in the schema {self._places[table].schema}; "
                                   f"tables found: {', '.join(self.tables()) or 'none'}")
-            sql, values = self._places[table].from_item()
-            return Source(sql, tuple(values), self._label(table), False, None, database=True)
+            return self._warehouse_source(table)
         if self._db_file:
             if not self.has(table):
                 raise SchemaError(f"{self.path}: no table '{table}'; tables present: {', '.join(self.tables()) or 'none'}")

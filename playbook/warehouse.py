@@ -41,10 +41,17 @@ from playbook.tableload import ident
 
 SCHEMES = ("postgresql", "postgres")
 ALIAS = "src"
+# The name a warehouse row goes by in the playbook's own PostgreSQL queries.
+ROW_ALIAS = "playbook_row"
 # libpq options every connection of the playbook's carries, as constant SQL literals: a bounded
-# wait for an unreachable server, and (reading) transactions that cannot write.
-READ_ONLY_CONNINFO = "'connect_timeout=10 application_name=playbook options=''-c default_transaction_read_only=on'''"
-WRITE_CONNINFO = "'connect_timeout=10 application_name=playbook'"
+# wait for an unreachable server and a dropped one (TCP keepalives), and (reading) transactions
+# that cannot write, give up on a lock after a minute (a table being rebuilt) and on a query
+# after half an hour (a report's own time limit), rather than hang a scheduled run.
+READ_ONLY_CONNINFO = (
+    "'connect_timeout=10 keepalives_idle=30 keepalives_interval=10 keepalives_count=3 application_name=playbook "
+    "options=''-c default_transaction_read_only=on -c lock_timeout=60s -c statement_timeout=30min'''"
+)
+WRITE_CONNINFO = "'connect_timeout=10 keepalives_idle=30 application_name=playbook options=''-c lock_timeout=60s'''"
 # The server's address as bound values; the secret reads them, then the password's is emptied.
 _FIELDS = (("HOST", "host"), ("PORT", "port"), ("USER", "user"), ("DATABASE", "database"), ("PASSWORD", "password"))
 
@@ -85,10 +92,12 @@ class Target:
             port = parts.port
         except ValueError as err:
             raise WarehouseError(f"workspace URL: {err}; expected postgresql://user@host:5432/database") from None
-        host = parts.hostname or ""
+        # A Unix socket's folder is written percent-encoded as the host (%2Fvar%2Frun%2Fpostgresql).
+        host = unquote(parts.hostname or "")
         user = unquote(parts.username or "")
         database = unquote(parts.path.lstrip("/"))
-        shown = f"postgresql://{user + '@' if user else ''}{host}{f':{port}' if port else ''}/{database}"
+        shown_host = f"[{host}]" if ":" in host else host
+        shown = f"postgresql://{user + '@' if user else ''}{shown_host}{f':{port}' if port else ''}/{database}"
         if parts.password is not None:
             raise WarehouseError(
                 f"workspace URL {shown}: a password written in the URL is refused (it would reach logs, "
@@ -241,9 +250,10 @@ class Mapped:
 
     def server_from(self) -> str:
         """The rows as a FROM item in PostgreSQL's own SQL (the fingerprint's query runs there)."""
+        # The closing parenthesis on a line of its own: a query may end with a -- comment.
         if self.sql:
-            return f"({self.sql.strip().rstrip(';')}) AS t"
-        return f"{ident(self.schema)}.{ident(self.name)} AS t"
+            return f"(\n{self.sql}\n) AS {ROW_ALIAS}"
+        return f"{ident(self.schema)}.{ident(self.name)} AS {ROW_ALIAS}"
 
 
 def mapping(settings: Any, tables: list[str]) -> dict[str, Mapped]:
@@ -259,7 +269,9 @@ def mapping(settings: Any, tables: list[str]) -> dict[str, Mapped]:
             where, _, name = given.rpartition(".")
             placed[table] = Mapped(table, where or schema, name, explicit=True)
         else:
-            placed[table] = Mapped(table, sql=given.sql, explicit=True)
+            # Without a trailing semicolon, and ending in a line break: PostgreSQL gets the query
+            # inside a subquery (here and in DuckDB's COPY), which a final -- comment would cut.
+            placed[table] = Mapped(table, sql=given.sql.strip().rstrip(";").rstrip() + "\n", explicit=True)
     return placed
 
 
@@ -268,8 +280,9 @@ def fingerprint_sql(place: Mapped, time_columns: list[str], checksum: bool) -> s
     time column, and (for tables small enough) a sum of every row's hash, which changes when any
     value does. Run in PostgreSQL, so only one row crosses the network."""
     # Each column named: DuckDB refuses a result with two columns of one name (PostgreSQL's "max").
+    # ROW(alias.*) is the whole row even when the table has a column of the alias's name.
     parts = ["count(*)::text AS n"]
-    parts += [f"max(t.{ident(column)})::text AS {ident(f'latest_{i}')}" for i, column in enumerate(time_columns)]
+    parts += [f"max({ROW_ALIAS}.{ident(column)})::text AS {ident(f'latest_{i}')}" for i, column in enumerate(time_columns)]
     if checksum:
-        parts.append("sum(hashtext(t::text)::bigint)::text AS checksum")
+        parts.append(f"sum(hashtext(ROW({ROW_ALIAS}.*)::text)::bigint)::text AS checksum")
     return f"SELECT {', '.join(parts)} FROM {place.server_from()}"

@@ -48,6 +48,9 @@ def copy_workspace(folder: Path | str, url: str, schema: str = "public", replace
                     f"{target.shown}: the schema {schema} already has {', '.join(clash)}; nothing was written. "
                     "Give --replace to drop and write these tables again, or --schema for another schema"
                 )
+            # One transaction on the server: a copy that stops half way (a view depending on a
+            # table it replaces, a full disk) leaves the schema as it was, never two seeds mixed.
+            con.execute("BEGIN TRANSACTION")
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(ALIAS)}.{ident(schema)}")
             for table in tables:
                 ws.load(table)
@@ -60,13 +63,22 @@ def copy_workspace(folder: Path | str, url: str, schema: str = "public", replace
                     con.execute(f"DROP TABLE {place}")
                 con.execute(f"CREATE TABLE {place} AS SELECT {columns} FROM {ident('_checked_' + table)} ORDER BY _row")
                 copied[table] = ws.reports[table].rows_read
-        except WarehouseError:
-            raise
-        except WorkspaceError:
+            con.execute("COMMIT")
+        except (WarehouseError, WorkspaceError):
+            _roll_back(con)
             raise
         except Exception as err:  # a duckdb or server error while writing
-            raise WarehouseError(f"workspace {target.shown}: copying stopped: {scrub(_libpq_reason(str(err)), secret)}") from None
+            _roll_back(con)
+            raise WarehouseError(f"workspace {target.shown}: copying stopped, nothing was written: "
+                                 f"{scrub(_libpq_reason(str(err)), secret)}") from None
         finally:
             con.execute(f"DETACH {ident(ALIAS)}")
     return copied
 
+
+
+def _roll_back(con) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001 - no transaction open yet, or the server has gone
+        pass

@@ -27,7 +27,7 @@ import duckdb
 
 from playbook.errors import SchemaError, WorkspaceError
 from playbook.schemas import EARLIEST, LATEST, SQL_TYPES, TABLES, get_table
-from playbook.tablefiles import database_problem, entry_kind
+from playbook.tablefiles import Source, database_problem, entry_kind
 from playbook.tableload import TableLoader, TableReport, ident
 from playbook.warehouse import ALIAS, Mapped, Target, WarehouseError, attach, fingerprint_sql, is_url, mapping, password
 
@@ -62,6 +62,7 @@ class Workspace(TableLoader):
         self._places: dict[str, Mapped] = {}
         self._present: set[str] = set()
         self._relations = 0
+        self._server_prints: dict[str, str] = {}
         if is_url(path):
             self._target = Target.parse(str(path))
             self.path = self._target.shown
@@ -203,7 +204,9 @@ class Workspace(TableLoader):
         if self._target is not None:
             for name in names:
                 if name in self._present:
-                    digest.update(self._server_fingerprint(name).encode())
+                    if name not in self._server_prints:  # one query per table per open workspace
+                        self._server_prints[name] = self._server_fingerprint(name)
+                    digest.update(self._server_prints[name].encode())
             self._fingerprints[names] = digest.hexdigest()[:12]
             return self._fingerprints[names]
         for name in names:
@@ -223,9 +226,9 @@ class Workspace(TableLoader):
     def _server_fingerprint(self, table: str) -> str:
         """What the server says of a table, cheaply (README, Live data): its place in the mapping,
         its row count and the latest of each time column, and for a table with a key (records
-        that change in place) the sum of every row's hash. Append-only logs without a key
-        (events, exposures) are judged by count and latest time alone, which costs no full scan
-        of their values; a log edited in place is seen with ``--force``."""
+        that change in place) the sum of every row's hash. The events, a log without a key, are
+        judged by count and latest time alone, which spares hashing every row of the largest
+        table on every run; a log edited in place is seen with ``--force``."""
         place, contract = self._places[table], get_table(table)
         times = [c.name for c in contract.columns if c.type == "timestamp" and not c.optional]
         query = fingerprint_sql(place, times, checksum=bool(contract.key))
@@ -234,6 +237,32 @@ class Workspace(TableLoader):
         except duckdb.Error as err:
             raise SchemaError(f"{self._label(table)}: cannot be read: {_server_reason(err)}") from None
         return "|".join([table, place.what, place.sql, *("" if v is None else str(v) for v in row or ())])
+
+    def _warehouse_source(self, table: str) -> Source:
+        """A warehouse table as a FROM item.
+
+        A table checked where it lies (events) is scanned as it is, so DuckDB pushes each
+        query's columns and filters to the server. A table that is copied (one with a key) is
+        read through a query PostgreSQL runs, its numeric columns cast to ``double precision``:
+        DuckDB's reader turns a ``numeric`` NaN or infinity into 0, a plausible value no rule
+        could tell from a real one, where a double keeps NaN and infinity, which the contract's
+        rules then set aside as they do a file's."""
+        place, contract = self._places[table], get_table(table)
+        sql, values = place.from_item()
+        if contract.key:
+            numbers = {c.name for c in contract.columns if c.type in ("int", "float")}
+            try:
+                found = self.con.execute(f"DESCRIBE SELECT * FROM {sql}", list(values)).fetchall()
+            except duckdb.Error as err:
+                raise SchemaError(f"{self._label(table)}: cannot be read: {_server_reason(err)}") from None
+            listed = [
+                f"{ident(name)}::double precision AS {ident(name)}" if name in numbers and kind.startswith(("DECIMAL", "DOUBLE"))
+                else ident(name)
+                for name, kind, *_ in found
+            ]
+            query = f"SELECT {', '.join(listed)} FROM {place.server_from()}"
+            sql, values = f"postgres_query({ident(ALIAS)}, ?)", (query,)
+        return Source(sql, tuple(values), self._label(table), False, None, database=True)
 
     def _label(self, table: str) -> str:
         """How messages name a warehouse table: the server, then the table or the query."""

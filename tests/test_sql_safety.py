@@ -43,6 +43,8 @@ _WORKSPACE: dict[str, str] = {
     "cells": "coalesce/TRIM over quoted names",
     "ident('_checked_' + table)": "quoted name of a checked contract table",
     "sql": "a mapped table's FROM item: src.<quoted schema>.<quoted name>, or postgres_query(src, ?) with the query bound",
+    "', '.join(listed)": "quoted column names, numeric ones cast to double precision (PostgreSQL SQL, a bound value of postgres_query)",
+    "place.server_from()": "a quoted schema.table, or the mapping's own query from params, run by the user's server read-only",
     "ident(ALIAS)": "quoted name of the attached database",
     "ident(name)": "quoted name of a session variable made in code",
     "wanted": "getvariable(...) of session variables made in code, or quoted contract column names",

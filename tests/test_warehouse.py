@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import shutil
@@ -619,3 +620,73 @@ def test_rows_breaking_a_rule_are_set_aside_and_named_like_a_files(pg_sample, pg
             assert len(lines) == 1 and lines[0].startswith(f"{url}, table bad.{table}: 1 row set aside: {rule}"), lines
             assert _reasons(lines, f"{url}, table bad.{table}") == _reasons(file_report.describe(), file)
         assert "R-BAD-11" not in set(ws.read("nps_responses")["response_id"])
+
+
+# ---------------------------------------------------------------- found by the hostile read
+
+def test_a_numeric_nan_or_infinity_is_set_aside_not_read_as_zero(pg_sample, pg_password):
+    """DuckDB's PostgreSQL reader turns a `numeric` NaN or infinity into 0, a plausible ARR no
+    rule could refuse; the playbook reads numeric columns of tables with an id as doubles, so
+    such values are set aside as "not a finite number", as a file's are, and the other rows kept."""
+    server, url = pg_sample.server, pg_sample.url
+    copy_schema(server, "nan", ["accounts"])
+    server.psql("ALTER TABLE nan.accounts ALTER COLUMN arr TYPE numeric(14,2)")
+    server.psql("ALTER TABLE nan.accounts ALTER COLUMN arr TYPE numeric")
+    server.psql("UPDATE nan.accounts SET arr = 'NaN' WHERE account_id = (SELECT min(account_id) FROM nan.accounts)")
+    server.psql("UPDATE nan.accounts SET arr = 'Infinity' WHERE account_id = (SELECT max(account_id) FROM nan.accounts)")
+    with Workspace(url, warehouse=WarehouseParams(schema="nan")) as ws:
+        report = ws.load("accounts")
+        kept = ws.read("accounts")
+    reasons = {(s.column, s.rule): s.count for s in report.set_aside}
+    assert reasons == {("arr", "is not a finite number"): 2}
+    assert len(kept) == pg_sample.counts["accounts"] - 2
+    assert kept["arr"].dropna().map(math.isfinite).all()
+    assert report.source == f"{url}, table nan.accounts"
+
+
+def test_the_checksum_is_of_the_whole_row_whatever_the_columns_are_called(pg_sample, pg_password):
+    """A table with a column named like the alias a checksum query could use still has every
+    value of its rows hashed: editing a title changes the fingerprint."""
+    server, url = pg_sample.server, pg_sample.url
+    copy_schema(server, "fp_alias", ["escalations"])
+    server.psql("ALTER TABLE fp_alias.escalations ADD COLUMN t text DEFAULT 'same'")
+    server.psql("ALTER TABLE fp_alias.escalations ADD COLUMN playbook_row text DEFAULT 'same'")
+    first = _fingerprint(url, "fp_alias", ["escalations"])
+    server.psql("UPDATE fp_alias.escalations SET title = coalesce(title, '') || ' (edited)' "
+                "WHERE escalation_id = (SELECT min(escalation_id) FROM fp_alias.escalations)")
+    assert _fingerprint(url, "fp_alias", ["escalations"]) != first
+
+
+def test_a_mapped_query_may_begin_and_end_with_comments(pg_sample, pg_password):
+    """A dbt model's SQL often begins with a comment and may end with one; both read."""
+    url = pg_sample.url
+    sql = "-- model: fct_nps\n/* owned by data */\nSELECT * FROM public.nps_responses -- all of them\n"
+    mapping = WarehouseParams(tables={"nps_responses": {"sql": sql}})
+    with Workspace(url, warehouse=mapping) as ws:
+        assert ws.load("nps_responses").rows_read == pg_sample.counts["nps_responses"]
+        assert ws.fingerprint(["nps_responses"])
+
+
+def test_sample_to_replace_that_fails_half_way_writes_nothing(pg_sample, tmp_path):
+    """A replace that cannot finish (a view depends on one of the tables) is one transaction: it
+    stops with exit 2, says nothing was written, and every table is as it was."""
+    server, url = pg_sample.server, pg_sample.url
+    env = run_env(tmp_path, PGPASSWORD=server.password)
+    copy_schema(server, "atomic", ["accounts", "nps_responses"])
+    first = cli("sample", "--to", url, "--schema", "atomic_full", *SAMPLE_ARGS, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    server.psql("CREATE VIEW atomic_full.depends AS SELECT * FROM atomic_full.nps_responses")
+    before = {k: v for k, v in checksums(server).items() if k.startswith("atomic_full.")}
+    proc = cli("sample", "--to", url, "--schema", "atomic_full", "--replace", "--seed", "8", "--as-of", DAY,
+               *(x for k, v in PG_SAMPLE_SIZES.items() for x in (f"--{k}", str(v))), env=env, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "nothing was written" in proc.stderr and "depend" in proc.stderr
+    assert {k: v for k, v in checksums(server).items() if k.startswith("atomic_full.")} == before
+    assert server.password not in proc.stdout + proc.stderr
+
+
+def test_sample_to_refuses_what_is_not_a_database_url(tmp_path):
+    """`--to analytics` (a bare word libpq would read as a database on whatever server the
+    environment names) is refused before anything connects."""
+    proc = cli("sample", "--to", "analytics", env=run_env(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2 and "--to expects a postgresql://" in proc.stderr

@@ -140,10 +140,11 @@ def make_plan(
         if opened_as not in opened:
             try:
                 opened[opened_as] = Workspace(ws_path, warehouse=params.warehouse)
-            except WarehouseError:
-                # The server or its mapping is wrong for every report: nothing runs (exit 2).
+            except WarehouseError as err:
+                # The server or a team's mapping is wrong: nothing runs (exit 2), and the message
+                # says whose params name the warehouse.
                 _close(opened)
-                raise
+                raise WarehouseError(f"team {team} (params/teams/{team}.yaml and defaults.yaml): {err}") from None
             except PlaybookError as err:
                 opened[opened_as] = err
         ws = opened[opened_as]
