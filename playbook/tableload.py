@@ -99,6 +99,8 @@ class TableLoader:
         source = self._source(table)
         label = source.label
         raw = ident(f"_raw_{table}")
+        if source.database:
+            self._check_columns(contract, source)
         direct = None if source.is_text else self._direct_source(contract, source)
         if direct is not None:
             # Typed columns already as the contract wants them: nothing to parse, so the rows are
@@ -156,6 +158,22 @@ class TableLoader:
             report = TableReport(report.table, report.source, report.rows_read, report.set_aside, report.cleared, tuple(notes))
         self.reports[table] = report
         return report
+
+    def _check_columns(self, contract: Table, source: Source) -> None:
+        """A database table's missing columns, named before any row is read (a table that cannot
+        be checked where it lies is copied first, which for the events would be every row)."""
+        try:
+            found = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source.sql}", source.params).fetchall()]
+        except duckdb.Error as err:
+            raise SchemaError(unreadable(source.label, err)) from err
+        by_case = {name.casefold() for name in found}
+        missing = [c.name for c in contract.columns if c.name.casefold() not in by_case and not c.optional]
+        if missing:
+            raise SchemaError(
+                f"{source.label}: missing column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(m) for m in missing)}; expected columns: {', '.join(contract.column_names)}; "
+                f"found: {', '.join(found) or 'none'}"
+            )
 
     def _transcoded(self, table: str) -> tuple[Source, str]:
         """A UTF-8 copy, outside the workspace, of a CSV file saved as Windows-1252 or Latin-1.
