@@ -237,6 +237,11 @@ def show_data_notes(ctx: Any) -> None:
     else:
         # Say that the checks ran, so an empty section is never mistaken for no checking.
         read = [r.source for r in ctx.workspace.reports.values()]
+        server = f"{ctx.workspace.path}, " if getattr(ctx.workspace, "is_warehouse", False) else ""
+        if server:
+            # A warehouse's tables, with the server named once.
+            read = [name.removeprefix(server) for name in read]
+            read[-1] += f" in {server[:-2]}"
         if read:
             _html(f'<section class="pb-checked"><h2>Data quality</h2><p>Every row of {esc(", ".join(read))} passed the data '
                   "contract's checks: nothing was set aside or emptied.</p></section>")

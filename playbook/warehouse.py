@@ -191,7 +191,10 @@ def connection_problem(target: Target, err: Exception, secret: str | None = None
     text = scrub(str(err), secret)
     reason = _libpq_reason(text)
     low = text.lower()
-    if "password authentication failed" in low or "no password supplied" in low or "password is required" in low:
+    if "no password supplied" in low:
+        hint = ("no password was found: set PGPASSWORD, add the server to your ~/.pgpass file, or name the "
+                "environment variable that holds it in params as warehouse.password_env")
+    elif "password authentication failed" in low or "password is required" in low:
         hint = ("the server refused the password: check PGPASSWORD, your ~/.pgpass file, or the variable "
                 "warehouse.password_env names")
     elif "does not exist" in low and "database" in low:
@@ -216,7 +219,9 @@ def _libpq_reason(text: str) -> str:
     for line in lines:
         found = re.search(r"(FATAL|ERROR):\s*(.+)", line)
         if found:
-            return found.group(2).strip()
+            # PostgreSQL's own hint says what it would have expected ("Perhaps you meant ...").
+            hint = next((h.split("HINT:", 1)[1].strip() for h in lines if "HINT:" in h), "")
+            return found.group(2).strip() + (f" ({hint})" if hint else "")
     for line in lines:
         if "failed:" in line:
             return line.split("failed:", 1)[1].strip()

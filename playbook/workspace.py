@@ -156,10 +156,18 @@ class Workspace(TableLoader):
                 near = sorted(n for s_, n in objects if s_ == place.schema)[:8]
                 problems.append(f"{table} is mapped to the table {place.schema}.{place.name}, which the server does not have"
                                 + (f" (the schema {place.schema} holds: {', '.join(near)})" if near else f" (no schema {place.schema} there)"))
+        schema = getattr(warehouse, "schema_name", "public")
+        named = warehouse is not None and "schema_name" in warehouse.model_fields_set
+        defaults = [t for t, place in self._places.items() if not place.explicit]
+        if named and defaults and not any(t in self._present for t in defaults):
+            # A schema params name on purpose that holds none of the tables left to it is a typo,
+            # not a workspace without data: say so, rather than render every report without them.
+            schemas = sorted({s_ for s_, _ in objects})
+            problems.append(f"the schema {schema} (warehouse.schema) holds none of the canonical tables "
+                            f"({', '.join(defaults)}); schemas there: {', '.join(schemas) or 'none'}")
         if problems:
             raise WarehouseError(f"workspace {self.path}: " + "; ".join(problems))
         if not self._present:
-            schema = getattr(warehouse, "schema_name", "public")
             raise WarehouseError(
                 f"workspace {self.path}: the schema {schema} holds none of the canonical tables ({', '.join(TABLES)}); "
                 "set warehouse.schema to the schema that does, or map each table in warehouse.tables (README, Live data)"
@@ -263,6 +271,12 @@ class Workspace(TableLoader):
             query = f"SELECT {', '.join(listed)} FROM {place.server_from()}"
             sql, values = f"postgres_query({ident(ALIAS)}, ?)", (query,)
         return Source(sql, tuple(values), self._label(table), False, None, database=True)
+
+    def where(self, table: str) -> str:
+        """Where the workspace looked for a table, for a "no data" message: a warehouse's schema."""
+        if self._target is not None and table in self._places and not self._places[table].sql:
+            return f" (looked for {self._places[table].schema}.{self._places[table].name})"
+        return ""
 
     def _label(self, table: str) -> str:
         """How messages name a warehouse table: the server, then the table or the query."""

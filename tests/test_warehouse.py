@@ -690,3 +690,16 @@ def test_sample_to_refuses_what_is_not_a_database_url(tmp_path):
     environment names) is refused before anything connects."""
     proc = cli("sample", "--to", "analytics", env=run_env(tmp_path), cwd=tmp_path)
     assert proc.returncode == 2 and "--to expects a postgresql://" in proc.stderr
+
+
+def test_a_misspelled_schema_stops_the_run_instead_of_dropping_its_tables(pg_sample, pg_password):
+    """`warehouse.schema` naming a schema that holds none of the tables left to it (a typo) is
+    refused at open, naming the schema and those there, even when other tables are mapped
+    elsewhere and found; without `schema` in params, tables absent from public are just absent."""
+    url = pg_sample.url
+    typo = WarehouseParams(schema="playbok", tables={"nps_responses": "public.nps_responses"})
+    with pytest.raises(WarehouseError, match=r"the schema playbok \(warehouse.schema\) holds none.*schemas there: .*public"):
+        Workspace(url, warehouse=typo)
+    only_mapped = WarehouseParams(tables={"nps_responses": "public.nps_responses"})
+    with Workspace(url, warehouse=only_mapped) as ws:
+        assert "nps_responses" in ws.tables()

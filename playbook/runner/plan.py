@@ -144,7 +144,7 @@ def make_plan(
                 # The server or a team's mapping is wrong: nothing runs (exit 2), and the message
                 # says whose params name the warehouse.
                 _close(opened)
-                raise WarehouseError(f"team {team} (params/teams/{team}.yaml and defaults.yaml): {err}") from None
+                raise WarehouseError(f"team {team} ({params_dir / 'teams' / (team + '.yaml')} and defaults.yaml): {err}") from None
             except PlaybookError as err:
                 opened[opened_as] = err
         ws = opened[opened_as]
@@ -155,7 +155,7 @@ def make_plan(
                 continue
             missing = [t for t in area.required if not ws.has(t)]
             if missing:
-                reason = f"the workspace {ws_path} has no {', '.join(missing)} table"
+                reason = f"the workspace {ws_path} has no {', '.join(missing)} table" + ws.where(missing[0])
                 decided.append(Outcome(team, area.name, Status.NO_DATA, reason=reason, **common))
                 continue
             fingerprint = ws.fingerprint([t for t in area.tables if ws.has(t)])
