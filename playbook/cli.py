@@ -424,8 +424,11 @@ def validate(workspace: str | None, params_dir: Path) -> None:
     except PlaybookError as err:
         _fail(err)
         return
-    click.echo(f"Workspace {workspace}")
-    named = [r.source.removeprefix(f"{workspace}, ") for r in reports]  # a warehouse's tables without the server again
+    from playbook.warehouse import Target, is_url
+
+    shown = Target.parse(str(workspace)).shown if is_url(workspace) else workspace
+    click.echo(f"Workspace {shown}")
+    named = [r.source.removeprefix(f"{shown}, ") for r in reports]  # a warehouse's tables without the server again
     width = max([28, *(len(n) for n in named)])
     for r, name in zip(reports, named):
         status = "ok" if not r.set_aside else f"{r.rows_set_aside:,} set aside"

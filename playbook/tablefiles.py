@@ -81,7 +81,8 @@ def unreadable(label: str, err: Exception) -> str:
     if isinstance(err, duckdb.OutOfMemoryException):
         return (f"{label}: reading it needs more memory than the playbook's budget for the database "
                 f"({os.environ.get('PLAYBOOK_DUCKDB_MEMORY', '1GB')}); set PLAYBOOK_DUCKDB_MEMORY (e.g. 4GB) to allow more")
-    return f"{label}: cannot be read as a table: {first_line(err)}"
+    server = re.search(r"ERROR:\s*(.+)", str(err))  # a warehouse's own words, not DuckDB's wrapping of them
+    return f"{label}: cannot be read as a table: {server.group(1).strip() if server else first_line(err)}"
 
 
 def database_problem(path: Path, err: Exception) -> str:

@@ -250,7 +250,9 @@ class Mapped:
     def from_item(self) -> tuple[str, tuple[Any, ...]]:
         """The rows as a DuckDB FROM item and the values it binds."""
         if self.sql:
-            return f"postgres_query({ident(ALIAS)}, ?)", (self.sql,)
+            # Wrapped here, its closing parenthesis on a line of its own: DuckDB wraps the query
+            # again without a line break, which a final -- comment would otherwise swallow.
+            return f"postgres_query({ident(ALIAS)}, ?)", (f"SELECT * FROM {self.server_from()}",)
         return f"{ident(ALIAS)}.{ident(self.schema)}.{ident(self.name)}", ()
 
     def server_from(self) -> str:
@@ -278,6 +280,14 @@ def mapping(settings: Any, tables: list[str]) -> dict[str, Mapped]:
             # inside a subquery (here and in DuckDB's COPY), which a final -- comment would cut.
             placed[table] = Mapped(table, sql=given.sql.strip().rstrip(";").rstrip() + "\n", explicit=True)
     return placed
+
+
+def as_double(column: str) -> str:
+    """A quoted numeric column as PostgreSQL's ``double precision``: NaN stays NaN, and a number
+    beyond a double's range becomes an infinity (as a file's 1e400 reads), rather than failing
+    the query; both are then set aside by the contract's rules."""
+    return (f"CASE WHEN abs({column}) > 1.7976931348623157e308 THEN sign({column})::double precision * 'Infinity'::double precision "
+            f"ELSE {column}::double precision END")
 
 
 def fingerprint_sql(place: Mapped, time_columns: list[str], checksum: bool) -> str:

@@ -29,7 +29,7 @@ from playbook.errors import SchemaError, WorkspaceError
 from playbook.schemas import EARLIEST, LATEST, SQL_TYPES, TABLES, get_table
 from playbook.tablefiles import Source, database_problem, entry_kind
 from playbook.tableload import TableLoader, TableReport, ident
-from playbook.warehouse import ALIAS, Mapped, Target, WarehouseError, attach, fingerprint_sql, is_url, mapping, password
+from playbook.warehouse import ALIAS, Mapped, Target, WarehouseError, as_double, attach, fingerprint_sql, is_url, mapping, password
 
 
 def _server_reason(err: Exception) -> str:
@@ -258,13 +258,14 @@ class Workspace(TableLoader):
         place, contract = self._places[table], get_table(table)
         sql, values = place.from_item()
         if contract.key:
-            numbers = {c.name for c in contract.columns if c.type in ("int", "float")}
+            # Matched whatever their case, as the loader matches every contract column.
+            numbers = {c.name.casefold() for c in contract.columns if c.type in ("int", "float")}
             try:
                 found = self.con.execute(f"DESCRIBE SELECT * FROM {sql}", list(values)).fetchall()
             except duckdb.Error as err:
                 raise SchemaError(f"{self._label(table)}: cannot be read: {_server_reason(err)}") from None
             listed = [
-                f"{ident(name)}::double precision AS {ident(name)}" if name in numbers and kind.startswith(("DECIMAL", "DOUBLE"))
+                f"{as_double(ident(name))} AS {ident(name)}" if name.casefold() in numbers and kind.startswith(("DECIMAL", "DOUBLE"))
                 else ident(name)
                 for name, kind, *_ in found
             ]

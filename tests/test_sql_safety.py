@@ -133,6 +133,7 @@ REVIEWED: dict[str, dict[str, str]] = {
         "ident(alias)": "quoted name of the attached database",
         "', '.join(parts)": "count/max over quoted contract column names (PostgreSQL SQL, itself a bound value of postgres_query)",
         "place.server_from()": "a quoted schema.table, or the mapping's own query from params, run by the user's server read-only",
+        "self.server_from()": "the mapping's own query from params as a subquery (PostgreSQL SQL, a bound value of postgres_query)",
     },
     "playbook/warehouse_load.py": {
         "ident(ALIAS)": "quoted name of the attached database",

@@ -703,3 +703,26 @@ def test_a_misspelled_schema_stops_the_run_instead_of_dropping_its_tables(pg_sam
     only_mapped = WarehouseParams(tables={"nps_responses": "public.nps_responses"})
     with Workspace(url, warehouse=only_mapped) as ws:
         assert "nps_responses" in ws.tables()
+
+
+def test_a_nan_in_a_column_named_in_capitals_and_a_number_past_a_double_are_set_aside(pg_sample, pg_password):
+    """The loader matches a contract column whatever its case, and so does the cast to double:
+    a NaN in "ARR" is set aside, not read as 0; an ARR of 1e400 (past a double, a file's reads
+    as infinity) is set aside too, rather than failing the table."""
+    server, url = pg_sample.server, pg_sample.url
+    copy_schema(server, "nan_caps", ["accounts"])
+    server.psql('ALTER TABLE nan_caps.accounts ALTER COLUMN arr TYPE numeric')
+    server.psql('ALTER TABLE nan_caps.accounts RENAME COLUMN arr TO "ARR"')
+    server.psql('UPDATE nan_caps.accounts SET "ARR" = \'NaN\' WHERE account_id = (SELECT min(account_id) FROM nan_caps.accounts)')
+    server.psql('UPDATE nan_caps.accounts SET "ARR" = 1e400 WHERE account_id = (SELECT max(account_id) FROM nan_caps.accounts)')
+    with Workspace(url, warehouse=WarehouseParams(schema="nan_caps")) as ws:
+        report = ws.load("accounts")
+    assert {(s.column, s.rule): s.count for s in report.set_aside} == {("arr", "is not a finite number"): 2}
+
+
+def test_events_mapped_to_a_query_ending_in_a_comment_read(pg_sample, pg_password):
+    """DuckDB wraps a mapped query without a line break; one ending in a -- comment still reads."""
+    url = pg_sample.url
+    sql = "SELECT * FROM public.events\nWHERE ts >= DATE '2020-01-01'  -- the last years only"
+    with Workspace(url, warehouse=WarehouseParams(tables={"events": {"sql": sql}})) as ws:
+        assert ws.load("events").rows_read == pg_sample.counts["events"]
