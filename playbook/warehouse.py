@@ -189,7 +189,7 @@ def attach(con: duckdb.DuckDBPyConnection, target: Target, secret: str | None, w
 def connection_problem(target: Target, err: Exception, secret: str | None = None) -> str:
     """Why the server could not be used, in words a user can act on, without the password."""
     text = scrub(str(err), secret)
-    reason = _libpq_reason(text)
+    reason = server_reason(text)
     low = text.lower()
     if "no password supplied" in low:
         hint = ("no password was found: set PGPASSWORD, add the server to your ~/.pgpass file, or name the "
@@ -213,8 +213,9 @@ def scrub(text: str, secret: str | None) -> str:
     return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
 
 
-def _libpq_reason(text: str) -> str:
-    """The server's or libpq's own sentence from a DuckDB error."""
+def server_reason(err: Exception | str) -> str:
+    """The server's or libpq's own sentence (and PostgreSQL's hint) from a DuckDB error."""
+    text = str(err)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
         found = re.search(r"(FATAL|ERROR):\s*(.+)", line)
@@ -292,7 +293,7 @@ def as_double(column: str) -> str:
 
 def fingerprint_sql(place: Mapped, time_columns: list[str], checksum: bool) -> str:
     """The query the server answers for a table's fingerprint: its row count, the latest of each
-    time column, and (for tables small enough) a sum of every row's hash, which changes when any
+    time column, and (for tables with an id) a sum of every row's hash, which changes when any
     value does. Run in PostgreSQL, so only one row crosses the network."""
     # Each column named: DuckDB refuses a result with two columns of one name (PostgreSQL's "max").
     # ROW(alias.*) is the whole row even when the table has a column of the alias's name.

@@ -15,7 +15,7 @@ from pathlib import Path
 from playbook.errors import WorkspaceError
 from playbook.schemas import get_table
 from playbook.tableload import ident
-from playbook.warehouse import Target, WarehouseError, _libpq_reason, attach, password, scrub
+from playbook.warehouse import Target, WarehouseError, attach, password, scrub, server_reason
 from playbook.workspace import Workspace
 
 ALIAS = "dst"
@@ -70,7 +70,7 @@ def copy_workspace(folder: Path | str, url: str, schema: str = "public", replace
         except Exception as err:  # a duckdb or server error while writing
             _roll_back(con)
             raise WarehouseError(f"workspace {target.shown}: copying stopped, nothing was written: "
-                                 f"{scrub(_libpq_reason(str(err)), secret)}") from None
+                                 f"{scrub(server_reason(err), secret)}") from None
         finally:
             con.execute(f"DETACH {ident(ALIAS)}")
     return copied

@@ -29,14 +29,9 @@ from playbook.errors import SchemaError, WorkspaceError
 from playbook.schemas import EARLIEST, LATEST, SQL_TYPES, TABLES, get_table
 from playbook.tablefiles import Source, database_problem, entry_kind
 from playbook.tableload import TableLoader, TableReport, ident
-from playbook.warehouse import ALIAS, Mapped, Target, WarehouseError, as_double, attach, fingerprint_sql, is_url, mapping, password
-
-
-def _server_reason(err: Exception) -> str:
-    """PostgreSQL's own words from a DuckDB error about a warehouse query (its first ERROR line)."""
-    from playbook.warehouse import _libpq_reason
-
-    return _libpq_reason(str(err))
+from playbook.warehouse import (
+    ALIAS, Mapped, Target, WarehouseError, as_double, attach, fingerprint_sql, is_url, mapping, password, server_reason,
+)
 
 
 class Workspace(TableLoader):
@@ -147,7 +142,7 @@ class Workspace(TableLoader):
                     sql, values = place.from_item()
                     self.con.execute(f"DESCRIBE SELECT * FROM {sql}", list(values))
                 except duckdb.Error as err:
-                    problems.append(f"the query for {table} fails: {_server_reason(err)}")
+                    problems.append(f"the query for {table} fails: {server_reason(err)}")
                     continue
                 self._present.add(table)
             elif (place.schema, place.name) in objects:
@@ -243,7 +238,7 @@ class Workspace(TableLoader):
         try:
             row = self.con.execute(f"SELECT * FROM postgres_query({ident(ALIAS)}, ?)", [query]).fetchone()
         except duckdb.Error as err:
-            raise SchemaError(f"{self._label(table)}: cannot be read: {_server_reason(err)}") from None
+            raise SchemaError(f"{self._label(table)}: cannot be read: {server_reason(err)}") from None
         return "|".join([table, place.what, place.sql, *("" if v is None else str(v) for v in row or ())])
 
     def _warehouse_source(self, table: str) -> Source:
@@ -263,7 +258,7 @@ class Workspace(TableLoader):
             try:
                 found = self.con.execute(f"DESCRIBE SELECT * FROM {sql}", list(values)).fetchall()
             except duckdb.Error as err:
-                raise SchemaError(f"{self._label(table)}: cannot be read: {_server_reason(err)}") from None
+                raise SchemaError(f"{self._label(table)}: cannot be read: {server_reason(err)}") from None
             listed = [
                 f"{as_double(ident(name))} AS {ident(name)}" if name.casefold() in numbers and kind.startswith(("DECIMAL", "DOUBLE"))
                 else ident(name)
