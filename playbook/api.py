@@ -14,6 +14,7 @@ from playbook.areas import AREAS
 from playbook.context import ReportContext, open_report
 from playbook.display import (
     show_digest,
+    record_digests,
     format_value,
     record,
     show_data_notes,
@@ -32,6 +33,7 @@ __all__ = [
     "count_words",
     "explore",
     "show_digest",
+    "record_digests",
     "format_value",
     "health",
     "open_report",

@@ -169,34 +169,83 @@ def show_quotes(quotes: pd.DataFrame, theme: str | None) -> None:
     _html(f'<div class="pb-quotes"><p>Recent detractor comments about <b>{esc(theme)}:</b></p>{items}</div>')
 
 
+DIGEST_COLUMNS = {
+    "shipped": ["title", "product", "tier", "release_date"],
+    "coming": ["title", "product", "status"],
+    "issues": ["kind", "id", "what", "product", "since"],
+    "unreached": ["release_id", "title", "tier", "required"],
+}
+
+
+def digest_record(digest: Any) -> dict[str, Any]:
+    """One audience's digest as plain data: what the report shows and the e-mail sends, from the
+    same object (:func:`digest_html`, :func:`digest_text`)."""
+    def rows(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+        kept = frame[[c for c in columns if c in frame.columns]]
+        return _jsonable(kept.to_dict("records"))
+
+    return {"audience": digest.audience, "groups": list(digest.groups),
+            **{part: rows(getattr(digest, part), columns) for part, columns in DIGEST_COLUMNS.items()}}
+
+
+def _day(value: Any) -> str:
+    return format_value(pd.Timestamp(value), "date") if value else "–"
+
+
+def _digest_lines(record: dict[str, Any]) -> dict[str, list[str]]:
+    """The digest's items as sentences (unescaped), by part."""
+    groups = ", ".join(record["groups"])
+    missed = [r for r in record["unreached"] if r.get("required", True)]
+    optional = [r for r in record["unreached"] if not r.get("required", True)]
+    notes = []
+    if missed:
+        notes.append(f"Release notes for {', '.join(r['title'] for r in missed)} were not sent to {groups}, which their tier requires.")
+    if optional:
+        tiers = " or ".join(sorted({r["tier"] for r in optional}))
+        notes.append(f"Release notes for {', '.join(r['title'] for r in optional)} were not sent to {groups} (not required for a {tiers} release).")
+    return {
+        "shipped": [f"{r['title']} ({r['product']}, {r['tier']}, {_day(r['release_date'])})" for r in record["shipped"]],
+        "coming": [f"{r['title']} ({r['product']}, {str(r['status']).replace('_', ' ')})" for r in record["coming"]],
+        "issues": [f"{r['kind']}: {r['what']} ({r['product']}, open since {_day(r['since'])})" for r in record["issues"]],
+        "notes": notes,
+        "missed": [f"Release notes for {', '.join(r['title'] for r in missed)} were not sent to {groups}"] if missed else [],
+    }
+
+
+DIGEST_PARTS = (("shipped", "What shipped"), ("coming", "What is coming"), ("issues", "Known issues"))
+
+
+def digest_html(record: dict[str, Any], team_name: str, period_label: str) -> str:
+    """One audience's digest (a :func:`digest_record`) as a section a reader outside product can act on."""
+    lines = _digest_lines(record)
+    parts = "".join(
+        f"<h4>{title}</h4><ul>{''.join(f'<li>{esc(line)}</li>' for line in lines[part]) or '<li>Nothing.</li>'}</ul>"
+        for part, title in DIGEST_PARTS
+    )
+    # A release whose tier requires this audience and never reached it is a miss, shown as one.
+    notes = "".join(f'<p class="pb-warn">{esc(n)}</p>' if i == 0 and lines["missed"] else f"<p>{esc(n)}</p>"
+                    for i, n in enumerate(lines["notes"]))
+    return (f'<section class="pb-digest"><h3>For {esc(record["audience"])} ({esc(", ".join(record["groups"]))})</h3>'
+            f"<p>{esc(team_name)}, {esc(period_label)}.</p>{parts}{notes}</section>")
+
+
+def digest_text(record: dict[str, Any], team_name: str, period_label: str) -> str:
+    """The same digest as plain text (an e-mail's text part)."""
+    lines = _digest_lines(record)
+    out = [f"For {record['audience']} ({', '.join(record['groups'])}): {team_name}, {period_label}.", ""]
+    for part, title in DIGEST_PARTS:
+        out += [title, *(f"  - {line}" for line in lines[part] or ["Nothing."]), ""]
+    return "\n".join(out + lines["notes"]).rstrip() + "\n"
+
+
 def show_digest(digest: Any, team_name: str, period_label: str) -> None:
     """One audience's digest as a self-contained section a reader outside product can act on."""
-    def items(frame: pd.DataFrame, render) -> str:
-        return "".join(f"<li>{render(row)}</li>" for row in frame.to_dict("records")) or "<li>Nothing.</li>"
+    _html(digest_html(digest_record(digest), team_name, period_label))
 
-    shipped = items(digest.shipped, lambda r: f"{esc(r['title'])} ({esc(r['product'])}, {esc(r['tier'])}, "
-                    f"{format_value(r['release_date'], 'date')})")
-    coming = items(digest.coming, lambda r: f"{esc(r['title'])} ({esc(r['product'])}, {esc(r['status']).replace('_', ' ')})")
-    issues = items(digest.issues, lambda r: f"{esc(r['kind'])}: {esc(r['what'])} ({esc(r['product'])}, open since "
-                   f"{format_value(r['since'], 'date')})")
-    unreached = ""
-    groups = esc(", ".join(digest.groups))
-    if len(digest.unreached):
-        missed = digest.unreached[digest.unreached["required"]] if "required" in digest.unreached else digest.unreached
-        optional = digest.unreached.drop(missed.index)
-        if len(missed):
-            names = ", ".join(esc(t) for t in missed["title"])
-            unreached += f'<p class="pb-warn">Release notes for {names} were not sent to {groups}, which their tier requires.</p>'
-        if len(optional):
-            names = ", ".join(esc(t) for t in optional["title"])
-            tiers = " or ".join(sorted({esc(t) for t in optional["tier"]}))
-            unreached += f"<p>Release notes for {names} were not sent to {groups} (not required for a {tiers} release).</p>"
-    _html(
-        f'<section class="pb-digest"><h3>For {esc(digest.audience)} ({esc(", ".join(digest.groups))})</h3>'
-        f"<p>{esc(team_name)}, {esc(period_label)}.</p>"
-        f"<h4>What shipped</h4><ul>{shipped}</ul><h4>What is coming</h4><ul>{coming}</ul>"
-        f"<h4>Known issues</h4><ul>{issues}</ul>{unreached}</section>"
-    )
+
+def record_digests(digests: list[Any], team_name: str, period_label: str) -> None:
+    """Leave the digests for ``playbook deliver``, which sends each audience the section the report shows."""
+    record("digests", {"team_name": team_name, "period_label": period_label, "items": [digest_record(d) for d in digests]})
 
 
 def show_figure(fig: Any, alt: str | None = None) -> None:

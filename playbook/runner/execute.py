@@ -126,6 +126,7 @@ def execute_job(job: Job) -> Outcome:
             outcome.result = records.get("result")
             outcome.summary = records.get("summary", {}).get("lines", [])
             outcome.data_notes = records.get("data_notes", {}).get("lines", [])
+            outcome.digests = records.get("digests")
             outcome.rendered_at = now()
             outcome.last_good_at = outcome.rendered_at
             outcome.input_key = job.input_key

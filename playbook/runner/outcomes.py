@@ -34,6 +34,7 @@ class Outcome:
     result: dict[str, Any] | None = None
     summary: list[str] = field(default_factory=list)
     data_notes: list[str] = field(default_factory=list)
+    digests: dict[str, Any] | None = None  # communication's per-audience digests, for ``playbook deliver``
     seconds: float = 0.0
     html: str | None = None
     ipynb: str | None = None
