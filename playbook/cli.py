@@ -1,4 +1,4 @@
-"""The ``playbook`` command: demo, run, backfill, history, sample, validate, list.
+"""The ``playbook`` command: demo, run, deliver, backfill, history, sample, validate, list.
 
 Exit status (DESIGN.md section 4): 0 when every report rendered; 1 when some failed (the rest
 rendered, and the summary says which and why); 2 for bad usage, parameters or data caught
@@ -52,6 +52,7 @@ def main() -> None:
       playbook backfill --weeks 8        figures of the last 8 weeks, so trends show at once
       playbook history --team mobile --figure nps    a figure's series (--csv for a spreadsheet)
       playbook validate                  check a workspace against the data contract
+      playbook run --pdf --deliver       ... and print PDFs, then e-mail and post the results
     """
 
 
@@ -147,8 +148,12 @@ def _summary(outcomes: list, out_dir: Path) -> list:
 @click.option("--force", is_flag=True, help="Re-render every report, even those whose inputs are unchanged since their last good render.")
 @click.option("--dask", metavar="ADDRESS", default=None,
               help="Run each report on a Dask cluster (e.g. tcp://scheduler:8786); workers must see the workspace, params and --out at the same paths.")
+@click.option("--pdf", is_flag=True, help="Also print each report to reports/<team>/<area>.pdf with headless Chromium.")
+@click.option("--deliver", "send", is_flag=True, help="Then send the e-mails and chat message params ask for (as `playbook deliver`).")
+@click.option("--only-if-actions", is_flag=True, help="With --deliver: send nothing to an audience with nothing that needs action.")
 def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], workspace: str | None, out_dir: Path,
-        jobs: int | None, as_of: str | None, notebooks: Path | None, force: bool, dask: str | None) -> None:
+        jobs: int | None, as_of: str | None, notebooks: Path | None, force: bool, dask: str | None,
+        pdf: bool, send: bool, only_if_actions: bool) -> None:
     """Render every selected team x area report with papermill and nbconvert.
 
     Writes reports/<team>/<area>.html (and the executed .ipynb), reports/index.html and
@@ -158,15 +163,107 @@ def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], worksp
     as-of date, the playbook version) are unchanged since its last good render is reused
     without running; --force runs it anyway.
 
+    --pdf prints every report to a PDF beside its HTML; --deliver then sends what
+    params' `delivery` asks for (README, Delivery). Neither ever changes a report,
+    and neither failing loses one: the run's summary and exit status say so.
+
     \b
-    Exit status: 0 every report rendered (or had no data); 1 some failed, the
-    others rendered; 2 nothing could run (bad usage, params or data, or the
+    Exit status: 0 every report rendered (or had no data), printed and
+    delivered as asked; 1 some failed, the others rendered, or a PDF or a
+    message failed; 2 nothing could run (bad usage, params or data, or the
     reports folder cannot be written or is in use by another run).
     """
+    if only_if_actions and not send:
+        _fail(PlaybookError("--only-if-actions applies to --deliver; add --deliver, or leave it out"))
     try:
-        sys.exit(_run(params_dir, out_dir, list(teams), list(areas), workspace, jobs, _as_of(as_of), notebooks, force, dask))
+        code = _run(params_dir, out_dir, list(teams), list(areas), workspace, jobs, _as_of(as_of), notebooks, force, dask)
     except PlaybookError as err:
         _fail(err)
+    if code == EXIT_INTERRUPTED or (code == EXIT_USAGE and not (out_dir / "manifest.json").exists()):
+        sys.exit(code)
+    problems: list[str] = []
+    if pdf:
+        problems = _print_pdfs(out_dir, list(teams), list(areas))
+        code = max(code, 1 if problems else 0)
+    if send:
+        code = max(code, _deliver(params_dir, out_dir, only_if_actions, problems))
+    sys.exit(code)
+
+
+def _print_pdfs(out_dir: Path, teams: list[str], areas: list[str]) -> list[str]:
+    """Print the run's reports to PDF (those whose PDF is older than the HTML); the problems, said."""
+    from tqdm import tqdm
+
+    from playbook.pdf import print_reports, report_jobs
+    from playbook.render import read_manifest
+    from playbook.runner.run import output_lock
+
+    reports = read_manifest(out_dir)["reports"]
+    keys = [k for k, e in reports.items() if (not teams or e["team"] in teams) and (not areas or e["area"] in areas)]
+    jobs = report_jobs(out_dir, reports, keys)
+    bar = tqdm(total=len(jobs), unit="pdf", desc="Printing", disable=not sys.stderr.isatty(), file=sys.stderr)
+    try:
+        with output_lock(out_dir):
+            problems = print_reports(jobs, on_done=lambda job, problem: bar.update(1))
+    except PlaybookError as err:
+        bar.close()
+        click.secho(f"PDF: {err}", fg="red", err=True)
+        return [f"no PDF was printed: {err}"]
+    bar.close()
+    for why in problems.values():
+        click.secho(f"PDF FAILED {why}", fg="red", err=True)
+    kept = len(keys) - len(jobs)
+    click.echo(f"{len(jobs) - len(problems)} of {len(jobs)} PDFs printed" + (f" ({kept} unchanged since their report)" if kept else "")
+               + f"; each beside its report in {out_dir}", err=True)
+    return [f"PDF {path.relative_to(out_dir)}: {why}" for path, why in problems.items()]
+
+
+def _deliver(params_dir: Path, out_dir: Path, only_if_actions: bool, problems: list[str] | None = None, dry_run: bool = False) -> int:
+    """Send what params ask for and say what happened; 0, or 1 when a message failed (2: cannot start)."""
+    from playbook.deliver import deliver
+
+    def echo(line: str, failed: bool) -> None:
+        click.secho(f"  {line}", fg="red" if failed else None, err=True)
+
+    click.echo("Delivering" + (" (dry run: nothing is sent)" if dry_run else ""), err=True)
+    try:
+        outcome = deliver(out_dir, params_dir, only_if_actions=only_if_actions, run_problems=problems or [], echo=echo, dry_run=dry_run)
+    except PlaybookError as err:
+        click.secho(f"delivery: {err}", fg="red", err=True)
+        return EXIT_USAGE
+    for line in outcome.skipped:
+        click.echo(f"  {line}", err=True)
+    click.echo(f"{len(outcome.sent)} sent, {len(outcome.failed)} failed" + (f"; log: {out_dir / 'delivery.log'}" if outcome.sent or outcome.failed else ""), err=True)
+    if outcome.failed:
+        click.secho("delivery failed for: " + ", ".join(f"{d.name} ({d.error})" for d in outcome.failed) + "; the reports are as rendered",
+                    fg="red", err=True)
+    return 0 if outcome.ok else 1
+
+
+@main.command("deliver")
+@PARAMS
+@OUT
+@click.option("--only-if-actions", is_flag=True, help="Send nothing to an audience with nothing that needs action (a failure summary always goes).")
+@click.option("--dry-run", is_flag=True, help="Say what would be sent, to whom, with which subject; send nothing.")
+def deliver_command(params_dir: Path, out_dir: Path, only_if_actions: bool, dry_run: bool) -> None:
+    """E-mail each audience its message and post the chat message, from the last run.
+
+    \b
+    Reads reports/manifest.json (never changes a report) and params' `delivery`:
+      delivery.team (per team)       the team's summary, its actions first
+      delivery.digests (per team)    communication's digest per audience
+      delivery.ops_lead              the actions page's top items
+      delivery.failures              the run's failed reports and why
+      delivery.chat.webhook_env      a Slack-compatible webhook: headlines, top actions
+    The SMTP user and password and the webhook URL come from environment variables
+    params name; they are never printed or logged. Each message is logged to
+    reports/delivery.log (to whom, subject, size).
+
+    \b
+    Exit status: 0 every message sent; 1 some failed (the others went);
+    2 nothing to deliver (no run yet) or a variable params name is not set.
+    """
+    sys.exit(_deliver(params_dir, out_dir, only_if_actions, dry_run=dry_run))
 
 
 DEMO_WEEKS = 8

@@ -316,6 +316,91 @@ class WarehouseParams(_Strict):
         return name
 
 
+ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _addresses(values: list[str]) -> list[str]:
+    bad = [v for v in values if not ADDRESS.match(str(v).strip())]
+    if bad:
+        raise ValueError(f"expected e-mail addresses such as ops@example.com; found {', '.join(map(repr, bad))}")
+    return [str(v).strip() for v in values]
+
+
+def _env_name(name: str | None) -> str | None:
+    if name and not ENV_NAME.fullmatch(name):
+        raise ValueError(f"expected the name of an environment variable, such as PLAYBOOK_SMTP_PASSWORD; found {name!r}")
+    return name or None
+
+
+class EmailParams(_Strict):
+    """The SMTP server e-mails go through; the user and password come from environment variables
+    named here, so that no secret is ever written in params, the manifest or a log."""
+
+    host: str = Field("", description="SMTP server; empty: no e-mail is sent")
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = Field("starttls", description="starttls (port 587), ssl (port 465), or none (a relay on this machine)")
+    sender: str = "product-ops@example.com"
+    user_env: str | None = Field(None, description="environment variable holding the SMTP user")
+    password_env: str | None = Field(None, description="environment variable holding the SMTP password")
+    timeout: float = Field(30, gt=0, le=600, description="seconds to wait for the server")
+    attach_pdf: bool = Field(False, description="attach each message's reports as PDF")
+
+    _names = field_validator("user_env", "password_env")(classmethod(lambda cls, v: _env_name(v)))
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, sender: str) -> str:
+        address = sender.rsplit("<", 1)[-1].rstrip(">").strip()
+        _addresses([address])
+        return sender
+
+
+class ChatParams(_Strict):
+    """A Slack-compatible incoming webhook; its URL is a secret, so params name the variable holding it."""
+
+    webhook_env: str | None = Field(None, description="environment variable holding the webhook URL; unset: no chat message")
+    timeout: float = Field(30, gt=0, le=600)
+
+    _name = field_validator("webhook_env")(classmethod(lambda cls, v: _env_name(v)))
+
+
+# Keys of ``delivery`` that hold for the whole run and so belong in defaults.yaml only.
+RUN_DELIVERY_KEYS = ("email", "chat", "reports_url", "ops_lead", "failures", "top_actions")
+
+
+class DeliveryParams(_Strict):
+    """Who receives which message (``playbook deliver``; README, Delivery).
+
+    ``team`` and ``digests`` are a team's own (its file may set them); the rest holds for the run
+    and is set in defaults.yaml.
+    """
+
+    email: EmailParams = EmailParams()
+    chat: ChatParams = ChatParams()
+    reports_url: str = Field("", description="where the reports folder is served, for links in messages")
+    team: list[str] = Field(default_factory=list, description="addresses that receive this team's own summary")
+    digests: dict[str, list[str]] = Field(default_factory=dict, description="addresses per digest audience (communication.digest_audiences)")
+    ops_lead: list[str] = Field(default_factory=list, description="addresses that receive the actions page's top items")
+    failures: list[str] = Field(default_factory=list, description="addresses that receive a failed run's failure summary")
+    top_actions: int = Field(10, ge=1, le=100, description="actions in the ops lead's message and the chat message")
+
+    _lists = field_validator("team", "ops_lead", "failures")(classmethod(lambda cls, v: _addresses(v)))
+
+    @field_validator("digests")
+    @classmethod
+    def _digest_addresses(cls, digests: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {audience: _addresses(to) for audience, to in digests.items()}
+
+    @field_validator("reports_url")
+    @classmethod
+    def _served(cls, url: str) -> str:
+        url = url.strip()
+        if url and not re.match(r"^https?://[^\s/]+", url):
+            raise ValueError(f"expected the http(s) address the reports folder is served at, such as https://ops.example.com/reports/; found {url!r}")
+        return url if not url or url.endswith("/") else url + "/"
+
+
 class Params(_Strict):
     """Everything one team's reports need: who the team is, what data, which period, thresholds."""
 
@@ -338,6 +423,7 @@ class Params(_Strict):
     enablement: EnablementParams = EnablementParams()
     owners: dict[str, str] = Field(default_factory=dict, description="who follows up each area's actions (the actions page)")
     alerts: list[AlertRule] = Field(default_factory=list, description="thresholds on figures that make actions")
+    delivery: DeliveryParams = DeliveryParams()
 
     @field_validator("owners")
     @classmethod
@@ -346,6 +432,14 @@ class Params(_Strict):
         if blank:
             raise ValueError(f"owners: give a name for {', '.join(blank)} (or leave the area out)")
         return owners
+
+    @model_validator(mode="after")
+    def _digest_audiences_known(self) -> Params:
+        unknown = [a for a in self.delivery.digests if a not in self.communication.digest_audiences]
+        if unknown:
+            raise ValueError(f"delivery.digests names {', '.join(map(repr, unknown))}, which communication.digest_audiences does not "
+                             f"write; the audiences are {', '.join(self.communication.digest_audiences)}")
+        return self
 
     def owner(self, area: str) -> str:
         """Who follows up ``area``'s actions for this team ("" when params name nobody)."""
@@ -452,6 +546,10 @@ def load_params(params_dir: Path | str, team: str) -> Params:
     if "extra_areas" in overrides:
         raise ParamsError(f"{team_path}, line {team_lines[('extra_areas',)]}: extra_areas belongs in {defaults_path.name}, "
                           "where the runner and every team read it; move it there")
+    for key in RUN_DELIVERY_KEYS:
+        if isinstance(overrides.get("delivery"), dict) and key in overrides["delivery"]:
+            raise ParamsError(f"{team_path}, line {team_lines[('delivery', key)]}: delivery.{key} holds for the whole run and belongs in "
+                              f"{defaults_path.name}; a team's file may set delivery.team and delivery.digests")
     origins = {k: (defaults_path, v) for k, v in default_lines.items()}
     origins.update({k: (team_path, v) for k, v in team_lines.items()})
     merged = deep_merge(defaults, overrides) | {"team": team}

@@ -320,7 +320,7 @@ def write_index(out_dir: Path, manifest: dict[str, Any], history: Any = None, sn
     counts: dict[str, int] = {}
     for entry in reports.values():
         counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-    board = _board(manifest, history, snoozes or [])
+    board = manifest_board(manifest, history, snoozes or [])
     snoozed = {(r["team"], r["rule"], r["subject"]) for r in board["snoozed"]}
     page = _render_page("index.html.j2", manifest=manifest, rows=rows, areas=areas, counts=counts,
                         first=look_here_first(reports, snoozed=snoozed), trends=trends(reports, history), board=board)
@@ -404,7 +404,7 @@ def actions_board(reports: dict[str, dict[str, Any]], history: Any, snoozes: Ite
     return {"open": sorted(open_rows, key=_rank), "snoozed": sorted(snoozed, key=_rank), "resolved": sorted(resolved.values(), key=_rank)}
 
 
-def _board(manifest: dict[str, Any], history: Any, snoozes: list[Any]) -> dict[str, list[dict[str, Any]]]:
+def manifest_board(manifest: dict[str, Any], history: Any, snoozes: list[Any]) -> dict[str, list[dict[str, Any]]]:
     """The actions page's rows (:func:`actions_board`) for this manifest."""
     owners = {team: dict((params or {}).get("owners") or {}) for team, params in manifest.get("params", {}).items()}
     today = datetime.fromisoformat(manifest["as_of"]).date() if manifest.get("as_of") else datetime.now(timezone.utc).date()
@@ -415,7 +415,7 @@ def write_actions(out_dir: Path, manifest: dict[str, Any], history: Any = None, 
     """Write ``actions.html``: every action of every team and area, one row per problem, ranked
     by severity and money at stake, with owner, first seen, weeks open and status; the snoozed
     ones folded with their reasons; the ones resolved since the last run."""
-    board = _board(manifest, history, snoozes or [])
+    board = manifest_board(manifest, history, snoozes or [])
     page = _render_page("actions.html.j2", manifest=manifest, board=board, history=history is not None)
     path = out_dir / "actions.html"
     write_atomic(path, page)

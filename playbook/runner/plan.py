@@ -246,7 +246,8 @@ def input_key(notebook_hash: str, params: dict[str, Any], fingerprint: str, peri
     facts = {
         "code": code_hash(),
         "notebook": notebook_hash,
-        "params": params,
+        # Who receives a report is no part of it: changing recipients re-renders nothing.
+        "params": {k: v for k, v in params.items() if k != "delivery"},
         "data": fingerprint,
         "period": [period.start.isoformat(), period.end.isoformat()],
         "as_of": as_of.isoformat(),

@@ -23,6 +23,7 @@ from playbook.runner.outcomes import Outcome, Status, now
 from playbook.runner.plan import Plan
 
 LOCK_NAME = ".playbook-run.lock"
+DELIVERY_LOG = "delivery.log"  # playbook.deliver's log of messages sent
 
 
 def remove_leftovers(out_dir: Path, teams: list[str]) -> list[Path]:
@@ -52,10 +53,10 @@ def _owner_pid(name: str) -> int | None:
 
 def foreign_entries(out_dir: Path, teams: list[str]) -> list[str]:
     """What a reports folder holds that a run did not write: anything but the index, the
-    manifest, the run lock and the folders of known teams (sorted names)."""
+    manifest, the history, the run lock, the delivery log and the folders of known teams (sorted names)."""
     if not out_dir.is_dir():
         return []
-    ours = {"index.html", "manifest.json", "actions.html", HISTORY_NAME, LOCK_NAME, *teams}
+    ours = {"index.html", "manifest.json", "actions.html", HISTORY_NAME, LOCK_NAME, DELIVERY_LOG, *teams}
     try:
         names = [entry.name for entry in out_dir.iterdir()]
     except OSError:

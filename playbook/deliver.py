@@ -1,0 +1,703 @@
+"""Reports reach their readers: e-mail digests and summaries, a chat message, PDF attachments.
+
+Every message is rendered from what the run recorded in ``manifest.json`` (each report's figures,
+actions, summary and headline, and communication's digests) and from the actions page's own rows,
+so an e-mail states exactly the figures the reports, the index and the actions page state. The
+charts are the report's own PNGs, read from its executed notebook.
+
+Who receives what (params ``delivery``, README "Delivery"):
+- each team's ``delivery.team`` addresses: the team's summary, its actions ranked first;
+- each team's ``delivery.digests.<audience>``: communication's digest for that audience;
+- ``delivery.ops_lead``: the actions page's top open items;
+- ``delivery.failures``: the run's failed reports and why (sent whenever a report failed).
+
+An e-mail is HTML with the charts as inline images (``cid:`` parts: clients strip scripts and
+often block remote images) and a plain-text part. The chat message is a Slack-compatible
+incoming-webhook payload (https://api.slack.com/messaging/webhooks; ``text`` plus ``blocks``).
+
+Secrets (the SMTP user and password, the webhook URL) are read from environment variables that
+params name; they are never printed, logged or written. Delivery never changes a report: it
+reads the reports folder and appends only to its own log, ``delivery.log``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import smtplib
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any, Iterable
+
+from playbook.config import DeliveryParams, Params
+from playbook.errors import PlaybookError
+from playbook.runner.run import DELIVERY_LOG as LOG_NAME
+
+SUBJECT_MAX = 140
+CHAT_SECTION_MAX = 2900  # Slack refuses a section's text over 3,000 characters
+
+
+class DeliveryError(PlaybookError):
+    """Raised when delivery cannot start: no run to deliver, or a secret params name is not set."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A report's chart, attached inline to an e-mail."""
+
+    cid: str
+    png: bytes
+    alt: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """One e-mail to one audience, composed before anything is sent."""
+
+    kind: str  # team, digest, ops_lead, failures
+    name: str  # what it is, for the log: "team mobile", "digest revenue for mobile"
+    to: tuple[str, ...]
+    subject: str
+    html: str
+    text: str
+    needs_action: bool
+    charts: tuple[Chart, ...] = ()
+    attachments: tuple[Path, ...] = ()
+
+
+@dataclass
+class Delivered:
+    """What happened to one message or the chat post."""
+
+    name: str
+    channel: str  # e-mail or chat
+    to: str
+    subject: str
+    size: int
+    error: str = ""
+
+
+@dataclass
+class Outcome:
+    """Everything delivery did: the messages sent or failed, and those left out on purpose."""
+
+    sent: list[Delivered] = field(default_factory=list)
+    failed: list[Delivered] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# --- reading the run --------------------------------------------------------------------------
+
+def _area_title(area: str) -> str:
+    from playbook.areas import AREAS
+
+    return AREAS[area].title if area in AREAS else area
+
+
+def _area_order(area: str) -> int:
+    from playbook.areas import AREAS
+
+    return list(AREAS).index(area) if area in AREAS else len(AREAS)
+
+
+def report_charts(out_dir: Path, entry: dict[str, Any], limit: int = 1) -> list[Chart]:
+    """The first ``limit`` charts of a report, from its executed notebook (the PNGs it shows)."""
+    import base64
+
+    if not entry.get("ipynb"):
+        return []
+    try:
+        nb = json.loads((Path(out_dir) / entry["ipynb"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    charts = []
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data and len(charts) < limit:
+                png = data["image/png"]
+                alt = output.get("metadata", {}).get("image/png", {}).get("alt") or "".join(data.get("text/plain", ""))
+                cid = make_msgid(domain="playbook.local")[1:-1]
+                charts.append(Chart(cid, base64.b64decode("".join(png) if isinstance(png, list) else png), str(alt)))
+    return charts
+
+
+def _link(base: str, path: str | None) -> str:
+    return f"{base}{path}" if base and path else ""
+
+
+def _clip(text: str, limit: int = SUBJECT_MAX, one_line: bool = True) -> str:
+    text = " ".join(str(text).split()) if one_line else str(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _subject(prefix: str, actions: list[dict[str, Any]], quiet: str) -> str:
+    """The subject states the most important action (and how many more there are)."""
+    if not actions:
+        return _clip(f"{prefix}: {quiet}")
+    more = f" (+{len(actions) - 1} more)" if len(actions) > 1 else ""
+    top = actions[0]
+    return _clip(f"{prefix}: {top['text']}", SUBJECT_MAX - len(more)) + more
+
+
+def _rank_key(action: dict[str, Any]) -> tuple[Any, ...]:
+    from playbook.figures import Severity
+
+    order = Severity.__members__.get(str(action["severity"]).upper(), 0)
+    return (-int(order), -(action.get("money") or 0.0), _area_order(action.get("area", "")))
+
+
+E = html.escape
+
+STYLE = ("font-family:-apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1f2933;max-width:760px;line-height:1.45")
+
+
+def _page(body: str) -> str:
+    # E-mail clients ignore <style> blocks unevenly: the few styles are inline.
+    return f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><div style="{STYLE}">{body}</div></body></html>'
+
+
+def _action_items(actions: list[dict[str, Any]], base: str, with_team: bool = False) -> tuple[str, list[str]]:
+    items, lines = [], []
+    for a in actions:
+        where = f"{a.get('team_name', a.get('team', ''))} · {_area_title(a['area'])}" if with_team else _area_title(a["area"])
+        url = _link(base, a.get("html"))
+        link = f' <a href="{E(url)}">report</a>' if url else ""
+        colour = "#9b2c1f" if a["severity"] == "high" else "#a15c00" if a["severity"] == "medium" else "#52606d"
+        items.append(f'<li style="margin:6px 0"><b style="color:{colour}">{E(a["severity"].upper())}</b> '
+                     f'<span style="color:#52606d">{E(where)}:</span> {E(a["text"])}{link}</li>')
+        lines.append(f"- {a['severity'].upper()} {where}: {a['text']}" + (f" <{url}>" if url else ""))
+    return "<ol>" + "".join(items) + "</ol>", lines
+
+
+def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: list[str], base: str, attach_pdf: bool) -> Message:
+    """A team's own summary: its actions across areas ranked first, then each area's headline,
+    notes and first chart, with links to the reports."""
+    entries = sorted(entries, key=lambda e: _area_order(e["area"]))
+    team_name = next((e.get("team_name") for e in entries if e.get("team_name")), team)
+    shown = [e for e in entries if e.get("html") and e.get("result")]
+    actions = sorted(({**a, "area": e["area"], "html": e["html"], "team": team, "team_name": team_name}
+                      for e in shown for a in e["result"].get("actions", [])), key=_rank_key)
+    period = _period_words(entries)
+    body = [f'<h1 style="font-size:1.4em;margin:0 0 4px">{E(team_name)}: this week\'s reports</h1>',
+            f'<p style="color:#52606d;margin:0 0 12px">{E(period)}</p>']
+    text = [f"{team_name}: this week's reports", period, ""]
+    if actions:
+        items, lines = _action_items(actions, base)
+        body += ['<h2 style="font-size:1.15em">What needs action</h2>', items]
+        text += ["What needs action", *lines, ""]
+    else:
+        body.append("<p>Nothing needs action in any area.</p>")
+        text += ["Nothing needs action in any area.", ""]
+    charts: list[Chart] = []
+    from playbook.render import recorded_headline
+
+    for e in entries:
+        title = _area_title(e["area"])
+        url = _link(base, e.get("html"))
+        body.append(f'<h2 style="font-size:1.15em;margin-top:22px">{E(title)}</h2>')
+        text.append(title)
+        if e.get("status") == "failed":
+            body.append(f'<p style="color:#9b2c1f">This report failed this time: {E(e.get("reason", ""))}</p>')
+            text.append(f"  This report failed this time: {e.get('reason', '')}")
+        elif e.get("status") == "no_data":
+            body.append(f"<p>No data: {E(e.get('reason', ''))}</p>")
+            text.append(f"  No data: {e.get('reason', '')}")
+        headline = recorded_headline(e.get("headline"))
+        if headline and e.get("status") != "no_data":
+            body.append(f"<p><b>{E(headline)}</b></p>")
+            text.append(f"  {headline}")
+        notes = (e.get("result") or {}).get("notes", [])
+        if notes:
+            body.append("<ul>" + "".join(f"<li>{E(n)}</li>" for n in notes) + "</ul>")
+            text += [f"  - {n}" for n in notes]
+        if e.get("status") == "rendered":
+            for chart in report_charts(out_dir, e):
+                charts.append(chart)
+                body.append(f'<p><img src="cid:{chart.cid}" alt="{E(chart.alt)}" style="max-width:100%;height:auto"></p>')
+        if url:
+            body.append(f'<p><a href="{E(url)}">Open the {E(title)} report</a></p>')
+            text.append(f"  {url}")
+        text.append("")
+    if base:
+        body.append(f'<p style="margin-top:22px"><a href="{E(base)}index.html">Every team and area</a> · '
+                    f'<a href="{E(base)}actions.html">every open action</a></p>')
+    pdfs = tuple((Path(out_dir) / e["html"]).with_suffix(".pdf") for e in entries if attach_pdf and e.get("html") and e.get("status") != "failed")
+    return Message("team", f"team {team}", tuple(to), _subject(team_name, actions, "nothing needs action"), _page("".join(body)),
+                   "\n".join(text).rstrip() + "\n", bool(actions), tuple(charts), pdfs)
+
+
+def _period_words(entries: list[dict[str, Any]]) -> str:
+    from playbook.pdf import period_words
+
+    periods = sorted({period_words(e.get("period")) for e in entries if e.get("period")})
+    return "; ".join(p for p in periods if p)
+
+
+def digest_messages(out_dir: Path, team: str, entry: dict[str, Any], recipients: dict[str, list[str]], base: str,
+                    attach_pdf: bool) -> list[Message]:
+    """One message per audience with addresses: the digest the communication report shows."""
+    from playbook.display import digest_html, digest_text
+
+    recorded = entry.get("digests") or {}
+    by_audience = {d["audience"]: d for d in recorded.get("items", [])}
+    team_name, period = recorded.get("team_name") or entry.get("team_name") or team, recorded.get("period_label", "")
+    url = _link(base, entry.get("html"))
+    out = []
+    for audience, to in recipients.items():
+        record = by_audience.get(audience)
+        if not to or record is None:
+            continue
+        missed = [r for r in record["unreached"] if r.get("required", True)]
+        if missed:
+            lead = f"release notes for {', '.join(r['title'] for r in missed)} never reached you"
+        elif record["issues"]:
+            lead = f"{len(record['issues'])} known issue{'s' if len(record['issues']) != 1 else ''} open"
+        elif record["shipped"]:
+            lead = f"{len(record['shipped'])} release{'s' if len(record['shipped']) != 1 else ''} shipped"
+        else:
+            lead = "nothing shipped and no known issues"
+        link_html = f'<p><a href="{E(url)}">The whole communication report</a></p>' if url else ""
+        body = digest_html(record, team_name, period) + link_html
+        text = digest_text(record, team_name, period) + (f"\nThe whole communication report: {url}\n" if url else "")
+        pdf = (Path(out_dir) / entry["html"]).with_suffix(".pdf") if attach_pdf and entry.get("html") else None
+        out.append(Message("digest", f"digest {audience} for {team}", tuple(to), _clip(f"{team_name} for {audience}: {lead}"),
+                           _page(body), text, bool(missed or record["issues"] or record["shipped"]),
+                           attachments=(pdf,) if pdf else ()))
+    return out
+
+
+def ops_lead_message(out_dir: Path, manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]], to: list[str],
+                     base: str, top: int) -> Message:
+    """The actions page's top open items (the same rows, in the same order), with a chart of the
+    open actions by team and severity."""
+    rows = board["open"][:top]
+    total = len(board["open"])
+    period = manifest.get("period", "")
+    body = ['<h1 style="font-size:1.4em;margin:0 0 4px">Product ops: what needs action</h1>',
+            f'<p style="color:#52606d;margin:0 0 12px">{E(period)} · {total} open action{"s" if total != 1 else ""}'
+            f"{f', the {len(rows)} most urgent below' if total > len(rows) else ''}</p>"]
+    text = ["Product ops: what needs action", f"{period} · {total} open actions", ""]
+    charts: tuple[Chart, ...] = ()
+    if rows:
+        items, lines = _action_items(rows, base, with_team=True)
+        owners = [f" (owner: {r['owner']}" + (f", open {r['weeks_open']} weeks" if r.get("weeks_open") else "") + ")" for r in rows]
+        body.append(items)
+        text += [line + owner for line, owner in zip(lines, owners)]
+        chart = _actions_chart(board["open"])
+        if chart is not None:
+            charts = (chart,)
+            body.append(f'<p><img src="cid:{chart.cid}" alt="{E(chart.alt)}" style="max-width:100%;height:auto"></p>')
+    else:
+        body.append("<p>No open action in any team or area.</p>")
+        text.append("No open action in any team or area.")
+    if board.get("snoozed"):
+        body.append(f'<p style="color:#52606d">{len(board["snoozed"])} snoozed (params/actions.yaml).</p>')
+    if base:
+        body.append(f'<p><a href="{E(base)}actions.html">Every action</a> · <a href="{E(base)}index.html">every team and area</a></p>')
+        text += ["", f"Every action: {base}actions.html"]
+    subject_rows = [{**r, "text": f"{r['team_name']}: {r['text']}"} for r in rows]
+    return Message("ops_lead", "ops lead", tuple(to), _subject("Product ops", subject_rows, "no open actions"), _page("".join(body)),
+                   "\n".join(text).rstrip() + "\n", bool(rows), charts)
+
+
+def _actions_chart(rows: list[dict[str, Any]]) -> Chart | None:
+    """Open actions by team and severity, as stacked horizontal bars (the playbook's theme)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from playbook.plots import PALETTE, theme
+
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows)
+    counts = frame.pivot_table(index="team_name", columns="severity", values="rule", aggfunc="count", fill_value=0)
+    levels = [s for s in ("high", "medium", "low") if s in counts.columns]
+    counts = counts[levels].loc[counts[levels].sum(axis=1).sort_values().index]
+    colours = {"high": PALETTE[4], "medium": PALETTE[3], "low": PALETTE[2]}
+    with theme():
+        fig, ax = plt.subplots(figsize=(7, 0.45 * len(counts) + 1.3))
+        left = pd.Series(0, index=counts.index)
+        for level in levels:
+            ax.barh(counts.index, counts[level], left=left, color=colours[level], label=level)
+            left = left + counts[level]
+        ax.set_xlabel("Open actions")
+        ax.set_title("Open actions by team and severity")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(title="Severity", loc="lower right")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    alt = "Open actions by team and severity: " + "; ".join(
+        f"{team} " + ", ".join(f"{int(counts.loc[team, s])} {s}" for s in levels if counts.loc[team, s]) for team in counts.index[::-1])
+    return Chart(make_msgid(domain="playbook.local")[1:-1], buffer.getvalue(), alt)
+
+
+def failure_message(failed: list[dict[str, Any]], total: int, to: list[str], base: str, problems: Iterable[str] = ()) -> Message:
+    """A run's failed reports, each with why and whether its last good report is still in place."""
+    problems = list(problems)
+    keys = [f"{e['team']}/{e['area']}" for e in failed]
+    body = ['<h1 style="font-size:1.4em;margin:0 0 8px">Playbook run: what failed</h1>']
+    text = ["Playbook run: what failed", ""]
+    if failed:
+        body.append(f"<p>{len(failed)} of {total} reports failed:</p><ul>")
+        text.append(f"{len(failed)} of {total} reports failed:")
+        for e, key in zip(failed, keys):
+            kept = f" The last good report ({e['last_good_at']}) is still in place." if e.get("last_good_at") else ""
+            body.append(f"<li><b>{E(key)}</b>: {E(e.get('reason', ''))}{E(kept)}</li>")
+            text.append(f"- {key}: {e.get('reason', '')}{kept}")
+        body.append("</ul>")
+    if problems:
+        body.append("<p>Also:</p><ul>" + "".join(f"<li>{E(p)}</li>" for p in problems) + "</ul>")
+        text += ["", "Also:", *(f"- {p}" for p in problems)]
+    if base:
+        body.append(f'<p><a href="{E(base)}index.html">The index</a></p>')
+    what = f"{len(failed)} of {total} reports failed ({', '.join(keys[:3])}{', …' if len(keys) > 3 else ''})" if failed else f"{len(problems)} problems"
+    return Message("failures", "failures", tuple(to), _clip(f"Playbook run: {what}"), _page("".join(body)),
+                   "\n".join(text).rstrip() + "\n", True)
+
+
+def compose(out_dir: Path, params_dir: Path, manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]],
+            delivery: DeliveryParams, team_params: dict[str, Params], run_problems: Iterable[str] = ()) -> list[Message]:
+    """Every message params ask for, from the run's manifest and the actions page's rows."""
+    reports = manifest.get("reports", {})
+    base = delivery.reports_url
+    messages: list[Message] = []
+    for team, params in sorted(team_params.items()):
+        entries = [e for e in reports.values() if e.get("team") == team]
+        if not entries:
+            continue
+        if params.delivery.team:
+            messages.append(team_message(out_dir, team, entries, params.delivery.team, base, delivery.email.attach_pdf))
+        communication = reports.get(f"{team}/communication")
+        if params.delivery.digests and communication and communication.get("status") == "rendered":
+            messages += digest_messages(out_dir, team, communication, params.delivery.digests, base, delivery.email.attach_pdf)
+    if delivery.ops_lead:
+        messages.append(ops_lead_message(out_dir, manifest, board, delivery.ops_lead, base, delivery.top_actions))
+    failed = [e for e in reports.values() if e.get("status") == "failed"]
+    problems = list(run_problems)
+    if delivery.failures and (failed or problems):
+        messages.append(failure_message(sorted(failed, key=lambda e: (e["team"], e["area"])), len(reports), delivery.failures, base, problems))
+    return messages
+
+
+def chat_payload(manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]], base: str, top: int) -> dict[str, Any]:
+    """A Slack-compatible message: each team's headline figures, then the top open actions."""
+    from playbook.render import recorded_headline
+
+    def esc(text: Any) -> str:
+        # Slack's mrkdwn reads &, < and > as markup; everything else is shown as written.
+        return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    def link(path: str | None, words: str) -> str:
+        return f"<{base}{path}|{esc(words)}>" if base and path else esc(words)
+
+    reports = manifest.get("reports", {})
+    teams: dict[str, list[dict[str, Any]]] = {}
+    for entry in reports.values():
+        teams.setdefault(entry["team"], []).append(entry)
+    title = f"Product ops reports, {manifest.get('period', '')}"
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": _clip(title, 150)}}]
+    lines_text = [title]
+    for team in sorted(teams, key=lambda t: (t == "all", t)):
+        entries = sorted(teams[team], key=lambda e: _area_order(e["area"]))
+        name = next((e.get("team_name") for e in entries if e.get("team_name")), team)
+        lines = []
+        for e in entries:
+            words = recorded_headline(e.get("headline")) if e.get("status") == "rendered" else e.get("status", "").replace("_", " ")
+            lines.append(f"• {link(e.get('html'), _area_title(e['area']))}: {esc(words) or '–'}")
+        section = _clip(f"*{esc(name)}*\n" + "\n".join(lines), CHAT_SECTION_MAX, one_line=False)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
+        lines_text.append(f"{name}: " + "; ".join(f"{_area_title(e['area'])} {recorded_headline(e.get('headline'))}" for e in entries))
+    rows = board["open"][:top]
+    if rows:
+        items = "\n".join(f"{i}. *{r['severity'].upper()}* {esc(r['team_name'])} · {link(r.get('html'), _area_title(r['area']))}: {esc(r['text'])}"
+                          for i, r in enumerate(rows, 1))
+        more = f"\n…and {len(board['open']) - len(rows)} more on {link('actions.html', 'the actions page')}" if len(board["open"]) > len(rows) else ""
+        blocks += [{"type": "divider"}, {"type": "section", "text": {"type": "mrkdwn", "text": _clip(f"*Top actions*\n{items}{more}", CHAT_SECTION_MAX, one_line=False)}}]
+    if base:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{link('index.html', 'Every team and area')} · {link('actions.html', 'every open action')}"}]})
+    return {"text": "\n".join(lines_text), "blocks": blocks}
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+def _secret(name: str | None, what: str) -> str | None:
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise DeliveryError(f"params delivery.{what} names the environment variable {name}, which is not set; set it (its value is "
+                            "never printed), or remove the key")
+    return value
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret replaced by ***, so no error message can carry one."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def to_email(message: Message, sender: str) -> EmailMessage:
+    """The message as MIME: text and HTML alternatives, charts inline by Content-ID, PDFs attached."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = ", ".join(message.to)
+    mail["Subject"] = message.subject
+    mail["Date"] = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    mail["Message-ID"] = make_msgid(domain="playbook.local")
+    mail.set_content(message.text)
+    mail.add_alternative(message.html, subtype="html")
+    if message.charts:
+        html_part = mail.get_payload()[1]
+        for chart in message.charts:
+            html_part.add_related(chart.png, maintype="image", subtype="png", cid=f"<{chart.cid}>", filename=f"{chart.cid.split('@')[0]}.png",
+                                  disposition="inline")
+    for path in message.attachments:
+        mail.add_attachment(path.read_bytes(), maintype="application", subtype="pdf", filename=f"{path.parent.name}-{path.name}")
+    return mail
+
+
+def _connect(email: Any, user: str | None, password: str | None) -> smtplib.SMTP:
+    if email.security == "ssl":
+        server: smtplib.SMTP = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout, context=ssl.create_default_context())
+    else:
+        server = smtplib.SMTP(email.host, email.port, timeout=email.timeout)
+        if email.security == "starttls":
+            server.starttls(context=ssl.create_default_context())
+    if user:
+        server.login(user, password or "")
+    return server
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, smtplib.SMTPResponseException):
+        words = err.smtp_error.decode(errors="replace") if isinstance(err.smtp_error, bytes) else str(err.smtp_error)
+        return f"the server answered {err.smtp_code} {words}"
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        return "the server refused " + ", ".join(f"{who} ({code})" for who, (code, _) in err.recipients.items())
+    if isinstance(err, (socket.timeout, TimeoutError)):
+        return "the server did not answer in time (delivery.email.timeout)"
+    if isinstance(err, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(err, ssl.SSLError):
+        return f"TLS failed: {err.reason or err}"
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def send_emails(messages: list[Message], delivery: DeliveryParams, log: Any) -> Outcome:
+    """Send every message over one SMTP connection; a message the server refuses is reported and
+    the others still go; a server that cannot be reached fails them all, each reported."""
+    email = delivery.email
+    result = Outcome()
+    if not messages:
+        return result
+    user = _secret(email.user_env, "email.user_env")
+    password = _secret(email.password_env, "email.password_env")
+    built = [(m, to_email(m, email.sender)) for m in messages]
+    server = None
+    try:
+        server = _connect(email, user, password)
+    except (OSError, smtplib.SMTPException) as err:
+        reason = scrub(f"could not reach the SMTP server {email.host}:{email.port}: {_reason(err)}", [user, password])
+        for message, mail in built:
+            result.failed.append(log(Delivered(message.name, "e-mail", ", ".join(message.to), message.subject, len(mail.as_bytes()), reason)))
+        return result
+    try:
+        for message, mail in built:
+            raw = mail.as_bytes()
+            try:
+                server.send_message(mail)
+                result.sent.append(log(Delivered(message.name, "e-mail", ", ".join(message.to), message.subject, len(raw))))
+            except (OSError, smtplib.SMTPException) as err:
+                reason = scrub(_reason(err), [user, password])
+                result.failed.append(log(Delivered(message.name, "e-mail", ", ".join(message.to), message.subject, len(raw), reason)))
+                if isinstance(err, (smtplib.SMTPServerDisconnected, OSError)):
+                    server = _reconnect(email, user, password)
+                    if server is None:
+                        rest = built[built.index((message, mail)) + 1:]
+                        for m, mm in rest:
+                            result.failed.append(log(Delivered(m.name, "e-mail", ", ".join(m.to), m.subject, len(mm.as_bytes()),
+                                                               "the server closed the connection")))
+                        return result
+    finally:
+        if server is not None:
+            try:
+                server.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+    return result
+
+
+def _reconnect(email: Any, user: str | None, password: str | None) -> smtplib.SMTP | None:
+    try:
+        return _connect(email, user, password)
+    except (OSError, smtplib.SMTPException):
+        return None
+
+
+def post_chat(payload: dict[str, Any], delivery: DeliveryParams, log: Any) -> Outcome:
+    """POST the payload to the webhook; the URL (a secret) is never shown, only its variable's name."""
+    result = Outcome()
+    name = delivery.chat.webhook_env
+    url = _secret(name, "chat.webhook_env")
+    if not url:
+        return result
+    data = json.dumps(payload).encode("utf-8")
+    subject = payload["blocks"][0]["text"]["text"]
+    where = f"the webhook in ${name}"
+    if not url.startswith(("https://", "http://")):
+        result.failed.append(log(Delivered("chat", "chat", where, subject, len(data), f"${name} does not hold an http(s) address")))
+        return result
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json; charset=utf-8"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=delivery.chat.timeout) as response:  # noqa: S310 - http(s) checked above
+            response.read()
+        result.sent.append(log(Delivered("chat", "chat", where, subject, len(data))))
+    except urllib.error.HTTPError as err:
+        result.failed.append(log(Delivered("chat", "chat", where, subject, len(data), f"the webhook answered HTTP {err.code} {err.reason}")))
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        words = "it did not answer in time" if isinstance(reason, (socket.timeout, TimeoutError)) else scrub(str(reason), [url])
+        result.failed.append(log(Delivered("chat", "chat", where, subject, len(data), f"could not post: {words}")))
+    return result
+
+
+class DeliveryLog:
+    """Appends one line per message to ``<reports>/delivery.log`` (when, to whom, subject, size,
+    outcome) and hands each to ``echo``; secrets never reach it."""
+
+    def __init__(self, out_dir: Path, echo: Any = None) -> None:
+        self.path = Path(out_dir) / LOG_NAME
+        self.echo = echo
+
+    def __call__(self, item: Delivered) -> Delivered:
+        when = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        state = f"FAILED: {item.error}" if item.error else "sent"
+        line = f"{when} {item.channel} {state} to {item.to}: {json.dumps(item.subject, ensure_ascii=False)} ({item.size:,} bytes)"
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+        if self.echo:
+            self.echo(line, bool(item.error))
+        return item
+
+
+def print_attachments(out_dir: Path, messages: list[Message], manifest: dict[str, Any]) -> tuple[list[Message], list[str]]:
+    """Print the PDFs the messages attach that are missing or older than their report; a PDF
+    that cannot be printed is left off its message (and said), the message still goes."""
+    from dataclasses import replace
+
+    from playbook.pdf import PdfError, print_reports, report_jobs
+
+    wanted = sorted({p for m in messages for p in m.attachments})
+    if not wanted:
+        return messages, []
+    reports = manifest.get("reports", {})
+    keys = [k for k, e in reports.items() if e.get("html") and (Path(out_dir) / e["html"]).with_suffix(".pdf") in wanted]
+    problems: list[str] = []
+    try:
+        failures = print_reports(report_jobs(out_dir, reports, keys))
+        problems += [f"PDF {path.relative_to(out_dir)}: {why}" for path, why in failures.items()]
+    except PdfError as err:
+        problems.append(f"no PDF could be printed: {err}")
+    kept = [replace(m, attachments=tuple(p for p in m.attachments if p.is_file())) for m in messages]
+    return kept, problems
+
+
+def deliver(out_dir: Path, params_dir: Path, *, only_if_actions: bool = False, run_problems: Iterable[str] = (),
+            echo: Any = None, dry_run: bool = False) -> Outcome:
+    """Compose every message params ask for from the last run in ``out_dir`` and send it.
+
+    Args:
+        out_dir: the reports folder (its manifest.json, history and reports are read, never changed).
+        params_dir: the params folder (recipients, server, webhook).
+        only_if_actions: send nothing to an audience with nothing that needs action (a failure
+            summary is always sent).
+        run_problems: problems of the run the failure summary should name besides failed
+            reports (PDFs that could not be printed).
+        echo: called with (line, is_error) for each message, as it is logged.
+        dry_run: compose and say what would be sent, without sending or logging.
+
+    Raises:
+        DeliveryError: there is no run to deliver, or a secret's variable is not set.
+        ParamsError: the params are invalid.
+    """
+    from playbook.config import list_teams, load_params, load_snoozes
+    from playbook.history import history_path, read_or_warn
+    from playbook.render import manifest_board, read_manifest
+
+    out_dir, params_dir = Path(out_dir), Path(params_dir)
+    manifest = read_manifest(out_dir)
+    reports = manifest.get("reports", {})
+    if not reports:
+        raise DeliveryError(f"nothing to deliver: {out_dir / 'manifest.json'} is missing or lists no report; run `playbook run` first")
+    known = set(list_teams(params_dir))
+    result = Outcome()
+    team_params = {}
+    for team in sorted({e["team"] for e in reports.values()}):
+        if team in known:
+            team_params[team] = load_params(params_dir, team)
+        else:
+            result.skipped.append(f"{team}: in {out_dir} but no longer in {params_dir / 'teams'}; nothing is sent for it")
+    if not team_params:
+        raise DeliveryError(f"none of the teams in {out_dir / 'manifest.json'} has a params file in {params_dir / 'teams'}")
+    delivery = next(iter(team_params.values())).delivery
+    warnings: list[str] = []
+    history = read_or_warn(history_path(out_dir), warnings) if history_path(out_dir).exists() else None
+    board = manifest_board(manifest, history, load_snoozes(params_dir))
+    messages = compose(out_dir, params_dir, manifest, board, delivery, team_params, run_problems)
+    failed_reports = any(e.get("status") == "failed" for e in reports.values())
+    if not messages and not delivery.chat.webhook_env:
+        result.skipped.append(f"params name no recipient and no webhook: nothing to send ({params_dir / 'defaults.yaml'}, delivery; README, Delivery)")
+    if only_if_actions:
+        quiet = [m for m in messages if not m.needs_action]
+        result.skipped += [f"{m.name}: nothing needs action, not sent (--only-if-actions)" for m in quiet]
+        messages = [m for m in messages if m.needs_action]
+    if messages and not delivery.email.host:
+        result.skipped.append(f"{len(messages)} e-mail(s) composed but not sent: params delivery.email.host names no SMTP server")
+        messages = []
+    chat = delivery.chat.webhook_env and not (only_if_actions and not board["open"] and not failed_reports)
+    if delivery.chat.webhook_env and not chat:
+        result.skipped.append("chat: nothing needs action, not posted (--only-if-actions)")
+    if dry_run:
+        for m in messages:
+            result.skipped.append(f"would send {m.name} to {', '.join(m.to)}: {m.subject!r}" + (f" with {len(m.attachments)} PDF(s)" if m.attachments else ""))
+        if chat:
+            result.skipped.append(f"would post the chat message to the webhook in ${delivery.chat.webhook_env}")
+        return result
+    if messages and delivery.email.attach_pdf:
+        from playbook.runner.run import output_lock
+
+        with output_lock(out_dir):
+            messages, problems = print_attachments(out_dir, messages, manifest)
+        result.skipped += problems
+    log = DeliveryLog(out_dir, echo)
+    sent = send_emails(messages, delivery, log)
+    result.sent += sent.sent
+    result.failed += sent.failed
+    if chat:
+        posted = post_chat(chat_payload(manifest, board, delivery.reports_url, delivery.top_actions), delivery, log)
+        result.sent += posted.sent
+        result.failed += posted.failed
+    return result
