@@ -178,6 +178,11 @@ def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], worksp
     try:
         code = _run(params_dir, out_dir, list(teams), list(areas), workspace, jobs, _as_of(as_of), notebooks, force, dask)
     except PlaybookError as err:
+        if send:
+            # A scheduled run that cannot start (bad data, a warehouse down) must still say so.
+            click.secho(f"error: {err}", fg="red", err=True)
+            _deliver_failure(params_dir, out_dir, str(err))
+            sys.exit(EXIT_USAGE)
         _fail(err)
     if code == EXIT_INTERRUPTED or (code == EXIT_USAGE and not (out_dir / "manifest.json").exists()):
         sys.exit(code)
@@ -238,6 +243,18 @@ def _deliver(params_dir: Path, out_dir: Path, only_if_actions: bool, problems: l
         click.secho("delivery failed for: " + ", ".join(f"{d.name} ({d.error})" for d in outcome.failed) + "; the reports are as rendered",
                     fg="red", err=True)
     return 0 if outcome.ok else 1
+
+
+def _deliver_failure(params_dir: Path, out_dir: Path, reason: str) -> None:
+    from playbook.deliver import deliver_failure
+
+    try:
+        outcome = deliver_failure(params_dir, out_dir, reason, echo=lambda line, failed: click.secho(f"  {line}", fg="red" if failed else None, err=True))
+    except PlaybookError as err:
+        click.secho(f"delivery: could not send the failure summary: {err}", fg="red", err=True)
+        return
+    for line in outcome.skipped:
+        click.echo(f"  {line}", err=True)
 
 
 @main.command("deliver")

@@ -39,7 +39,7 @@ from typing import Any, Iterable
 
 from playbook.config import DeliveryParams, Params
 from playbook.errors import PlaybookError
-from playbook.runner.run import DELIVERY_LOG as LOG_NAME
+from playbook.render import DELIVERY_LOG as LOG_NAME
 
 SUBJECT_MAX = 140
 CHAT_SECTION_MAX = 2900  # Slack refuses a section's text over 3,000 characters
@@ -182,7 +182,8 @@ def _action_items(actions: list[dict[str, Any]], base: str, with_team: bool = Fa
     return "<ol>" + "".join(items) + "</ol>", lines
 
 
-def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: list[str], base: str, attach_pdf: bool) -> Message:
+def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: list[str], base: str, attach_pdf: bool,
+                 top: int = 10) -> Message:
     """A team's own summary: its actions across areas ranked first, then each area's headline,
     notes and first chart, with links to the reports."""
     entries = sorted(entries, key=lambda e: _area_order(e["area"]))
@@ -195,9 +196,18 @@ def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: li
             f'<p style="color:#52606d;margin:0 0 12px">{E(period)}</p>']
     text = [f"{team_name}: this week's reports", period, ""]
     if actions:
-        items, lines = _action_items(actions, base)
+        # Every high-severity action is listed however many there are (as "look here first" does);
+        # the others fill the list up to ``top``, and the rest are counted, not hidden.
+        high = sum(1 for a in actions if a["severity"] == "high")
+        listed = actions[:max(top, high)]
+        items, lines = _action_items(listed, base)
         body += ['<h2 style="font-size:1.15em">What needs action</h2>', items]
-        text += ["What needs action", *lines, ""]
+        text += ["What needs action", *lines]
+        if len(actions) > len(listed):
+            rest = f"…and {len(actions) - len(listed)} more of lower severity, in the reports below."
+            body.append(f'<p style="color:#52606d">{E(rest)}</p>')
+            text.append(rest)
+        text.append("")
     else:
         body.append("<p>Nothing needs action in any area.</p>")
         text += ["Nothing needs action in any area.", ""]
@@ -369,7 +379,8 @@ def failure_message(failed: list[dict[str, Any]], total: int, to: list[str], bas
         text += ["", "Also:", *(f"- {p}" for p in problems)]
     if base:
         body.append(f'<p><a href="{E(base)}index.html">The index</a></p>')
-    what = f"{len(failed)} of {total} reports failed ({', '.join(keys[:3])}{', …' if len(keys) > 3 else ''})" if failed else f"{len(problems)} problems"
+    what = (f"{len(failed)} of {total} reports failed ({', '.join(keys[:3])}{', …' if len(keys) > 3 else ''})" if failed
+            else problems[0] if len(problems) == 1 else f"{len(problems)} problems ({problems[0]}; …)")
     return Message("failures", "failures", tuple(to), _clip(f"Playbook run: {what}"), _page("".join(body)),
                    "\n".join(text).rstrip() + "\n", True)
 
@@ -385,7 +396,8 @@ def compose(out_dir: Path, params_dir: Path, manifest: dict[str, Any], board: di
         if not entries:
             continue
         if params.delivery.team:
-            messages.append(team_message(out_dir, team, entries, params.delivery.team, base, delivery.email.attach_pdf))
+            messages.append(team_message(out_dir, team, entries, params.delivery.team, base, delivery.email.attach_pdf,
+                                         delivery.top_actions))
         communication = reports.get(f"{team}/communication")
         if params.delivery.digests and communication and communication.get("status") == "rendered":
             messages += digest_messages(out_dir, team, communication, params.delivery.digests, base, delivery.email.attach_pdf)
@@ -701,3 +713,36 @@ def deliver(out_dir: Path, params_dir: Path, *, only_if_actions: bool = False, r
         result.sent += posted.sent
         result.failed += posted.failed
     return result
+
+
+def deliver_failure(params_dir: Path, out_dir: Path, reason: str, echo: Any = None) -> Outcome:
+    """Tell the failures address that a run stopped before any report ran (bad data, a warehouse
+    that cannot be reached): the one message a scheduled run must still send.
+
+    Raises:
+        DeliveryError, ParamsError: the params cannot say where to send it.
+    """
+    from playbook.config import list_teams, load_params
+
+    teams = list_teams(params_dir)
+    if not teams:
+        raise DeliveryError(f"no team in {Path(params_dir) / 'teams'}: no params say where to send the failure")
+    delivery = load_params(params_dir, teams[0]).delivery
+    result = Outcome()
+    if not delivery.failures or not delivery.email.host:
+        result.skipped.append("the run failed, and params name no failures address or no SMTP server to tell")
+        return result
+    message = failure_message([], 0, delivery.failures, delivery.reports_url, [f"the run stopped before any report ran: {reason}"])
+    sent = send_emails([message], delivery, DeliveryLog(out_dir, echo) if Path(out_dir).is_dir() else _echo_only(echo))
+    result.sent, result.failed = sent.sent, sent.failed
+    return result
+
+
+def _echo_only(echo: Any) -> Any:
+    def log(item: Delivered) -> Delivered:
+        if echo:
+            echo(f"{item.channel} {'FAILED: ' + item.error if item.error else 'sent'} to {item.to}: {item.subject!r} ({item.size:,} bytes)",
+                 bool(item.error))
+        return item
+
+    return log

@@ -281,13 +281,14 @@ def print_reports(jobs: list[PrintJob], *, executable: str | None = None, timeou
 
 
 def period_words(period: dict[str, str] | None) -> str:
-    """"1 Nov 2026 to 30 Nov 2026" from a report's recorded period."""
+    """"01 Nov 2026 to 30 Nov 2026" from a report's recorded period, as its own header writes it."""
     from datetime import date
+
+    from playbook.period import Period
 
     if not period or not period.get("start"):
         return ""
-    start, end = (date.fromisoformat(period[k]) for k in ("start", "end"))
-    return f"{start.day} {start:%b %Y} to {end.day} {end:%b %Y}"
+    return Period(date.fromisoformat(period["start"]), date.fromisoformat(period["end"])).label()
 
 
 def report_jobs(out_dir: Path, reports: dict[str, dict[str, Any]], keys: list[str] | None = None, *, stale_only: bool = True) -> list[PrintJob]:

@@ -22,6 +22,8 @@ from playbook.display import RECORD_MIME
 from playbook.views import age_words, change_words, short_money
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# The log playbook.deliver appends to, one line per message sent (a reports folder's own file).
+DELIVERY_LOG = "delivery.log"
 
 
 # Temporary files are named ".<file>.playbook-<pid>-<random>.tmp": the pid lets a later run prove

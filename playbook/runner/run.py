@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 from playbook.areas import AREAS
 from playbook.errors import OutputWriteError, RunError, RunInterrupted
 from playbook.history import HISTORY_NAME, HISTORY_WARNING, History, Point, history_path, params_hash, read_or_warn
-from playbook.render import TMP_MARK, TMP_SUFFIX, written_here
+from playbook.render import DELIVERY_LOG, TMP_MARK, TMP_SUFFIX, written_here
 from playbook.runner.execute import PARTIAL_SUFFIX, disk_reason, write_no_data
 from playbook.runner.executors import DaskExecutor, Executor, LocalExecutor
 from playbook.runner.kernels import check_kernel, gone, remove_stale_kernel_folders
@@ -23,7 +23,6 @@ from playbook.runner.outcomes import Outcome, Status, now
 from playbook.runner.plan import Plan
 
 LOCK_NAME = ".playbook-run.lock"
-DELIVERY_LOG = "delivery.log"  # playbook.deliver's log of messages sent
 
 
 def remove_leftovers(out_dir: Path, teams: list[str]) -> list[Path]:
