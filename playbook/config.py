@@ -351,6 +351,8 @@ class EmailParams(_Strict):
     @field_validator("sender")
     @classmethod
     def _sender(cls, sender: str) -> str:
+        if any(ord(c) < 32 for c in sender):
+            raise ValueError(f"expected one line, such as \"Product ops <ops@example.com>\"; found {sender!r}")
         address = sender.rsplit("<", 1)[-1].rstrip(">").strip()
         _addresses([address])
         return sender
@@ -396,7 +398,7 @@ class DeliveryParams(_Strict):
     @classmethod
     def _served(cls, url: str) -> str:
         url = url.strip()
-        if url and not re.match(r"^https?://[^\s/]+", url):
+        if url and not re.fullmatch(r"https?://[^\s/<>|\"']+(/[^\s<>|\"']*)?", url):
             raise ValueError(f"expected the http(s) address the reports folder is served at, such as https://ops.example.com/reports/; found {url!r}")
         return url if not url or url.endswith("/") else url + "/"
 

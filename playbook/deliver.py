@@ -183,14 +183,17 @@ def _action_items(actions: list[dict[str, Any]], base: str, with_team: bool = Fa
 
 
 def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: list[str], base: str, attach_pdf: bool,
-                 top: int = 10) -> Message:
+                 top: int = 10, snoozed: Any = lambda action: None) -> Message:
     """A team's own summary: its actions across areas ranked first, then each area's headline,
-    notes and first chart, with links to the reports."""
+    notes and first chart, with links to the reports. An action snoozed on the actions page
+    (``snoozed(action)`` gives its snooze) is counted, not listed, until its date."""
     entries = sorted(entries, key=lambda e: _area_order(e["area"]))
     team_name = next((e.get("team_name") for e in entries if e.get("team_name")), team)
     shown = [e for e in entries if e.get("html") and e.get("result")]
-    actions = sorted(({**a, "area": e["area"], "html": e["html"], "team": team, "team_name": team_name}
-                      for e in shown for a in e["result"].get("actions", [])), key=_rank_key)
+    every = [{**a, "area": e["area"], "html": e["html"], "team": team, "team_name": team_name}
+             for e in shown for a in e["result"].get("actions", [])]
+    resting = [a for a in every if snoozed(a) is not None]
+    actions = sorted((a for a in every if snoozed(a) is None), key=_rank_key)
     period = _period_words(entries)
     body = [f'<h1 style="font-size:1.4em;margin:0 0 4px">{E(team_name)}: this week\'s reports</h1>',
             f'<p style="color:#52606d;margin:0 0 12px">{E(period)}</p>']
@@ -211,6 +214,11 @@ def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: li
     else:
         body.append("<p>Nothing needs action in any area.</p>")
         text += ["Nothing needs action in any area.", ""]
+    if resting:
+        words = f"{len(resting)} snoozed action{'s' if len(resting) != 1 else ''} (params/actions.yaml) not listed: " + "; ".join(
+            f"{_area_title(a['area'])}, {a['subject']}, until {snoozed(a).until:%d %b %Y}" for a in resting)
+        body.append(f'<p style="color:#52606d">{E(words)}</p>')
+        text += [words, ""]
     charts: list[Chart] = []
     from playbook.render import recorded_headline
 
@@ -386,18 +394,28 @@ def failure_message(failed: list[dict[str, Any]], total: int, to: list[str], bas
 
 
 def compose(out_dir: Path, params_dir: Path, manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]],
-            delivery: DeliveryParams, team_params: dict[str, Params], run_problems: Iterable[str] = ()) -> list[Message]:
-    """Every message params ask for, from the run's manifest and the actions page's rows."""
+            delivery: DeliveryParams, team_params: dict[str, Params], run_problems: Iterable[str] = (),
+            snoozes: Iterable[Any] = ()) -> list[Message]:
+    """Every message params ask for, from the run's manifest and the actions page's rows.
+
+    ``snoozes`` (params/actions.yaml) keep an action out of a team's list until their date, as
+    they keep it off the actions page's open rows and the ops lead's message.
+    """
     reports = manifest.get("reports", {})
     base = delivery.reports_url
+    today = datetime.fromisoformat(manifest["as_of"]).date() if manifest.get("as_of") else datetime.now(timezone.utc).date()
+    snoozes = list(snoozes)
     messages: list[Message] = []
     for team, params in sorted(team_params.items()):
         entries = [e for e in reports.values() if e.get("team") == team]
         if not entries:
             continue
         if params.delivery.team:
+            def snoozed(action: dict[str, Any], team: str = team) -> Any:
+                return next((s for s in snoozes if s.matches(action["rule"], action["subject"], team) and today <= s.until), None)
+
             messages.append(team_message(out_dir, team, entries, params.delivery.team, base, delivery.email.attach_pdf,
-                                         delivery.top_actions))
+                                         delivery.top_actions, snoozed))
         communication = reports.get(f"{team}/communication")
         if params.delivery.digests and communication and communication.get("status") == "rendered":
             messages += digest_messages(out_dir, team, communication, params.delivery.digests, base, delivery.email.attach_pdf)
@@ -677,8 +695,14 @@ def deliver(out_dir: Path, params_dir: Path, *, only_if_actions: bool = False, r
     delivery = next(iter(team_params.values())).delivery
     warnings: list[str] = []
     history = read_or_warn(history_path(out_dir), warnings) if history_path(out_dir).exists() else None
-    board = manifest_board(manifest, history, load_snoozes(params_dir))
-    messages = compose(out_dir, params_dir, manifest, board, delivery, team_params, run_problems)
+    snoozes = load_snoozes(params_dir)
+    board = manifest_board(manifest, history, snoozes)
+    messages = compose(out_dir, params_dir, manifest, board, delivery, team_params, run_problems, snoozes)
+    for team, params in team_params.items():
+        entry = reports.get(f"{team}/communication") or {}
+        if params.delivery.digests and entry.get("status") == "rendered" and not entry.get("digests"):
+            result.skipped.append(f"digests for {team}: its communication report recorded none (rendered by an earlier version, or a "
+                                  "notebook of your own without pb.record_digests); `playbook run --force --area communication` records them")
     failed_reports = any(e.get("status") == "failed" for e in reports.values())
     if not messages and not delivery.chat.webhook_env:
         result.skipped.append(f"params name no recipient and no webhook: nothing to send ({params_dir / 'defaults.yaml'}, delivery; README, Delivery)")
