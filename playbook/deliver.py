@@ -257,6 +257,11 @@ def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: li
                    "\n".join(text).rstrip() + "\n", bool(actions), tuple(charts), pdfs)
 
 
+def run_period(manifest: dict[str, Any]) -> str:
+    """The run's period(s) as the reports' headers write them ("01 Nov 2026 to 30 Nov 2026")."""
+    return _period_words(list(manifest.get("reports", {}).values())) or str(manifest.get("period", ""))
+
+
 def _period_words(entries: list[dict[str, Any]]) -> str:
     from playbook.pdf import period_words
 
@@ -303,7 +308,7 @@ def ops_lead_message(out_dir: Path, manifest: dict[str, Any], board: dict[str, l
     open actions by team and severity."""
     rows = board["open"][:top]
     total = len(board["open"])
-    period = manifest.get("period", "")
+    period = run_period(manifest)
     body = ['<h1 style="font-size:1.4em;margin:0 0 4px">Product ops: what needs action</h1>',
             f'<p style="color:#52606d;margin:0 0 12px">{E(period)} · {total} open action{"s" if total != 1 else ""}'
             f"{f', the {len(rows)} most urgent below' if total > len(rows) else ''}</p>"]
@@ -326,7 +331,7 @@ def ops_lead_message(out_dir: Path, manifest: dict[str, Any], board: dict[str, l
     if base:
         body.append(f'<p><a href="{E(base)}actions.html">Every action</a> · <a href="{E(base)}index.html">every team and area</a></p>')
         text += ["", f"Every action: {base}actions.html"]
-    subject_rows = [{**r, "text": f"{r['team_name']}: {r['text']}"} for r in rows]
+    subject_rows = [{**r, "text": f"{r['team_name']}: {r['text']}"} for r in board["open"]]
     return Message("ops_lead", "ops lead", tuple(to), _subject("Product ops", subject_rows, "no open actions"), _page("".join(body)),
                    "\n".join(text).rstrip() + "\n", bool(rows), charts)
 
@@ -443,7 +448,7 @@ def chat_payload(manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]
     teams: dict[str, list[dict[str, Any]]] = {}
     for entry in reports.values():
         teams.setdefault(entry["team"], []).append(entry)
-    title = f"Product ops reports, {manifest.get('period', '')}"
+    title = f"Product ops reports, {run_period(manifest)}"
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": _clip(title, 150)}}]
     lines_text = [title]
     for team in sorted(teams, key=lambda t: (t == "all", t)):
