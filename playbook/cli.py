@@ -240,8 +240,12 @@ def _deliver(params_dir: Path, out_dir: Path, only_if_actions: bool, problems: l
         click.echo(f"  {line}", err=True)
     click.echo(f"{len(outcome.sent)} sent, {len(outcome.failed)} failed" + (f"; log: {out_dir / 'delivery.log'}" if outcome.sent or outcome.failed else ""), err=True)
     if outcome.failed:
-        click.secho("delivery failed for: " + ", ".join(f"{d.name} ({d.error})" for d in outcome.failed) + "; the reports are as rendered",
-                    fg="red", err=True)
+        reasons: dict[str, list[str]] = {}
+        for d in outcome.failed:
+            reasons.setdefault(d.error, []).append(d.name)
+        for reason, names in reasons.items():
+            click.secho(f"delivery failed for {', '.join(names)}: {reason}", fg="red", err=True)
+        click.echo("the reports are as rendered", err=True)
     return 0 if outcome.ok else 1
 
 

@@ -147,7 +147,7 @@ def known_issues(escalations: pd.DataFrame, bugs: pd.DataFrame, end: date) -> pd
     if len(bugs):
         open_bugs = bugs[(bugs["opened_at"] < now) & (bugs["closed_at"].isna() | (bugs["closed_at"] >= now))]
         for b in open_bugs[open_bugs["severity"].isin(["S1", "S2"])].itertuples():
-            rows.append({"kind": f"bug {b.severity}", "id": b.bug_id, "what": f"{b.severity} bug in {b.product}", "product": b.product, "since": b.opened_at})
+            rows.append({"kind": f"bug {b.severity}", "id": b.bug_id, "what": b.bug_id, "product": b.product, "since": b.opened_at})
     return pd.DataFrame(rows, columns=["kind", "id", "what", "product", "since"]).sort_values(["kind", "since"], ignore_index=True)
 
 

@@ -344,6 +344,8 @@ class EmailParams(_Strict):
     user_env: str | None = Field(None, description="environment variable holding the SMTP user")
     password_env: str | None = Field(None, description="environment variable holding the SMTP password")
     timeout: float = Field(30, gt=0, le=600, description="seconds to wait for the server")
+    ca_file: str | None = Field(None, description="PEM file of the certificate authority the server's certificate is checked against "
+                                "(default: the system's); for a relay with a company CA")
     attach_pdf: bool = Field(False, description="attach each message's reports as PDF")
 
     _names = field_validator("user_env", "password_env")(classmethod(lambda cls, v: _env_name(v)))

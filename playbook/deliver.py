@@ -195,9 +195,9 @@ def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: li
     resting = [a for a in every if snoozed(a) is not None]
     actions = sorted((a for a in every if snoozed(a) is None), key=_rank_key)
     period = _period_words(entries)
-    body = [f'<h1 style="font-size:1.4em;margin:0 0 4px">{E(team_name)}: this week\'s reports</h1>',
+    body = [f'<h1 style="font-size:1.4em;margin:0 0 4px">{E(team_name)}: the product-ops reports</h1>',
             f'<p style="color:#52606d;margin:0 0 12px">{E(period)}</p>']
-    text = [f"{team_name}: this week's reports", period, ""]
+    text = [f"{team_name}: the product-ops reports", period, ""]
     if actions:
         # Every high-severity action is listed however many there are (as "look here first" does);
         # the others fill the list up to ``top``, and the rest are counted, not hidden.
@@ -207,7 +207,7 @@ def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: li
         body += ['<h2 style="font-size:1.15em">What needs action</h2>', items]
         text += ["What needs action", *lines]
         if len(actions) > len(listed):
-            rest = f"…and {len(actions) - len(listed)} more of lower severity, in the reports below."
+            rest = f"…and {len(actions) - len(listed)} more, ranked lower, in the reports below."
             body.append(f'<p style="color:#52606d">{E(rest)}</p>')
             text.append(rest)
         text.append("")
@@ -450,7 +450,7 @@ def chat_payload(manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]
         teams.setdefault(entry["team"], []).append(entry)
     title = f"Product ops reports, {run_period(manifest)}"
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": _clip(title, 150)}}]
-    lines_text = [title]
+    lines_text = [esc(title)]
     for team in sorted(teams, key=lambda t: (t == "all", t)):
         entries = sorted(teams[team], key=lambda e: _area_order(e["area"]))
         name = next((e.get("team_name") for e in entries if e.get("team_name")), team)
@@ -460,13 +460,25 @@ def chat_payload(manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]
             lines.append(f"• {link(e.get('html'), _area_title(e['area']))}: {esc(words) or '–'}")
         section = _clip(f"*{esc(name)}*\n" + "\n".join(lines), CHAT_SECTION_MAX, one_line=False)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
-        lines_text.append(f"{name}: " + "; ".join(f"{_area_title(e['area'])} {recorded_headline(e.get('headline'))}" for e in entries))
+        lines_text.append(esc(f"{name}: " + "; ".join(f"{_area_title(e['area'])} {recorded_headline(e.get('headline'))}" for e in entries)))
     rows = board["open"][:top]
     if rows:
-        items = "\n".join(f"{i}. *{r['severity'].upper()}* {esc(r['team_name'])} · {link(r.get('html'), _area_title(r['area']))}: {esc(r['text'])}"
-                          for i, r in enumerate(rows, 1))
-        more = f"\n…and {len(board['open']) - len(rows)} more on {link('actions.html', 'the actions page')}" if len(board["open"]) > len(rows) else ""
-        blocks += [{"type": "divider"}, {"type": "section", "text": {"type": "mrkdwn", "text": _clip(f"*Top actions*\n{items}{more}", CHAT_SECTION_MAX, one_line=False)}}]
+        items = [f"{i}. *{r['severity'].upper()}* {esc(r['team_name'])} · {link(r.get('html'), _area_title(r['area']))}: {esc(r['text'])}"
+                 for i, r in enumerate(rows, 1)]
+        if len(board["open"]) > len(rows):
+            items.append(f"…and {len(board['open']) - len(rows)} more on {link('actions.html', 'the actions page')}")
+        # Ten long actions overrun one section's limit: they fill as many sections as they need,
+        # whole lines each, so none is cut (nor a link broken) and the count is never lost.
+        blocks.append({"type": "divider"})
+        section = "*Top actions*"
+        for item in items:
+            item = _clip(item, CHAT_SECTION_MAX, one_line=False)
+            if len(section) + 1 + len(item) > CHAT_SECTION_MAX:
+                blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
+                section = item
+            else:
+                section += "\n" + item
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
     if base:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{link('index.html', 'Every team and area')} · {link('actions.html', 'every open action')}"}]})
     return {"text": "\n".join(lines_text), "blocks": blocks}
@@ -512,13 +524,22 @@ def to_email(message: Message, sender: str) -> EmailMessage:
     return mail
 
 
+def _tls(email: Any) -> ssl.SSLContext:
+    """The server's certificate is always checked: against ``ca_file`` if params name one, else
+    the system's certificate authorities."""
+    try:
+        return ssl.create_default_context(cafile=email.ca_file or None)
+    except (OSError, ssl.SSLError) as err:
+        raise DeliveryError(f"params delivery.email.ca_file {email.ca_file}: cannot read it as PEM certificates ({err})") from None
+
+
 def _connect(email: Any, user: str | None, password: str | None) -> smtplib.SMTP:
     if email.security == "ssl":
-        server: smtplib.SMTP = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout, context=ssl.create_default_context())
+        server: smtplib.SMTP = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout, context=_tls(email))
     else:
         server = smtplib.SMTP(email.host, email.port, timeout=email.timeout)
         if email.security == "starttls":
-            server.starttls(context=ssl.create_default_context())
+            server.starttls(context=_tls(email))
     if user:
         server.login(user, password or "")
     return server
@@ -554,6 +575,12 @@ def send_emails(messages: list[Message], delivery: DeliveryParams, log: Any) -> 
     server = None
     try:
         server = _connect(email, user, password)
+    except smtplib.SMTPAuthenticationError as err:
+        reason = scrub(f"the SMTP server {email.host}:{email.port} refused the login ({_reason(err)}); check the user and password in "
+                       f"${email.user_env} and ${email.password_env}", [user, password])
+        for message, mail in built:
+            result.failed.append(log(Delivered(message.name, "e-mail", ", ".join(message.to), message.subject, len(mail.as_bytes()), reason)))
+        return result
     except (OSError, smtplib.SMTPException) as err:
         reason = scrub(f"could not reach the SMTP server {email.host}:{email.port}: {_reason(err)}", [user, password])
         for message, mail in built:
@@ -629,8 +656,8 @@ class DeliveryLog:
 
     def __call__(self, item: Delivered) -> Delivered:
         when = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-        state = f"FAILED: {item.error}" if item.error else "sent"
-        line = f"{when} {item.channel} {state} to {item.to}: {json.dumps(item.subject, ensure_ascii=False)} ({item.size:,} bytes)"
+        line = (f"{when} {item.channel} {'FAILED' if item.error else 'sent'} to {item.to}: {json.dumps(item.subject, ensure_ascii=False)} "
+                f"({item.size:,} bytes)" + (f"; {item.error}" if item.error else ""))
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
         if self.echo:
@@ -727,6 +754,13 @@ def deliver(out_dir: Path, params_dir: Path, *, only_if_actions: bool = False, r
         if chat:
             result.skipped.append(f"would post the chat message to the webhook in ${delivery.chat.webhook_env}")
         return result
+    # Every secret is read before anything goes: a variable that is not set stops delivery
+    # before the first message, not after the e-mails (a rerun would send them twice).
+    if messages:
+        _secret(delivery.email.user_env, "email.user_env")
+        _secret(delivery.email.password_env, "email.password_env")
+    if chat:
+        _secret(delivery.chat.webhook_env, "chat.webhook_env")
     if messages and delivery.email.attach_pdf:
         from playbook.runner.run import output_lock
 

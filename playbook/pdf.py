@@ -53,7 +53,9 @@ def find_chromium() -> str:
         if found:
             return found
     if named:
-        raise PdfError(f"PLAYBOOK_CHROMIUM={named!r} is not an executable; point it at Chromium, or unset it")
+        raise PdfError(f"PLAYBOOK_CHROMIUM={named!r} is not an executable, and no Chromium was found on PATH (tried "
+                       f"{', '.join(CHROMIUM_NAMES)}): point PLAYBOOK_CHROMIUM at Chromium, or install Debian's package "
+                       "(apt-get install chromium)")
     raise PdfError("printing PDFs needs Chromium and none was found on PATH (tried "
                    f"{', '.join(CHROMIUM_NAMES)}): install Debian's package (apt-get install chromium) or set PLAYBOOK_CHROMIUM")
 
