@@ -210,13 +210,13 @@ class Browser:
         return base64.b64decode(data)
 
 
-FOOTER = ('<div style="font-size:8px;width:100%;text-align:right;padding:0 0.45in;color:#555;font-family:sans-serif">'
+FOOTER = ('<div style="font-size:9px;width:100%;text-align:right;padding:0 0.45in;color:#555;font-family:sans-serif">'
           'page <span class="pageNumber"></span> of <span class="totalPages"></span></div>')
 
 
 def _header_template(words: str) -> str:
     # The header is drawn in its own little page, outside the report's styles: fonts are set here.
-    return ('<div style="font-size:8px;width:100%;padding:0 0.45in;color:#555;font-family:sans-serif">'
+    return ('<div style="font-size:9px;width:100%;padding:0 0.45in;color:#444;font-family:sans-serif">'
             f"{html.escape(words)}</div>")
 
 
