@@ -137,18 +137,28 @@ class Digest:
 
 
 def known_issues(escalations: pd.DataFrame, bugs: pd.DataFrame, end: date) -> pd.DataFrame:
-    """Open P1/P2 escalations and S1/S2 bugs at the period end, as one list."""
+    """Open P1/P2 escalations and S1/S2 bugs at the period end, as one list: the gravest first
+    (P1 and S1, then P2 and S2; an escalation before a bug), the oldest first within each. A bug
+    that came from an escalation is described by that escalation's title."""
     now = day_end(end)
     rows = []
+    titles = dict(zip(escalations["escalation_id"], escalations["title"])) if len(escalations) else {}
     if len(escalations):
         open_esc = escalations[(escalations["opened_at"] < now) & (escalations["resolved_at"].isna() | (escalations["resolved_at"] >= now))]
         for e in open_esc[open_esc["priority"].isin(["P1", "P2"])].itertuples():
-            rows.append({"kind": f"escalation {e.priority}", "id": e.escalation_id, "what": e.title, "product": e.product, "since": e.opened_at})
+            rows.append({"kind": f"escalation {e.priority}", "id": e.escalation_id, "what": f"{e.escalation_id}: {e.title}",
+                         "product": e.product, "since": e.opened_at, "_level": int(e.priority[1]), "_bug": 0})
     if len(bugs):
         open_bugs = bugs[(bugs["opened_at"] < now) & (bugs["closed_at"].isna() | (bugs["closed_at"] >= now))]
         for b in open_bugs[open_bugs["severity"].isin(["S1", "S2"])].itertuples():
-            rows.append({"kind": f"bug {b.severity}", "id": b.bug_id, "what": b.bug_id, "product": b.product, "since": b.opened_at})
-    return pd.DataFrame(rows, columns=["kind", "id", "what", "product", "since"]).sort_values(["kind", "since"], ignore_index=True)
+            source = getattr(b, "escalation_id", None)
+            what = f"{b.bug_id}, from escalation {source}: {titles[source]}" if isinstance(source, str) and source in titles else b.bug_id
+            rows.append({"kind": f"bug {b.severity}", "id": b.bug_id, "what": what, "product": b.product, "since": b.opened_at,
+                         "_level": int(b.severity[1]), "_bug": 1})
+    columns = ["kind", "id", "what", "product", "since"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame(rows).sort_values(["_level", "_bug", "since"], ignore_index=True)[columns]
 
 
 def digests(
@@ -157,15 +167,21 @@ def digests(
     """One digest per audience in params (revenue, support, success)."""
     start, now = period.start_at, period.stop
     shipped = releases[(releases["release_date"] >= start) & (releases["release_date"] < now)]
+    # A miss is looked for as far back as the coverage rule looks (lookback_days), so a digest
+    # never stays silent about notes its audience was owed and never got.
+    recent = releases[(releases["release_date"] >= pd.Timestamp(period.end) - pd.Timedelta(days=params.lookback_days))
+                      & (releases["release_date"] < now)]
     coming = roadmap[roadmap["status"].isin(["planned", "in_progress"])][["item_id", "title", "product", "status"]]
     result = []
     for audience, groups in params.digest_audiences.items():
         got = comms[comms["audience"].isin(groups)].groupby("release_id").size()
-        unreached = shipped[~shipped["release_id"].isin(got.index)]
+        unreached = recent[~recent["release_id"].isin(got.index)]
         # Whether the release's tier requires these groups (the coverage rule): a minor release
-        # not sent to sales is not a miss, and the digest must not read as one.
-        required = [bool(set(groups) & set(params.required_audiences.get(tier, []))) for tier in unreached["tier"]]
-        unreached = unreached.assign(required=required)
+        # not sent to sales is not a miss, and the digest must not read as one; such a release is
+        # mentioned only when it shipped in the period.
+        required = pd.Series([bool(set(groups) & set(params.required_audiences.get(tier, []))) for tier in unreached["tier"]],
+                             index=unreached.index, dtype=bool)
+        unreached = unreached.assign(required=required)[required | unreached["release_id"].isin(shipped["release_id"])]
         result.append(Digest(audience, list(groups), shipped.reset_index(drop=True), coming.reset_index(drop=True), issues, unreached.reset_index(drop=True)))
     return result
 

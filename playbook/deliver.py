@@ -129,7 +129,7 @@ def report_charts(out_dir: Path, entry: dict[str, Any], limit: int = 1) -> list[
             if "image/png" in data and len(charts) < limit:
                 png = data["image/png"]
                 alt = output.get("metadata", {}).get("image/png", {}).get("alt") or "".join(data.get("text/plain", ""))
-                cid = make_msgid(domain="playbook.local")[1:-1]
+                cid = f"{entry['team']}-{entry['area']}-chart-{len(charts) + 1}@playbook"
                 charts.append(Chart(cid, base64.b64decode("".join(png) if isinstance(png, list) else png), str(alt)))
     return charts
 
@@ -139,8 +139,14 @@ def _link(base: str, path: str | None) -> str:
 
 
 def _clip(text: str, limit: int = SUBJECT_MAX, one_line: bool = True) -> str:
+    """``text`` within ``limit`` characters, cut between words (with an ellipsis) when longer."""
     text = " ".join(str(text).split()) if one_line else str(text)
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    # Never inside a word, unless one word alone is longer than half the room.
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "…"
 
 
 def _subject(prefix: str, actions: list[dict[str, Any]], quiet: str) -> str:
@@ -164,21 +170,44 @@ E = html.escape
 STYLE = ("font-family:-apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1f2933;max-width:760px;line-height:1.45")
 
 
+def _footer(why: str) -> str:
+    return (f'<p style="color:#7b8794;font-size:0.85em;margin-top:28px;border-top:1px solid #e4e7eb;padding-top:8px">'
+            f"Sent by the product-ops playbook because {E(why)} names this address. The figures are those of the reports; "
+            "reply to reach product operations.</p>")
+
+
+def _footer_text(why: str) -> str:
+    return (f"\n--\nSent by the product-ops playbook because {why} names this address. The figures are those of the reports; "
+            "reply to reach product operations.\n")
+
+
 def _page(body: str) -> str:
     # E-mail clients ignore <style> blocks unevenly: the few styles are inline.
     return f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><div style="{STYLE}">{body}</div></body></html>'
 
 
-def _action_items(actions: list[dict[str, Any]], base: str, with_team: bool = False) -> tuple[str, list[str]]:
+def urgent_first(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
+    """The first rows of a ranked list: every high-severity one however many there are (as the
+    index's "look here first" lists them, so that none is missed), the others up to ``top``."""
+    high = sum(1 for r in rows if r["severity"] == "high")
+    return rows[:max(top, high)]
+
+
+def _action_items(actions: list[dict[str, Any]], base: str, with_team: bool = False, owners: bool = False) -> tuple[str, list[str]]:
     items, lines = [], []
     for a in actions:
         where = f"{a.get('team_name', a.get('team', ''))} · {_area_title(a['area'])}" if with_team else _area_title(a["area"])
         url = _link(base, a.get("html"))
         link = f' <a href="{E(url)}">report</a>' if url else ""
+        who = ""
+        if owners and (a.get("owner") or a.get("weeks_open")):
+            who = "; ".join(w for w in (f"owner: {a['owner']}" if a.get("owner") else "",
+                                        f"open {a['weeks_open']} weeks" if a.get("weeks_open") else "") if w)
         colour = "#9b2c1f" if a["severity"] == "high" else "#a15c00" if a["severity"] == "medium" else "#52606d"
         items.append(f'<li style="margin:6px 0"><b style="color:{colour}">{E(a["severity"].upper())}</b> '
-                     f'<span style="color:#52606d">{E(where)}:</span> {E(a["text"])}{link}</li>')
-        lines.append(f"- {a['severity'].upper()} {where}: {a['text']}" + (f" <{url}>" if url else ""))
+                     f'<span style="color:#52606d">{E(where)}:</span> {E(a["text"])}'
+                     + (f' <span style="color:#52606d">({E(who)})</span>' if who else "") + f"{link}</li>")
+        lines.append(f"- {a['severity'].upper()} {where}: {a['text']}" + (f" ({who})" if who else "") + (f" <{url}>" if url else ""))
     return "<ol>" + "".join(items) + "</ol>", lines
 
 
@@ -201,13 +230,12 @@ def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: li
     if actions:
         # Every high-severity action is listed however many there are (as "look here first" does);
         # the others fill the list up to ``top``, and the rest are counted, not hidden.
-        high = sum(1 for a in actions if a["severity"] == "high")
-        listed = actions[:max(top, high)]
+        listed = urgent_first(actions, top)
         items, lines = _action_items(listed, base)
         body += ['<h2 style="font-size:1.15em">What needs action</h2>', items]
         text += ["What needs action", *lines]
         if len(actions) > len(listed):
-            rest = f"…and {len(actions) - len(listed)} more, ranked lower, in the reports below."
+            rest = f"…and {len(actions) - len(listed)} more, ranked lower, in the reports" + (" and on the actions page." if base else ".")
             body.append(f'<p style="color:#52606d">{E(rest)}</p>')
             text.append(rest)
         text.append("")
@@ -253,8 +281,9 @@ def team_message(out_dir: Path, team: str, entries: list[dict[str, Any]], to: li
         body.append(f'<p style="margin-top:22px"><a href="{E(base)}index.html">Every team and area</a> · '
                     f'<a href="{E(base)}actions.html">every open action</a></p>')
     pdfs = tuple((Path(out_dir) / e["html"]).with_suffix(".pdf") for e in entries if attach_pdf and e.get("html") and e.get("status") != "failed")
-    return Message("team", f"team {team}", tuple(to), _subject(team_name, actions, "nothing needs action"), _page("".join(body)),
-                   "\n".join(text).rstrip() + "\n", bool(actions), tuple(charts), pdfs)
+    why = f"delivery.team in {team}'s params"
+    return Message("team", f"team {team}", tuple(to), _subject(team_name, actions, "nothing needs action"), _page("".join(body) + _footer(why)),
+                   "\n".join(text).rstrip() + "\n" + _footer_text(why), bool(actions), tuple(charts), pdfs)
 
 
 def run_period(manifest: dict[str, Any]) -> str:
@@ -295,30 +324,32 @@ def digest_messages(out_dir: Path, team: str, entry: dict[str, Any], recipients:
         link_html = f'<p><a href="{E(url)}">The whole communication report</a></p>' if url else ""
         body = digest_html(record, team_name, period) + link_html
         text = digest_text(record, team_name, period) + (f"\nThe whole communication report: {url}\n" if url else "")
-        pdf = (Path(out_dir) / entry["html"]).with_suffix(".pdf") if attach_pdf and entry.get("html") else None
+        # No PDF: the communication report holds product's own intake figures and every
+        # audience's digest; the digest itself is the message.
         out.append(Message("digest", f"digest {audience} for {team}", tuple(to), _clip(f"{team_name} for {audience}: {lead}"),
-                           _page(body), text, bool(missed or record["issues"] or record["shipped"]),
-                           attachments=(pdf,) if pdf else ()))
+                           _page(body + _footer(f"delivery.digests.{audience} in {team}'s params")),
+                           text + _footer_text(f"delivery.digests.{audience} in {team}'s params"),
+                           bool(missed or record["issues"] or record["shipped"])))
     return out
 
 
 def ops_lead_message(out_dir: Path, manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]], to: list[str],
                      base: str, top: int) -> Message:
-    """The actions page's top open items (the same rows, in the same order), with a chart of the
-    open actions by team and severity."""
-    rows = board["open"][:top]
+    """The actions page's open rows, in its order: every high-severity one (however many), the
+    others up to ``top``; with a chart of the open actions by team and severity."""
+    rows = urgent_first(board["open"], top)
     total = len(board["open"])
+    high = sum(1 for r in board["open"] if r["severity"] == "high")
     period = run_period(manifest)
+    count = f"{total} open action{'s' if total != 1 else ''}, {high} high" + (f"; the {len(rows)} most urgent below" if total > len(rows) else "")
     body = ['<h1 style="font-size:1.4em;margin:0 0 4px">Product ops: what needs action</h1>',
-            f'<p style="color:#52606d;margin:0 0 12px">{E(period)} · {total} open action{"s" if total != 1 else ""}'
-            f"{f', the {len(rows)} most urgent below' if total > len(rows) else ''}</p>"]
-    text = ["Product ops: what needs action", f"{period} · {total} open actions", ""]
+            f'<p style="color:#52606d;margin:0 0 12px">{E(period)} · {E(count)}</p>']
+    text = ["Product ops: what needs action", f"{period} · {count}", ""]
     charts: tuple[Chart, ...] = ()
     if rows:
-        items, lines = _action_items(rows, base, with_team=True)
-        owners = [f" (owner: {r['owner']}" + (f", open {r['weeks_open']} weeks" if r.get("weeks_open") else "") + ")" for r in rows]
+        items, lines = _action_items(rows, base, with_team=True, owners=True)
         body.append(items)
-        text += [line + owner for line, owner in zip(lines, owners)]
+        text += lines
         chart = _actions_chart(board["open"])
         if chart is not None:
             charts = (chart,)
@@ -331,7 +362,7 @@ def ops_lead_message(out_dir: Path, manifest: dict[str, Any], board: dict[str, l
     if base:
         body.append(f'<p><a href="{E(base)}actions.html">Every action</a> · <a href="{E(base)}index.html">every team and area</a></p>')
         text += ["", f"Every action: {base}actions.html"]
-    subject_rows = [{**r, "text": f"{r['team_name']}: {r['text']}"} for r in board["open"]]
+    subject_rows = [{**r, "text": f"{r['team_name']} – {r['text']}"} for r in board["open"]]
     return Message("ops_lead", "ops lead", tuple(to), _subject("Product ops", subject_rows, "no open actions"), _page("".join(body)),
                    "\n".join(text).rstrip() + "\n", bool(rows), charts)
 
@@ -370,7 +401,7 @@ def _actions_chart(rows: list[dict[str, Any]]) -> Chart | None:
         plt.close(fig)
     alt = "Open actions by team and severity: " + "; ".join(
         f"{team} " + ", ".join(f"{int(counts.loc[team, s])} {s}" for s in levels if counts.loc[team, s]) for team in counts.index[::-1])
-    return Chart(make_msgid(domain="playbook.local")[1:-1], buffer.getvalue(), alt)
+    return Chart("open-actions-chart@playbook", buffer.getvalue(), alt)
 
 
 def failure_message(failed: list[dict[str, Any]], total: int, to: list[str], base: str, problems: Iterable[str] = ()) -> Message:
@@ -434,7 +465,9 @@ def compose(out_dir: Path, params_dir: Path, manifest: dict[str, Any], board: di
 
 
 def chat_payload(manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]], base: str, top: int) -> dict[str, Any]:
-    """A Slack-compatible message: each team's headline figures, then the top open actions."""
+    """A Slack-compatible message: how many actions are open, the most urgent ones (every high
+    one, then up to ``top``; the actions page's rows in its order), then each team's headline
+    figures, All teams first. ``text`` (what a notification shows) leads with the first action."""
     from playbook.render import recorded_headline
 
     def esc(text: Any) -> str:
@@ -444,44 +477,52 @@ def chat_payload(manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]
     def link(path: str | None, words: str) -> str:
         return f"<{base}{path}|{esc(words)}>" if base and path else esc(words)
 
+    def sections(items: list[str], heading: str) -> list[dict[str, Any]]:
+        # Long lists overrun one section's limit: they fill as many sections as they need, whole
+        # lines each, so none is cut (nor a link broken) and the count is never lost.
+        out, section = [], heading
+        for item in items:
+            item = _clip(item, CHAT_SECTION_MAX, one_line=False)
+            if len(section) + 1 + len(item) > CHAT_SECTION_MAX:
+                out.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
+                section = item
+            else:
+                section += "\n" + item
+        return out + [{"type": "section", "text": {"type": "mrkdwn", "text": section}}]
+
     reports = manifest.get("reports", {})
+    opened = board["open"]
+    high = sum(1 for r in opened if r["severity"] == "high")
+    title = f"Product ops reports, {run_period(manifest)}"
+    counts = f"{len(opened)} open action{'s' if len(opened) != 1 else ''}, {high} high"
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": _clip(title, 150)}},
+                                    {"type": "context", "elements": [{"type": "mrkdwn", "text": esc(counts)}]}]
+    fallback = [f"{title}: {counts}"]
+    rows = urgent_first(opened, top)
+    if rows:
+        items = [f"{i}. *{r['severity'].upper()}* {esc(r['team_name'])} · {link(r.get('html'), _area_title(r['area']))}: {esc(r['text'])}"
+                 for i, r in enumerate(rows, 1)]
+        if len(opened) > len(rows):
+            items.append(f"…and {len(opened) - len(rows)} more on {link('actions.html', 'the actions page')}")
+        blocks += sections(items, "*Most urgent*")
+        fallback.append(f"First: {rows[0]['team_name']} – {rows[0]['text']}")
     teams: dict[str, list[dict[str, Any]]] = {}
     for entry in reports.values():
         teams.setdefault(entry["team"], []).append(entry)
-    title = f"Product ops reports, {run_period(manifest)}"
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": _clip(title, 150)}}]
-    lines_text = [esc(title)]
-    for team in sorted(teams, key=lambda t: (t == "all", t)):
+    blocks.append({"type": "divider"})
+    for team in sorted(teams, key=lambda t: (t != "all", t)):
         entries = sorted(teams[team], key=lambda e: _area_order(e["area"]))
         name = next((e.get("team_name") for e in entries if e.get("team_name")), team)
         lines = []
         for e in entries:
             words = recorded_headline(e.get("headline")) if e.get("status") == "rendered" else e.get("status", "").replace("_", " ")
-            lines.append(f"• {link(e.get('html'), _area_title(e['area']))}: {esc(words) or '–'}")
-        section = _clip(f"*{esc(name)}*\n" + "\n".join(lines), CHAT_SECTION_MAX, one_line=False)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
-        lines_text.append(esc(f"{name}: " + "; ".join(f"{_area_title(e['area'])} {recorded_headline(e.get('headline'))}" for e in entries)))
-    rows = board["open"][:top]
-    if rows:
-        items = [f"{i}. *{r['severity'].upper()}* {esc(r['team_name'])} · {link(r.get('html'), _area_title(r['area']))}: {esc(r['text'])}"
-                 for i, r in enumerate(rows, 1)]
-        if len(board["open"]) > len(rows):
-            items.append(f"…and {len(board['open']) - len(rows)} more on {link('actions.html', 'the actions page')}")
-        # Ten long actions overrun one section's limit: they fill as many sections as they need,
-        # whole lines each, so none is cut (nor a link broken) and the count is never lost.
-        blocks.append({"type": "divider"})
-        section = "*Top actions*"
-        for item in items:
-            item = _clip(item, CHAT_SECTION_MAX, one_line=False)
-            if len(section) + 1 + len(item) > CHAT_SECTION_MAX:
-                blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
-                section = item
-            else:
-                section += "\n" + item
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
+            flag = " ⚠" if (e.get("headline") or {}).get("needs_action") or e.get("status") == "failed" else ""
+            lines.append(f"• {link(e.get('html'), _area_title(e['area']))}: {esc(words) or '–'}{flag}")
+        blocks += sections(lines, f"*{esc(name)}*")
+        fallback.append(f"{name}: " + "; ".join(f"{_area_title(e['area'])} {recorded_headline(e.get('headline'))}" for e in entries))
     if base:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{link('index.html', 'Every team and area')} · {link('actions.html', 'every open action')}"}]})
-    return {"text": "\n".join(lines_text), "blocks": blocks}
+    return {"text": esc("\n".join(fallback)), "blocks": blocks}
 
 
 # --- sending -----------------------------------------------------------------------------------

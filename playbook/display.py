@@ -212,6 +212,12 @@ def _digest_lines(record: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
+def _readers(record: dict[str, Any]) -> str:
+    """"revenue (sales, marketing)"; "support" alone when the audience is its one group."""
+    groups = list(record["groups"])
+    return record["audience"] if groups == [record["audience"]] else f"{record['audience']} ({', '.join(groups)})"
+
+
 DIGEST_PARTS = (("shipped", "What shipped"), ("coming", "What is coming"), ("issues", "Known issues"))
 
 
@@ -225,14 +231,14 @@ def digest_html(record: dict[str, Any], team_name: str, period_label: str) -> st
     # A release whose tier requires this audience and never reached it is a miss, shown as one.
     notes = "".join(f'<p class="pb-warn">{esc(n)}</p>' if i == 0 and lines["missed"] else f"<p>{esc(n)}</p>"
                     for i, n in enumerate(lines["notes"]))
-    return (f'<section class="pb-digest"><h3>For {esc(record["audience"])} ({esc(", ".join(record["groups"]))})</h3>'
+    return (f'<section class="pb-digest"><h3>For {esc(_readers(record))}</h3>'
             f"<p>{esc(team_name)}, {esc(period_label)}.</p>{parts}{notes}</section>")
 
 
 def digest_text(record: dict[str, Any], team_name: str, period_label: str) -> str:
     """The same digest as plain text (an e-mail's text part)."""
     lines = _digest_lines(record)
-    out = [f"For {record['audience']} ({', '.join(record['groups'])}): {team_name}, {period_label}.", ""]
+    out = [f"For {_readers(record)}: {team_name}, {period_label}.", ""]
     for part, title in DIGEST_PARTS:
         out += [title, *(f"  - {line}" for line in lines[part] or ["Nothing."]), ""]
     return "\n".join(out + lines["notes"]).rstrip() + "\n"

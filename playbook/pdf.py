@@ -42,20 +42,25 @@ class PdfError(PlaybookError):
 
 
 def find_chromium() -> str:
-    """The Chromium to print with: ``PLAYBOOK_CHROMIUM`` if set, else the first on PATH.
+    """The Chromium to print with: ``PLAYBOOK_CHROMIUM`` if set (and then only that one), else
+    the first on PATH.
 
     Raises:
-        PdfError: none is installed.
+        PdfError: none is installed, or ``PLAYBOOK_CHROMIUM`` names no executable.
     """
     named = os.environ.get("PLAYBOOK_CHROMIUM")
-    for name in ([named] if named else []) + list(CHROMIUM_NAMES):
+    if named:
+        found = shutil.which(named)
+        if found:
+            return found
+        # The one asked for, or none: printing with another browser than the one named would
+        # hide a setup mistake.
+        raise PdfError(f"PLAYBOOK_CHROMIUM={named!r} is not an executable: point it at Chromium, or unset it to use the first of "
+                       f"{', '.join(CHROMIUM_NAMES)} on PATH (Debian's package: apt-get install chromium)")
+    for name in CHROMIUM_NAMES:
         found = shutil.which(name)
         if found:
             return found
-    if named:
-        raise PdfError(f"PLAYBOOK_CHROMIUM={named!r} is not an executable, and no Chromium was found on PATH (tried "
-                       f"{', '.join(CHROMIUM_NAMES)}): point PLAYBOOK_CHROMIUM at Chromium, or install Debian's package "
-                       "(apt-get install chromium)")
     raise PdfError("printing PDFs needs Chromium and none was found on PATH (tried "
                    f"{', '.join(CHROMIUM_NAMES)}): install Debian's package (apt-get install chromium) or set PLAYBOOK_CHROMIUM")
 

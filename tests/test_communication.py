@@ -96,7 +96,8 @@ def test_digests_and_known_issues(releases_df, comms_df):
     bugs = pd.DataFrame({"bug_id": ["B1", "B2"], "severity": ["S2", "S4"], "product": "p",
                          "opened_at": pd.to_datetime(["2026-11-01", "2026-11-01"]), "closed_at": pd.to_datetime([None, None])})
     issues = cm.known_issues(escalations, bugs, PERIOD.end)
-    assert issues["id"].tolist() == ["B1", "E1"]
+    # The gravest first: the P1 escalation before the S2 bug.
+    assert issues["id"].tolist() == ["E1", "B1"]
     digests = {d.audience: d for d in cm.digests(releases_df, comms_df, roadmap, issues, PERIOD, CP)}
     assert digests["support"].shipped["release_id"].tolist() == ["R1", "R3"]
     assert digests["support"].coming["item_id"].tolist() == ["I1"]

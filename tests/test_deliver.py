@@ -419,29 +419,33 @@ def test_team_message_states_the_manifest_actions_ranked_and_the_top_one_in_its_
 @pytest.mark.parametrize("audience", AUDIENCES)
 def test_digest_message_is_the_recorded_digest(delivered, audience):
     """Each audience's message is the digest communication recorded for it: its text part is
-    :func:`playbook.display.digest_text` of the record (and a link), its HTML holds
-    :func:`playbook.display.digest_html` of it, and the communication PDF is attached."""
+    :func:`playbook.display.digest_text` of the record (then a link and why it was sent), its
+    HTML holds :func:`playbook.display.digest_html` of it, and no PDF is attached (the
+    communication report holds product's own figures and every audience's digest)."""
     entry = manifest_of(delivered.out)["reports"]["mobile/communication"]
     recorded = entry["digests"]
     record = next(d for d in recorded["items"] if d["audience"] == audience)
     mail = delivered.one(ADDRESSES[f"digest {audience}"])
     expected = digest_text(record, recorded["team_name"], recorded["period_label"])
-    assert mail.text == expected + f"\nThe whole communication report: {REPORTS_URL}{entry['html']}\n"
+    assert mail.text.startswith(expected + f"\nThe whole communication report: {REPORTS_URL}{entry['html']}\n\n--\n")
+    assert f"because delivery.digests.{audience} in mobile's params names this address" in mail.text
     assert digest_html(record, recorded["team_name"], recorded["period_label"]) in mail.html
     assert mail.subject.startswith(f"{recorded['team_name']} for {audience}: ")
-    assert set(mail.pdfs()) == {"mobile-communication.pdf"}
-    assert mail.pdfs()["mobile-communication.pdf"] == (delivered.out / entry["html"]).with_suffix(".pdf").read_bytes()
+    assert mail.pdfs() == {}
 
 
 def test_ops_lead_message_lists_the_actions_page_first_rows_in_order(delivered):
     """The ops lead's message lists the actions page's first rows (its own
-    :func:`playbook.render.manifest_board`), in the same order, and counts them all."""
+    :func:`playbook.render.manifest_board`), in the same order: every high one, however many,
+    then the others up to top_actions; and counts them all."""
     from bs4 import BeautifulSoup
 
     board = board_of(delivered.out, delivered.params)
     top = yaml.safe_load((delivered.params / "defaults.yaml").read_text())["delivery"]["top_actions"]
-    rows = board["open"][:top]
-    assert len(board["open"]) > top, "the sample should have more open actions than the message lists"
+    high = [r for r in board["open"] if r["severity"] == "high"]
+    rows = board["open"][:max(top, len(high))]
+    assert len(board["open"]) > len(rows), "the sample should have more open actions than the message lists"
+    assert set(map(id, high)) <= set(map(id, rows)), "a high action left out"
     mail = delivered.one(ADDRESSES["ops lead"])
     lines = [line for line in mail.text.splitlines() if re.match(r"^- (HIGH|MEDIUM|LOW) ", line)]
     assert len(lines) == len(rows)
@@ -449,8 +453,12 @@ def test_ops_lead_message_lists_the_actions_page_first_rows_in_order(delivered):
         assert line.startswith(f"- {row['severity'].upper()} {row['team_name']} · {AREAS[row['area']].title}: {row['text']}"), (line, row)
     items = [visible_text(str(li)) for li in BeautifulSoup(mail.html, "html.parser").find("ol").find_all("li")]
     assert len(items) == len(rows) and all(" ".join(r["text"].split()) in item for item, r in zip(items, rows))
-    assert f"{len(board['open'])} open actions" in mail.text
+    assert f"{len(board['open'])} open actions, {len(high)} high" in mail.text
     assert f"(+{len(board['open']) - 1} more)" in mail.subject and rows[0]["team_name"] in mail.subject
+    # The owners the actions page shows travel with each row, in both parts.
+    owned = [r for r in rows if r.get("owner")]
+    assert owned and all(f"owner: {r['owner']}" in line for line, r in zip(lines, rows) if r.get("owner"))
+    assert all(f"owner: {r['owner']}" in item for item, r in zip(items, rows) if r.get("owner"))
 
 
 # --- 4. the chat message -----------------------------------------------------------------------
@@ -478,10 +486,16 @@ def test_webhook_gets_every_headline_and_the_top_actions_linked_under_reports_ur
         assert words, key
         headlines += 1
         assert f"<{REPORTS_URL}{entry['html']}|{mrkdwn(AREAS[entry['area']].title)}>: {mrkdwn(words)}" in team_section, key
-        assert words in payload["text"], key
+        assert mrkdwn(words) in payload["text"], key
     assert headlines == len(manifest["reports"])
     top = yaml.safe_load((delivered.params / "defaults.yaml").read_text())["delivery"]["top_actions"]
-    rows = board["open"][:top]
+    high = sum(1 for r in board["open"] if r["severity"] == "high")
+    rows = board["open"][:max(top, high)]
+    # The actions lead: the first section after the header holds the most urgent one, and the
+    # notification's text names it.
+    assert sections[0].startswith("*Most urgent*\n1. ") and rows[0]["text"] in payload["text"]
+    assert sections.index(next(s for s in sections if s.startswith("*All teams*"))) < min(
+        sections.index(s) for s in sections if s.startswith("*") and not s.startswith(("*Most urgent*", "*All teams*")))
     actions = "\n".join(s for s in sections if re.search(r"^\d+\. \*", s, re.M))
     at = 0
     for i, row in enumerate(rows, 1):
