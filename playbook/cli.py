@@ -175,6 +175,13 @@ def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], worksp
     """
     if only_if_actions and not send:
         _fail(PlaybookError("--only-if-actions applies to --deliver; add --deliver, or leave it out"))
+    def written() -> int | None:
+        try:
+            return (out_dir / "manifest.json").stat().st_mtime_ns
+        except OSError:
+            return None
+
+    before = written()
     try:
         code = _run(params_dir, out_dir, list(teams), list(areas), workspace, jobs, _as_of(as_of), notebooks, force, dask)
     except PlaybookError as err:
@@ -186,12 +193,19 @@ def run(params_dir: Path, teams: tuple[str, ...], areas: tuple[str, ...], worksp
         _fail(err)
     if code == EXIT_INTERRUPTED or (code == EXIT_USAGE and not (out_dir / "manifest.json").exists()):
         sys.exit(code)
+    if written() in (None, before):
+        # The run's record was not written (a full disk...): what the folder holds is the last
+        # run's, and sending it as this week's would mislead. Only the failure goes out.
+        if send:
+            _deliver_failure(params_dir, out_dir, f"this run could not record its reports in {out_dir / 'manifest.json'} (see the run's "
+                                                  "output); nothing else was sent, so that last week's figures were not sent as this week's")
+        sys.exit(max(code, 1))
     problems: list[str] = []
     if pdf:
         problems = _print_pdfs(out_dir, list(teams), list(areas))
         code = max(code, 1 if problems else 0)
     if send:
-        code = max(code, _deliver(params_dir, out_dir, only_if_actions, problems))
+        code = max(code, _deliver(params_dir, out_dir, only_if_actions, problems, print_pdfs=not pdf))
     sys.exit(code)
 
 
@@ -223,7 +237,8 @@ def _print_pdfs(out_dir: Path, teams: list[str], areas: list[str]) -> list[str]:
     return [f"PDF {path.relative_to(out_dir)}: {why}" for path, why in problems.items()]
 
 
-def _deliver(params_dir: Path, out_dir: Path, only_if_actions: bool, problems: list[str] | None = None, dry_run: bool = False) -> int:
+def _deliver(params_dir: Path, out_dir: Path, only_if_actions: bool, problems: list[str] | None = None, dry_run: bool = False,
+             print_pdfs: bool = True) -> int:
     """Send what params ask for and say what happened; 0, or 1 when a message failed (2: cannot start)."""
     from playbook.deliver import deliver
 
@@ -232,12 +247,15 @@ def _deliver(params_dir: Path, out_dir: Path, only_if_actions: bool, problems: l
 
     click.echo("Delivering" + (" (dry run: nothing is sent)" if dry_run else ""), err=True)
     try:
-        outcome = deliver(out_dir, params_dir, only_if_actions=only_if_actions, run_problems=problems or [], echo=echo, dry_run=dry_run)
+        outcome = deliver(out_dir, params_dir, only_if_actions=only_if_actions, run_problems=problems or [], echo=echo, dry_run=dry_run,
+                          print_pdfs=print_pdfs)
     except PlaybookError as err:
         click.secho(f"delivery: {err}", fg="red", err=True)
         return EXIT_USAGE
     for line in outcome.skipped:
         click.echo(f"  {line}", err=True)
+    for line in outcome.problems:
+        click.secho(f"  problem: {line}", fg="red", err=True)
     click.echo(f"{len(outcome.sent)} sent, {len(outcome.failed)} failed" + (f"; log: {out_dir / 'delivery.log'}" if outcome.sent or outcome.failed else ""), err=True)
     if outcome.failed:
         reasons: dict[str, list[str]] = {}

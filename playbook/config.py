@@ -316,7 +316,9 @@ class WarehouseParams(_Strict):
         return name
 
 
-ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+# A plain address (no display name, comment or quoting), so that what params name is exactly
+# whom the server is asked to deliver to.
+ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -564,6 +566,24 @@ def load_params(params_dir: Path | str, team: str) -> Params:
         raise ParamsError("invalid parameters:\n  " + "\n  ".join(problems)) from None
     _check_area_names(params, origins, team_path)
     return params
+
+
+def load_delivery(params_dir: Path | str) -> DeliveryParams:
+    """The run-wide delivery settings (server, webhook, ops lead, failures) from defaults.yaml
+    alone, so that a mistake in one team's file never keeps the failures address from hearing.
+
+    Raises:
+        ParamsError: defaults.yaml's ``delivery`` is malformed, naming the line.
+    """
+    defaults_path = Path(params_dir) / "defaults.yaml"
+    defaults, lines = read_yaml_lines(defaults_path) if defaults_path.exists() else ({}, {})
+    section = defaults.get("delivery") or {}
+    try:
+        return DeliveryParams.model_validate(section)
+    except ValidationError as err:
+        origins = {k: (defaults_path, v) for k, v in lines.items()}
+        problems = [_describe_error({**e, "loc": ("delivery", *e["loc"])}, origins, defaults_path) for e in err.errors()]
+        raise ParamsError("invalid parameters:\n  " + "\n  ".join(problems)) from None
 
 
 def _check_area_names(params: Params, origins: dict[tuple[str, ...], tuple[Path, int]], fallback: Path) -> None:

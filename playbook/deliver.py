@@ -23,12 +23,14 @@ reads the reports folder and appends only to its own log, ``delivery.log``.
 from __future__ import annotations
 
 import html
+import http.client
 import json
 import os
 import smtplib
 import socket
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,6 +45,8 @@ from playbook.render import DELIVERY_LOG as LOG_NAME
 
 SUBJECT_MAX = 140
 CHAT_SECTION_MAX = 2900  # Slack refuses a section's text over 3,000 characters
+CHAT_BLOCKS = 50  # and a message of more blocks
+CHAT_CHARS = 11000  # messages much longer than this are refused in practice
 
 
 class DeliveryError(PlaybookError):
@@ -92,10 +96,11 @@ class Outcome:
     sent: list[Delivered] = field(default_factory=list)
     failed: list[Delivered] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what went wrong besides a message (a team's params, a PDF, the log)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.problems
 
 
 # --- reading the run --------------------------------------------------------------------------
@@ -207,7 +212,8 @@ def _action_items(actions: list[dict[str, Any]], base: str, with_team: bool = Fa
         items.append(f'<li style="margin:6px 0"><b style="color:{colour}">{E(a["severity"].upper())}</b> '
                      f'<span style="color:#52606d">{E(where)}:</span> {E(a["text"])}'
                      + (f' <span style="color:#52606d">({E(who)})</span>' if who else "") + f"{link}</li>")
-        lines.append(f"- {a['severity'].upper()} {where}: {a['text']}" + (f" ({who})" if who else "") + (f" <{url}>" if url else ""))
+        # One line per action in the text part: a name in the data cannot start a line of its own.
+        lines.append(" ".join(f"- {a['severity'].upper()} {where}: {a['text']}".split()) + (f" ({who})" if who else "") + (f" <{url}>" if url else ""))
     return "<ol>" + "".join(items) + "</ol>", lines
 
 
@@ -471,8 +477,9 @@ def chat_payload(manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]
     from playbook.render import recorded_headline
 
     def esc(text: Any) -> str:
-        # Slack's mrkdwn reads &, < and > as markup; everything else is shown as written.
-        return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        # Slack's mrkdwn reads &, < and > as markup; everything else is shown as written, on one
+        # line (a name in the data cannot start a line that reads as an action of its own).
+        return " ".join(str(text).split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
     def link(path: str | None, words: str) -> str:
         return f"<{base}{path}|{esc(words)}>" if base and path else esc(words)
@@ -500,17 +507,23 @@ def chat_payload(manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]
     fallback = [f"{title}: {counts}"]
     rows = urgent_first(opened, top)
     if rows:
-        items = [f"{i}. *{r['severity'].upper()}* {esc(r['team_name'])} · {link(r.get('html'), _area_title(r['area']))}: {esc(r['text'])}"
-                 for i, r in enumerate(rows, 1)]
-        if len(opened) > len(rows):
-            items.append(f"…and {len(opened) - len(rows)} more on {link('actions.html', 'the actions page')}")
+        items: list[str] = []
+        for i, r in enumerate(rows, 1):
+            item = f"{i}. *{r['severity'].upper()}* {esc(r['team_name'])} · {link(r.get('html'), _area_title(r['area']))}: {esc(r['text'])}"
+            # Two thirds of what a message may hold go to the actions; past it they are counted.
+            if sum(map(len, items)) + len(item) > CHAT_CHARS * 2 // 3:
+                break
+            items.append(item)
+        if len(opened) > len(items):
+            items.append(f"…and {len(opened) - len(items)} more on {link('actions.html', 'the actions page')}")
         blocks += sections(items, "*Most urgent*")
         fallback.append(f"First: {rows[0]['team_name']} – {rows[0]['text']}")
     teams: dict[str, list[dict[str, Any]]] = {}
     for entry in reports.values():
         teams.setdefault(entry["team"], []).append(entry)
     blocks.append({"type": "divider"})
-    for team in sorted(teams, key=lambda t: (t != "all", t)):
+    order = sorted(teams, key=lambda t: (t != "all", t))
+    for shown, team in enumerate(order):
         entries = sorted(teams[team], key=lambda e: _area_order(e["area"]))
         name = next((e.get("team_name") for e in entries if e.get("team_name")), team)
         lines = []
@@ -518,11 +531,23 @@ def chat_payload(manifest: dict[str, Any], board: dict[str, list[dict[str, Any]]
             words = recorded_headline(e.get("headline")) if e.get("status") == "rendered" else e.get("status", "").replace("_", " ")
             flag = " ⚠" if (e.get("headline") or {}).get("needs_action") or e.get("status") == "failed" else ""
             lines.append(f"• {link(e.get('html'), _area_title(e['area']))}: {esc(words) or '–'}{flag}")
-        blocks += sections(lines, f"*{esc(name)}*")
+        more = sections(lines, f"*{esc(name)}*")
+        # Slack takes 50 blocks and refuses long messages (about 12,000 characters in practice):
+        # teams past that are counted, with the index that shows them all.
+        if len(blocks) + len(more) + 2 > CHAT_BLOCKS or _chars(blocks) + _chars(more) > CHAT_CHARS:
+            rest = len(order) - shown
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"…and {rest} more team{'s' if rest != 1 else ''} on "
+                                                                                      f"{link('index.html', 'the index')}"}})
+            break
+        blocks += more
         fallback.append(f"{name}: " + "; ".join(f"{_area_title(e['area'])} {recorded_headline(e.get('headline'))}" for e in entries))
     if base:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{link('index.html', 'Every team and area')} · {link('actions.html', 'every open action')}"}]})
-    return {"text": esc("\n".join(fallback)), "blocks": blocks}
+    return {"text": _clip("\n".join(esc(line) for line in fallback), CHAT_SECTION_MAX, one_line=False), "blocks": blocks}
+
+
+def _chars(blocks: list[dict[str, Any]]) -> int:
+    return sum(len(b.get("text", {}).get("text", "")) for b in blocks)
 
 
 # --- sending -----------------------------------------------------------------------------------
@@ -561,7 +586,10 @@ def to_email(message: Message, sender: str) -> EmailMessage:
             html_part.add_related(chart.png, maintype="image", subtype="png", cid=f"<{chart.cid}>", filename=f"{chart.cid.split('@')[0]}.png",
                                   disposition="inline")
     for path in message.attachments:
-        mail.add_attachment(path.read_bytes(), maintype="application", subtype="pdf", filename=f"{path.parent.name}-{path.name}")
+        # Never through a link (see _attachable): only the PDF the playbook printed goes out.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
+            data = handle.read()
+        mail.add_attachment(data, maintype="application", subtype="pdf", filename=f"{path.parent.name}-{path.name}")
     return mail
 
 
@@ -586,12 +614,19 @@ def _connect(email: Any, user: str | None, password: str | None) -> smtplib.SMTP
     return server
 
 
+def _words(raw: Any) -> str:
+    """A server's reply as one line of text (a reply over several lines cannot forge log lines)."""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    return " ".join(text.split())
+
+
 def _reason(err: BaseException) -> str:
     if isinstance(err, smtplib.SMTPResponseException):
-        words = err.smtp_error.decode(errors="replace") if isinstance(err.smtp_error, bytes) else str(err.smtp_error)
-        return f"the server answered {err.smtp_code} {words}"
+        return f"the server answered {err.smtp_code} {_words(err.smtp_error)}"
     if isinstance(err, smtplib.SMTPRecipientsRefused):
-        return "the server refused " + ", ".join(f"{who} ({code})" for who, (code, _) in err.recipients.items())
+        return "the server refused " + ", ".join(f"{who} ({code} {_words(why)})" for who, (code, why) in err.recipients.items())
+    if isinstance(err, UnicodeError):
+        return "the SMTP user or password holds characters other than ASCII, which SMTP login cannot send"
     if isinstance(err, (socket.timeout, TimeoutError)):
         return "the server did not answer in time (delivery.email.timeout)"
     if isinstance(err, ConnectionRefusedError):
@@ -622,7 +657,7 @@ def send_emails(messages: list[Message], delivery: DeliveryParams, log: Any) -> 
         for message, mail in built:
             result.failed.append(log(Delivered(message.name, "e-mail", ", ".join(message.to), message.subject, len(mail.as_bytes()), reason)))
         return result
-    except (OSError, smtplib.SMTPException) as err:
+    except (OSError, smtplib.SMTPException, UnicodeError) as err:
         reason = scrub(f"could not reach the SMTP server {email.host}:{email.port}: {_reason(err)}", [user, password])
         for message, mail in built:
             result.failed.append(log(Delivered(message.name, "e-mail", ", ".join(message.to), message.subject, len(mail.as_bytes()), reason)))
@@ -631,8 +666,14 @@ def send_emails(messages: list[Message], delivery: DeliveryParams, log: Any) -> 
         for message, mail in built:
             raw = mail.as_bytes()
             try:
-                server.send_message(mail)
-                result.sent.append(log(Delivered(message.name, "e-mail", ", ".join(message.to), message.subject, len(raw))))
+                # The recipients are the addresses params name, never re-read from the To header.
+                refused = server.send_message(mail, to_addrs=list(message.to))
+                taken = [a for a in message.to if a not in refused]
+                result.sent.append(log(Delivered(message.name, "e-mail", ", ".join(taken), message.subject, len(raw))))
+                if refused:
+                    reason = scrub("the server refused " + ", ".join(f"{who} ({code} {_words(why)})" for who, (code, why) in refused.items()),
+                                   [user, password])
+                    result.failed.append(log(Delivered(message.name, "e-mail", ", ".join(refused), message.subject, len(raw), reason)))
             except (OSError, smtplib.SMTPException) as err:
                 reason = scrub(_reason(err), [user, password])
                 result.failed.append(log(Delivered(message.name, "e-mail", ", ".join(message.to), message.subject, len(raw), reason)))
@@ -670,21 +711,50 @@ def post_chat(payload: dict[str, Any], delivery: DeliveryParams, log: Any) -> Ou
     data = json.dumps(payload).encode("utf-8")
     subject = payload["blocks"][0]["text"]["text"]
     where = f"the webhook in ${name}"
-    if not url.startswith(("https://", "http://")):
-        result.failed.append(log(Delivered("chat", "chat", where, subject, len(data), f"${name} does not hold an http(s) address")))
+    problem = _webhook_problem(url)
+    if problem:
+        result.failed.append(log(Delivered("chat", "chat", where, subject, len(data), f"${name} {problem}")))
         return result
+    secrets_ = [url, urllib.parse.urlsplit(url).path, urllib.parse.urlsplit(url).query]
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json; charset=utf-8"}, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=delivery.chat.timeout) as response:  # noqa: S310 - http(s) checked above
+        with NO_REDIRECTS.open(request, timeout=delivery.chat.timeout) as response:  # noqa: S310 - http(s) checked above
             response.read()
         result.sent.append(log(Delivered("chat", "chat", where, subject, len(data))))
     except urllib.error.HTTPError as err:
-        result.failed.append(log(Delivered("chat", "chat", where, subject, len(data), f"the webhook answered HTTP {err.code} {err.reason}")))
-    except (urllib.error.URLError, OSError) as err:
+        moved = " (a redirect: the payload was not re-sent; give the webhook's final address)" if 300 <= err.code < 400 else ""
+        words = scrub(f"the webhook answered HTTP {err.code} {_words(err.reason)}{moved}", secrets_)
+        result.failed.append(log(Delivered("chat", "chat", where, subject, len(data), words)))
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as err:
         reason = getattr(err, "reason", err)
-        words = "it did not answer in time" if isinstance(reason, (socket.timeout, TimeoutError)) else scrub(str(reason), [url])
+        words = ("it did not answer in time" if isinstance(reason, (socket.timeout, TimeoutError))
+                 else scrub(f"{type(reason).__name__}: {_words(reason)}" if isinstance(err, http.client.HTTPException) else _words(reason), secrets_))
         result.failed.append(log(Delivered("chat", "chat", where, subject, len(data), f"could not post: {words}")))
     return result
+
+
+def _webhook_problem(url: str) -> str:
+    """Why ``url`` cannot be a webhook's address (said without showing it), or ""."""
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in url):
+        return "holds spaces, control or non-ASCII characters; a webhook address is plain ASCII"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return "does not hold a well-formed address"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "does not hold an http(s) address"
+    return ""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: urllib would follow it as a GET without the payload."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
 
 
 class DeliveryLog:
@@ -694,21 +764,51 @@ class DeliveryLog:
     def __init__(self, out_dir: Path, echo: Any = None) -> None:
         self.path = Path(out_dir) / LOG_NAME
         self.echo = echo
+        self.problem = ""
 
     def __call__(self, item: Delivered) -> Delivered:
         when = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
         line = (f"{when} {item.channel} {'FAILED' if item.error else 'sent'} to {item.to}: {json.dumps(item.subject, ensure_ascii=False)} "
-                f"({item.size:,} bytes)" + (f"; {item.error}" if item.error else ""))
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+                f"({item.size:,} bytes)" + (f"; {_words(item.error)}" if item.error else ""))
+        if not self.problem:
+            try:
+                # Never through a link: the log is the playbook's own file in the reports folder.
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+                with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+            except OSError as err:
+                # A log that cannot be written must not stop the messages still to go.
+                self.problem = f"{self.path} could not be written ({err.strerror or err}); the messages are said here only"
+                if self.echo:
+                    self.echo(self.problem, True)
         if self.echo:
             self.echo(line, bool(item.error))
         return item
 
 
-def print_attachments(out_dir: Path, messages: list[Message], manifest: dict[str, Any]) -> tuple[list[Message], list[str]]:
-    """Print the PDFs the messages attach that are missing or older than their report; a PDF
-    that cannot be printed is left off its message (and said), the message still goes."""
+def _attachable(pdf: Path) -> str:
+    """Why ``pdf`` may not go out as a report's PDF, or "": only a plain file the playbook
+    printed, no older than its report, is ever attached (never a link, a file of someone else's,
+    or a PDF left from an earlier run that this one could not print again)."""
+    from playbook.pdf import written_by_playbook
+
+    html_path = pdf.with_suffix(".html")
+    if pdf.is_symlink() or (pdf.exists() and not pdf.is_file()):
+        return "is not a plain file"
+    if not pdf.exists():
+        return "was not printed"
+    if not written_by_playbook(pdf):
+        return "is a file the playbook did not print"
+    if html_path.is_file() and pdf.stat().st_mtime < html_path.stat().st_mtime:
+        return "is older than its report (it could not be printed again)"
+    return ""
+
+
+def print_attachments(out_dir: Path, messages: list[Message], manifest: dict[str, Any],
+                      print_missing: bool = True) -> tuple[list[Message], list[str]]:
+    """Print the PDFs the messages attach that are missing or older than their report (unless
+    ``print_missing`` is off: the run just tried); a PDF that is not fit to send
+    (:func:`_attachable`) is left off its message and said, the message still goes."""
     from dataclasses import replace
 
     from playbook.pdf import PdfError, print_reports, report_jobs
@@ -716,37 +816,75 @@ def print_attachments(out_dir: Path, messages: list[Message], manifest: dict[str
     wanted = sorted({p for m in messages for p in m.attachments})
     if not wanted:
         return messages, []
-    reports = manifest.get("reports", {})
-    keys = [k for k, e in reports.items() if e.get("html") and (Path(out_dir) / e["html"]).with_suffix(".pdf") in wanted]
     problems: list[str] = []
-    try:
-        failures = print_reports(report_jobs(out_dir, reports, keys))
-        problems += [f"PDF {path.relative_to(out_dir)}: {why}" for path, why in failures.items()]
-    except PdfError as err:
-        problems.append(f"no PDF could be printed: {err}")
-    kept = [replace(m, attachments=tuple(p for p in m.attachments if p.is_file())) for m in messages]
+    if print_missing:
+        reports = manifest.get("reports", {})
+        keys = [k for k, e in reports.items() if e.get("html") and (Path(out_dir) / e["html"]).with_suffix(".pdf") in wanted]
+        try:
+            print_reports(report_jobs(out_dir, reports, keys))
+        except PdfError as err:
+            problems.append(f"no PDF could be printed: {err}")
+    unfit = {p: why for p in wanted if (why := _attachable(p))}
+    problems += [f"PDF {p.relative_to(out_dir)} {why}; left off its message" for p, why in unfit.items()]
+    kept = [replace(m, attachments=tuple(p for p in m.attachments if p not in unfit)) for m in messages]
     return kept, problems
 
 
+def _check_manifest(manifest: dict[str, Any], path: Path) -> None:
+    """Refuse a manifest that a run of this playbook did not write (edited, damaged, or another
+    program's), before any message is composed from it."""
+    def bad(where: str, what: str) -> DeliveryError:
+        return DeliveryError(f"{path}: {where}: {what}; it is not a manifest a `playbook run` wrote (edited or damaged?): "
+                             "run `playbook run` again")
+
+    for key, entry in manifest.get("reports", {}).items():
+        if not isinstance(entry, dict):
+            raise bad(f"reports[{key!r}]", "not an object")
+        for field_name in ("team", "area", "status"):
+            if not isinstance(entry.get(field_name), str):
+                raise bad(f"reports[{key!r}].{field_name}", "missing or not text")
+        result = entry.get("result")
+        if result is None:
+            continue
+        if not isinstance(result, dict) or not isinstance(result.get("actions", []), list):
+            raise bad(f"reports[{key!r}].result", "not a recorded result")
+        for i, action in enumerate(result.get("actions", [])):
+            if not isinstance(action, dict) or not all(isinstance(action.get(k), str) for k in ("rule", "subject", "severity", "text")):
+                raise bad(f"reports[{key!r}].result.actions[{i}]", "an action without rule, subject, severity and text")
+    if manifest.get("as_of") is not None:
+        try:
+            datetime.fromisoformat(str(manifest["as_of"]))
+        except ValueError:
+            raise bad("as_of", f"not a date ({manifest['as_of']!r})") from None
+
+
 def deliver(out_dir: Path, params_dir: Path, *, only_if_actions: bool = False, run_problems: Iterable[str] = (),
-            echo: Any = None, dry_run: bool = False) -> Outcome:
+            echo: Any = None, dry_run: bool = False, print_pdfs: bool = True) -> Outcome:
     """Compose every message params ask for from the last run in ``out_dir`` and send it.
 
+    Delivery reads the reports folder and writes into it only its own log and, for attachments,
+    the PDFs that are missing or older than their report; no report is ever changed. It holds
+    the folder's run lock while it prints and sends, so two deliveries never send twice at once.
+
     Args:
-        out_dir: the reports folder (its manifest.json, history and reports are read, never changed).
-        params_dir: the params folder (recipients, server, webhook).
+        out_dir: the reports folder.
+        params_dir: the params folder: run-wide settings from defaults.yaml alone; recipients
+            from each team's file (a team whose file is broken is skipped and said).
         only_if_actions: send nothing to an audience with nothing that needs action (a failure
             summary is always sent).
         run_problems: problems of the run the failure summary should name besides failed
             reports (PDFs that could not be printed).
         echo: called with (line, is_error) for each message, as it is logged.
         dry_run: compose and say what would be sent, without sending or logging.
+        print_pdfs: print attachments that are missing or stale (off when the run just tried).
 
     Raises:
-        DeliveryError: there is no run to deliver, or a secret's variable is not set.
-        ParamsError: the params are invalid.
+        DeliveryError: there is no run to deliver, its manifest is damaged, or a secret's
+            variable is not set.
+        ParamsError: defaults.yaml's delivery settings are invalid.
+        RunError: another run or delivery holds the reports folder.
     """
-    from playbook.config import list_teams, load_params, load_snoozes
+    from playbook.config import list_teams, load_delivery, load_params, load_snoozes
     from playbook.history import history_path, read_or_warn
     from playbook.render import manifest_board, read_manifest
 
@@ -755,22 +893,30 @@ def deliver(out_dir: Path, params_dir: Path, *, only_if_actions: bool = False, r
     reports = manifest.get("reports", {})
     if not reports:
         raise DeliveryError(f"nothing to deliver: {out_dir / 'manifest.json'} is missing or lists no report; run `playbook run` first")
+    _check_manifest(manifest, out_dir / "manifest.json")
+    delivery = load_delivery(params_dir)
     known = set(list_teams(params_dir))
     result = Outcome()
     team_params = {}
     for team in sorted({e["team"] for e in reports.values()}):
-        if team in known:
-            team_params[team] = load_params(params_dir, team)
-        else:
+        if team not in known:
             result.skipped.append(f"{team}: in {out_dir} but no longer in {params_dir / 'teams'}; nothing is sent for it")
-    if not team_params:
-        raise DeliveryError(f"none of the teams in {out_dir / 'manifest.json'} has a params file in {params_dir / 'teams'}")
-    delivery = next(iter(team_params.values())).delivery
+            continue
+        try:
+            team_params[team] = load_params(params_dir, team)
+        except PlaybookError as err:
+            # One team's mistake keeps only that team's messages back, and is told.
+            result.problems.append(f"{team}'s params could not be read, so nothing was sent for it: {err}")
     warnings: list[str] = []
     history = read_or_warn(history_path(out_dir), warnings) if history_path(out_dir).exists() else None
+    result.skipped += warnings
     snoozes = load_snoozes(params_dir)
-    board = manifest_board(manifest, history, snoozes)
-    messages = compose(out_dir, params_dir, manifest, board, delivery, team_params, run_problems, snoozes)
+    try:
+        board = manifest_board(manifest, history, snoozes)
+        messages = compose(out_dir, params_dir, manifest, board, delivery, team_params, [*run_problems, *result.problems], snoozes)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise DeliveryError(f"{out_dir / 'manifest.json'} could not be read as a run's record ({type(err).__name__}: {err}); "
+                            "run `playbook run` again") from None
     for team, params in team_params.items():
         entry = reports.get(f"{team}/communication") or {}
         if params.delivery.digests and entry.get("status") == "rendered" and not entry.get("digests"):
@@ -786,7 +932,7 @@ def deliver(out_dir: Path, params_dir: Path, *, only_if_actions: bool = False, r
     if messages and not delivery.email.host:
         result.skipped.append(f"{len(messages)} e-mail(s) composed but not sent: params delivery.email.host names no SMTP server")
         messages = []
-    chat = delivery.chat.webhook_env and not (only_if_actions and not board["open"] and not failed_reports)
+    chat = bool(delivery.chat.webhook_env) and not (only_if_actions and not board["open"] and not failed_reports and not result.problems)
     if delivery.chat.webhook_env and not chat:
         result.skipped.append("chat: nothing needs action, not posted (--only-if-actions)")
     if dry_run:
@@ -802,20 +948,22 @@ def deliver(out_dir: Path, params_dir: Path, *, only_if_actions: bool = False, r
         _secret(delivery.email.password_env, "email.password_env")
     if chat:
         _secret(delivery.chat.webhook_env, "chat.webhook_env")
-    if messages and delivery.email.attach_pdf:
-        from playbook.runner.run import output_lock
+    from playbook.runner.run import output_lock
 
-        with output_lock(out_dir):
-            messages, problems = print_attachments(out_dir, messages, manifest)
-        result.skipped += problems
-    log = DeliveryLog(out_dir, echo)
-    sent = send_emails(messages, delivery, log)
-    result.sent += sent.sent
-    result.failed += sent.failed
-    if chat:
-        posted = post_chat(chat_payload(manifest, board, delivery.reports_url, delivery.top_actions), delivery, log)
-        result.sent += posted.sent
-        result.failed += posted.failed
+    with output_lock(out_dir):
+        if messages and delivery.email.attach_pdf:
+            messages, problems = print_attachments(out_dir, messages, manifest, print_pdfs)
+            result.problems += problems
+        log = DeliveryLog(out_dir, echo)
+        sent = send_emails(messages, delivery, log)
+        result.sent += sent.sent
+        result.failed += sent.failed
+        if chat:
+            posted = post_chat(chat_payload(manifest, board, delivery.reports_url, delivery.top_actions), delivery, log)
+            result.sent += posted.sent
+            result.failed += posted.failed
+        if log.problem:
+            result.problems.append(log.problem)
     return result
 
 
@@ -826,12 +974,9 @@ def deliver_failure(params_dir: Path, out_dir: Path, reason: str, echo: Any = No
     Raises:
         DeliveryError, ParamsError: the params cannot say where to send it.
     """
-    from playbook.config import list_teams, load_params
+    from playbook.config import load_delivery
 
-    teams = list_teams(params_dir)
-    if not teams:
-        raise DeliveryError(f"no team in {Path(params_dir) / 'teams'}: no params say where to send the failure")
-    delivery = load_params(params_dir, teams[0]).delivery
+    delivery = load_delivery(params_dir)
     result = Outcome()
     if not delivery.failures or not delivery.email.host:
         result.skipped.append("the run failed, and params name no failures address or no SMTP server to tell")

@@ -22,6 +22,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -81,6 +82,7 @@ class Browser:
         self.executable = executable or find_chromium()
         self.timeout = timeout
         self._next_id = 0
+        self.alive = True  # False once Chromium stopped answering: the pages left are not tried
         self._buffer = b""
         self._events: list[dict[str, Any]] = []
 
@@ -112,8 +114,9 @@ class Browser:
             # close_fds=False: the two descriptors _wire places must survive into Chromium (pass_fds
             # cannot name them, as they are placed only in the child). Python opens every other
             # descriptor non-inheritable (PEP 446), so nothing else leaks into the browser.
+            # Its own session: Chromium's helper processes are stopped with it, whatever happens.
             self._process = subprocess.Popen(args, preexec_fn=_wire, close_fds=False, stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         except OSError as err:
             self._close_fds(to_browser_r, from_browser_w, self._to_browser, self._from_browser)
             self._profile.cleanup()
@@ -122,15 +125,20 @@ class Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.alive:
+            try:
+                self._send("Browser.close")
+            except (PdfError, OSError):
+                pass
         try:
-            self._send("Browser.close")
-        except (PdfError, OSError):
+            self._process.wait(timeout=10 if self.alive else 1)
+        except subprocess.TimeoutExpired:
             pass
         try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except OSError:
+            pass  # already gone, helpers and all
+        self._process.wait()
         if self._process.stderr:
             self._process.stderr.close()
         self._close_fds(self._to_browser, self._from_browser)
@@ -149,7 +157,11 @@ class Browser:
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:
+            self.alive = False
+            raise PdfError(f"Chromium stopped unexpectedly{self._stderr_tail()}") from None
         return self._next_id
 
     def _messages(self, deadline: float) -> Iterator[dict[str, Any]]:
@@ -159,12 +171,14 @@ class Browser:
                 yield json.loads(raw)
             left = deadline - time.monotonic()
             if left <= 0:
+                self.alive = False
                 raise PdfError(f"Chromium did not answer within {self.timeout:g} s")
             ready, _, _ = select.select([self._from_browser], [], [], left)
             if not ready:
                 continue
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
+                self.alive = False
                 raise PdfError(f"Chromium stopped unexpectedly{self._stderr_tail()}")
             self._buffer += chunk
 
@@ -211,7 +225,8 @@ class Browser:
             }
             data = self.call("Page.printToPDF", options, session=session)["data"]
         finally:
-            self.call("Target.closeTarget", {"targetId": target})
+            if self.alive:  # a browser that stopped answering is not waited for again
+                self.call("Target.closeTarget", {"targetId": target})
         return base64.b64decode(data)
 
 
@@ -274,7 +289,9 @@ def print_reports(jobs: list[PrintJob], *, executable: str | None = None, timeou
     problems: dict[Path, str] = {}
     with Browser(executable, timeout) as browser:
         for job in jobs:
-            if not written_by_playbook(job.pdf):
+            if not browser.alive:
+                problems[job.pdf] = f"{job.html.name}: not printed, Chromium stopped answering on an earlier page of this run"
+            elif not written_by_playbook(job.pdf) or job.pdf.is_symlink():
                 problems[job.pdf] = f"{job.pdf} is a file the playbook did not print; it was left as it is"
             else:
                 try:

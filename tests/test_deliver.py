@@ -497,6 +497,11 @@ def test_webhook_gets_every_headline_and_the_top_actions_linked_under_reports_ur
     assert sections.index(next(s for s in sections if s.startswith("*All teams*"))) < min(
         sections.index(s) for s in sections if s.startswith("*") and not s.startswith(("*Most urgent*", "*All teams*")))
     actions = "\n".join(s for s in sections if re.search(r"^\d+\. \*", s, re.M))
+    # Slack's size limits may cut the list short; what is listed is the board's first rows, and
+    # the rest are counted.
+    listed = len(re.findall(r"^\d+\. \*", actions, re.M))
+    assert listed >= min(len(rows), top)
+    rows = rows[:listed]
     at = 0
     for i, row in enumerate(rows, 1):
         line = f"{i}. *{row['severity'].upper()}* {mrkdwn(row['team_name'])} · <{REPORTS_URL}{row['html']}|{mrkdwn(AREAS[row['area']].title)}>: {mrkdwn(row['text'])}"
@@ -771,3 +776,91 @@ def test_tls_server_is_reached_with_its_ca_and_refused_without(security, tmp_pat
         assert bad.returncode == 1, bad.stdout + bad.stderr
         assert "TLS failed" in bad.stderr and "CERTIFICATE_VERIFY_FAILED" in bad.stderr
         assert len(inbox.received) == 1
+
+
+# --- what a hostile setup cannot make delivery do -----------------------------------------------
+
+class PickyInbox(Inbox):
+    """An inbox whose server refuses one recipient (550), as a real one refuses an unknown address."""
+
+    def __init__(self, refuse: str) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if address == self.refuse:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_only_the_playbook_s_own_fresh_pdfs_are_attached(tmp_path, printed_reports, sample_workspace):
+    """A link at a report's PDF path (to a private file) and a PDF the playbook did not print are
+    never attached: the message goes without them, both are named, and the exit status is 1."""
+    out = tmp_path / "reports"
+    shutil.copytree(printed_reports, out)
+    secret = tmp_path / "id_key"
+    secret.write_text("-----BEGIN PRIVATE KEY----- not for e-mail")
+    (out / "mobile" / "feedback.pdf").unlink()
+    (out / "mobile" / "feedback.pdf").symlink_to(secret)
+    theirs = out / "mobile" / "tools.pdf"
+    theirs.write_bytes(b"%PDF-1.4\n% someone's own notes\n%%EOF\n")
+    with Inbox() as inbox:
+        params = delivery_params(tmp_path, sample_workspace, {"email": smtp(inbox.port, attach_pdf=True)},
+                                 {"mobile": {"team": [ADDRESSES["team mobile"]]}})
+        result = playbook_cli("deliver", "--params", str(params), "--out", str(out))
+    assert result.returncode == 1, result.stdout + result.stderr
+    (mail,) = inbox.received
+    attached = set(mail.pdfs())
+    assert attached and "mobile-feedback.pdf" not in attached and "mobile-tools.pdf" not in attached
+    assert b"PRIVATE KEY" not in mail.raw and b"someone's own notes" not in mail.raw
+    assert "mobile/feedback.pdf is not a plain file" in result.stderr and "mobile/tools.pdf is a file the playbook did not print" in result.stderr
+    assert theirs.read_bytes().startswith(b"%PDF-1.4\n% someone's") and (out / "mobile" / "feedback.pdf").is_symlink()
+
+
+def test_a_broken_team_file_keeps_back_only_that_team(tmp_path, printed_reports, sample_workspace):
+    """One team's params that cannot be read stop only that team's messages: the ops lead and the
+    other team still hear, and the failures address is told which file and why (exit 1)."""
+    out = tmp_path / "reports"
+    shutil.copytree(printed_reports, out)
+    with Inbox() as inbox:
+        params = delivery_params(tmp_path, sample_workspace,
+                                 {"email": smtp(inbox.port), "ops_lead": [ADDRESSES["ops lead"]], "failures": [ADDRESSES["failures"]]},
+                                 {"mobile": {"team": [ADDRESSES["team mobile"]]}, "platform": {"team": [ADDRESSES["team platform"]]}})
+        broken = params / "teams" / "platform.yaml"
+        broken.write_text(broken.read_text() + "feedback:\n  drop_alert: lots\n")
+        result = playbook_cli("deliver", "--params", str(params), "--out", str(out))
+    assert result.returncode == 1, result.stdout + result.stderr
+    got = sorted(r for m in inbox.received for r in m.rcpt_tos)
+    assert got == sorted([ADDRESSES["team mobile"], ADDRESSES["ops lead"], ADDRESSES["failures"]])
+    failure = inbox.to(ADDRESSES["failures"])[0]
+    assert "platform's params could not be read" in failure.text and "platform.yaml" in failure.text and "drop_alert" in failure.text
+
+
+def test_a_malformed_webhook_address_is_refused_without_showing_it(tmp_path, printed_reports, sample_workspace, monkeypatch):
+    """A webhook variable holding a space or a bad port is said to be malformed, by its name only."""
+    out = tmp_path / "reports"
+    shutil.copytree(printed_reports, out)
+    params = delivery_params(tmp_path, sample_workspace, {"chat": {"webhook_env": "PB_TEST_WEBHOOK"}}, {})
+    for url in ("http://127.0.0.1:9/hook/T0/B0/SECRET PART", "http://127.0.0.1:notaport/hook/SECRETPART"):
+        monkeypatch.setenv("PB_TEST_WEBHOOK", url)
+        result = playbook_cli("deliver", "--params", str(params), "--out", str(out))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "$PB_TEST_WEBHOOK" in result.stderr and "Traceback" not in result.stderr
+        assert "SECRET" not in result.stdout + result.stderr + (out / "delivery.log").read_text()
+
+
+def test_a_refused_recipient_is_a_failure_and_the_others_still_get_it(tmp_path, printed_reports, sample_workspace):
+    """The server refuses one of a message's two addresses: the other receives it, the refused one
+    is logged as FAILED with the server's words, and the exit status is 1."""
+    out = tmp_path / "reports"
+    shutil.copytree(printed_reports, out)
+    with PickyInbox(refuse="typo@exampel.com") as inbox:
+        params = delivery_params(tmp_path, sample_workspace, {"email": smtp(inbox.port)},
+                                 {"mobile": {"team": [ADDRESSES["team mobile"], "typo@exampel.com"]}})
+        result = playbook_cli("deliver", "--params", str(params), "--out", str(out))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert [m.rcpt_tos for m in inbox.received] == [(ADDRESSES["team mobile"],)]
+    lines = log_lines(out)
+    assert any(" sent to mobile-team@example.com:" in line for line in lines)
+    assert any("FAILED to typo@exampel.com" in line and "550" in line for line in lines), lines
