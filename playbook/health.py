@@ -32,7 +32,7 @@ Definitions (DESIGN.md section 5, "escalations"; anchors: Pendo and PostHog prod
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Sequence
 
@@ -53,6 +53,9 @@ class Events:
 
     con: duckdb.DuckDBPyConnection
     relation: duckdb.DuckDBPyRelation
+    # Small results every report needs more than once and only a pass over the whole history
+    # gives (each account's first event): computed once per Events (see :func:`first_seen`).
+    _kept: dict[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Events:
@@ -342,20 +345,33 @@ def core_breadth(events: Events, features: pd.DataFrame, period: Period) -> pd.D
     return table.assign(breadth=table["core_used"] / table["core_total"])[columns]
 
 
+def first_seen(events: Events) -> pd.DataFrame:
+    """Each account's first event (``account_id``, ``first_ts``), over the events' whole history.
+
+    The one metric input that needs every event ever logged (the others read a window the scan
+    can skip to), so it is read once per :class:`Events` and kept: retention's cohorts and the
+    lifecycle's *new* accounts both start from it.
+    """
+    if "first_seen" not in events._kept:
+        events._kept["first_seen"] = events.query("SELECT account_id, min(ts) AS first_ts FROM ev GROUP BY account_id")
+    return events._kept["first_seen"]
+
+
 def retention(events: Events, end: date, cohorts: int = 12, weeks: int = 8) -> pd.DataFrame:
     """Weekly cohorts by first event: for each cohort and week offset N (0..weeks), accounts active and their share.
 
     Cohorts are the ``cohorts`` weeks ending with the week holding ``end``; an offset appears only
-    once its week is complete on ``end``.
+    once its week is complete on ``end``. A cohort's accounts are active from their first week
+    on, so only the weeks from the first cohort to ``end`` are read.
     """
     last_week = end - timedelta(days=end.weekday())
     first_cohort = last_week - timedelta(weeks=cohorts - 1)
     sql = """
         WITH firsts AS (
-            SELECT account_id, date_trunc('week', min(ts)) AS cohort FROM ev GROUP BY account_id
+            SELECT account_id, date_trunc('week', first_ts) AS cohort FROM first_seen
         ),
         weeks AS (
-            SELECT DISTINCT account_id, date_trunc('week', ts) AS week FROM ev WHERE ts < $stop
+            SELECT DISTINCT account_id, date_trunc('week', ts) AS week FROM ev WHERE ts >= $first_cohort AND ts < $stop
         ),
         sized AS (
             SELECT cohort, count(*) AS size FROM firsts
@@ -378,8 +394,8 @@ def retention(events: Events, end: date, cohorts: int = 12, weeks: int = 8) -> p
     """
     day = lambda d: datetime.combine(d, time())  # noqa: E731
     table = events.query(
-        sql, stop=day(end + timedelta(days=1)), first_cohort=day(first_cohort), last_week=day(last_week), end=day(end),
-        offsets=int(weeks) + 1,
+        sql, tables={"first_seen": first_seen(events)}, stop=day(end + timedelta(days=1)), first_cohort=day(first_cohort),
+        last_week=day(last_week), end=day(end), offsets=int(weeks) + 1,
     )
     return table.assign(cohort=pd.to_datetime(table["cohort"]), share=table["retained"] / table["size"])
 
@@ -444,7 +460,7 @@ def lifecycle(events: Events, end: date, days: int = 7, buckets: int = 12) -> pd
                    CAST(floor(datediff('day', $first, CAST(ts AS DATE)) / $days) AS INTEGER) AS b
             FROM ev WHERE ts < $final AND ts >= $first - to_days(CAST($days AS INTEGER))
         ),
-        firsts AS (SELECT account_id, min(ts) AS first_ts FROM ev GROUP BY account_id),
+        firsts AS (SELECT account_id, first_ts FROM first_seen),
         spans AS (SELECT CAST(b AS INTEGER) AS b FROM range(0, $buckets) t(b)),
         now_active AS (
             SELECT s.b, a.account_id FROM spans s JOIN acts a ON a.b = s.b
@@ -470,7 +486,8 @@ def lifecycle(events: Events, end: date, days: int = 7, buckets: int = 12) -> pd
         GROUP BY s.b ORDER BY s.b
     """
     table = events.query(
-        sql, first=datetime.combine(first, time()), final=datetime.combine(final, time()), days=int(days), buckets=int(buckets)
+        sql, tables={"first_seen": first_seen(events)}, first=datetime.combine(first, time()),
+        final=datetime.combine(final, time()), days=int(days), buckets=int(buckets),
     )
     table.insert(0, "start", [pd.Timestamp(first) + pd.Timedelta(days=days * int(b)) for b in table.pop("b")])
     gained = table["new"] + table["resurrecting"]
