@@ -468,6 +468,28 @@ def _print_series(series) -> None:
         click.echo("")
 
 
+def _sample_progress(events: int):
+    """A progress bar for ``playbook sample`` and the callback that moves it: on a terminal, and
+    only when the events are written in blocks (the default sample takes seconds); otherwise a
+    bar that shows nothing and no callback, so generate() stays quiet."""
+    from tqdm import tqdm
+
+    from playbook.sample import EVENT_CHUNK
+
+    if events <= EVENT_CHUNK or not sys.stderr.isatty():
+        return tqdm(disable=True), None
+    bar = tqdm(unit="step", desc="Writing events", file=sys.stderr)
+
+    def on_step(done: int, total: int) -> None:
+        blocks = total - 1  # and the last step: sorting every block's events into one file, the longest
+        bar.total = total
+        bar.set_postfix_str(f"{min(done, blocks)} of {blocks} blocks drawn" + (", sorting them by time" if done == blocks else ""),
+                            refresh=False)
+        bar.update(done - bar.n)
+
+    return bar, on_step
+
+
 @main.command()
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder to write (default: the workspace named in params).")
@@ -514,7 +536,10 @@ def sample(out_dir: Path | None, params_dir: Path, seed: int, as_of: str | None,
             from playbook.warehouse_load import copy_workspace
 
             with tempfile.TemporaryDirectory(prefix="playbook-sample-") as folder:
-                generate(Path(folder), seed=seed, as_of=day, accounts=accounts, responses=responses, feedback=feedback_rows, events=events)
+                bar, on_step = _sample_progress(events)
+                with bar:
+                    generate(Path(folder), seed=seed, as_of=day, accounts=accounts, responses=responses, feedback=feedback_rows,
+                             events=events, progress=on_step)
                 counts = copy_workspace(folder, to_url, schema, replace)
             from playbook.warehouse import Target
 
@@ -529,7 +554,10 @@ def sample(out_dir: Path | None, params_dir: Path, seed: int, as_of: str | None,
         if if_missing:
             _ensure_sample(out_dir, seed, day)
             return
-        counts = generate(out_dir, seed=seed, as_of=day, accounts=accounts, responses=responses, feedback=feedback_rows, events=events)
+        bar, on_step = _sample_progress(events)
+        with bar:
+            counts = generate(out_dir, seed=seed, as_of=day, accounts=accounts, responses=responses, feedback=feedback_rows,
+                              events=events, progress=on_step)
         click.echo(f"Wrote {out_dir} (seed {seed}, as of {day}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     except PlaybookError as err:
         _fail(err)

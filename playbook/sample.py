@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ import pandas as pd
 from playbook.config import DEFAULT_SLA as _PARAM_SLA
 from playbook.errors import PlaybookError
 from playbook.exports import iso_text
-from playbook.render import replacing, write_atomic
+from playbook.render import replacing, tmp_prefix, write_atomic
 
 TEAM_PRODUCTS: dict[str, tuple[str, ...]] = {
     "analytics": ("insights", "dashboards"),
@@ -142,7 +143,9 @@ class Planted:
     # date excluded), exposed at their first event there, split 50/50. Its effects are planted by
     # labelling existing event rows (events.event) in each treatment unit's metric window, so no
     # health figure moves; every mobile-app row carries one of these kinds at the base rates in
-    # event_rates over all 180 days, so no (product, event) series steps when it starts.
+    # event_rates over all 180 days, so no (product, event) series steps when it starts (a sample
+    # written in blocks, with more events per visit day, names the binary metrics' kinds more
+    # rarely: see _event_rates).
     guarded: str = "EXP-MOB-7"
     guarded_name: str = "Quick actions bar"
     guarded_team: str = "mobile"
@@ -599,15 +602,46 @@ def make_features(as_of: date) -> pd.DataFrame:
     )
 
 
-def make_events(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, target: int) -> pd.DataFrame:
-    """About ``target`` product-usage events over the last 180 days, with the planted health effects.
+# Above this many events a sample is drawn and written in blocks of visitor rows (issue 23), each
+# block's events in memory alone; at or below it, in one piece, exactly as before blocks existed.
+# It is at most 2,250,000 so that every single-piece sample keeps today's visitors (see
+# _visitor_scale: its scale rounds to 1 up to there).
+EVENT_CHUNK = 2_000_000
+# The DuckDB memory cap for the final sort of the blocks' events into one file.
+MERGE_MEMORY = "1GB"
 
-    Each account uses some products; each of its visitors comes back on a day with a chance of
-    their own. A tracking change on one growth product logs only part of its visits from a fixed
-    day (:attr:`Planted.level_shift_product`), a step in its daily volume; new
-    analytics accounts signed up after the planted release often stop after their first week; one
-    mobile core feature is used by few accounts.
+
+def _visitor_scale(target: int) -> int:
+    """How many times the default visitors each account has in a sample of ``target`` events.
+
+    Real products with 100M events a quarter have far more visitors than the default sample's
+    (issue 23 cites some 200,000): the visitors grow with the square root of the events (ten
+    times the default's at 100M), so the events per visitor-day grow with its square root too;
+    rounded, at least 1 (the default and smaller samples keep their visitors).
     """
+    return max(1, round(math.sqrt(target / 1_000_000)))
+
+
+@dataclass(frozen=True)
+class _EventRows:
+    """The (account, visitor, product) rows events are drawn for, one entry per row, and what
+    each row's events need: the days it may be seen and its chance of a visit on one of them."""
+
+    start: pd.Timestamp  # the first day of the events
+    account_ids: np.ndarray  # per account
+    acc: np.ndarray  # per row: the account's position
+    vis: np.ndarray  # the visitor's number within the account
+    prod: np.ndarray  # the product's position in PRODUCT_UPTAKE
+    rate: np.ndarray  # the chance of a visit on a day the row is alive
+    first: np.ndarray  # the first day (from start) the row may be seen
+    end: np.ndarray  # the last day the row may be seen
+
+
+def _plan_event_rows(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, scale: int) -> _EventRows:
+    """Who uses what: each account's visitors (``scale`` times the default) and products, each
+    visitor's chance of coming back on a day, and the days each may be seen (the planted
+    retention drop: new analytics accounts after the planted release often leave after their
+    first week)."""
     start = pd.Timestamp(as_of) - pd.Timedelta(days=EVENT_DAYS - 1)
     products = list(PRODUCT_UPTAKE)
     n_acc = len(accounts)
@@ -615,7 +649,7 @@ def make_events(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, t
     churned = pd.to_datetime(accounts["churned_at"]).dt.tz_localize(None)
     first_day = ((created.dt.normalize() - start).dt.days.clip(lower=0)).to_numpy()
     last_day = ((churned.dt.normalize() - start).dt.days.fillna(EVENT_DAYS - 1).clip(upper=EVENT_DAYS - 1)).to_numpy().astype(int)
-    visitors = np.select(
+    visitors = scale * np.select(
         [accounts["segment"] == "enterprise", accounts["segment"] == "mid-market"],
         [rng.integers(8, 21, n_acc), rng.integers(3, 9, n_acc)],
         rng.integers(1, 4, n_acc),
@@ -626,64 +660,123 @@ def make_events(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, t
     release_day = EVENT_DAYS - 1 - PLANTED.retention_release_days_ago
     is_new = created >= start
     leaves = np.where(first_day >= release_day, rng.random(n_acc) < 0.6, rng.random(n_acc) < 0.1) & is_new.to_numpy()
-    rows_acc, rows_vis, rows_prod = [], [], []
-    for a in range(n_acc):
-        for p in np.flatnonzero(uses[a]):
-            for v in range(visitors[a]):
-                if rng.random() < 0.75:
-                    rows_acc.append(a), rows_vis.append(v), rows_prod.append(p)
-    acc, vis, prod = np.array(rows_acc), np.array(rows_vis), np.array(rows_prod)
+    # Three quarters of each account's visitors use each of its products: one draw per (account,
+    # product, visitor) in that order (as many draws, in the same order, as one at a time).
+    acc_of, prod_of = np.nonzero(uses)
+    many = visitors[acc_of]
+    acc, prod = np.repeat(acc_of, many), np.repeat(prod_of, many)
+    vis = np.arange(len(acc)) - np.repeat(np.cumsum(many) - many, many)
+    kept = rng.random(len(acc)) < 0.75
+    acc, vis, prod = acc[kept], vis[kept], prod[kept]
     rate = rng.beta(2, 9, len(acc))
-    days = np.arange(EVENT_DAYS)
     team_of = np.array([PRODUCT_TEAM[p] for p in products])
     end = last_day[acc].copy()
     # Leaving accounts are not seen after the (Monday-to-Sunday) week they started in.
     first_week_end = first_day + 6 - (start + pd.to_timedelta(first_day, unit="D")).day_of_week.to_numpy()
     gone = (team_of[prod] == PLANTED.retention_team) & leaves[acc]
     end[gone] = np.minimum(end[gone], first_week_end[acc][gone])
-    chance = np.repeat(rate[:, None], EVENT_DAYS, axis=1)
-    # The planted tracking change: from its day on, the product logs only a share of its visits.
+    return _EventRows(start, accounts["account_id"].to_numpy(), acc, vis, prod, rate, first_day[acc], end)
+
+
+def _visit_chances(rows: _EventRows, part: slice) -> tuple[np.ndarray, np.ndarray]:
+    """For the rows in ``part``, each day's chance of a visit (rows x days) and whether the row
+    may be seen that day. The planted tracking change: from its day on, the level-shift product
+    logs only a share of its visits."""
+    days = np.arange(EVENT_DAYS)
+    chance = np.repeat(rows.rate[part, None], EVENT_DAYS, axis=1)
     shift_day = EVENT_DAYS - 1 - PLANTED.level_shift_days_ago
-    chance[np.ix_(np.array(products)[prod] == PLANTED.level_shift_product, days >= shift_day)] *= PLANTED.level_shift_kept
-    alive = (days[None, :] >= first_day[acc][:, None]) & (days[None, :] <= end[:, None])
+    shifted = np.array(list(PRODUCT_UPTAKE))[rows.prod[part]] == PLANTED.level_shift_product
+    chance[np.ix_(shifted, days >= shift_day)] *= PLANTED.level_shift_kept
+    alive = (days[None, :] >= rows.first[part][:, None]) & (days[None, :] <= rows.end[part][:, None])
+    return chance, alive
+
+
+def _feature_finders(rng: np.random.Generator, n_acc: int) -> tuple[np.ndarray, np.ndarray]:
+    """The accounts that ever find the planted low-adoption feature, and those that try the
+    planted slow launch in its first 30 days."""
+    return rng.random(n_acc) < 0.05, rng.random(n_acc) < 0.04
+
+
+def _draw_events(
+    rng: np.random.Generator,
+    as_of: date,
+    rows: _EventRows,
+    part: slice,
+    target: float,
+    visits: float | None = None,
+    finders: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """The events of the rows in ``part``, sorted by time: each row's visits, as many events on a
+    visit day as ``target`` spread over ``visits`` visit days (None: the visits drawn here), and
+    the features they used, with the planted low adoption and slow launch.
+
+    ``finders`` (:func:`_feature_finders`) None draws them here, after the events' draws: the
+    single-piece order, so that a sample of one block is drawn exactly as it always was.
+    """
+    products = list(PRODUCT_UPTAKE)
+    acc, prod = rows.acc[part], rows.prod[part]
+    chance, alive = _visit_chances(rows, part)
     active = (rng.random(chance.shape) < chance) & alive
+    del chance, alive
     row, day = np.nonzero(active)
-    per_day = max(target / max(len(row), 1), 0.05)
+    del active
+    per_day = max(target / max(len(row) if visits is None else visits, 1), 0.05)
     counts = np.maximum(rng.poisson(per_day, len(row)), 1 if per_day >= 1 else 0)
     row, day = np.repeat(row, counts), np.repeat(day, counts)
-    ts = start + pd.to_timedelta(day * 86400 + rng.integers(0, 86400, len(row)), unit="s")
-    event_prod = np.array(products)[prod[row]]
-    account_ids = accounts["account_id"].to_numpy()[acc[row]]
+    del counts
+    # Seconds from the first day's midnight: the events' times, kept as numbers until sorted.
+    second = day * 86400 + rng.integers(0, 86400, len(row))
+    del day
     features = make_features(as_of)
-    feature = np.full(len(row), None, dtype=object)
+    # Features by position in ``features`` (-1: none), named only once the events are sorted.
+    feature = np.full(len(row), -1, dtype=np.int16)
     with_feature = rng.random(len(row)) < 0.6
-    for product in products:
-        mine = features[features["product"] == product]
-        weights = np.where(mine["is_core"], 3.0, 1.0)
-        pick = (event_prod == product) & with_feature
-        feature[pick] = rng.choice(mine["feature_id"].to_numpy(), size=int(pick.sum()), p=weights / weights.sum())
-    released = dict(zip(features["feature_id"], pd.to_datetime(features["released_at"]).dt.tz_localize(None)))
-    feature_ts = pd.Series(feature).map(released)
-    feature[(feature_ts > pd.Series(ts)).to_numpy()] = None
+    event_prod = prod[row]
+    for p, product in enumerate(products):
+        mine = np.flatnonzero(features["product"].to_numpy() == product)
+        weights = np.where(features["is_core"].to_numpy()[mine], 3.0, 1.0)
+        pick = (event_prod == p) & with_feature
+        feature[pick] = rng.choice(mine, size=int(pick.sum()), p=weights / weights.sum())
+    del with_feature, event_prod
+    released = (pd.to_datetime(features["released_at"]).dt.tz_localize(None) - rows.start).dt.total_seconds().to_numpy()
+    used = feature >= 0
+    feature[used & (released[np.maximum(feature, 0)] > second)] = -1
+    ids = features["feature_id"].tolist()
+    finds, early = _feature_finders(rng, len(rows.account_ids)) if finders is None else finders
+    event_acc = acc[row]
     # Few accounts ever find the planted core feature.
-    finders = rng.random(n_acc) < 0.05
-    hidden = (feature == PLANTED.low_adoption_feature) & ~finders[acc[row]]
-    feature[hidden] = None
+    feature[(feature == ids.index(PLANTED.low_adoption_feature)) & ~finds[event_acc]] = -1
     # The planted slow launch: in its first 30 days only a few accounts try the new feature.
-    early = rng.random(n_acc) < 0.04
-    launch = released[PLANTED.slow_adoption_feature]
-    slow = (feature == PLANTED.slow_adoption_feature) & (pd.Series(ts) < launch + pd.Timedelta(days=30)).to_numpy() & ~early[acc[row]]
-    feature[slow] = None
-    frame = pd.DataFrame(
+    launch = ids.index(PLANTED.slow_adoption_feature)
+    feature[(feature == launch) & (second < released[launch] + 30 * 86400) & ~early[event_acc]] = -1
+    del event_acc
+    order = np.argsort(second, kind="stable")
+    row, second, feature = row[order], second[order], feature[order]
+    del order
+    visitor = np.array([f"U{a + 1:05d}-{v:02d}" for a, v in zip(acc, rows.vis[part])], dtype=object)
+    return pd.DataFrame(
         {
-            "ts": ts,
-            "visitor_id": [f"U{a + 1:05d}-{v:02d}" for a, v in zip(acc[row], vis[row])],
-            "account_id": account_ids,
-            "product": event_prod,
-            "feature_id": feature,
+            "ts": rows.start + pd.to_timedelta(second, unit="s"),
+            "visitor_id": visitor[row],
+            "account_id": rows.account_ids[acc[row]],
+            "product": np.array(products, dtype=object)[prod[row]],
+            "feature_id": np.array([*ids, None], dtype=object)[feature],
         }
     )
-    return frame.sort_values("ts", kind="stable", ignore_index=True)
+
+
+def make_events(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, target: int) -> pd.DataFrame:
+    """About ``target`` product-usage events over the last 180 days, with the planted health effects.
+
+    Each account uses some products; each of its visitors comes back on a day with a chance of
+    their own. A tracking change on one growth product logs only part of its visits from a fixed
+    day (:attr:`Planted.level_shift_product`), a step in its daily volume; new
+    analytics accounts signed up after the planted release often stop after their first week; one
+    mobile core feature is used by few accounts. All in memory: :func:`generate` draws a sample
+    above :data:`EVENT_CHUNK` events in blocks instead (:func:`_write_event_blocks`).
+    """
+    rows = _plan_event_rows(rng, as_of, accounts, _visitor_scale(target))
+    return _draw_events(rng, as_of, rows, slice(None), target)
 
 
 def make_escalations(rng: np.random.Generator, as_of: date, accounts: pd.DataFrame, n: int, sla: dict[str, tuple[float, float]]) -> pd.DataFrame:
@@ -1005,12 +1098,25 @@ def make_experiments(rng: np.random.Generator, as_of: date) -> tuple[pd.DataFram
     return frame, units
 
 
-def label_events(rng: np.random.Generator, events: pd.DataFrame) -> pd.DataFrame:
+def _event_rates(thin: float) -> tuple[tuple[str, float], ...]:
+    """The base rates of the event names in a sample with ``thin`` times the default sample's
+    events per visit day: the kinds of the binary metrics (goal, lower) ``thin`` times rarer, so
+    that the share of units with one in a window stays about the default's (at ten events a
+    visit day nearly every unit has a task_completed and none can gain a first one); the others
+    as :attr:`Planted.event_rates` says."""
+    binary = {PLANTED.goal_metric, PLANTED.lower_metric}
+    return tuple((kind, rate / thin if kind in binary else rate) for kind, rate in PLANTED.event_rates)
+
+
+def label_events(
+    rng: np.random.Generator, events: pd.DataFrame, rates: tuple[tuple[str, float], ...] = PLANTED.event_rates
+) -> pd.DataFrame:
     """The events with an ``event`` column: each row of :attr:`Planted.guarded_product`, over the
-    whole span, names one tracked action at the base rates of :attr:`Planted.event_rates` (the
-    others, and every other product's rows, name none). Rows are only labelled, never added."""
-    kinds = np.array([kind for kind, _ in PLANTED.event_rates] + [None], dtype=object)
-    edges = np.cumsum([rate for _, rate in PLANTED.event_rates])
+    whole span, names one tracked action at the base ``rates`` (:attr:`Planted.event_rates`,
+    or :func:`_event_rates` in a large sample; the others, and every other product's rows, name
+    none). Rows are only labelled, never added."""
+    kinds = np.array([kind for kind, _ in rates] + [None], dtype=object)
+    edges = np.cumsum([rate for _, rate in rates])
     on = (events["product"] == PLANTED.guarded_product).to_numpy()
     label = np.full(len(events), None, dtype=object)
     label[on] = kinds[np.searchsorted(edges, rng.random(int(on.sum())), side="right")]
@@ -1018,10 +1124,12 @@ def label_events(rng: np.random.Generator, events: pd.DataFrame) -> pd.DataFrame
 
 
 def make_event_experiment(
-    rng: np.random.Generator, as_of: date, events: pd.DataFrame, accounts: pd.DataFrame
+    rng: np.random.Generator, as_of: date, events: pd.DataFrame, accounts: pd.DataFrame,
+    rates: tuple[tuple[str, float], ...] = PLANTED.event_rates,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The planted experiment measured from events (:attr:`Planted.guarded`): its catalogue row,
-    its exposures, its ``experiment_metrics`` rows, and the events with its effects labelled.
+    its exposures, its ``experiment_metrics`` rows, and the events with its effects labelled
+    (``rates``: the base rates the events were named at, see :func:`label_events`).
 
     Its units are the visitors active on the product from the start date up to (not on) the end
     date, each exposed at its first event there and put in treatment by a fair draw. Each effect
@@ -1082,7 +1190,7 @@ def make_event_experiment(
     searches = rows.loc[in_window & mine & (label[rows["row"]] == PLANTED.ratio_denominator), "row"].to_numpy()
     label[searches[rng.random(len(searches)) < PLANTED.ratio_moved]] = PLANTED.ratio_event
     # (b) The guardrail: guardrail_lift more crashes over the whole experiment, on unlabelled rows.
-    rates = dict(PLANTED.event_rates)
+    rates = dict(rates)
     quiet = rows.loc[mine & pd.isna(label[rows["row"]]), "row"].to_numpy()
     chance = rates[PLANTED.guardrail_metric] * PLANTED.guardrail_lift / (1 - sum(rates.values()))
     label[quiet[rng.random(len(quiet)) < chance]] = PLANTED.guardrail_metric
@@ -1105,6 +1213,99 @@ def make_event_experiment(
     ).astype({"window_days": "Int64"})
     metrics.insert(0, "experiment_id", exp_id)
     return catalogue, exposures, metrics, events.assign(event=label)
+
+
+def _event_blocks(rows: _EventRows, target: int, chunk: int) -> tuple[list[slice], float]:
+    """Cut the rows into blocks of about ``chunk`` events each and say how many visit days all
+    the rows are expected to have (the events' days are spread over those).
+
+    Every row's expected visit days (the sum of its daily chances while it may be seen) sets
+    both: blocks of consecutive rows with equal shares of them, and the events per visit day of
+    every block (``target`` over their total), without drawing any row's days first.
+    """
+    expected = np.concatenate([
+        np.sum(np.multiply(*_visit_chances(rows, slice(lo, lo + 10_000))), axis=1) for lo in range(0, len(rows.acc), 10_000)
+    ] or [np.zeros(0)])
+    n_blocks = max(1, math.ceil(target / chunk))
+    cuts = np.searchsorted(np.cumsum(expected), expected.sum() * np.arange(1, n_blocks) / n_blocks)
+    bounds = np.unique([0, *cuts, len(expected)])
+    return [slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])] or [slice(0, 0)], float(expected.sum())
+
+
+def _write_event_blocks(
+    path: Path,
+    rngs: tuple[np.random.Generator, np.random.Generator, np.random.Generator],
+    as_of: date,
+    accounts: pd.DataFrame,
+    target: int,
+    chunk: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Draw about ``target`` events block by block and write them to ``path`` sorted by time;
+    return how many there are and the planted event experiment's tables (as
+    :func:`make_event_experiment`: catalogue, exposures, metrics).
+
+    Never more than one block's events are in memory. The rows of visitors are planned as for one
+    piece (:func:`_plan_event_rows`); each block (:func:`_event_blocks`) draws its visits and events,
+    names them (:func:`label_events`, at :func:`_event_rates`) and plants the experiment on its own visitors
+    (:func:`make_event_experiment`: a visitor's rows on the product are in one block, and each
+    effect is drawn as a share of the units in reach, so the shares hold block by block), each
+    from a generator of its own spawned from the piece's generator. Each block goes to a Parquet
+    part in a hidden folder beside ``path``; DuckDB then sorts the parts into ``path`` within
+    :data:`MERGE_MEMORY` (spilling to that folder), and the folder is removed, also on failure.
+
+    Args:
+        path: the events file to write (replaced atomically).
+        rngs: the generators of the events, of their names and of the experiment.
+        progress: called with (steps done, steps) after each block and after the final sort.
+    """
+    import shutil
+    import tempfile
+
+    import duckdb
+
+    events_rng, label_rng, experiment_rng = rngs
+    rows = _plan_event_rows(events_rng, as_of, accounts, _visitor_scale(target))
+    finders = _feature_finders(events_rng, len(accounts))
+    blocks, visits = _event_blocks(rows, target, chunk)
+    # Events per visit day grow with target / scale (the visit days grow with the visitors).
+    rates = _event_rates(max(1.0, target / (1_000_000 * _visitor_scale(target))))
+    steps = len(blocks) + 1
+    streams = zip(events_rng.spawn(len(blocks)), label_rng.spawn(len(blocks)), experiment_rng.spawn(len(blocks)))
+    folder = Path(tempfile.mkdtemp(prefix=tmp_prefix(path), suffix=".parts", dir=path.parent))
+    try:
+        parts, exposures, count = [], [], 0
+        for k, (part, (own, names, experiment)) in enumerate(zip(blocks, streams)):
+            frame = label_events(names, _draw_events(own, as_of, rows, part, target, visits, finders), rates)
+            catalogue, units, metrics, frame = make_event_experiment(experiment, as_of, frame, accounts, rates)
+            exposures.append(units)
+            count += len(frame)
+            parts.append(str(folder / f"part-{k:05d}.parquet"))
+            # The block and the row within it break ties of time in the final sort: the same
+            # seed gives the same file.
+            frame["seq"] = (k << 32) + np.arange(len(frame), dtype=np.int64)
+            with duckdb.connect() as con:
+                con.execute("SET TimeZone = 'UTC'")
+                con.register("frame", frame)
+                con.execute(
+                    "COPY (SELECT ts::TIMESTAMP AS ts, visitor_id::VARCHAR AS visitor_id, account_id::VARCHAR AS account_id, product::VARCHAR AS product, "
+                    "feature_id::VARCHAR AS feature_id, event::VARCHAR AS event, seq FROM frame) TO ? (FORMAT parquet)",
+                    [parts[-1]],
+                )
+            del frame
+            if progress:
+                progress(k + 1, steps)
+        config = {"memory_limit": MERGE_MEMORY, "temp_directory": str(folder), "preserve_insertion_order": False}
+        with replacing(path) as tmp, duckdb.connect(config=config) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("COPY (SELECT * EXCLUDE (seq) FROM read_parquet($parts) ORDER BY ts, seq) TO $out (FORMAT parquet, COMPRESSION zstd)",
+                        {"parts": parts, "out": str(tmp)})
+        if progress:
+            progress(steps, steps)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    units = pd.concat(exposures, ignore_index=True).sort_values("unit_id", kind="stable", ignore_index=True)
+    return count, catalogue, units, metrics
 
 
 # Releases: a feature's launch, or one without a feature. Major tiers need docs, training and
@@ -1228,6 +1429,8 @@ def generate(
     escalations: int = 3_000,
     bugs: int = 900,
     requests: int = 1_200,
+    chunk: int = EVENT_CHUNK,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
     """Write the sample workspace to ``out`` and return the row count of each table.
 
@@ -1236,7 +1439,12 @@ def generate(
         seed: the random seed; the same seed and ``as_of`` give identical files.
         as_of: the last day the data covers (default: today).
         accounts, responses, feedback, escalations, bugs, requests: table sizes.
-        events: about this many product-usage events (written as Parquet).
+        events: about this many product-usage events (written as Parquet); above ``chunk`` they
+            are drawn and written in blocks of about ``chunk`` events (:func:`_write_event_blocks`),
+            so memory does not grow with them, and each account has more visitors
+            (:func:`_visitor_scale`).
+        chunk: the most events drawn in one piece (a test lowers it to draw a small sample in blocks).
+        progress: called with (steps done, steps) while events are written in blocks; quiet otherwise.
     """
     as_of = as_of or date.today()
     rng = np.random.default_rng(seed)
@@ -1261,9 +1469,16 @@ def generate(
     tables["bugs"] = make_bugs(health_rng, as_of, tables["escalations"], bugs)
     # Event names and the experiment measured from events draw from generators of their own, so
     # every other table comes out as it did before they were planted.
-    event_frame = label_events(np.random.default_rng([seed, 5]), make_events(health_rng, as_of, account_frame, events))
+    label_rng, experiment_rng = np.random.default_rng([seed, 5]), np.random.default_rng([seed, 6])
     catalogue, units = make_experiments(np.random.default_rng([seed, 3]), as_of)
-    guarded, guarded_units, metrics, event_frame = make_event_experiment(np.random.default_rng([seed, 6]), as_of, event_frame, account_frame)
+    if events <= chunk:
+        event_frame = label_events(label_rng, make_events(health_rng, as_of, account_frame, events))
+        guarded, guarded_units, metrics, event_frame = make_event_experiment(experiment_rng, as_of, event_frame, account_frame)
+        n_events = len(event_frame)
+    else:
+        event_frame = None
+        n_events, guarded, guarded_units, metrics = _write_event_blocks(
+            out / "events.parquet", (health_rng, label_rng, experiment_rng), as_of, account_frame, events, chunk, progress)
     tables["experiments"] = pd.concat([catalogue, guarded], ignore_index=True)
     tables["exposures"] = pd.concat([units, guarded_units], ignore_index=True)
     tables["experiment_metrics"] = metrics
@@ -1274,11 +1489,11 @@ def generate(
     tables["stakeholder_requests"] = make_requests(comms_rng, as_of, requests)
     for name, frame in tables.items():
         write_atomic(out / f"{name}.csv", frame.to_csv(index=False))
-    _write_parquet(event_frame, out / "events.parquet")
-    tables["events"] = event_frame
-    counts = {name: len(frame) for name, frame in tables.items()}
+    if event_frame is not None:
+        _write_parquet(event_frame, out / "events.parquet")
+    counts = {name: len(frame) for name, frame in tables.items()} | {"events": n_events}
     # What was written, with checksums: the proof that a later run may replace these files.
-    files = {f"{name}.csv": _sha256(out / f"{name}.csv") for name in tables if name != "events"}
+    files = {f"{name}.csv": _sha256(out / f"{name}.csv") for name in tables}
     files["events.parquet"] = _sha256(out / "events.parquet")
     meta = {"seed": seed, "as_of": as_of.isoformat(), "generator": generator_version(), "rows": counts, "files": files}
     write_atomic(out / MARKER, json.dumps(meta, indent=2) + "\n")

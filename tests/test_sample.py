@@ -220,7 +220,9 @@ def _guarded_units(workspace: Path) -> tuple[pd.DataFrame, pd.Timestamp, pd.Time
     return _exposures(workspace, PLANTED.guarded), start, end
 
 
-def test_planted_event_experiment_exposes_the_products_real_visitors(sample_workspace):
+@pytest.mark.parametrize("workspace", ["sample_workspace", "chunked_workspace"])
+def test_planted_event_experiment_exposes_the_products_real_visitors(workspace, request):
+    sample_workspace = request.getfixturevalue(workspace)
     events = _events(sample_workspace)
     units, start, end = _guarded_units(sample_workspace)
     catalogue = pd.read_csv(sample_workspace / "experiments.csv").set_index("experiment_id").loc[PLANTED.guarded]
@@ -243,10 +245,12 @@ def test_planted_event_experiment_exposes_the_products_real_visitors(sample_work
     ]
 
 
-def test_planted_event_experiment_effects(sample_workspace):
+@pytest.mark.parametrize("workspace", ["sample_workspace", "chunked_workspace"])
+def test_planted_event_experiment_effects(workspace, request):
     """Each metric computed per unit from the raw events as the contract defines it: a clear win
     on the goal, opposite in the smb segment, a harmful guardrail, a clear ratio change, and
     fewer units opening help."""
+    sample_workspace = request.getfixturevalue(workspace)
     events = _events(sample_workspace)
     units, start, end = _guarded_units(sample_workspace)
     accounts = pd.read_csv(sample_workspace / "accounts.csv")
@@ -276,9 +280,11 @@ def test_planted_event_experiment_effects(sample_workspace):
     assert treatment / control - 1 >= 0.25
 
 
-def test_planted_event_names_keep_their_base_rates_and_daily_totals(sample_workspace):
+@pytest.mark.parametrize("workspace", ["sample_workspace", "chunked_workspace"])
+def test_planted_event_names_keep_their_base_rates_and_daily_totals(workspace, request):
     """Names are on the planted product only, at their base rates away from the experiment's
     treated units; while it runs, each kind's daily total moves well under the 30% a level shift needs."""
+    sample_workspace = request.getfixturevalue(workspace)
     events = _events(sample_workspace)
     units, start, end = _guarded_units(sample_workspace)
     product = events[events["product"] == PLANTED.guarded_product]
@@ -325,3 +331,117 @@ def test_planted_peeking_result(sample_workspace):
     assert 2.9 < half < 3.2
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     assert p2 - p1 - half * se < 0 < p2 - p1 - 1.96 * se
+
+
+# -- issue 23: a sample above a chunk of events is drawn and written in blocks -----------------
+
+# The default sample's sizes, its events drawn in four blocks instead of one piece.
+CHUNKED = dict(seed=3, as_of=AS_OF, events=1_000_000, chunk=250_000)
+
+
+@pytest.fixture(scope="module")
+def chunked_workspace(tmp_path_factory):
+    """The default-size sample company with its events written in blocks (generated once per module)."""
+    path = tmp_path_factory.mktemp("chunked-workspace")
+    generate(path, **CHUNKED)
+    return path
+
+
+def _schema(path: Path) -> list[tuple]:
+    return duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+
+
+def test_a_sample_above_a_chunk_is_written_in_blocks_as_one_sorted_file(tmp_path):
+    import hashlib
+    import json
+
+    sizes = dict(seed=3, as_of=AS_OF, accounts=200, responses=100, feedback=50, events=40_000, escalations=200, bugs=50)
+    steps = []
+    counts = generate(tmp_path / "blocks", chunk=10_000, progress=lambda done, total: steps.append((done, total)), **sizes)
+    one = generate(tmp_path / "one", **sizes)
+    blocks = tmp_path / "blocks"
+    # Four blocks and the final sort, each reported once; nothing of them left behind.
+    assert steps == [(k, 5) for k in range(1, 6)]
+    assert sorted(p.name for p in blocks.iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+    events = _events(blocks)
+    meta = json.loads((blocks / "sample.json").read_text())
+    assert counts["events"] == len(events) == meta["rows"]["events"] and 0.8 * 40_000 < len(events) < 1.25 * 40_000
+    assert meta["files"]["events.parquet"] == hashlib.sha256((blocks / "events.parquet").read_bytes()).hexdigest()
+    assert events["ts"].is_monotonic_increasing
+    assert _schema(blocks / "events.parquet") == _schema(tmp_path / "one" / "events.parquet")
+    # Every visitor belongs to one account, the one its id names.
+    owners = events.groupby("visitor_id")["account_id"].agg(["nunique", "first"])
+    assert (owners["nunique"] == 1).all()
+    assert (owners["first"].str[1:] == owners.index.str[1:6]).all()
+    # Other events than the single piece's, and every table that is not drawn from them unchanged.
+    assert not filecmp.cmp(blocks / "events.parquet", tmp_path / "one" / "events.parquet", shallow=False)
+    assert {k: v for k, v in counts.items() if k not in ("events", "exposures")} == {
+        k: v for k, v in one.items() if k not in ("events", "exposures")}
+    same = sorted(p.name for p in blocks.glob("*.csv") if p.name != "exposures.csv")
+    assert filecmp.cmpfiles(blocks, tmp_path / "one", same, shallow=False)[0] == same
+    # The same seed gives the same file, ties of time included.
+    generate(tmp_path / "again", chunk=10_000, **sizes)
+    assert filecmp.cmp(blocks / "events.parquet", tmp_path / "again" / "events.parquet", shallow=False)
+
+
+def test_visitors_grow_with_the_events_from_a_million_on():
+    from playbook.sample import EVENT_CHUNK, _plan_event_rows, _visitor_scale, make_accounts
+
+    # Every sample drawn in one piece keeps the visitors it always had.
+    assert _visitor_scale(1_000) == _visitor_scale(1_000_000) == _visitor_scale(EVENT_CHUNK) == 1
+    assert _visitor_scale(100_000_000) == 10
+    accounts = make_accounts(np.random.default_rng(1), AS_OF, 2000)
+    one, three = (_plan_event_rows(np.random.default_rng(2), AS_OF, accounts, scale) for scale in (1, 3))
+
+    def visitors(rows):
+        return pd.DataFrame({"acc": rows.acc, "vis": rows.vis}).drop_duplicates().groupby("acc").size()
+
+    # Three times the visitors, in every segment.
+    segment = accounts["segment"].to_numpy()
+    for name in ("smb", "mid-market", "enterprise"):
+        ratio = visitors(three)[segment[visitors(three).index] == name].sum() / visitors(one)[segment[visitors(one).index] == name].sum()
+        assert ratio == pytest.approx(3, rel=0.1), name
+    assert visitors(three).sum() / visitors(one).sum() == pytest.approx(3, rel=0.05)
+
+
+def _daily(frame: pd.DataFrame) -> pd.Series:
+    return frame.groupby(frame["ts"].dt.normalize()).size()
+
+
+def _adopting_share(events: pd.DataFrame, product: str, feature: str, first: pd.Timestamp, days: int) -> float:
+    """The share of the accounts active on ``product`` in ``days`` days from ``first`` that used ``feature``."""
+    span = events[(events["product"] == product) & (events["ts"] >= first) & (events["ts"] < first + pd.Timedelta(days=days))]
+    return span.loc[span["feature_id"] == feature, "account_id"].nunique() / span["account_id"].nunique()
+
+
+@pytest.mark.parametrize("workspace", ["sample_workspace", "chunked_workspace"])
+def test_planted_health_effects_in_the_events(workspace, request):
+    """The health effects the escalations and enablement reports state, counted from the raw
+    events: a one-day level shift, a core feature few accounts use, a slow launch and the drop
+    in new analytics accounts' retention after the planted release."""
+    path = request.getfixturevalue(workspace)
+    events = _events(path)
+    features = pd.read_csv(path / "features.csv", parse_dates=["released_at"]).set_index("feature_id")
+    released = features["released_at"].dt.tz_localize(None)
+    end = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
+    # The tracking change: a step down in the product's daily events on its day.
+    shift = pd.Timestamp(AS_OF - timedelta(days=PLANTED.level_shift_days_ago))
+    daily = _daily(events[events["product"] == PLANTED.level_shift_product]).reindex(pd.date_range(shift - pd.Timedelta(days=7), periods=14))
+    assert daily.iloc[7:].median() / daily.iloc[:7].median() - 1 <= -0.5
+    # The low-adoption core feature, over the last 30 days.
+    (product,) = TEAM_PRODUCTS[PLANTED.low_adoption_team]
+    assert _adopting_share(events, product, PLANTED.low_adoption_feature, end - pd.Timedelta(days=30), 30) < 0.10
+    # The slow launch: far fewer accounts try it in its first 30 days than in the next 30.
+    launch, slow_product = released[PLANTED.slow_adoption_feature], features.loc[PLANTED.slow_adoption_feature, "product"]
+    first = _adopting_share(events, slow_product, PLANTED.slow_adoption_feature, launch, 30)
+    assert first < 0.5 * _adopting_share(events, slow_product, PLANTED.slow_adoption_feature, launch + pd.Timedelta(days=30), 30)
+    # New analytics accounts created since the release come back after their first week far less often.
+    accounts = pd.read_csv(path / "accounts.csv", parse_dates=["created_at"]).set_index("account_id")["created_at"].dt.tz_localize(None)
+    mine = events[events["product"].isin(TEAM_PRODUCTS[PLANTED.retention_team])]
+    created = accounts.reindex(mine["account_id"].unique())
+    created = created[(created >= events["ts"].min().normalize()) & (created < end - pd.Timedelta(days=14))]
+    week_end = created.dt.normalize() + pd.to_timedelta(7 - created.dt.day_of_week, unit="D")
+    late = mine[mine["account_id"].isin(created.index) & (mine["ts"] >= mine["account_id"].map(week_end))]
+    back = created.index.isin(late["account_id"].unique())
+    since = (created >= released[PLANTED.retention_release].normalize()).to_numpy()
+    assert since.sum() >= 20 and back[~since].mean() - back[since].mean() >= 0.25
