@@ -13,6 +13,7 @@ import signal
 import sys
 import tempfile
 import threading
+import uuid
 import weakref
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,15 @@ class IPCKernelManager(AsyncKernelManager):
         kwargs.setdefault("ip", os.path.join(self._ipc_dir, "k"))
         super().__init__(**kwargs)
         IPCKernelManager.owners[self] = threading.get_ident()
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+        # The kernel is forked from this worker's forker (see playbook.runner.warm) unless told cold.
+        from playbook.runner import warm
+
+        if self.provisioner is None and warm.enabled():
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
+            self.provisioner = warm.WarmProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+        return await super()._async_pre_start_kernel(**kw)
 
     def kill_now(self) -> None:
         """Kill the kernel process from any thread (a report over its time limit)."""
