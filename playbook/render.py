@@ -144,6 +144,7 @@ def add_contents(nb: Any) -> Any:
         return nb
     links = "".join(f'<li><a href="#{anchor}">{title}</a></li>' for anchor, title in sections)
     toc = new_code_cell("")
+    toc.id = "pb-contents"  # fixed, so that two renders of the same notebook give the same HTML
     toc.outputs = [new_output("display_data", data={"text/html": f'<nav class="pb-toc"><h2>Contents</h2><ol>{links}</ol></nav>'})]
     nb.cells.insert(summary_at + 1, toc)
     return nb

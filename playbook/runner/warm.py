@@ -89,7 +89,10 @@ def _become_kernel(request: dict[str, Any], ready: int) -> None:
         os.environ.update(request["env"])
         from ipykernel.kernelapp import IPKernelApp
 
-        app = IPKernelApp.instance()
+        # ipykernel read JPY_PARENT_PID when the forker imported it, before this kernel's
+        # environment existed; the kernel watches its real parent, the forker, as a cold kernel
+        # watches the worker that started it (and prints no "ipython kernel" banner).
+        app = IPKernelApp.instance(parent_handle=os.getppid())
         app.initialize(request["argv"])
         _after_shell()
         app.start()
