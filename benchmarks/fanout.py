@@ -4,10 +4,14 @@ Both sides render the same reports (every built area for N teams) from the same 
 
 - baseline: for each report, `papermill` on the command line, then
   `jupyter nbconvert --to html --no-input`, one after the other;
-- playbook: one `playbook run --jobs J`.
+- playbook: one `playbook run --jobs J` (each report's kernel forked from a process with the
+  libraries imported, see ``playbook/runner/warm.py``);
+- playbook, cold kernels: the same with ``PLAYBOOK_KERNELS=cold`` (each kernel started with
+  ``python -m ipykernel_launcher``, importing everything afresh), as before warm kernels.
 
-Each side runs ``--repeat`` times (median reported) and the ratio baseline / playbook is printed.
-The visible summary of every report must be the same on both sides, or the benchmark fails.
+Each side runs ``--repeat`` times (median reported) and the ratios baseline / playbook and cold /
+warm are printed. The visible summary of every report must be the same on every side, or the
+benchmark fails.
 
 Then incremental reruns on the first playbook run's folder (median of ``--repeat``): nothing
 changed (every report reused), and one team's params changed (only its reports re-rendered),
@@ -85,11 +89,11 @@ def run_baseline(params: Path, workspace: Path, teams: list[str], out: Path) -> 
     return time.perf_counter() - started
 
 
-def run_playbook(params: Path, out: Path, jobs: int) -> float:
+def run_playbook(params: Path, out: Path, jobs: int, kernels: str = "warm") -> float:
     started = time.perf_counter()
     subprocess.run(
         [str(BIN / "playbook"), "run", "--params", str(params), "--out", str(out), "--as-of", AS_OF.isoformat(), "--jobs", str(jobs)],
-        check=True, capture_output=True,
+        check=True, capture_output=True, env={**os.environ, "PLAYBOOK_KERNELS": kernels},
     )
     return time.perf_counter() - started
 
@@ -116,14 +120,17 @@ def main() -> None:
         params = tmp / "params"
         teams = make_params(params, workspace, args.teams)
         reports = len(teams) * len(AREAS)
-        base_times, pb_times = [], []
+        base_times, pb_times, cold_times = [], [], []
         for i in range(args.repeat):
             base_times.append(run_baseline(params, workspace, teams, tmp / f"base{i}"))
             pb_times.append(run_playbook(params, tmp / f"pb{i}", args.jobs))
-            print(f"run {i + 1}: baseline {base_times[-1]:.1f}s, playbook {pb_times[-1]:.1f}s", flush=True)
+            cold_times.append(run_playbook(params, tmp / f"cold{i}", args.jobs, "cold"))
+            print(f"run {i + 1}: baseline {base_times[-1]:.1f}s, playbook {pb_times[-1]:.1f}s, "
+                  f"playbook with cold kernels {cold_times[-1]:.1f}s", flush=True)
         mismatched = [
             f"{t}/{a}" for t in teams for a in AREAS
-            if summary_text(tmp / "base0" / t / f"{a}.html") != summary_text(tmp / "pb0" / t / f"{a}.html")
+            if not summary_text(tmp / "base0" / t / f"{a}.html") == summary_text(tmp / "pb0" / t / f"{a}.html")
+            == summary_text(tmp / "cold0" / t / f"{a}.html")
         ]
         if mismatched:
             sys.exit(f"report content differs between the two sides: {', '.join(mismatched)}")
@@ -137,11 +144,12 @@ def main() -> None:
             team_file.write_text(yaml.safe_dump(body))
             one_team.append(run_playbook(params, tmp / "pb0", args.jobs))
             assert reran(tmp / "pb0") == (reports - len(AREAS), len(AREAS)), reran(tmp / "pb0")
-        base, pb = statistics.median(base_times), statistics.median(pb_times)
+        base, pb, cold = statistics.median(base_times), statistics.median(pb_times), statistics.median(cold_times)
         print(f"\n{reports} reports ({len(teams)} teams x {len(AREAS)} areas), {os.cpu_count()} cores, median of {args.repeat}:")
         print(f"  baseline (papermill CLI + nbconvert CLI, sequential): {base:6.1f} s  ({base / reports:.2f} s/report)")
         print(f"  playbook run --jobs {args.jobs}:                            {pb:6.1f} s  ({pb / reports:.2f} s/report)")
-        print(f"  ratio baseline / playbook: {base / pb:.2f}x")
+        print(f"  playbook run --jobs {args.jobs}, cold kernels:              {cold:6.1f} s  ({cold / reports:.2f} s/report)")
+        print(f"  ratio baseline / playbook: {base / pb:.2f}x (cold kernels: {base / cold:.2f}x; cold / warm {cold / pb:.2f}x)")
         still, one = statistics.median(unchanged), statistics.median(one_team)
         print(f"  rerun, nothing changed (all {reports} reused):          {still:6.1f} s  ({still / pb:.1%} of the full run)")
         print(f"  rerun, one team's params changed ({len(AREAS)} re-rendered):  {one:6.1f} s  ({one / pb:.1%} of the full run)")
