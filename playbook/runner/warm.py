@@ -77,8 +77,10 @@ def _become_kernel(request: dict[str, Any], ready: int) -> None:
         _die_with_parent()
         os.write(ready, b"1")
         os.close(ready)
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
+        # The forker reaps nothing: the kernel's own subprocesses are waited for as usual. SIGINT
+        # stays ignored, as in a cold kernel started by a worker that ignores it (ipykernel sets
+        # its own handling of it either way); SIGPIPE stays ignored, as Python sets it at start.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
