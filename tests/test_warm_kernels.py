@@ -31,7 +31,7 @@ from nbformat.v4 import new_code_cell
 
 from conftest import AS_OF, playbook_cli
 from playbook.history import HISTORY_NAME
-from playbook.runner.warm import ENV_SWITCH
+from playbook.runner.warm import BOOT, ENV_SWITCH
 
 pytestmark = pytest.mark.e2e
 
@@ -278,11 +278,11 @@ def test_the_reports_after_a_poisoned_one_are_untouched(poisoned_run, cold_run):
 
 def test_each_report_gets_a_fresh_kernel_forked_warm(poisoned_run):
     """Both poisoned kernels had the libraries before their first cell and were children of the
-    same forker (``python -m playbook.runner.warm``): the second was forked after the first had
+    same forker (``python -c BOOT``, see playbook.runner.warm): the second was forked after the first had
     changed its state and ended itself with os._exit, from the process those changes never reached."""
     _, _, probes = poisoned_run
     seen = {area: json.loads((probes / f"{area}.json").read_text()) for area in POISONED}
     for area, probe in seen.items():
-        assert probe["parent"][-3:-1] == ["-m", "playbook.runner.warm"], f"{area}'s kernel was started by {probe['parent']}"
+        assert probe["parent"][-4:-2] == ["-c", BOOT], f"{area}'s kernel was started by {probe['parent']}"
         assert probe["preloaded"] == list(PRELOADED), f"{area}'s kernel had only {probe['preloaded']} before its first cell"
     assert len({probe["parent_pid"] for probe in seen.values()}) == 1

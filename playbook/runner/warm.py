@@ -21,13 +21,25 @@ it once the shell is up (:func:`_after_shell`); matplotlib reads ``MPLBACKEND`` 
 forker sets the value ipykernel would set before importing it. The equivalence of every sample
 report rendered both ways is checked by ``tests/test_warm_kernels.py``.
 
-``PLAYBOOK_KERNELS=cold`` in a worker's environment starts every kernel the ordinary way.
+A kernel starts cold (the ordinary way) whenever being forked could make it differ: when its
+environment is not the one the forker imported under (apart from what Jupyter sets per kernel,
+such as a kernel spec's ``env`` or a variable the worker changed since), when its folder holds a
+``matplotlibrc`` (matplotlib reads it at import), when its folder does not exist (so the error is
+the ordinary one), or when the forker cannot run. ``PLAYBOOK_KERNELS=cold`` in a worker's
+environment starts every kernel the ordinary way.
+
+A forked kernel ends as a cold one does: through the interpreter's own exit, so ``atexit``
+handlers run and open DuckDB connections are closed (removing their spill folders). The forker
+waits for each kernel it forked and the worker for its forker, so the peak memory of a kernel is
+counted in its worker's ``RUSAGE_CHILDREN``, as a cold kernel's is.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import queue
 import select
 import signal
 import subprocess
@@ -48,7 +60,13 @@ PRELOAD = (
     "playbook.api", "playbook.areas",
 )
 READY_SECONDS = 120
+# The forker's command line (``python -c``, whose first path entry is its folder).
+BOOT = "import sys; del sys.path[0]; from playbook.runner.warm import serve; serve(int(sys.argv[1]))"
 ENV_SWITCH = "PLAYBOOK_KERNELS"
+# Variables Jupyter sets for each kernel (jupyter_client's launcher and provisioners): a kernel
+# whose environment differs from its forker's in these only is still forked.
+PER_KERNEL_PREFIXES = ("JPY_", "IPY_", "PYDEVD_")
+PER_KERNEL = frozenset({"PYTHONEXECUTABLE"})
 
 
 def enabled() -> bool:
@@ -69,26 +87,33 @@ def _die_with_parent() -> None:
             pass
 
 
-def _become_kernel(request: dict[str, Any], ready: int) -> None:
-    """In the forked child: become the kernel ``request`` describes; never returns."""
-    code = 1
+def _become_kernel(request: dict[str, Any], ready: int) -> int:
+    """In the forked child: become the kernel ``request`` describes, run it, and return its exit
+    code (the caller leaves through ``sys.exit``, so the interpreter ends as a cold kernel's does)."""
     try:
         os.setsid()
         _die_with_parent()
         os.write(ready, b"1")
         os.close(ready)
-        # The forker reaps nothing: the kernel's own subprocesses are waited for as usual. SIGINT
-        # stays ignored, as in a cold kernel started by a worker that ignores it (ipykernel sets
-        # its own handling of it either way); SIGPIPE stays ignored, as Python sets it at start.
+        # The forker reaps its kernels, not their children: a kernel's own subprocesses are waited
+        # for as usual. SIGINT stays ignored, as in a cold kernel started by a worker that ignores
+        # it (ipykernel sets its own handling of it either way); SIGPIPE stays ignored, as Python
+        # sets it at start.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        os.dup2(2, 1)  # fd 1 is the forker's pipe to the worker; the kernel writes where the worker does
         sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the kernel's own stdin, for its lifetime
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        # What `python -m ipykernel_launcher` would have: its own argv (the launcher takes the
+        # kernel's folder off the path, as BOOT took the forker's), and a random state of NumPy's
+        # of its own (Python's `random` reseeds itself at fork).
+        sys.argv = [request["launcher"], *request["argv"]]
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:
+            numpy.random.seed()
         from ipykernel.kernelapp import IPKernelApp
 
         # ipykernel read JPY_PARENT_PID when the forker imported it, before this kernel's
@@ -98,17 +123,14 @@ def _become_kernel(request: dict[str, Any], ready: int) -> None:
         app.initialize(request["argv"])
         _after_shell()
         app.start()
-        code = 0
+        return 0
     except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 0
+        return stop.code if isinstance(stop.code, int) else 0
     except BaseException:  # noqa: BLE001 - told on stderr, as a kernel failing to start would
         import traceback
 
         traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        return 1
 
 
 def _after_shell() -> None:
@@ -118,90 +140,177 @@ def _after_shell() -> None:
         widgets._handle_ipython()  # registers the widget comm target with the kernel
 
 
-def serve() -> None:
-    """The forker's loop: one JSON request per line on stdin, one JSON reply per line on stdout."""
+def serve(replies_fd: int) -> None:
+    """The forker's loop: one JSON request per line on stdin, one JSON reply per line on the pipe
+    ``replies_fd`` (its stdout stays the worker's, so nothing a module prints there is mistaken for
+    a reply)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # `python -m` put the worker's folder first on sys.path; ipykernel_launcher removes it too.
-    if sys.path and sys.path[0] in ("", os.getcwd()):
-        del sys.path[0]
-    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
+    # As ipykernel does (kernelapp.init_gui_pylab): an unset or empty MPLBACKEND becomes inline.
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = INLINE_BACKEND
     failed = []
     for name in PRELOAD:
         try:
             __import__(name)
         except Exception as err:  # noqa: BLE001 - the kernel will meet (and report) the same error
             failed.append(f"{name}: {type(err).__name__}: {err}")
-    # Children are reaped by the kernel: a kernel that exits leaves no zombie behind.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    out = os.fdopen(1, "w", buffering=1)
+    # `import duckdb` opens a default connection with a pool of worker threads. DuckDB's state is
+    # not fork-safe (duckdb/duckdb-python#292): a child forked with that pool live, once it has run
+    # queries on its own connections, aborts at exit in C++ ("terminate called without an active
+    # exception"). Closing it joins the threads; a kernel's `duckdb.sql()` opens a new one.
+    out = os.fdopen(replies_fd, "w", buffering=1)
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None:
+        try:
+            duckdb.default_connection().close()
+        except Exception as err:  # noqa: BLE001 - then every kernel starts cold, rather than abort
+            out.write(json.dumps({"error": f"could not close DuckDB's default connection: {type(err).__name__}: {err}"}) + "\n")
+            return
+    import importlib.util
+
+    launcher = getattr(importlib.util.find_spec("ipykernel_launcher"), "origin", None) or "ipykernel_launcher"
     out.write(json.dumps({"ready": True, "failed": failed}) + "\n")
-    kernels: set[int] = set()
+    # Kernels this process forked, each reaped once the worker holds its pidfd (so the pid is not
+    # reused while the worker may still open it). Waiting for them, rather than ignoring SIGCHLD,
+    # counts their peak memory in this process's RUSAGE_CHILDREN, which the worker inherits.
+    watched: set[int] = set()
+
+    def reap(*_: Any) -> None:
+        for pid in list(watched):
+            try:
+                done, _status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                watched.discard(pid)
+
+    signal.signal(signal.SIGCHLD, reap)
     for line in sys.stdin:
         request = json.loads(line)
+        if "watch" in request:  # the worker holds this kernel's pidfd now
+            watched.add(int(request["watch"]))
+            reap()
+            continue
         ready_r, ready_w = os.pipe()
         try:
             pid = os.fork()
         except OSError as err:
+            os.close(ready_r)
+            os.close(ready_w)
             out.write(json.dumps({"error": f"fork failed: {err}"}) + "\n")
             continue
         if pid == 0:
             os.close(ready_r)
-            _become_kernel(request, ready_w)
+            out.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            request["launcher"] = launcher
+            sys.exit(_become_kernel(request, ready_w))
         os.close(ready_w)
         # Reply once the child leads its own session, so a signal to its group reaches it.
         os.read(ready_r, 1)
         os.close(ready_r)
         out.write(json.dumps({"pid": pid}) + "\n")
-        kernels = {k for k in kernels if _running(k)} | {pid}
     # Retired (stdin closed): the kernels die with this process, so it outlives the running ones.
-    while kernels:
-        time.sleep(0.2)
-        kernels = {k for k in kernels if _running(k)}
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            break
 
 
 # ---------------------------------------------------------------- the worker's side
 
 
-class Forker:
-    """The worker's handle on its forker process: started on first use, one request at a time.
+def _differences(env: dict[str, str], base: dict[str, str]) -> list[str]:
+    """The variables in which a kernel's environment differs from its forker's, apart from those
+    Jupyter sets per kernel."""
+    # An unset or empty MPLBACKEND is the inline backend in a kernel either way.
+    env = {**env, "MPLBACKEND": env.get("MPLBACKEND") or INLINE_BACKEND}
+    base = {**base, "MPLBACKEND": base.get("MPLBACKEND") or INLINE_BACKEND}
+    keys = set(env) ^ set(base) | {k for k in set(env) & set(base) if env[k] != base[k]}
+    return sorted(k for k in keys if k not in PER_KERNEL and not k.startswith(PER_KERNEL_PREFIXES))
 
-    The forker dies with the thread that started it (``PR_SET_PDEATHSIG`` follows the parent
-    thread): the worker's main thread for local runs, a Dask worker's long-lived executor thread
-    otherwise. Should that thread end, the next report starts a new forker.
+
+def _starter() -> None:
+    """The thread that starts every forker of this process, for the process's lifetime.
+
+    ``PR_SET_PDEATHSIG`` follows the *thread* that started a process: a forker started from a
+    Dask executor thread would die (with every kernel it forked) when that thread ends.
     """
+    while True:
+        job, done = _STARTS.get()
+        try:
+            done.put((job(), None))
+        except BaseException as err:  # noqa: BLE001 - handed to the thread that asked
+            done.put((None, err))
+
+
+_STARTS: queue.Queue = queue.Queue()
+_STARTER: list[threading.Thread] = []
+_STARTER_LOCK = threading.Lock()
+
+
+def _start_in_starter(job: Any) -> Any:
+    with _STARTER_LOCK:
+        if not _STARTER or not _STARTER[0].is_alive():
+            _STARTER[:] = [threading.Thread(target=_starter, name="playbook-forker-starter", daemon=True)]
+            _STARTER[0].start()
+    done: queue.Queue = queue.Queue()
+    _STARTS.put((job, done))
+    value, err = done.get()
+    if err is not None:
+        raise err
+    return value
+
+
+class Forker:
+    """The worker's handle on its forker process: started on first use, one request at a time."""
 
     _lock = threading.Lock()
     _running: dict[tuple[str, ...], Forker] = {}
+    _retired: list[Forker] = []
+    _waits_at_exit = False
 
     def __init__(self, python: tuple[str, ...]) -> None:
-        self.process = subprocess.Popen(
-            [*python, "-m", "playbook.runner.warm"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, bufsize=1, close_fds=True,
-        )
+        env = dict(os.environ)
+        if not env.get("MPLBACKEND"):
+            env["MPLBACKEND"] = INLINE_BACKEND
+        self.env = env
+        replies, self._replies_w = os.pipe()
         self.problem = ""
+        self.lock = threading.Lock()
+        try:
+            # Started in a neutral folder, which is taken off the path before anything is imported:
+            # the playbook and matplotlib's settings come from where a kernel's would, not from
+            # whichever folder the worker was started in.
+            self.process = _start_in_starter(lambda: subprocess.Popen(
+                [*python, "-c", BOOT, str(self._replies_w)], stdin=subprocess.PIPE,
+                text=True, bufsize=1, close_fds=True, pass_fds=(self._replies_w,), cwd="/", env=env,
+            ))
+        finally:
+            os.close(self._replies_w)
+        self.replies = os.fdopen(replies, "r", buffering=1)
         ready = self._reply(READY_SECONDS)
         if not ready.get("ready"):
             self.problem = ready.get("error", "the kernel forker did not start")
-        self.lock = threading.Lock()
 
     def _reply(self, seconds: float) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        readable, _, _ = select.select([self.process.stdout], [], [], seconds)
-        line = self.process.stdout.readline() if readable else ""
+        readable, _, _ = select.select([self.replies], [], [], seconds)
+        line = self.replies.readline() if readable else ""
         if not line:
             return {"error": "the kernel forker stopped answering" if readable else f"no answer from the kernel forker in {seconds:.0f} s"}
-        return json.loads(line)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            return {"error": f"the kernel forker answered {line[:200]!r}"}
+        return reply if isinstance(reply, dict) else {"error": f"the kernel forker answered {line[:200]!r}"}
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
 
     def retire(self) -> None:
         """Take no more requests: the forker exits once the kernels it started have (another
@@ -211,21 +320,52 @@ class Forker:
                 self.process.stdin.close()
         except OSError:
             pass
+        Forker._retired.append(self)
+
+    @classmethod
+    def retire_all(cls, seconds: float = 30) -> None:
+        """At the worker's exit: retire every forker and wait for it (so its kernels' peak memory
+        reaches this process's RUSAGE_CHILDREN, and no forker outlives its worker unreaped)."""
+        with cls._lock:
+            for forker in list(cls._running.values()):
+                forker.retire()
+            cls._running.clear()
+        deadline = time.monotonic() + seconds
+        for forker in cls._retired:
+            try:
+                forker.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                forker.process.kill()
+                forker.process.wait()
+        cls._retired.clear()
 
     @property
     def alive(self) -> bool:
         return not self.problem and self.process.poll() is None
 
+    def fits(self, env: dict[str, str], cwd: str) -> str:
+        """Why a kernel with ``env`` in ``cwd`` must start cold rather than from this forker ("" if
+        it need not)."""
+        if not os.path.isdir(cwd):
+            return f"its folder {cwd} does not exist"
+        if os.path.exists(os.path.join(cwd, "matplotlibrc")):
+            return f"{cwd} has a matplotlibrc, which matplotlib reads at import"
+        differ = _differences(env, self.env)
+        if differ:
+            return f"its environment differs from the forker's in {', '.join(differ[:5])}"
+        return ""
+
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str) -> ForkedKernel:
         """A new kernel process running ``ipykernel_launcher argv`` in ``cwd`` with ``env``."""
-        assert self.process.stdin is not None
         with self.lock:
-            self.process.stdin.write(json.dumps({"argv": argv, "env": env, "cwd": cwd}) + "\n")
-            self.process.stdin.flush()
+            self._send({"argv": argv, "env": env, "cwd": cwd})
             reply = self._reply(60)
-        if "pid" not in reply:
-            raise RuntimeError(reply.get("error", "the kernel forker gave no kernel"))
-        return ForkedKernel(int(reply["pid"]))
+            if "pid" not in reply:
+                raise RuntimeError(reply.get("error", "the kernel forker gave no kernel"))
+            kernel = ForkedKernel(int(reply["pid"]))
+            # Only now may the forker reap it: until then its pid cannot be reused.
+            self._send({"watch": kernel.pid})
+        return kernel
 
     @classmethod
     def get(cls, python: tuple[str, ...]) -> Forker | None:
@@ -236,9 +376,13 @@ class Forker:
             if current is None or not current.alive:
                 if current is not None:
                     current.retire()
+                if not cls._waits_at_exit:
+                    cls._waits_at_exit = True
+                    atexit.register(cls.retire_all)
                 try:
                     current = cls._running[python] = Forker(python)
-                except OSError:
+                except (OSError, ValueError):
+                    cls._running.pop(python, None)
                     return None
             return current if current.alive else None
 
@@ -306,10 +450,10 @@ class WarmProvisioner(LocalProvisioner):
         at = next((i for i in range(1, len(cmd) - 1) if cmd[i:i + 2] == ["-m", "ipykernel_launcher"]), None)
         if at is not None and cmd[0] == sys.executable:
             forker = Forker.get(tuple(cmd[:at]))
-        if forker is None:
-            return await super().launch_kernel(cmd, **kwargs)
         env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
         cwd = str(kwargs.get("cwd") or os.getcwd())
+        if forker is None or forker.fits(env, cwd):
+            return await super().launch_kernel(cmd, **kwargs)
         try:
             self.process = forker.spawn(cmd[at + 2:], env, cwd)  # type: ignore[assignment]
         except (OSError, RuntimeError, ValueError) as err:
@@ -322,6 +466,3 @@ class WarmProvisioner(LocalProvisioner):
         self.cwd = cwd
         return self.connection_info
 
-
-if __name__ == "__main__":
-    serve()
