@@ -54,7 +54,8 @@ class Events:
     con: duckdb.DuckDBPyConnection
     relation: duckdb.DuckDBPyRelation
     # Small results every report needs more than once and only a pass over the whole history
-    # gives (each account's first event): computed once per Events (see :func:`first_seen`).
+    # gives (each account's first event): computed once per Events (see :func:`first_seen`), so
+    # an Events is a snapshot of those: after the events change, make a new one (a report does).
     _kept: dict[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -95,7 +96,7 @@ def stickiness(events: Events, period: Period) -> pd.DataFrame:
     sql = """
         WITH visits AS (
             SELECT DISTINCT CAST(ts AS DATE) AS day, visitor_id FROM ev
-            WHERE ts >= $start - INTERVAL 29 DAY AND ts < $stop
+            WHERE ts >= $start - INTERVAL 29 DAY AND ts < $stop AND visitor_id IS NOT NULL
         ),
         spans AS (
             SELECT day, lead(day) OVER (PARTITION BY visitor_id ORDER BY day) AS next_day FROM visits
@@ -467,10 +468,10 @@ def lifecycle(events: Events, end: date, days: int = 7, buckets: int = 12) -> pd
         ),
         classified AS (
             SELECT n.b,
-                   CASE WHEN f.first_ts >= $first + to_days(CAST(n.b * $days AS INTEGER)) THEN 'new'
+                   CASE WHEN f.first_ts IS NULL OR f.first_ts >= $first + to_days(CAST(n.b * $days AS INTEGER)) THEN 'new'
                         WHEN EXISTS (SELECT 1 FROM acts p WHERE p.account_id = n.account_id AND p.b = n.b - 1) THEN 'returning'
                         ELSE 'resurrecting' END AS state
-            FROM now_active n JOIN firsts f USING (account_id)
+            FROM now_active n LEFT JOIN firsts f USING (account_id)
         ),
         dormant AS (
             SELECT s.b, count(*) AS dormant FROM spans s JOIN acts p ON p.b = s.b - 1

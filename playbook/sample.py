@@ -1232,6 +1232,22 @@ def _event_blocks(rows: _EventRows, target: int, chunk: int) -> tuple[list[slice
     return [slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])] or [slice(0, 0)], float(expected.sum())
 
 
+def _remove_dead_parts(path: Path) -> None:
+    """Remove the parts folders a killed writer of ``path`` left (``.NAME.playbook-PID-*.parts``
+    whose process is gone): a Ctrl-C removes its own, the OOM killer's SIGKILL cannot."""
+    import re
+    import shutil
+
+    from playbook.render import TMP_MARK
+    from playbook.runner.kernels import gone
+
+    pattern = re.compile(re.escape(f".{path.name}{TMP_MARK}") + r"(\d+)-.*\.parts$")
+    for folder in path.parent.glob(f".{path.name}{TMP_MARK}*.parts"):
+        found = pattern.match(folder.name)
+        if found and folder.is_dir() and gone(int(found.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _write_event_blocks(
     path: Path,
     rngs: tuple[np.random.Generator, np.random.Generator, np.random.Generator],
@@ -1272,6 +1288,7 @@ def _write_event_blocks(
     rates = _event_rates(max(1.0, target / (1_000_000 * _visitor_scale(target))))
     steps = len(blocks) + 1
     streams = zip(events_rng.spawn(len(blocks)), label_rng.spawn(len(blocks)), experiment_rng.spawn(len(blocks)))
+    _remove_dead_parts(path)
     folder = Path(tempfile.mkdtemp(prefix=tmp_prefix(path), suffix=".parts", dir=path.parent))
     try:
         parts, exposures, count = [], [], 0
@@ -1446,6 +1463,8 @@ def generate(
         chunk: the most events drawn in one piece (a test lowers it to draw a small sample in blocks).
         progress: called with (steps done, steps) while events are written in blocks; quiet otherwise.
     """
+    if events < 0 or chunk < 1:
+        raise ValueError(f"events must be 0 or more and chunk 1 or more, not events={events}, chunk={chunk}")
     as_of = as_of or date.today()
     rng = np.random.default_rng(seed)
     out = Path(out)

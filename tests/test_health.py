@@ -79,6 +79,15 @@ def test_stickiness_matches_a_day_by_day_count(events_df):
     assert health.average_stickiness(daily) == pytest.approx(expected)
 
 
+def test_stickiness_counts_no_missing_visitor(events_df):
+    # Events without a visitor (possible through the API, set aside by a workspace) are no one:
+    # the day-by-day counts are those of the same events without them, as count(DISTINCT) gives.
+    nameless = events_df.sample(frac=0.3, random_state=1).assign(visitor_id=None)
+    with_them = health.stickiness(rel(pd.concat([events_df, nameless], ignore_index=True)), PERIOD)
+    assert nameless["ts"].between(pd.Timestamp(PERIOD.start), pd.Timestamp(PERIOD.end)).any()
+    pd.testing.assert_frame_equal(with_them, health.stickiness(rel(events_df), PERIOD))
+
+
 def test_feature_adoption_and_core_breadth(events_df, features_df):
     span = _in(events_df, PERIOD.start, PERIOD.end)
     active = span["account_id"].nunique()

@@ -384,6 +384,32 @@ def test_a_sample_above_a_chunk_is_written_in_blocks_as_one_sorted_file(tmp_path
     assert filecmp.cmp(blocks / "events.parquet", tmp_path / "again" / "events.parquet", shallow=False)
 
 
+def test_a_killed_writers_parts_are_removed_and_a_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+
+    from playbook.render import TMP_MARK
+
+    # A process that has ended (its pid is free) left its parts; a running one is writing its own.
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    out = tmp_path / "ws"
+    out.mkdir()
+    dead = out / f".events.parquet{TMP_MARK}{ended.pid}-abc.parts"
+    live = out / f".events.parquet{TMP_MARK}{os.getpid()}-abc.parts"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "part-00000.parquet").write_bytes(b"x")
+    generate(out, seed=3, as_of=AS_OF, accounts=200, responses=100, feedback=50, events=20_000,
+             escalations=200, bugs=50, chunk=10_000)
+    assert not dead.exists() and live.exists()
+
+
+def test_impossible_sizes_are_refused():
+    with pytest.raises(ValueError, match="events=-1"):
+        generate("/nonexistent/never-written", events=-1)
+
+
 def test_visitors_grow_with_the_events_from_a_million_on():
     from playbook.sample import EVENT_CHUNK, _plan_event_rows, _visitor_scale, make_accounts
 
