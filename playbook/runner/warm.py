@@ -5,7 +5,9 @@ seaborn, DuckDB and the playbook before the notebook's first cell runs, and a ru
 every report. Here each worker process starts one *forker*: a plain Python process (started with
 exec, so it inherits no threads) that imports those modules once and then, for every report,
 forks a child that becomes the kernel (``IPKernelApp``, what ``python -m ipykernel_launcher``
-runs). The imported modules are shared copy-on-write; everything else is the report's own.
+runs). The imported modules are shared copy-on-write; everything else is the report's own. The
+only threads the forker has when it forks are OpenBLAS's (which handles a fork): DuckDB's
+default connection, which `import duckdb` opens with a thread pool, is closed first.
 
 Why a fresh fork rather than reusing one kernel for many reports: a report still gets a new
 process, so nothing it does (a crash, ``os._exit``, a changed pandas option or matplotlib
@@ -22,8 +24,8 @@ forker sets the value ipykernel would set before importing it. The equivalence o
 report rendered both ways is checked by ``tests/test_warm_kernels.py``.
 
 A kernel starts cold (the ordinary way) whenever being forked could make it differ: when its
-environment is not the one the forker imported under (apart from what Jupyter sets per kernel,
-such as a kernel spec's ``env`` or a variable the worker changed since), when its folder holds a
+environment is not the one the forker imported under (a kernel spec's ``env``, a variable the
+worker changed since; the variables Jupyter sets for every kernel do not count), when its folder holds a
 ``matplotlibrc`` (matplotlib reads it at import), when its folder does not exist (so the error is
 the ordinary one), or when the forker cannot run. ``PLAYBOOK_KERNELS=cold`` in a worker's
 environment starts every kernel the ordinary way.
@@ -31,7 +33,9 @@ environment starts every kernel the ordinary way.
 A forked kernel ends as a cold one does: through the interpreter's own exit, so ``atexit``
 handlers run and open DuckDB connections are closed (removing their spill folders). The forker
 waits for each kernel it forked and the worker for its forker, so the peak memory of a kernel is
-counted in its worker's ``RUSAGE_CHILDREN``, as a cold kernel's is.
+counted in its worker's ``RUSAGE_CHILDREN``, as a cold kernel's is. That exit (atexit handlers,
+then the interpreter's teardown) takes about 0.7 s, which the worker waits for, as it does for a
+cold kernel. ``tests/test_warm_process.py`` holds a forked kernel to each point above.
 """
 
 from __future__ import annotations
@@ -392,7 +396,8 @@ class ForkedKernel:
 
     It is the forker's child, not ours: it is watched and signalled through a pidfd, which stays
     bound to this very process even once its pid is reused. Its exit status is the forker's to
-    collect, so ``returncode`` is 0 for an exit and minus the signal for one we sent.
+    collect, so ``returncode`` is 0 for any exit (a crash included) and minus the signal for one
+    we sent; the runner judges a report by what its kernel answered, not by this code.
     """
 
     stdin = stdout = stderr = None
