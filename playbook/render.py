@@ -37,6 +37,13 @@ def tmp_prefix(path: Path) -> str:
     return f".{path.name}{TMP_MARK}{os.getpid()}-"
 
 
+def owner_pid(name: str) -> int | None:
+    """The pid in a temporary file's name (see TMP_MARK), or None when it holds none."""
+    tail = name.split(TMP_MARK, 1)[1] if TMP_MARK in name else ""
+    digits = tail.split("-", 1)[0].split(".", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
 # Every page the playbook writes says so in its head (report, index, no-data pages); nbconvert
 # may write the attributes in either order.
 GENERATOR = re.compile(rb'<meta\s[^>]*(?:name="generator"[^>]*content="playbook"|content="playbook"[^>]*name="generator")')

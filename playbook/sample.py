@@ -1235,16 +1235,14 @@ def _event_blocks(rows: _EventRows, target: int, chunk: int) -> tuple[list[slice
 def _remove_dead_parts(path: Path) -> None:
     """Remove the parts folders a killed writer of ``path`` left (``.NAME.playbook-PID-*.parts``
     whose process is gone): a Ctrl-C removes its own, the OOM killer's SIGKILL cannot."""
-    import re
     import shutil
 
-    from playbook.render import TMP_MARK
+    from playbook.render import TMP_MARK, owner_pid
     from playbook.runner.kernels import gone
 
-    pattern = re.compile(re.escape(f".{path.name}{TMP_MARK}") + r"(\d+)-.*\.parts$")
     for folder in path.parent.glob(f".{path.name}{TMP_MARK}*.parts"):
-        found = pattern.match(folder.name)
-        if found and folder.is_dir() and gone(int(found.group(1))):
+        pid = owner_pid(folder.name)
+        if pid is not None and folder.is_dir() and gone(pid):
             shutil.rmtree(folder, ignore_errors=True)
 
 

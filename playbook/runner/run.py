@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 from playbook.areas import AREAS
 from playbook.errors import OutputWriteError, RunError, RunInterrupted
 from playbook.history import HISTORY_NAME, HISTORY_WARNING, History, Point, history_path, params_hash, read_or_warn
-from playbook.render import DELIVERY_LOG, TMP_MARK, TMP_SUFFIX, written_here
+from playbook.render import DELIVERY_LOG, TMP_MARK, TMP_SUFFIX, owner_pid, written_here
 from playbook.runner.execute import PARTIAL_SUFFIX, disk_reason, write_no_data
 from playbook.runner.executors import DaskExecutor, Executor, LocalExecutor
 from playbook.runner.kernels import check_kernel, gone, remove_stale_kernel_folders
@@ -37,17 +37,10 @@ def remove_leftovers(out_dir: Path, teams: list[str]) -> list[Path]:
         # (DuckDB's write-ahead log of a history file being written is named after it: .tmp.wal)
         for pattern in (f".*{TMP_MARK}*{TMP_SUFFIX}", f".*{TMP_MARK}*{PARTIAL_SUFFIX}", f".*{TMP_MARK}*{TMP_SUFFIX}.wal"):
             for path in folder.glob(pattern):
-                if _owner_pid(path.name) is not None and gone(_owner_pid(path.name)) and path.is_file():
+                if owner_pid(path.name) is not None and gone(owner_pid(path.name)) and path.is_file():
                     path.unlink(missing_ok=True)
                     removed.append(path)
     return removed
-
-
-def _owner_pid(name: str) -> int | None:
-    """The pid in a temporary file's name (see render.TMP_MARK), or None when it holds none."""
-    tail = name.split(TMP_MARK, 1)[1] if TMP_MARK in name else ""
-    digits = tail.split("-", 1)[0].split(".", 1)[0]
-    return int(digits) if digits.isdigit() else None
 
 
 def foreign_entries(out_dir: Path, teams: list[str]) -> list[str]:

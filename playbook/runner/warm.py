@@ -81,6 +81,12 @@ def enabled() -> bool:
 # ---------------------------------------------------------------- the forker process (its own main)
 
 
+def _with_backend(env: Any) -> dict[str, str]:
+    """``env`` as a kernel sees it: an unset or empty MPLBACKEND is the inline backend, as ipykernel
+    makes it (kernelapp.init_gui_pylab)."""
+    return {**env, "MPLBACKEND": env.get("MPLBACKEND") or INLINE_BACKEND}
+
+
 def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         import ctypes
@@ -150,9 +156,7 @@ def serve(replies_fd: int) -> None:
     a reply)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # As ipykernel does (kernelapp.init_gui_pylab): an unset or empty MPLBACKEND becomes inline.
-    if not os.environ.get("MPLBACKEND"):
-        os.environ["MPLBACKEND"] = INLINE_BACKEND
+    os.environ.update(_with_backend(os.environ))
     failed = []
     for name in PRELOAD:
         try:
@@ -230,9 +234,7 @@ def serve(replies_fd: int) -> None:
 def _differences(env: dict[str, str], base: dict[str, str]) -> list[str]:
     """The variables in which a kernel's environment differs from its forker's, apart from those
     Jupyter sets per kernel."""
-    # An unset or empty MPLBACKEND is the inline backend in a kernel either way.
-    env = {**env, "MPLBACKEND": env.get("MPLBACKEND") or INLINE_BACKEND}
-    base = {**base, "MPLBACKEND": base.get("MPLBACKEND") or INLINE_BACKEND}
+    env, base = _with_backend(env), _with_backend(base)
     keys = set(env) ^ set(base) | {k for k in set(env) & set(base) if env[k] != base[k]}
     return sorted(k for k in keys if k not in PER_KERNEL and not k.startswith(PER_KERNEL_PREFIXES))
 
@@ -278,10 +280,7 @@ class Forker:
     _waits_at_exit = False
 
     def __init__(self, python: tuple[str, ...]) -> None:
-        env = dict(os.environ)
-        if not env.get("MPLBACKEND"):
-            env["MPLBACKEND"] = INLINE_BACKEND
-        self.env = env
+        self.env = env = _with_backend(os.environ)
         replies, self._replies_w = os.pipe()
         self.problem = ""
         self.lock = threading.Lock()
