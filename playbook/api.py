@@ -14,6 +14,7 @@ from playbook.areas import AREAS
 from playbook.context import ReportContext, open_report
 from playbook.display import (
     show_digest,
+    show_digests,
     record_digests,
     format_value,
     record,
@@ -33,6 +34,7 @@ __all__ = [
     "count_words",
     "explore",
     "show_digest",
+    "show_digests",
     "record_digests",
     "format_value",
     "health",
@@ -73,11 +75,12 @@ def build(ctx: ReportContext):
     return build_report(ctx)
 
 
-def explore(ctx: ReportContext, params_dir: str):
-    """The area's ipywidgets explorer for JupyterLab (see :mod:`playbook.widgets`)."""
+def explore(ctx: ReportContext, params_dir: str, report: Any = None):
+    """The area's ipywidgets explorer for JupyterLab (see :mod:`playbook.widgets`); its first view
+    is drawn from ``report``, the notebook's own, when given."""
     from playbook.widgets import explore as make_explorer
 
-    return make_explorer(ctx, params_dir)
+    return make_explorer(ctx, params_dir, report)
 
 
 def __getattr__(name: str) -> Any:

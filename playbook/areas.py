@@ -67,6 +67,12 @@ class Area:
         make = getattr(self.load(), "explorer_views", None)
         return make() if make else {}
 
+    def drills(self) -> dict[str, Any]:
+        """The rows behind the area's figures, by figure key (the module's ``drilldowns()``;
+        see :mod:`playbook.drill`); empty when the module offers none."""
+        make = getattr(self.load(), "drilldowns", None)
+        return make() if make else {}
+
 
 AREAS: dict[str, Area] = {}
 BUILT_IN: frozenset[str] = frozenset()  # set once the playbook's own areas are registered, below

@@ -305,12 +305,52 @@ def report(ctx: ReportContext) -> CommunicationReport:
     )
 
 
+OVERDUE_COLUMNS = [("request_id", "Request", "text"), ("from_group", "From", "text"), ("topic", "Topic", "text"), ("opened_at", "Opened", "date"),
+                   ("waiting_days", "Waiting (days)", "num1")]
+COVERAGE_COLUMNS = [("release_id", "Release", "text"), ("title", "Title", "text"), ("tier", "Tier", "text"), ("release_date", "Released", "date"),
+                    ("reached", "Reached", "text"), ("missing", "Never reached", "text"), ("coverage", "Coverage", "pct")]
+REACH_COLUMNS = [("title", "Release", "text"), ("audience", "Audience", "text"), ("channel", "Channel", "text"), ("recipients", "Recipients", "int"),
+                 ("opened", "Opened", "int"), ("reach", "Reach", "pct")]
+
+# Requests come to a team, not to a product; release notes are judged over a window ending on the period's last day.
+_NO_PRODUCT = "requests are made to a team, not about one product"
+_LOOKBACK = "the releases of the lookback_days (params) before it are checked"
+
+
 def explorer_views() -> dict[str, Any]:
-    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
-    from playbook.widgets import html_table
+    """The explorer's views: the report's sections, with its columns (see :mod:`playbook.widgets`)."""
+    from playbook import plots
+    from playbook.display import digest_html, digest_record
+    from playbook.widgets import Chart, Markup, View, table
+
+    def digest_view(ctx: Any, r: CommunicationReport) -> Any:
+        return Markup("".join(digest_html(digest_record(d), ctx.params.name, ctx.period.label()) for d in r.digests))
+
+    def waits(ctx: Any, r: CommunicationReport) -> Any:
+        sla = ctx.params.communication.first_response_hours
+        return Chart(plots.plot_request_waits(r.requests, sla, "Wait for a first response, by group"), table(r.requests, REQUEST_COLUMNS))
 
     return {
-        "Requests": lambda ctx, r: html_table(r.requests, REQUEST_COLUMNS),
-        "Coverage": lambda ctx, r: html_table(r.coverage, [("title", "Release", "text"), ("missing", "Never reached", "text"),
-                                                           ("coverage", "Coverage", "pct")]),
+        "Digests": View(digest_view),
+        "Requests by group": View(waits, ignores={"product": _NO_PRODUCT}),
+        "Requests table": View(lambda ctx, r: table(r.requests, REQUEST_COLUMNS), ignores={"product": _NO_PRODUCT}),
+        "Overdue requests": View(lambda ctx, r: table(r.overdue.head(OVERDUE_SHOWN), OVERDUE_COLUMNS, overdue_caption(r.overdue)),
+                                 ignores={"product": _NO_PRODUCT}, period_end="a request is overdue on that day"),
+        "Release-note coverage": View(lambda ctx, r: table(r.coverage, COVERAGE_COLUMNS), period_end=_LOOKBACK),
+        "Reach by audience and channel": View(lambda ctx, r: table(r.reach, REACH_COLUMNS, "Reach by audience and channel"),
+                                              period_end=_LOOKBACK),
+    }
+
+
+def drilldowns() -> dict[str, Any]:
+    """The rows behind the area's figures (see :mod:`playbook.drill`)."""
+    from playbook.drill import Drill
+
+    return {
+        "overdue_requests": Drill(lambda ctx, r: r.overdue, OVERDUE_COLUMNS, "count", why="each request past its SLA at the period end",
+                                  ignores={"product": _NO_PRODUCT}, period_end="a request is overdue on that day"),
+        "releases_missed": Drill(lambda ctx, r: r.coverage[r.coverage["missing"] != ""], COVERAGE_COLUMNS, "count",
+                                 why="each release an audience its tier requires never got notes for", period_end=_LOOKBACK),
+        "reach": Drill(lambda ctx, r: r.reach, REACH_COLUMNS, "ratio", "opened", "recipients",
+                       why="release notes sent, by audience and channel: opened over recipients", period_end=_LOOKBACK),
     }

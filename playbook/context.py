@@ -36,6 +36,8 @@ class ReportContext:
     period: Period
     workspace: Workspace
     history: History | None = None
+    # Narrows every table with accounts to the accounts with these values (segment, plan), for explorers.
+    accounts: dict[str, str] | None = None
 
     @property
     def previous(self) -> Period:
@@ -63,7 +65,7 @@ class ReportContext:
         start, end = (span.start, span.end) if isinstance(span, Period) else (None, None)
         products = None if whole_organisation or table == "accounts" else self.params.products
         teams = None if whole_organisation or self.params.team == "all" else [self.params.team]
-        return self.workspace.read(table, products=products, teams=teams, start=start, end=end)
+        return self.workspace.read(table, products=products, teams=teams, start=start, end=end, accounts=self.accounts)
 
     def events(self, whole_organisation: bool = False) -> Events:
         """The team's usage events (every team's with ``whole_organisation``) where DuckDB
@@ -74,7 +76,7 @@ class ReportContext:
         if "events" in self.area.optional and not self.workspace.has("events"):
             return Events(self.workspace.con, self.workspace.empty("events"))
         products = None if whole_organisation else self.params.products
-        return Events(self.workspace.con, self.workspace.relation("events", products=products))
+        return Events(self.workspace.con, self.workspace.relation("events", products=products, accounts=self.accounts))
 
     def data_notes(self) -> list[str]:
         """Rows set aside in the tables read so far, one line per reason."""
@@ -143,6 +145,7 @@ def open_report(
     period: str | None = None,
     products: list[str] | None = None,
     history: str | Path = "",
+    accounts: dict[str, str] | None = None,
 ) -> ReportContext:
     """Load the team's parameters, resolve the period and open the workspace, checking required tables.
 
@@ -154,6 +157,8 @@ def open_report(
         as_of: the day relative periods end on; empty means today.
         period: overrides the period in params (a relative period name), for explorers.
         products: narrows the team's products, for explorers.
+        accounts: narrows every table with accounts to the accounts with these values
+            (``segment``, ``plan``), for explorers.
         history: the history store the actions' ages come from: empty for the project's
             ``reports/history.duckdb`` when it exists, "-" for none (see :func:`read_history`).
 
@@ -178,7 +183,7 @@ def open_report(
     except Exception:
         ws.close()
         raise
-    return ReportContext(spec, params, day, resolve_period(params.period, day), ws, past)
+    return ReportContext(spec, params, day, resolve_period(params.period, day), ws, past, accounts or None)
 
 
 def trend_window(period: Period, unit: str, buckets: int) -> Period:

@@ -21,7 +21,7 @@ import pandas as pd
 RECORD_MIME = "application/vnd.playbook.record+json"
 
 from playbook.figures import AreaResult
-from playbook.views import Format, age_words, format_value, headline_text  # noqa: F401  (format_value: notebooks call pb.format_value)
+from playbook.views import Format, age_words, count_words, format_value, headline_text  # noqa: F401  (format_value: notebooks call pb.format_value)
 
 
 def _display(obj: Any, **kwargs: Any) -> None:
@@ -30,10 +30,21 @@ def _display(obj: Any, **kwargs: Any) -> None:
     display(obj, **kwargs)
 
 
+# MathJax, which JupyterLab runs over every HTML output, reads text between two "$" as maths
+# ("$1,287 a year ... $483" lost its dollars and spaces). An element of the class MathJax 3
+# ignores (``mathjax_ignore``; ``tex2jax_ignore`` for MathJax 2 front ends) is left as written.
+AS_WRITTEN = "pb-out mathjax_ignore tex2jax_ignore"
+
+
+def as_written(markup: str) -> str:
+    """HTML a notebook front end shows exactly as written: no text in it is typeset as maths."""
+    return f'<div class="{AS_WRITTEN}">{markup}</div>'
+
+
 def _html(markup: str) -> None:
     from IPython.display import HTML
 
-    _display(HTML(markup))
+    _display(HTML(as_written(markup)))
 
 
 def esc(value: Any) -> str:
@@ -221,9 +232,18 @@ def _readers(record: dict[str, Any]) -> str:
 DIGEST_PARTS = (("shipped", "What shipped"), ("coming", "What is coming"), ("issues", "Known issues"))
 
 
-def digest_html(record: dict[str, Any], team_name: str, period_label: str) -> str:
-    """One audience's digest (a :func:`digest_record`) as a section a reader outside product can act on."""
+def digest_html(record: dict[str, Any], team_name: str, period_label: str, issues_above: bool = False) -> str:
+    """One audience's digest (a :func:`digest_record`) as a section a reader outside product can act on.
+
+    Args:
+        issues_above: the report lists the known issues once above the digests (every audience
+            has the same); this digest then points to them instead of repeating them. An
+            e-mail's digest stands alone and always lists them.
+    """
     lines = _digest_lines(record)
+    if issues_above:
+        count = len(lines["issues"])
+        lines["issues"] = [f"The {count_words(count, 'known issues')} listed above, for every audience."]
     parts = "".join(
         f"<h4>{title}</h4><ul>{''.join(f'<li>{esc(line)}</li>' for line in lines[part]) or '<li>Nothing.</li>'}</ul>"
         for part, title in DIGEST_PARTS
@@ -247,6 +267,19 @@ def digest_text(record: dict[str, Any], team_name: str, period_label: str) -> st
 def show_digest(digest: Any, team_name: str, period_label: str) -> None:
     """One audience's digest as a self-contained section a reader outside product can act on."""
     _html(digest_html(digest_record(digest), team_name, period_label))
+
+
+def show_digests(digests: list[Any], team_name: str, period_label: str) -> None:
+    """Every audience's digest; the known issues, when every audience has the same ones, listed
+    once above them rather than once per audience (each e-mail still lists them in full)."""
+    records = [digest_record(d) for d in digests]
+    shared = len(records) > 1 and bool(records[0]["issues"]) and all(r["issues"] == records[0]["issues"] for r in records)
+    if shared:
+        items = "".join(f"<li>{esc(line)}</li>" for line in _digest_lines(records[0])["issues"])
+        _html(f'<section class="pb-digest pb-issues"><h3>Known issues, for every audience</h3>'
+              f"<p>{esc(team_name)}: open P1/P2 escalations and S1/S2 bugs at the end of {esc(period_label)}.</p><ul>{items}</ul></section>")
+    for record in records:
+        _html(digest_html(record, team_name, period_label, issues_above=shared))
 
 
 def record_digests(digests: list[Any], team_name: str, period_label: str) -> None:
@@ -304,8 +337,9 @@ def show_data_notes(ctx: Any) -> None:
 
 
 def record(kind: str, payload: dict[str, Any]) -> None:
-    """Leave a machine-readable fact in the notebook for the runner; invisible in the report."""
-    _display({RECORD_MIME: {"kind": kind, **_jsonable(payload)}, "text/plain": f"[{kind} recorded]"}, raw=True)
+    """Leave a machine-readable fact in the notebook for the runner; invisible in the report, and
+    in JupyterLab too: the output has no plain-text form, and no front end renders its type."""
+    _display({RECORD_MIME: {"kind": kind, **_jsonable(payload)}}, raw=True)
 
 
 def _jsonable(value: Any) -> Any:

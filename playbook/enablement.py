@@ -279,15 +279,40 @@ def report(ctx: ReportContext) -> EnablementReport:
     )
 
 
+# The area reports the releases and trainings of a window that ends on the period's last day.
+_LOOKBACK = "the releases and trainings of the lookback_days (params) before it are reported"
+
+GAP_COLUMNS = [("audience", "Group", "text"), ("feature", "Feature", "text"), ("assigned", "Assigned", "int"), ("completed", "Completed", "int"),
+               ("completion", "Completion", "pct"), ("mean_score", "Mean score", "score")]
+READY_ROW_COLUMNS = [("release_id", "Release", "text"), ("title", "Title", "text"), ("tier", "Tier", "text"),
+                     ("release_date", "Released", "date"), ("is_ready", "Ready (1) or not (0)", "int")]
+
+
 def explorer_views() -> dict[str, Any]:
-    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    """The explorer's views: the report's sections, with its columns (see :mod:`playbook.widgets`)."""
     from playbook import plots
-    from playbook.widgets import html_table
+    from playbook.widgets import Chart, View, table
+
+    def gaps(ctx: Any, r: EnablementReport) -> Any:
+        e = ctx.params.enablement
+        return Chart(plots.plot_knowledge_gaps(r.matrix, e.min_completion, e.min_quiz_score, "Training by group and feature"),
+                     table(r.gaps, GAP_COLUMNS, "Knowledge gaps"))
 
     return {
-        "Knowledge gaps": lambda ctx, r: plots.plot_knowledge_gaps(
-            r.matrix, ctx.params.enablement.min_completion, ctx.params.enablement.min_quiz_score, "Training by group and feature"
-        ),
-        "Readiness": lambda ctx, r: html_table(r.readiness, READINESS_COLUMNS),
-        "Adoption": lambda ctx, r: html_table(r.adoption, ADOPTION_COLUMNS),
+        "Knowledge gaps": View(gaps, period_end=_LOOKBACK),
+        "Knowledge gaps table": View(lambda ctx, r: table(r.gaps, GAP_COLUMNS, "Knowledge gaps"), period_end=_LOOKBACK),
+        "Launch readiness": View(lambda ctx, r: table(r.readiness, READINESS_COLUMNS), period_end=_LOOKBACK),
+        "Post-launch adoption": View(lambda ctx, r: table(r.adoption, ADOPTION_COLUMNS), period_end=_LOOKBACK),
+    }
+
+
+def drilldowns() -> dict[str, Any]:
+    """The rows behind the area's figures (see :mod:`playbook.drill`)."""
+    from playbook.drill import Drill
+
+    return {
+        "knowledge_gaps": Drill(lambda ctx, r: r.gaps, GAP_COLUMNS, "count", why="each group and feature under the completion or score floor",
+                                period_end=_LOOKBACK),
+        "launches_ready": Drill(lambda ctx, r: r.readiness.assign(is_ready=r.readiness["ready"].astype(int)), READY_ROW_COLUMNS, "mean",
+                                "is_ready", why="each launch of the lookback window", period_end=_LOOKBACK),
     }

@@ -37,7 +37,7 @@ Escalation tables are small; the pandas here is vectorised. Events go through Du
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -92,6 +92,13 @@ def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsPara
         replies: False when the data records no first responses at all: the first-response
             targets are then not judged (every escalation would read as unanswered).
     """
+    return sla_rates(judge_sla(escalations, period, params, replies), params)
+
+
+def judge_sla(escalations: pd.DataFrame, period: Period, params: EscalationsParams, replies: bool = True) -> pd.DataFrame:
+    """The escalations opened in the period, each with its hours to reply and to resolve and the
+    outcome against each target (``fr``, ``res``: achieved, breached or pending): the rows behind
+    the SLA table's breach rates."""
     now = period.stop
     opened = escalations[period.mask(escalations["opened_at"])]
     # Times recorded after the period end are not known yet at the period end.
@@ -99,12 +106,16 @@ def sla_table(escalations: pd.DataFrame, period: Period, params: EscalationsPara
     resolved = opened["resolved_at"].where(opened["resolved_at"] < now)
     fr_target = opened["priority"].map({p: t.first_response_hours for p, t in params.sla.items()})
     res_target = opened["priority"].map({p: t.resolution_hours for p, t in params.sla.items()})
-    judged = opened.assign(
+    return opened.assign(
         first_response_hours=_hours(first - opened["opened_at"]),
         resolution_hours=_hours(resolved - opened["opened_at"]),
         fr=_sla_outcome(opened["opened_at"], first, fr_target, now) if replies else "pending",
         res=_sla_outcome(opened["opened_at"], resolved, res_target, now),
     )
+
+
+def sla_rates(judged: pd.DataFrame, params: EscalationsParams) -> pd.DataFrame:
+    """Per priority: volume, median times and breach rates of :func:`judge_sla`'s escalations."""
     rows = []
     for priority in PRIORITIES:
         part = judged[judged["priority"] == priority]
@@ -296,6 +307,8 @@ class EscalationsReport:
     shifts: tuple[health.LevelShift, ...] = ()
     team_scope: bool = False
     first_responses: bool = True
+    # The escalations opened in the period with their SLA outcomes (judge_sla): the rows behind the breach rates.
+    judged: pd.DataFrame = field(default_factory=pd.DataFrame)
     result: AreaResult | None = None
 
 
@@ -358,8 +371,10 @@ def build_report(
         .assign(change=lambda f: f["health"] - f["health_before"])
         .sort_values(["change", "arr"], ascending=[True, False], ignore_index=True)
     )
+    judged = judge_sla(escalations, period, params, replies)
     report = EscalationsReport(
-        sla=sla_table(escalations, period, params, replies),
+        sla=sla_rates(judged, params),
+        judged=judged,
         live=live,
         live_priority=live_by_priority(live, params.breach_soon_hours),
         old_bugs=old_severe_bugs(bugs, escalations, accounts, period.end, params.old_bug_days),
@@ -740,16 +755,108 @@ def report(ctx: ReportContext) -> EscalationsReport:
     )
 
 
+AT_RISK_COLUMNS = [("name", "Account", "text"), ("account_id", "Id", "text"), ("segment", "Segment", "text"), ("arr", "ARR", "money"),
+                   ("open_urgent", "Open P1/P2", "int")]
+REPEAT_COLUMNS = [("name", "Account", "text"), ("account_id", "Id", "text"), ("segment", "Segment", "text"), ("arr", "ARR", "money"),
+                  ("escalations", "Escalations", "int"), ("still_open", "Still open", "int")]
+BUGS_OPEN_COLUMNS = [("severity", "Severity", "text"), ("open", "Open", "int"), ("median_age_days", "Median age (days)", "int")]
+PES_COLUMNS = [("component", "Component", "text"), ("previous", "Previous period", "score"), ("current", "This period", "score")]
+JUDGED_COLUMNS = [("escalation_id", "Escalation", "text"), ("priority", "Priority", "text"), ("account_id", "Account", "text"),
+                  ("product", "Product", "text"), ("opened_at", "Opened", "date"), ("hours", "Hours taken", "num1"),
+                  ("outcome", "Outcome", "text"), ("breached", "Breached (1) or not (0)", "int")]
+
+
+def at_risk_totals(report: EscalationsReport) -> dict[str, float | None]:
+    """The accounts-at-risk table's total: the summary's ARR at risk, the very figure."""
+    return {"arr": report.result.figures["arr_at_risk"].value if report.result else float(report.arr_at_risk)}
+
+
+def repeats_caption(report: EscalationsReport) -> str:
+    return "Repeat-escalation accounts" + (" (escalations on this team's products)" if report.team_scope else "")
+
+
+def unhealthy_caption(report: EscalationsReport) -> str:
+    shown = min(10, len(report.unhealthy))
+    return f"Least healthy accounts by ARR at risk ({shown} of {len(report.unhealthy):,}, largest ARR first)"
+
+
+def breach_rows(report: EscalationsReport, priority: str, kind: str) -> pd.DataFrame:
+    """The escalations behind one priority's breach rate: those of the period whose target was
+    judged (achieved or breached; pending ones are not in the rate), ``breached`` 1 or 0."""
+    judged = report.judged
+    if judged.empty:
+        return pd.DataFrame(columns=[c for c, _, _ in JUDGED_COLUMNS])
+    outcome = "fr" if kind == "first_response" else "res"
+    rows = judged[(judged["priority"] == priority) & (judged[outcome] != "pending")]
+    return rows.assign(hours=rows[f"{kind}_hours" if kind == "first_response" else "resolution_hours"], outcome=rows[outcome],
+                       breached=(rows[outcome] == "breached").astype(int)).sort_values(["opened_at", "escalation_id"])
+
+
+# A bug has no account: a segment or plan narrows only the escalations a bug came from.
+_NO_ACCOUNT = "bugs are not tied to an account"
+_OPEN_AT_END = "what is open is counted on that day"
+
+
 def explorer_views() -> dict[str, Any]:
-    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    """The explorer's views: the report's sections, with its columns (see :mod:`playbook.widgets`)."""
     from playbook import plots
-    from playbook.widgets import html_table
+    from playbook.widgets import Chart, View, rows_of, table
+
+    def open_now(ctx: Any, r: EscalationsReport) -> list[Any]:
+        return [table(r.live_priority, LIVE_PRIORITY_COLUMNS),
+                table(live_table(r, ctx.params.escalations.breach_soon_hours), LIVE_COLUMNS, "Open escalations breaching now or due to soon")]
+
+    def bugs(ctx: Any, r: EscalationsReport) -> list[Any]:
+        days = ctx.params.escalations.old_bug_days
+        return [table(r.bugs_open, BUGS_OPEN_COLUMNS), table(r.old_bugs, OLD_BUG_COLUMNS, f"S1/S2 bugs open {param_words(days, 'days')} or more")]
 
     return {
-        "Open now": lambda ctx, r: html_table(live_table(r, ctx.params.escalations.breach_soon_hours), LIVE_COLUMNS),
-        "SLA": lambda ctx, r: html_table(r.sla, SLA_COLUMNS),
-        "Backlog": lambda ctx, r: plots.plot_backlog(r.backlog, "Open escalations by age"),
-        "Stickiness": lambda ctx, r: plots.plot_stickiness(r.stickiness, "Stickiness"),
-        "Adoption": lambda ctx, r: plots.plot_adoption(r.adoption, ctx.params.escalations.adoption_floor, "Feature adoption"),
-        "Retention": lambda ctx, r: plots.plot_retention(health.retention_matrix(r.retention), "Weekly retention by cohort"),
+        "Open escalations against their SLA": View(open_now, period_end=_OPEN_AT_END),
+        "SLA by priority": View(lambda ctx, r: table(r.sla, SLA_COLUMNS)),
+        "Backlog by age": View(lambda ctx, r: Chart(plots.plot_backlog(r.backlog, "Open escalations by age"), rows_of(r.backlog)),
+                               period_end=_OPEN_AT_END),
+        "Accounts at risk": View(lambda ctx, r: table(r.at_risk, AT_RISK_COLUMNS, "Accounts at risk", totals=at_risk_totals(r)),
+                                 period_end=_OPEN_AT_END),
+        "Repeat-escalation accounts": View(lambda ctx, r: table(r.repeats, REPEAT_COLUMNS, repeats_caption(r))),
+        "Bugs": View(bugs, period_end="bugs open on that day are counted"),
+        "Bugs per week": View(lambda ctx, r: Chart(plots.plot_bugs_weekly(r.bugs_weekly, "Bugs opened and closed per week", through=ctx.period.end),
+                                                   rows_of(r.bugs_weekly)),
+                              ignores={"segment": _NO_ACCOUNT}, period_end="the weeks shown end on that day"),
+        "Tracking check": View(lambda ctx, r: table(shift_table(r), SHIFT_COLUMNS, "Level shifts in the compared periods")),
+        "Stickiness": View(lambda ctx, r: Chart(plots.plot_stickiness(r.stickiness, f"Stickiness, {ctx.params.name}"), rows_of(r.stickiness))),
+        "Feature adoption": View(lambda ctx, r: Chart(plots.plot_adoption(r.adoption, ctx.params.escalations.adoption_floor,
+                                                                          "Feature adoption by active accounts"), rows_of(r.adoption))),
+        "Retention": View(lambda ctx, r: Chart(plots.plot_retention(health.retention_matrix(r.retention), "Weekly retention by cohort"),
+                                               rows_of(r.retention)), period_end="cohorts are the weeks complete on that day"),
+        "Lifecycle": View(lambda ctx, r: table(r.lifecycle, LIFECYCLE_COLUMNS, "Accounts by lifecycle, per week"),
+                          period_end="the weeks shown end on that day"),
+        "PES": View(lambda ctx, r: table(pes_table(r), PES_COLUMNS)),
+        "Least healthy accounts": View(lambda ctx, r: table(r.unhealthy.head(10), UNHEALTHY_COLUMNS, unhealthy_caption(r))),
+        "Accounts whose health fell most": View(lambda ctx, r: table(r.movers.head(10), HEALTH_COLUMNS, "Accounts whose health fell most")),
     }
+
+
+def drilldowns() -> dict[str, Any]:
+    """The rows behind the area's figures (see :mod:`playbook.drill`)."""
+    from playbook.drill import Drill
+
+    def live(ctx: Any, r: EscalationsReport) -> pd.DataFrame:
+        return live_table(r, math.inf)
+
+    drills = {
+        "live_breaches": Drill(lambda ctx, r: live(ctx, r)[live(ctx, r)["breaching"].astype(bool)], LIVE_COLUMNS, "count",
+                               why="each open escalation past its SLA target at the period end", period_end=_OPEN_AT_END),
+        "open_escalations": Drill(live, LIVE_COLUMNS, "count", why="each escalation open at the period end", period_end=_OPEN_AT_END),
+        "pes": Drill(lambda ctx, r: pes_table(r).iloc[:3], PES_COLUMNS, "mean", "current", why="PES is the mean of its three components"),
+        "arr_at_risk": Drill(lambda ctx, r: r.at_risk, AT_RISK_COLUMNS, "sum", "arr",
+                             why="live accounts with an open P1 or P2 escalation", period_end=_OPEN_AT_END),
+        "old_bugs": Drill(lambda ctx, r: r.old_bugs, OLD_BUG_COLUMNS, "count", why="each S1/S2 bug open that long",
+                          period_end="bugs open on that day are counted"),
+        "unhealthy_arr": Drill(lambda ctx, r: r.unhealthy, UNHEALTHY_COLUMNS, "sum", "arr", why="each unhealthy live account"),
+    }
+    for priority in PRIORITIES:
+        for kind, words in (("first_response", "reply"), ("resolution", "resolution")):
+            drills[f"{priority.lower()}_{kind}_breach_rate"] = Drill(
+                lambda ctx, r, p=priority, k=kind: breach_rows(r, p, k), JUDGED_COLUMNS, "mean", "breached",
+                why=f"each {priority} escalation opened in the period whose {words} target was met or breached")
+    return drills

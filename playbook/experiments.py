@@ -611,14 +611,48 @@ def report(ctx: ReportContext) -> ExperimentsReport:
     return build_report(catalogue, units, visitors, ctx.params.experiments, ctx.period, metrics, accounts=accounts, events=events)
 
 
+PORTFOLIO_COLUMNS = [("measure", "Measure", "text"), ("value", "Value", "text")]
+OVERDUE_COLUMNS = [("name", "Experiment", "text"), ("experiment_id", "Id", "text"), ("end_date", "Planned end", "date"),
+                   ("days_over", "Days over", "int")]
+WON_COLUMNS = [("name", "Experiment", "text"), ("experiment_id", "Id", "text"), ("status", "Status", "text"), ("decision", "Decision", "text"),
+               ("won", "Shipped a winner (1) or not (0)", "int")]
+
+
 def explorer_views() -> dict[str, Any]:
-    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    """The explorer's views: the report's sections, with its columns (see :mod:`playbook.widgets`)."""
     from playbook import plots
-    from playbook.widgets import html_table
+    from playbook.widgets import Chart, View, table
+
+    # An experiment is read with all its data up to the period's last day, whenever it started.
+    as_of = "every experiment is read with its data up to that day"
+    return {
+        "Decisions": View(lambda ctx, r: table(decisions_table(r.decisions), DECISION_COLUMNS), period_end=as_of),
+        "Results": View(lambda ctx, r: Chart(plots.plot_forest(r.results, "Relative lift by experiment, metric and variant"),
+                                             table(results_table(r.results), RESULT_COLUMNS)), period_end=as_of),
+        "Results table": View(lambda ctx, r: table(results_table(r.results), RESULT_COLUMNS), period_end=as_of),
+        "Segments": View(lambda ctx, r: table(segments_table(r.segments), SEGMENT_COLUMNS), period_end=as_of),
+        "Backlog": View(lambda ctx, r: table(backlog_table(r.backlog), BACKLOG_COLUMNS)),
+        "Portfolio": View(lambda ctx, r: [table(portfolio_table(r), PORTFOLIO_COLUMNS),
+                                          table(r.portfolio["overdue"], OVERDUE_COLUMNS, "Running past the planned end")], period_end=as_of),
+    }
+
+
+def won_rows(report: ExperimentsReport) -> pd.DataFrame:
+    """The concluded experiments behind the win rate, ``won`` 1 when one shipped a winner."""
+    done = report.decisions[report.decisions["status"] == "concluded"] if len(report.decisions) else report.decisions
+    if done.empty:
+        return pd.DataFrame(columns=[c for c, _, _ in WON_COLUMNS])
+    return done.assign(won=(done["decision"] == SHIP).astype(int))
+
+
+def drilldowns() -> dict[str, Any]:
+    """The rows behind the area's figures (see :mod:`playbook.drill`)."""
+    from playbook.drill import Drill
 
     return {
-        "Forest plot": lambda ctx, r: plots.plot_forest(r.results, "Relative lift by experiment and variant"),
-        "Decisions": lambda ctx, r: html_table(decisions_table(r.decisions), DECISION_COLUMNS),
-        "Segments": lambda ctx, r: html_table(segments_table(r.segments), SEGMENT_COLUMNS),
-        "Backlog": lambda ctx, r: html_table(backlog_table(r.backlog), BACKLOG_COLUMNS),
+        "to_ship": Drill(lambda ctx, r: decisions_table(r.decisions[r.decisions["decision"] == SHIP]) if len(r.decisions) else r.decisions,
+                         DECISION_COLUMNS, "count", why="each experiment whose decision is to ship",
+                         period_end="every experiment is read with its data up to that day"),
+        "win_rate": Drill(lambda ctx, r: won_rows(r), WON_COLUMNS, "mean", "won", why="each concluded experiment",
+                          period_end="experiments concluded by that day count"),
     }

@@ -87,15 +87,23 @@ def nps_trend(responses: pd.DataFrame, period: Period, freq: str = "week", perio
     return pd.DataFrame(rows)
 
 
-def arr_by_group(responses: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
-    """ARR of the responding accounts by NPS group, each account placed by its latest answer."""
-    latest = (
+def latest_answers(responses: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """Each responding account once, by its latest answer, with its NPS group, name and ARR (0
+    for an account the accounts table lacks): the rows behind the ARR by NPS group."""
+    named = accounts[[c for c in ("account_id", "name", "segment", "plan", "arr") if c in accounts.columns]]
+    return (
         add_groups(responses)
         .sort_values("submitted_at", kind="stable")
         .drop_duplicates("account_id", keep="last")
-        .merge(accounts[["account_id", "arr"]], on="account_id", how="left")
+        .merge(named, on="account_id", how="left")
         .assign(arr=lambda f: f["arr"].fillna(0.0))
+        .reset_index(drop=True)
     )
+
+
+def arr_by_group(responses: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """ARR of the responding accounts by NPS group, each account placed by its latest answer."""
+    latest = latest_answers(responses, accounts)
     table = (
         latest.groupby("group", observed=False)
         .agg(accounts=("account_id", "nunique"), arr=("arr", "sum"))
@@ -305,6 +313,9 @@ class FeedbackReport:
     demand: pd.DataFrame
     change_parts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CHANGE_PART_COLUMNS))
     part_kind: str = "product"
+    # The period's responses, and each responding account by its latest answer: the rows behind NPS and ARR.
+    responses: pd.DataFrame = field(default_factory=pd.DataFrame)
+    latest: pd.DataFrame = field(default_factory=pd.DataFrame)
     result: AreaResult | None = None
 
 
@@ -365,6 +376,9 @@ def build_report(
         demand=demand,
         change_parts=nps_change_parts(_with_part(previous, part_of), _with_part(current, part_of), "part"),
         part_kind=part_kind,
+        responses=add_groups(current).sort_values(["submitted_at", "response_id"] if "response_id" in current else ["submitted_at"],
+                                                  ignore_index=True),
+        latest=latest_answers(current, accounts),
     )
     return replace(report, result=summarise(report, params))
 
@@ -550,16 +564,52 @@ def report(ctx: ReportContext) -> FeedbackReport:
     )
 
 
-def explorer_views() -> dict[str, Any]:
-    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
-    from playbook import plots
-    from playbook.widgets import html_table
+NPS_COLUMNS = [("responses", "Responses", "int"), ("promoters", "Promoters", "pct"), ("passives", "Passives", "pct"),
+               ("detractors", "Detractors", "pct"), ("nps", "NPS", "score"), ("low", "Interval low", "score"), ("high", "Interval high", "score")]
+ARR_SPLIT_COLUMNS = [("group", "NPS group", "text"), ("accounts", "Accounts", "int"), ("arr", "ARR", "money"), ("share", "Share of ARR", "pct")]
+DEMAND_COLUMNS = [("demand_rank", "Demand rank", "int"), ("title", "Item", "text"), ("item_id", "Id", "text"), ("status", "Status", "text"),
+                  ("requests", "Requests", "int"), ("accounts", "Accounts", "int"), ("arr", "ARR asking", "money"), ("rice", "RICE", "num1"),
+                  ("rice_rank", "RICE rank", "int")]
+RESPONSE_COLUMNS = [("response_id", "Response", "text"), ("account_id", "Account", "text"), ("product", "Product", "text"),
+                    ("submitted_at", "Submitted", "date"), ("score", "Score", "int"), ("group", "NPS group", "text")]
+DETRACTOR_COLUMNS = [("name", "Account", "text"), ("account_id", "Id", "text"), ("segment", "Segment", "text"), ("plan", "Plan", "text"),
+                     ("score", "Latest score", "int"), ("submitted_at", "Answered", "date"), ("arr", "ARR", "money")]
 
-    columns = [("responses", "Responses", "int"), ("nps", "NPS", "score"), ("low", "Low", "score"), ("high", "High", "score")]
+
+def explorer_views() -> dict[str, Any]:
+    """The explorer's views: the report's sections, with its columns (see :mod:`playbook.widgets`)."""
+    from playbook import plots
+    from playbook.widgets import Chart, View, rows_of, table
+
+    def demand(ctx: Any, r: FeedbackReport) -> Any:
+        top = ctx.params.feedback.top_items
+        return Chart(plots.plot_demand(r.demand, "ARR behind each roadmap item", top), table(demand_table(r.demand, top), DEMAND_COLUMNS))
+
+    # Demand accumulates over all time: the period does not narrow it.
+    always = {"period": "requests for roadmap items count over all time, not per period"}
     return {
-        "NPS trend": lambda ctx, r: plots.plot_nps_trend(r.trend, f"NPS by {ctx.params.feedback.trend}, {ctx.params.name}", ctx.params.feedback.trend),
-        "NPS by segment": lambda ctx, r: html_table(r.by_segment, [("segment", "Segment", "text")] + columns),
-        "NPS by plan": lambda ctx, r: html_table(r.by_plan, [("plan", "Plan", "text")] + columns),
-        "Comment themes": lambda ctx, r: plots.plot_theme_shares(r.themes, "Comment themes by NPS group"),
-        "Feature demand": lambda ctx, r: plots.plot_demand(r.demand, "ARR behind each roadmap item"),
+        "NPS trend": View(lambda ctx, r: Chart(plots.plot_nps_trend(r.trend, f"NPS by {ctx.params.feedback.trend}, {ctx.params.name}",
+                                                                    ctx.params.feedback.trend, through=ctx.period.end), rows_of(r.trend)),
+                          period_end="the trend's buckets end on that day"),
+        "Where the change came from": View(lambda ctx, r: table(r.change_parts, change_part_columns(r.part_kind),
+                                                                "Contributions to the change in NPS, in points")),
+        "NPS by segment": View(lambda ctx, r: table(r.by_segment, [("segment", "Segment", "text")] + NPS_COLUMNS, "By customer segment")),
+        "NPS by plan": View(lambda ctx, r: table(r.by_plan, [("plan", "Plan", "text")] + NPS_COLUMNS, "By plan")),
+        "NPS by product": View(lambda ctx, r: table(r.by_product, [("product", "Product", "text")] + NPS_COLUMNS, "By product")),
+        "ARR by NPS group": View(lambda ctx, r: table(r.arr_split, ARR_SPLIT_COLUMNS)),
+        "Comment themes": View(lambda ctx, r: Chart(plots.plot_theme_shares(r.themes, "Comment themes by NPS group"), rows_of(r.themes))),
+        "Feature demand": View(demand, ignores=always),
+    }
+
+
+def drilldowns() -> dict[str, Any]:
+    """The rows behind the area's figures (see :mod:`playbook.drill`)."""
+    from playbook.drill import Drill
+
+    return {
+        "nps": Drill(lambda ctx, r: r.responses, RESPONSE_COLUMNS, "nps", "score", why="each response of the period"),
+        "responses": Drill(lambda ctx, r: r.responses, RESPONSE_COLUMNS, "count", why="each response of the period"),
+        "detractor_arr": Drill(lambda ctx, r: r.latest[r.latest["group"].astype(str) == "detractor"].sort_values(
+                                   ["arr", "account_id"], ascending=[False, True]),
+                               DETRACTOR_COLUMNS, "sum", "arr", why="each account whose latest answer in the period was 0-6"),
     }

@@ -92,6 +92,10 @@ def stickiness(events: Events, period: Period) -> pd.DataFrame:
     visitor, so WAU (MAU) on a day is the number of spans that hold it: a running sum over the
     calendar of +1 where a span starts and -1 where it ends. Counting the spans that hold a day is
     counting the distinct visitors with a visit in the window ending that day.
+
+    A day whose 30-day window reaches back before the first event of the data counts only the
+    part of the window there is data for, and would start at 100%: ``full`` is False for it, and
+    its ratios are left out (NaN), so neither the chart nor the period's average reads them.
     """
     sql = """
         WITH visits AS (
@@ -119,18 +123,25 @@ def stickiness(events: Events, period: Period) -> pd.DataFrame:
         ),
         calendar AS (
             SELECT CAST(d AS DATE) AS day FROM range($start, $stop, INTERVAL 1 DAY) t(d)
-        )
+        ),
+        -- Data before every window of the period (one row is enough to know), else the first visit day.
+        earlier AS (
+            SELECT count(*) > 0 AS found FROM (SELECT 1 FROM ev WHERE ts < $start - INTERVAL 29 DAY LIMIT 1)
+        ),
+        first AS (SELECT min(day) AS day FROM visits)
         -- A calendar day with no step of its own takes the running totals of the latest day before it.
         SELECT c.day,
                CAST(coalesce(CASE WHEN r.day = c.day THEN r.dau END, 0) AS BIGINT) AS dau,
                CAST(coalesce(r.wau, 0) AS BIGINT) AS wau,
-               CAST(coalesce(r.mau, 0) AS BIGINT) AS mau
+               CAST(coalesce(r.mau, 0) AS BIGINT) AS mau,
+               (SELECT found FROM earlier) OR coalesce(c.day - 29 >= (SELECT day FROM first), false) AS full
         FROM calendar c ASOF LEFT JOIN running r ON c.day >= r.day
         ORDER BY c.day
     """
     daily = events.query(sql, **period.bounds())
-    mau = daily["mau"].where(daily["mau"] > 0)
-    return daily.assign(day=pd.to_datetime(daily["day"]), dau_mau=daily["dau"] / mau, wau_mau=daily["wau"] / mau)
+    mau = daily["mau"].where((daily["mau"] > 0) & daily["full"].astype(bool))
+    return daily.assign(day=pd.to_datetime(daily["day"]), full=daily["full"].astype(bool),
+                        dau_mau=daily["dau"] / mau, wau_mau=daily["wau"] / mau)
 
 
 def daily_visitors(events: Events, period: Period) -> dict[str, float]:

@@ -285,6 +285,11 @@ def plot_stickiness(daily: pd.DataFrame, title: str) -> plt.Figure:
         ax.set_xlabel("Day")
         ax.set_ylabel("Visitors returning (%)")
         ax.legend(loc="upper left", ncol=3)
+        partial = daily[~daily["full"].astype(bool)] if "full" in daily else daily.iloc[:0]
+        if len(partial):
+            # Days whose 30-day window starts before the data does are not drawn: they would read 100%.
+            ax.axvspan(partial["day"].min(), partial["day"].max(), color="none", hatch="//", edgecolor="#c0c6cc", linewidth=0)
+            ax.text(partial["day"].min(), 4, " window not yet full: left out", fontsize=8, color=INK)
         fig.autofmt_xdate()
         fig.tight_layout()
     return fig

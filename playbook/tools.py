@@ -337,6 +337,8 @@ class ToolsReport:
     by_category: tuple[str, ...] = ()
     # Names in params tools.coexist matching no tool of the inventory (a typo, or a tool gone).
     unknown_coexist: tuple[str, ...] = ()
+    # Every seat of the tools the team owns, with ``engaged``: the rows behind the idle spend.
+    owned_seats: pd.DataFrame = field(default_factory=pd.DataFrame)
     result: AreaResult | None = None
 
 
@@ -391,7 +393,7 @@ def build_report(tools: pd.DataFrame, seats: pd.DataFrame, params: ToolsParams, 
     owned_rows = inventory[inventory["tool"].isin(owned)].reset_index(drop=True)
     by_category = tuple(sorted(inventory.loc[inventory["function"].isna(), "tool"]))
     report = ToolsReport(team, inventory, team_tools, costs, overlap, calendar, actions, segments, owned_rows, reclaim, by_category,
-                         unknown_coexist(params.coexist, usage["tool"]))
+                         unknown_coexist(params.coexist, usage["tool"]), classified[classified["tool"].isin(owned)].reset_index(drop=True))
     return replace(report, result=summarise(report, params, team))
 
 
@@ -584,6 +586,51 @@ RECLAIM_COLUMNS = [
 ]
 
 
+# The other tables, as the notebook and the explorer both show them.
+SEGMENT_COLUMNS = [("segment", "Seat segment", "text"), ("seats", "Seats", "int")]
+CALENDAR_COLUMNS = [("tool", "Tool", "text"), ("owner_team", "Owner", "text"), ("renewal_date", "Renews", "date"),
+                    ("days_to_renewal", "Days left", "int"), ("window", "Window", "text"), ("utilisation", "Utilisation", "pct"),
+                    ("annual_cost", "Annual cost", "money")]
+COST_COLUMNS = [("team", "Team", "text"), ("tools", "Tools", "int"), ("seats", "Seats", "int"), ("engaged", "Engaged", "int"),
+                ("allocated_cost", "Annual cost", "money"), ("cost_per_engaged", "Per engaged user", "money"),
+                ("ratio_to_others", "Times the others' median", "num1")]
+OVERLAP_COLUMNS = [("team", "Team", "text"), ("function", "Function", "text"), ("category", "Category", "text"), ("tools", "Tools", "text"),
+                   ("seats", "Seats", "int"), ("keep", "Most used", "text"), ("money", "Could save", "money")]
+OVERLAP_CAPTION = "Overlap: more than one tool doing the same job in one team"
+RECOMMENDATION_COLUMNS = [("action", "Action", "text"), ("subject", "Tool", "text"), ("reason", "Why", "text"),
+                          ("money", "At stake per year", "money")]
+UTILISATION_COLUMNS = [("tool", "Tool", "text"), ("seats", "Seats", "int"), ("engaged", "Engaged", "int"), ("utilisation", "Utilisation", "pct")]
+IDLE_SEAT_COLUMNS = [("tool", "Tool", "text"), ("user_id", "User", "text"), ("team", "Team", "text"), ("state", "Why idle", "text"),
+                     ("licences", "Licences", "int"), ("idle_spend", "Idle spend a year", "money")]
+
+
+def recommendation_totals(report: ToolsReport) -> dict[str, float | None]:
+    """The recommendations table's total: the summary's money at stake, the very figure."""
+    return {"money": report.result.figures["money_at_stake"].value if report.result else float(report.actions["money"].sum())}
+
+
+def idle_seats(report: ToolsReport) -> pd.DataFrame:
+    """The seats behind the yearly idle spend: per tool the team owns with idle licences, each
+    assigned seat not engaged (at the tool's cost per seat) and one row for the licences bought
+    and never assigned, so the rows add up to the figure: (licences - engaged) x cost per seat."""
+    rows = []
+    measured = report.owned[report.owned["idle_spend"].notna() & (report.owned["idle_spend"] > 0)]
+    seats = report.owned_seats
+    for tool in measured.itertuples():
+        mine = seats[(seats["tool"] == tool.tool) & ~seats["engaged"].astype(bool)] if len(seats) else seats
+        for seat in mine.sort_values(["team", "user_id"]).itertuples():
+            state = "never used" if pd.isna(seat.last_active_at) else f"last active {format_value(seat.last_active_at, 'date')}"
+            rows.append({"tool": tool.tool, "user_id": seat.user_id, "team": seat.team, "state": state,
+                         "licences": 1, "idle_spend": float(tool.cost_per_seat)})
+        unassigned = int(tool.seats) - int(tool.assigned)
+        if unassigned:
+            # Seats assigned beyond the licences bought count back here, so the tool's rows add up.
+            what = "licences never assigned" if unassigned > 0 else "seats assigned beyond the licences bought"
+            rows.append({"tool": tool.tool, "user_id": "", "team": "", "state": what,
+                         "licences": unassigned, "idle_spend": float(unassigned * tool.cost_per_seat)})
+    return pd.DataFrame(rows, columns=[c for c, _, _ in IDLE_SEAT_COLUMNS])
+
+
 def scope_columns(report: ToolsReport, owned: bool = True) -> list[tuple[str, str, str]]:
     """The team's own seat columns in a team report (with the owner for tools other teams own);
     the owner and how many teams use each tool in the organisation's."""
@@ -633,15 +680,43 @@ def report(ctx: ReportContext) -> ToolsReport:
     )
 
 
+# Tools are bought per team, never per product; seats are judged on the period's last day.
+_NO_PRODUCT = "tools are bought and used per team, not per product"
+_AT_END = "seats, renewals and costs are judged as of that day"
+
+
 def explorer_views() -> dict[str, Any]:
-    """The explorer's views of this area (see :mod:`playbook.widgets`): name -> f(ctx, report)."""
+    """The explorer's views: the report's sections, with its columns (see :mod:`playbook.widgets`)."""
     from playbook import plots
-    from playbook.widgets import html_table
+    from playbook.widgets import Chart, View, table
+
+    def view(draw: Any) -> View:
+        return View(draw, ignores={"product": _NO_PRODUCT}, period_end=_AT_END)
 
     return {
-        "Utilisation": lambda ctx, r: plots.plot_utilisation(r.inventory, ctx.params.tools.utilisation_floor, "Seat utilisation"),
-        "Renewals": lambda ctx, r: html_table(r.calendar, [("tool", "Tool", "text"), ("renewal_date", "Renews", "date"),
-                                                           ("utilisation", "Utilisation", "pct"), ("annual_cost", "Annual cost", "money")]),
-        "Recommendations": lambda ctx, r: html_table(r.actions, [("action", "Action", "text"), ("subject", "Tool", "text"),
-                                                                 ("money", "At stake", "money")]),
+        "Recommendations": view(lambda ctx, r: table(r.actions, RECOMMENDATION_COLUMNS, totals=recommendation_totals(r))),
+        "Inventory": view(lambda ctx, r: [table(*parts) for parts in inventory_tables(r)]),
+        "Utilisation": view(lambda ctx, r: Chart(plots.plot_utilisation(r.inventory, ctx.params.tools.utilisation_floor,
+                                                                        f"Seat utilisation, {ctx.params.name}"),
+                                                 table(r.inventory, UTILISATION_COLUMNS))),
+        "Seat segments": view(lambda ctx, r: table(r.segments, SEGMENT_COLUMNS, "Seats by segment")),
+        "Renewal calendar": view(lambda ctx, r: table(r.calendar, CALENDAR_COLUMNS)),
+        "Cost per engaged user": view(lambda ctx, r: table(r.costs, COST_COLUMNS)),
+        "Overlap": view(lambda ctx, r: table(r.overlap, OVERLAP_COLUMNS, OVERLAP_CAPTION)),
+        "Seats to reclaim": view(lambda ctx, r: table(reclaim_rows(r), RECLAIM_COLUMNS)),
+    }
+
+
+def drilldowns() -> dict[str, Any]:
+    """The rows behind the area's figures (see :mod:`playbook.drill`)."""
+    from playbook.drill import Drill
+
+    same = {"ignores": {"product": _NO_PRODUCT}, "period_end": _AT_END}
+    return {
+        "idle_spend": Drill(lambda ctx, r: idle_seats(r), IDLE_SEAT_COLUMNS, "sum", "idle_spend",
+                            why="each idle seat of the tools this report owns, and the licences never assigned", **same),
+        "unused_spend": Drill(lambda ctx, r: r.owned[r.owned["unused"]], INVENTORY_COLUMNS, "sum", "annual_cost",
+                              why="the tools with licences and no engaged seat", **same),
+        "money_at_stake": Drill(lambda ctx, r: r.actions, RECOMMENDATION_COLUMNS, "sum", "money", why="the recommendations", **same),
+        "seats_to_reclaim": Drill(lambda ctx, r: reclaim_rows(r), RECLAIM_COLUMNS, "count", why="each seat to reclaim", **same),
     }

@@ -34,6 +34,10 @@ from playbook.warehouse import (
 )
 
 
+# The columns of accounts an explorer narrows every account's rows by.
+ACCOUNT_FILTERS = frozenset({"segment", "plan"})
+
+
 class Workspace(TableLoader):
     """Canonical tables of one workspace, loaded lazily and validated once per table.
 
@@ -286,6 +290,7 @@ class Workspace(TableLoader):
         teams: list[str] | None = None,
         end: date | None = None,
         columns: list[str] | None = None,
+        accounts: dict[str, str] | None = None,
     ):
         """The usable rows of a table as a pandas DataFrame, filtered in SQL.
 
@@ -296,10 +301,12 @@ class Workspace(TableLoader):
                 product column (requests, trainings, seats).
             start, end: keep rows whose time column falls on these dates, both inclusive.
             columns: the columns to return (default: all).
+            accounts: keep the rows of accounts with these values (``segment``, ``plan``), for
+                tables with an ``account_id`` column and the accounts table itself.
         """
         self.load(table)
         contract = get_table(table)
-        where, args = [], []
+        where, args = self._account_filter(table, accounts)
         if products is not None and "product" in contract.column_names:
             where.append("product IN (SELECT UNNEST(?))")
             args.append(list(products))
@@ -324,14 +331,43 @@ class Workspace(TableLoader):
             sql += " ORDER BY " + ", ".join(ident(c) for c in order)
         return self.con.execute(sql, args).df()
 
-    def relation(self, table: str, products: list[str] | None = None) -> duckdb.DuckDBPyRelation:
+    def _account_filter(self, table: str, accounts: dict[str, str] | None) -> tuple[list[str], list[Any]]:
+        """SQL conditions (with their bound values) keeping the rows of the accounts whose columns
+        hold ``accounts``' values; none when the table has no account or nothing is asked."""
+        if not accounts:
+            return [], []
+        unknown = sorted(set(accounts) - ACCOUNT_FILTERS)
+        if unknown:
+            raise ValueError(f"accounts can be narrowed by {', '.join(sorted(ACCOUNT_FILTERS))}; not by {', '.join(unknown)}")
+        same = " AND ".join(f"{ident(column)} = ?" for column in accounts)
+        if table == "accounts":
+            return [same], list(accounts.values())
+        if "account_id" not in get_table(table).column_names:
+            return [], []
+        self.load("accounts")
+        return [f"account_id IN (SELECT account_id FROM accounts WHERE {same})"], list(accounts.values())
+
+    def relation(self, table: str, products: list[str] | None = None,
+                 accounts: dict[str, str] | None = None) -> duckdb.DuckDBPyRelation:
         """The usable rows of a table as a lazy DuckDB relation, for aggregation in SQL (events).
 
         Args:
             table: a canonical table name.
             products: keep rows whose ``product`` is one of these.
+            accounts: keep the rows of accounts with these values (``segment``, ``plan``).
         """
         self.load(table)
+        if accounts and "account_id" in get_table(table).column_names:
+            self._account_filter(table, accounts)  # checks the columns asked for, and loads accounts
+            # Bound values would make the relation run at once; session variables keep it lazy (below).
+            self._relations += 1
+            same = []
+            for i, (column, value) in enumerate(accounts.items()):
+                name = f"playbook_account_{self._relations}_{i}"
+                self.con.execute(f"SET VARIABLE {ident(name)} = ?", [str(value)])
+                same.append(f"{ident(column)} = getvariable('{name}')")
+            return self.relation(table, products).filter(
+                f"account_id IN (SELECT account_id FROM accounts WHERE {' AND '.join(same)})")
         if products is not None and "product" in get_table(table).column_names:
             # Lazy, so each query reads only what it needs: a relation given bound parameters
             # would be run at once and held whole. Each product is a session variable, and the

@@ -79,6 +79,23 @@ def test_stickiness_matches_a_day_by_day_count(events_df):
     assert health.average_stickiness(daily) == pytest.approx(expected)
 
 
+def test_stickiness_leaves_out_days_whose_window_starts_before_the_data(events_df):
+    # The data begins 10 days before the period: a day's 30-day window is full only from the
+    # 30th day of data on; before that, the few days there are would read as near 100%.
+    first = PERIOD.start - timedelta(days=10)
+    young = events_df[events_df["ts"] >= pd.Timestamp(first)]
+    first_day = young["ts"].min().date()
+    daily = health.stickiness(rel(young), PERIOD)
+    partial = daily[daily["day"].dt.date < first_day + timedelta(days=29)]
+    full = daily[daily["day"].dt.date >= first_day + timedelta(days=29)]
+    assert len(partial) and len(full) and not partial["full"].any() and full["full"].all()
+    assert partial["dau_mau"].isna().all() and partial["wau_mau"].isna().all() and full["dau_mau"].notna().all()
+    # The period's figure is the mean over full days only.
+    assert health.average_stickiness(daily) == pytest.approx(full["dau_mau"].mean())
+    # With data long before the period, every day is full.
+    assert health.stickiness(rel(events_df), PERIOD)["full"].all()
+
+
 def test_stickiness_counts_no_missing_visitor(events_df):
     # Events without a visitor (possible through the API, set aside by a workspace) are no one:
     # the day-by-day counts are those of the same events without them, as count(DISTINCT) gives.

@@ -48,6 +48,8 @@ _WORKSPACE: dict[str, str] = {
     "ident(ALIAS)": "quoted name of the attached database",
     "ident(name)": "quoted name of a session variable made in code",
     "wanted": "getvariable(...) of session variables made in code, or quoted contract column names",
+    "ident(column)": "quoted name of an accounts column from ACCOUNT_FILTERS (segment, plan)",
+    "' AND '.join(same)": "equalities of quoted accounts columns with getvariable(...) of session variables made in code",
 }
 _TABLELOAD: dict[str, str] = {
     "col": "ident(column.name)",

@@ -51,7 +51,10 @@ def execute_job(job: Job) -> Outcome:
     import papermill
 
     from playbook.render import export_html, extract_records, write_atomic
+    from playbook.widgets import SCHEDULED
 
+    # The kernels started from here inherit it: an explorer in a scheduled run draws nothing.
+    os.environ.setdefault(SCHEDULED, "1")
     started = time.monotonic()
     out_dir = Path(job.out_dir)
     html_path = out_dir / job.team / f"{job.area}.html"
