@@ -115,10 +115,9 @@ def rows_behind(drill: Drill, figure: Figure, ctx: Any, report: Any) -> Table:
     count = f"{len(rows):,} row{'' if len(rows) == 1 else 's'}"
     caption = f"{figure_text(figure)}" + (f": {drill.why}" if drill.why else "") + f" ({count})"
     totals = None
-    if drill.how == "count":
-        totals = {}
-    elif drill.column in {c for c, _, _ in drill.columns} and drill.how in ("sum", "mean", "ratio", "nps"):
-        # The shown total is the figure itself, in the column's own format.
+    # The caption states the figure; a sum also closes the table as the figure itself, in the
+    # column's own format (a share or a score is no total of its column).
+    if drill.how == "sum" and drill.column in {c for c, _, _ in drill.columns}:
         totals = {drill.column: figure.value}
     return Table(rows, drill.columns, caption, totals)
 

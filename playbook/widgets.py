@@ -39,6 +39,9 @@ CUSTOM = "custom range"
 DRILL_PREFIX = "Rows behind: "
 # Set by the runner in its kernels' environment: a scheduled run has nobody to show a view to.
 SCHEDULED = "PLAYBOOK_SCHEDULED"
+# A stale output is dimmed while the next is drawn; the reasons a control is disabled are quiet.
+STYLE = ("<style>.pb-stale { opacity: 0.35; transition: opacity 0.2s; } .pb-why { color: #52606d; font-size: 0.9em; }"
+         " .pb-busy { color: #8a4b08; }</style>")
 # Changes closer together than this are drawn once, as the last of them.
 SETTLE_SECONDS = 0.15
 
@@ -163,7 +166,7 @@ class Explorer:
         for control in (self.product, self.segment, self.plan, self.period, self.start, self.end, self.view):
             control.observe(self._changed, names="value")
         self._account_controls = bool(segments or plans)
-        rows = [w.HBox([self.team, self.product])]
+        rows = [w.HTML(STYLE), w.HBox([self.team, self.product])]
         if self._account_controls:
             rows.append(w.HBox([self.segment, self.plan]))
         rows += [w.HBox([self.period, self.view]), w.HBox([self.start, self.end]),
@@ -300,7 +303,11 @@ class Explorer:
         if self._account_controls:
             parts += [f"segment {esc(choice.segment)}", f"plan {esc(choice.plan)}"]
         parts.append(f"period {esc(choice.period_words(ctx))}")
-        return f'<p class="pb-scope">{esc(choice.view)}: {", ".join(parts)}.</p>'
+        # The choice as data too, so a test (or a script) can tell which choice the output shows.
+        period = choice.period if isinstance(choice.period, str) else CUSTOM
+        data = " ".join(f'data-{k}="{esc(v)}"' for k, v in (("team", choice.team), ("product", choice.product), ("segment", choice.segment),
+                                                             ("plan", choice.plan), ("period", period), ("view", choice.view)))
+        return f'<p class="pb-scope" {data}>{esc(choice.view)}: {", ".join(parts)}.</p>'
 
     def _bundle(self, shown: Any, choice: Choice, ctx: ReportContext) -> dict:
         """What the output shows, as one display_data output (so it is replaced in one step)."""
