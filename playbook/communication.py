@@ -320,11 +320,11 @@ _LOOKBACK = "the releases of the lookback_days (params) before it are checked"
 def explorer_views() -> dict[str, Any]:
     """The explorer's views: the report's sections, with its columns (see :mod:`playbook.widgets`)."""
     from playbook import plots
-    from playbook.display import digest_html, digest_record
+    from playbook.display import digests_html
     from playbook.widgets import Chart, Markup, View, table
 
     def digest_view(ctx: Any, r: CommunicationReport) -> Any:
-        return Markup("".join(digest_html(digest_record(d), ctx.params.name, ctx.period.label()) for d in r.digests))
+        return Markup("".join(digests_html(r.digests, ctx.params.name, ctx.period.label())))
 
     def waits(ctx: Any, r: CommunicationReport) -> Any:
         sla = ctx.params.communication.first_response_hours

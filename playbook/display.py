@@ -169,15 +169,19 @@ def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
 def show_quotes(quotes: pd.DataFrame, theme: str | None) -> None:
     """Customer comments as block quotes (escaped: whatever they contain is shown as text; very
     long comments are shortened so one pasted log cannot swamp the report)."""
+    _html(quotes_html(quotes, theme))
+
+
+def quotes_html(quotes: pd.DataFrame, theme: str | None) -> str:
+    """The block quotes :func:`show_quotes` shows (the report's, and the explorer's)."""
     if quotes.empty or not theme:
-        _html("<p>No detractor comments to quote in this period.</p>")
-        return
+        return "<p>No detractor comments to quote in this period.</p>"
     items = "".join(
         f"<blockquote>“{esc(shorten(q['comment']))}”<footer>{esc(q['product'])}, score {int(q['score'])}, "
         f"{format_value(q['submitted_at'], 'date')}</footer></blockquote>"
         for q in quotes.to_dict("records")
     )
-    _html(f'<div class="pb-quotes"><p>Recent detractor comments about <b>{esc(theme)}:</b></p>{items}</div>')
+    return f'<div class="pb-quotes"><p>Recent detractor comments about <b>{esc(theme)}:</b></p>{items}</div>'
 
 
 DIGEST_COLUMNS = {
@@ -270,16 +274,24 @@ def show_digest(digest: Any, team_name: str, period_label: str) -> None:
 
 
 def show_digests(digests: list[Any], team_name: str, period_label: str) -> None:
-    """Every audience's digest; the known issues, when every audience has the same ones, listed
-    once above them rather than once per audience (each e-mail still lists them in full)."""
+    """Every audience's digest (:func:`digests_html`)."""
+    for part in digests_html(digests, team_name, period_label):
+        _html(part)
+
+
+def digests_html(digests: list[Any], team_name: str, period_label: str) -> list[str]:
+    """Every audience's digest as sections; the known issues, when every audience has the same
+    ones, listed once above them rather than once per audience (each e-mail still lists them in
+    full). The report and the explorer show these same sections."""
     records = [digest_record(d) for d in digests]
     shared = len(records) > 1 and bool(records[0]["issues"]) and all(r["issues"] == records[0]["issues"] for r in records)
+    parts = []
     if shared:
         items = "".join(f"<li>{esc(line)}</li>" for line in _digest_lines(records[0])["issues"])
-        _html(f'<section class="pb-digest pb-issues"><h3>Known issues, for every audience</h3>'
-              f"<p>{esc(team_name)}: open P1/P2 escalations and S1/S2 bugs at the end of {esc(period_label)}.</p><ul>{items}</ul></section>")
-    for record in records:
-        _html(digest_html(record, team_name, period_label, issues_above=shared))
+        parts.append(f'<section class="pb-digest pb-issues"><h3>Known issues, for every audience</h3>'
+                     f"<p>{esc(team_name)}: open P1/P2 escalations and S1/S2 bugs at the end of {esc(period_label)}.</p>"
+                     f"<ul>{items}</ul></section>")
+    return parts + [digest_html(record, team_name, period_label, issues_above=shared) for record in records]
 
 
 def record_digests(digests: list[Any], team_name: str, period_label: str) -> None:
@@ -307,11 +319,13 @@ def show_figure(fig: Any, alt: str | None = None) -> None:
 
     from playbook.plots import describe_figure
 
-    with mpl.rc_context({"text.parse_math": False}):
+    from playbook.plots import DRAWING
+
+    with DRAWING, mpl.rc_context({"text.parse_math": False}):
         # The same picture IPython's inline backend would show, with its description beside it.
         png = print_figure(fig, "png", bbox_inches="tight")
         text = " ".join(str(alt).split()) if alt else describe_figure(fig)
-    plt.close(fig)
+        plt.close(fig)
     _display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}, raw=True,
              metadata={"image/png": {"alt": text}})
 

@@ -101,7 +101,8 @@ def add_up(drill: Drill, rows: pd.DataFrame) -> float | None:
     if drill.how == "sum":
         return float(values.sum())
     if drill.how == "mean":
-        return float(values.mean())
+        # A share or a score of parts is no value when one part has none (PES with no growth).
+        return None if values.isna().any() else float(values.mean())
     if drill.how == "nps":
         return float(100 * ((values >= 9).mean() - (values <= 6).mean()))
     over = float(pd.to_numeric(rows[drill.over], errors="coerce").sum())
@@ -127,14 +128,21 @@ _UNSAFE = re.compile(r"[^a-z0-9]+")
 
 def slug(text: str) -> str:
     """A file-name-safe form of a view's or a figure's name ("Rows behind: NPS" -> "rows-behind-nps")."""
-    return _UNSAFE.sub("-", text.lower()).strip("-")[:60] or "table"
+    return _UNSAFE.sub("-", text.lower()).strip("-")[:120].strip("-") or "table"
+
+
+# A cell a spreadsheet would read as a formula (OWASP, "CSV Injection"): customers write comments
+# and names, and "=HYPERLINK(...)" must stay text when an ops lead opens the export.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_value(value: Any, fmt: Format) -> Any:
-    """A cell as the CSV holds it: text as the table shows it, numbers unrounded (a spreadsheet
-    formats them), dates as ISO days, missing numbers and dates empty."""
+    """A cell as the CSV holds it: text as the table shows it (with a leading apostrophe where a
+    spreadsheet would read it as a formula), numbers unrounded (a spreadsheet formats them), dates
+    as ISO days, missing numbers and dates empty."""
     if fmt == "text":
-        return format_value(value, fmt)  # the very words the table shows
+        text = format_value(value, fmt)  # the very words the table shows
+        return f"'{text}" if text.startswith(FORMULA_START) else text
     if value is None or value is pd.NaT or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if fmt == "date" and not isinstance(value, str):
@@ -144,21 +152,35 @@ def csv_value(value: Any, fmt: Format) -> Any:
     return value
 
 
+def _umask() -> int:
+    """The process's umask, read without setting it (os.umask would change it for every thread
+    for a moment); 0o022 where the system does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 def write_csv(table: Table, folder: str | Path, name: str) -> Path:
     """Write ``table`` to a new CSV file in ``folder`` and return its path.
 
     The columns are the ones shown, headed by their labels, in the order shown; the values are
-    unrounded, so a reader can check any cell against the table. The file is written beside its
-    final name and renamed into place, and an existing file is never overwritten: a second
-    export in the same second gets a numbered name.
+    unrounded, so a reader can check any cell against the table. UTF-8 with a byte-order mark, so
+    a spreadsheet reads accents and dashes right. The file is written beside its final name and
+    linked into place, and an existing file is never overwritten: a second export in the same
+    second gets a numbered name. It is readable as the umask allows, as any file the user writes.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = f"{slug(name)}-{stamp}"
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8-sig") as out:
             writer = csv.writer(out)
             writer.writerow([label for _, label, _ in table.columns])
             for record in table.frame.to_dict("records"):

@@ -570,6 +570,7 @@ ARR_SPLIT_COLUMNS = [("group", "NPS group", "text"), ("accounts", "Accounts", "i
 DEMAND_COLUMNS = [("demand_rank", "Demand rank", "int"), ("title", "Item", "text"), ("item_id", "Id", "text"), ("status", "Status", "text"),
                   ("requests", "Requests", "int"), ("accounts", "Accounts", "int"), ("arr", "ARR asking", "money"), ("rice", "RICE", "num1"),
                   ("rice_rank", "RICE rank", "int")]
+QUOTE_COLUMNS = [("product", "Product", "text"), ("score", "Score", "int"), ("submitted_at", "Submitted", "date"), ("comment", "Comment", "text")]
 RESPONSE_COLUMNS = [("response_id", "Response", "text"), ("account_id", "Account", "text"), ("product", "Product", "text"),
                     ("submitted_at", "Submitted", "date"), ("score", "Score", "int"), ("group", "NPS group", "text")]
 DETRACTOR_COLUMNS = [("name", "Account", "text"), ("account_id", "Id", "text"), ("segment", "Segment", "text"), ("plan", "Plan", "text"),
@@ -579,7 +580,8 @@ DETRACTOR_COLUMNS = [("name", "Account", "text"), ("account_id", "Id", "text"), 
 def explorer_views() -> dict[str, Any]:
     """The explorer's views: the report's sections, with its columns (see :mod:`playbook.widgets`)."""
     from playbook import plots
-    from playbook.widgets import Chart, View, rows_of, table
+    from playbook.display import quotes_html
+    from playbook.widgets import Chart, Markup, View, rows_of, table
 
     def demand(ctx: Any, r: FeedbackReport) -> Any:
         top = ctx.params.feedback.top_items
@@ -598,6 +600,8 @@ def explorer_views() -> dict[str, Any]:
         "NPS by product": View(lambda ctx, r: table(r.by_product, [("product", "Product", "text")] + NPS_COLUMNS, "By product")),
         "ARR by NPS group": View(lambda ctx, r: table(r.arr_split, ARR_SPLIT_COLUMNS)),
         "Comment themes": View(lambda ctx, r: Chart(plots.plot_theme_shares(r.themes, "Comment themes by NPS group"), rows_of(r.themes))),
+        "Detractor comments": View(lambda ctx, r: Markup(quotes_html(r.quotes, r.detractor_theme.theme),
+                                                         table(r.quotes, QUOTE_COLUMNS))),
         "Feature demand": View(demand, ignores=always),
     }
 

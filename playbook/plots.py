@@ -8,6 +8,7 @@ has a title, labelled axes and units.
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from datetime import date
 from typing import Iterator
@@ -50,13 +51,23 @@ RC = {
 
 @contextmanager
 def theme() -> Iterator[None]:
-    """Apply the playbook's look for the charts drawn inside the block, then restore the old one."""
+    """Apply the playbook's look for the charts drawn inside the block, then restore the old one.
+
+    Matplotlib's settings are one for the whole process: the block holds :data:`DRAWING`, so an
+    explorer drawing in its thread and a notebook cell drawing at the same time never restore each
+    other's settings out of order.
+    """
     import seaborn as sns
     from cycler import cycler
 
     rc = {**sns.axes_style("whitegrid"), **RC, "axes.prop_cycle": cycler(color=PALETTE)}
-    with plt.rc_context(rc):
+    with DRAWING, plt.rc_context(rc):
         yield
+
+
+# Held while matplotlib's process-wide settings are changed for a chart (see theme); re-entrant,
+# as a chart drawn inside theme() may be turned into a picture inside another held block.
+DRAWING = threading.RLock()
 
 
 def _no_data(title: str, message: str) -> plt.Figure:
@@ -288,7 +299,7 @@ def plot_stickiness(daily: pd.DataFrame, title: str) -> plt.Figure:
         partial = daily[~daily["full"].astype(bool)] if "full" in daily else daily.iloc[:0]
         if len(partial):
             # Days whose 30-day window starts before the data does are not drawn: they would read 100%.
-            ax.axvspan(partial["day"].min(), partial["day"].max(), color="none", hatch="//", edgecolor="#c0c6cc", linewidth=0)
+            ax.axvspan(partial["day"].min(), partial["day"].max(), facecolor="none", hatch="//", edgecolor="#c0c6cc", linewidth=0)
             ax.text(partial["day"].min(), 4, " window not yet full: left out", fontsize=8, color=INK)
         fig.autofmt_xdate()
         fig.tight_layout()

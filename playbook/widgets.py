@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from playbook.config import list_teams, load_params, project_root
+from playbook.config import list_teams, load_params, project_root, workspace_path
 from playbook.context import ReportContext, open_report
 from playbook.display import as_written, esc
 from playbook.drill import Drill, Table, rows_behind, write_csv
@@ -42,6 +42,9 @@ SCHEDULED = "PLAYBOOK_SCHEDULED"
 # A stale output is dimmed while the next is drawn; the reasons a control is disabled are quiet.
 STYLE = ("<style>.pb-stale { opacity: 0.35; transition: opacity 0.2s; } .pb-why { color: #52606d; font-size: 0.9em; }"
          " .pb-busy { color: #8a4b08; }</style>")
+# A table longer than this shows its first rows only (the export holds them all): a browser
+# tab is no place for tens of thousands of rows.
+SHOWN_ROWS = 2_000
 # Changes closer together than this are drawn once, as the last of them.
 SETTLE_SECONDS = 0.15
 
@@ -86,8 +89,17 @@ def table(frame: pd.DataFrame, columns: list[tuple[str, str, str]], caption: str
 
 
 def rows_of(frame: pd.DataFrame) -> Table:
-    """A chart's rows as a table to export: every column, as the data holds it."""
-    return Table(frame, [(str(c), str(c), "text") for c in frame.columns])
+    """A chart's rows as a table to export: every column, numbers unrounded in the CSV."""
+    def fmt(column: pd.Series) -> str:
+        if pd.api.types.is_bool_dtype(column):
+            return "text"
+        if pd.api.types.is_integer_dtype(column):
+            return "int"
+        if pd.api.types.is_numeric_dtype(column):
+            return "num1"
+        return "date" if pd.api.types.is_datetime64_any_dtype(column) else "text"
+
+    return Table(frame, [(str(c), str(c), fmt(frame[c])) for c in frame.columns])
 
 
 def html_table(frame: Any, columns: list[tuple[str, str, str]]) -> Table:
@@ -131,7 +143,10 @@ class Explorer:
 
         self.area = ctx.area
         self.params_dir = params_dir
-        self.workspace = str(ctx.workspace.path)
+        # The notebook's workspace holds for other teams only when the notebook named it; else each
+        # team reads the workspace its own params name (a team may have its own, or a warehouse).
+        named = workspace_path(ctx.params, params_dir)
+        self.workspace = "" if str(named) == str(ctx.workspace.path) else str(ctx.workspace.path)
         self.as_of = ctx.as_of
         self.views: dict[str, View] = {name: v if isinstance(v, View) else View(v) for name, v in ctx.area.views().items()}
         self.drills: dict[str, Drill] = ctx.area.drills()
@@ -224,7 +239,16 @@ class Explorer:
 
     def _team_changed(self, change: dict) -> None:
         # A team's products come from its params alone: no workspace is opened to list them.
-        products = load_params(self.params_dir, change["new"]).products
+        try:
+            products = load_params(self.params_dir, change["new"]).products
+        except Exception as err:  # noqa: BLE001 - a team file that does not load is said, never a silent control
+            with self._lock:
+                self._wanted += 1  # any draw under way is for another team: it is not shown
+                self.last, self.shown = str(err), None
+                self.output.outputs = (self._error_bundle(err, self.choice()),)
+                self.output.remove_class("pb-stale")
+                self.status.value = ""
+            return
         with self.product.hold_trait_notifications():
             self.product.options = [ALL_PRODUCTS, *products]
             self.product.value = ALL_PRODUCTS
@@ -235,9 +259,10 @@ class Explorer:
         self._enable()
         choice = self.choice()
         with self._lock:
+            # Under the lock, so a draw finishing now cannot wipe this busy line (see _loop).
             self._wanted += 1
-        self.status.value = (f'<span class="pb-busy">&#9203; Drawing {esc(choice.view)} for {esc(choice.team)}…</span>')
-        self.output.add_class("pb-stale")
+            self.status.value = (f'<span class="pb-busy">&#9203; Drawing {esc(choice.view)} for {esc(choice.team)}…</span>')
+            self.output.add_class("pb-stale")
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._loop, name=f"explorer-{self.area.name}", daemon=True)
             self._thread.start()
@@ -264,16 +289,16 @@ class Explorer:
                 if wanted != self._wanted:
                     continue  # overtaken by a newer choice: that one is drawn next
                 self.last, self.shown = shown, choice
-            self.output.outputs = (bundle,)
-            self.output.remove_class("pb-stale")
-            self.status.value = ""
+                self.output.outputs = (bundle,)
+                self.output.remove_class("pb-stale")
+                self.status.value = ""
 
     # -- drawing -----------------------------------------------------------------------------
 
     def context(self, choice: Choice) -> ReportContext:
         """The report context the choice asks for (the notebook's own when nothing differs)."""
         ctx = self._ctx
-        period = choice.period if isinstance(choice.period, str) else _fixed(*choice.period)
+        period = choice.period if isinstance(choice.period, str) else _fixed(*choice.period, self.as_of)
         accounts = {k: v for k, v in (("segment", choice.segment), ("plan", choice.plan)) if v != ALL}
         same = (choice.team == ctx.params.team and choice.product == ALL_PRODUCTS and not accounts
                 and period == ctx.params.period and self._report is not None)
@@ -314,6 +339,9 @@ class Explorer:
         scope = self._scope(choice, ctx)
         if isinstance(shown, Markup):
             return _output(as_written(scope + shown.html), choice.view)
+        if isinstance(shown, pd.DataFrame):
+            # A view of an area written before Table: every column, as the data holds it.
+            shown = rows_of(shown)
         figure = shown.figure if isinstance(shown, Chart) else shown if hasattr(shown, "savefig") else None
         if figure is not None:
             import matplotlib as mpl
@@ -322,16 +350,21 @@ class Explorer:
 
             from playbook.plots import describe_figure
 
-            with mpl.rc_context({"text.parse_math": False}):
+            from playbook.plots import DRAWING
+
+            with DRAWING, mpl.rc_context({"text.parse_math": False}):
                 png = print_figure(figure, "png", bbox_inches="tight")
                 alt = describe_figure(figure)
-            plt.close(figure)
+                plt.close(figure)
             img = f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
             return _output(as_written(scope + img), alt)
         if isinstance(shown, Table):
-            return _output(as_written(scope + shown.html()), shown.caption or choice.view)
+            return _output(as_written(scope + _shown_html(shown)), shown.caption or choice.view)
         if isinstance(shown, list) and all(isinstance(t, Table) for t in shown):
-            return _output(as_written(scope + "".join(t.html() for t in shown)), "; ".join(t.caption or choice.view for t in shown))
+            return _output(as_written(scope + "".join(_shown_html(t) for t in shown)), "; ".join(t.caption or choice.view for t in shown))
+        if hasattr(shown, "_repr_html_"):
+            # A view of an area written before Table (an IPython HTML object): its own HTML.
+            return _output(as_written(scope + (shown._repr_html_() or "")), choice.view)
         return _output(as_written(scope + f"<p>{esc(shown)}</p>"), str(shown))
 
     def _error_bundle(self, err: Exception, choice: Choice) -> dict:
@@ -343,7 +376,14 @@ class Explorer:
 
     def export(self, *_: Any) -> list[Any]:
         """Write what the output shows (its tables, or the rows a chart draws) to CSV files in
-        reports/exports, one per table, and link them below the button."""
+        reports/exports, one per table, and link them below the button; a failure is said there."""
+        try:
+            return self._export()
+        except Exception as err:  # noqa: BLE001 - shown beside the button, never a silent click
+            self.export_note.value = f'<span class="pb-warn">Export failed: {esc(type(err).__name__)}: {esc(err)}</span>'
+            return []
+
+    def _export(self) -> list[Any]:
         with self._lock:
             last, choice = self.last, self.shown
         shown = last.table if isinstance(last, (Chart, Markup)) else last
@@ -352,21 +392,45 @@ class Explorer:
             self.export_note.value = "<i>Nothing to export: this view shows no table.</i>"
             return []
         folder = project_root(self.params_dir) / "reports" / "exports"
-        paths = [write_csv(t, folder, f"{self.area.name}-{choice.team}-{choice.view}" + (f"-{i + 1}" if len(tables) > 1 else ""))
-                 for i, t in enumerate(tables)]
+        # The file's name says what it holds: the area, team and view, then any narrowing.
+        period = choice.period if isinstance(choice.period, str) else "-to-".join(d.isoformat() for d in choice.period)
+        narrowed = [v for v in (choice.product, choice.segment, choice.plan) if v not in (ALL, ALL_PRODUCTS)]
+        name = "-".join([self.area.name, choice.team, choice.view, period, *narrowed])
+        paths = [write_csv(t, folder, name + (f"-{i + 1}" if len(tables) > 1 else "")) for i, t in enumerate(tables)]
         self.exported = paths
-        links = ", ".join(f'<a href="{esc(os.path.relpath(p, os.getcwd()))}" target="_blank">{esc(os.path.relpath(p, os.getcwd()))}</a>'
-                          for p in paths)
+        links = ", ".join(f'<a href="{esc(_link(p))}" target="_blank">{esc(_link(p))}</a>' for p in paths)
         rows = sum(len(t.frame) for t in tables)
         self.export_note.value = f"Exported {rows:,} row{'' if rows == 1 else 's'} to {links}"
         return paths
 
 
-def _fixed(start: date | None, end: date | None) -> Any:
+def _link(path: Any) -> str:
+    """The export's path from the notebook's folder (JupyterLab opens a relative link), else as it is."""
+    try:
+        return os.path.relpath(path, os.getcwd())
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def _shown_html(table: Table) -> str:
+    """A table's HTML, its first SHOWN_ROWS rows only when it is longer (said above it)."""
+    if len(table.frame) <= SHOWN_ROWS:
+        return table.html()
+    note = (f'<p class="pb-warn">Showing the first {SHOWN_ROWS:,} of {len(table.frame):,} rows; '
+            "Export CSV writes them all.</p>")
+    return note + Table(table.frame.head(SHOWN_ROWS), table.columns, table.caption, table.totals).html()
+
+
+def _fixed(start: date | None, end: date | None, as_of: date | None = None) -> Any:
     from playbook.config import FixedPeriod
 
     if start is None or end is None:
         raise ValueError("pick both days of the custom range (From and To)")
+    if end < start:
+        raise ValueError(f"the custom range ends on {end:%d %b %Y}, before it starts ({start:%d %b %Y}); pick an end on or after the start")
+    if as_of is not None and end > as_of:
+        raise ValueError(f"the custom range ends on {end:%d %b %Y}, after the day the data is read as of ({as_of:%d %b %Y}); "
+                         "pick an end on or before it")
     return FixedPeriod(start=start, end=end)
 
 

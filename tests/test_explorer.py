@@ -15,7 +15,7 @@ from conftest import AS_OF, make_params
 from playbook.areas import AREAS
 from playbook.config import list_teams
 from playbook.context import build, open_report
-from playbook.drill import Table, add_up, rows_behind
+from playbook.drill import FORMULA_START, Table, add_up, rows_behind
 from playbook.views import format_value
 from playbook.widgets import ALL, ALL_PRODUCTS, DRILL_PREFIX, SCHEDULED, Chart, Choice, Explorer, Markup
 
@@ -147,7 +147,7 @@ def test_custom_range_and_a_bad_one(tiny_params):
     assert "custom range" in html and f"{(AS_OF - pd.Timedelta(days=6)):%d %b %Y} to {AS_OF:%d %b %Y}" in html
     explorer.end.value = AS_OF - pd.Timedelta(days=30)  # before the start: said, not a dead explorer
     _settle(explorer)
-    assert "pb-warn" in explorer.output.outputs[0]["data"]["text/html"] and "before its start" in explorer.output.outputs[0]["data"]["text/html"]
+    assert "pb-warn" in explorer.output.outputs[0]["data"]["text/html"] and "before it starts" in explorer.output.outputs[0]["data"]["text/html"]
     explorer.period.value = "last_30_days"
     _settle(explorer)
     assert "pb-warn" not in explorer.output.outputs[0]["data"]["text/html"]
@@ -242,7 +242,7 @@ def _rows_total(drill, rows):
     if drill.how == "sum":
         return column.sum()
     if drill.how == "mean":
-        return column.sum() / len(column)
+        return None if column.isna().any() else column.sum() / len(column)
     if drill.how == "nps":
         return 100.0 * (int((column >= 9).sum()) - int((column <= 6).sum())) / len(column)
     return column.sum() / rows[drill.over].astype(float).sum()
@@ -275,7 +275,8 @@ def test_rows_behind_each_figure_add_up_to_it(area, sample_params):
 
 def _parse(cell: str, fmt: str):
     if fmt == "text":
-        return cell
+        # Text a spreadsheet would run as a formula is written after an apostrophe (drill.csv_value).
+        return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
     if cell == "":
         return None
     if fmt == "date":
@@ -299,7 +300,7 @@ def test_export_writes_the_table_shown(area, tiny_params, tmp_path, monkeypatch)
         assert len(paths) == len(tables)
         for path, table in zip(paths, tables):
             assert path.parent == tiny_params.parent / "reports" / "exports"
-            with open(path, newline="", encoding="utf-8") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:
                 header, *body = list(csv.reader(f))
             assert header == [label for _, label, _ in table.columns]
             # Each cell, formatted as the table formats its column, reads as the table shows it.
@@ -309,3 +310,84 @@ def test_export_writes_the_table_shown(area, tiny_params, tmp_path, monkeypatch)
     # Two exports in one second never overwrite each other.
     again = explorer.export()
     assert again[0] != paths[0] and paths[0].exists()
+
+
+# -- what a hostile user tried ----------------------------------------------------------------
+
+def test_export_keeps_text_a_spreadsheet_would_run_as_a_formula_as_text(tmp_path):
+    from playbook.drill import write_csv
+
+    table = Table(pd.DataFrame({"name": ['=HYPERLINK("http://x.example","click")', "+1", "Zoë – fine", None], "arr": [1.5, 2, None, 4]}),
+                  [("name", "Account", "text"), ("arr", "ARR", "money")])
+    path = write_csv(table, tmp_path / "exports", "accounts")
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a byte-order mark: a spreadsheet reads "ë" and "–" right
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    assert rows == [["Account", "ARR"], ['\'=HYPERLINK("http://x.example","click")', "1.5"], ["'+1", "2.0"], ["Zoë – fine", ""], ["–", "4.0"]]
+    assert path.stat().st_mode & 0o044  # readable by others as the umask allows, not 0600
+
+
+def test_each_team_reads_its_own_workspace(tmp_path, tiny_workspace, sample_workspace):
+    import yaml
+
+    params = make_params(tmp_path, tiny_workspace)
+    mobile = params / "teams" / "mobile.yaml"
+    mobile.write_text(yaml.safe_dump({**yaml.safe_load(mobile.read_text()), "workspace": str(sample_workspace)}))
+    ctx = open_report("feedback", "platform", params, as_of=AS_OF, history="-")
+    explorer = Explorer(ctx, str(params), build(ctx))
+    explorer.team.value = "mobile"
+    _settle(explorer)
+    own = build(open_report("feedback", "mobile", params, as_of=AS_OF, history="-"))
+    shown = explorer.render(explorer.choice())[1]
+    assert str(shown.workspace.path) == str(sample_workspace)
+    explorer.view.value = f"{DRILL_PREFIX}Responses"
+    _settle(explorer)
+    assert len(explorer.last.frame) == own.result.figures["responses"].value
+
+
+def test_a_team_whose_params_do_not_load_is_said(tmp_path, tiny_workspace):
+    params = make_params(tmp_path, tiny_workspace)
+    (params / "teams" / "broken.yaml").write_text("name: Broken\nproducts: [api]\nfeedback:\n  trend: fortnight\n")
+    ctx = open_report("feedback", "platform", params, as_of=AS_OF, history="-")
+    explorer = Explorer(ctx, str(params), build(ctx))
+    _settle(explorer)
+    explorer.team.value = "broken"
+    html = explorer.output.outputs[0]["data"]["text/html"]
+    assert "pb-warn" in html and "fortnight" in html and not explorer.status.value
+    explorer.team.value = "platform"
+    _settle(explorer)
+
+
+def test_a_failed_export_is_said_beside_the_button(tiny_params, tmp_path, monkeypatch):
+    ctx = open_report("tools", "platform", tiny_params, as_of=AS_OF, history="-")
+    explorer = Explorer(ctx, str(tiny_params), build(ctx))
+    _settle(explorer)
+    monkeypatch.setattr("playbook.widgets.project_root", lambda _: tmp_path)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "exports").write_text("a file where the folder should be")
+    assert explorer.export() == []
+    assert "Export failed" in explorer.export_note.value
+
+
+def test_views_of_an_older_area_still_draw(tiny_params):
+    from IPython.display import HTML
+
+    from playbook.widgets import View
+
+    ctx = open_report("tools", "platform", tiny_params, as_of=AS_OF, history="-")
+    explorer = Explorer(ctx, str(tiny_params), build(ctx))
+    _settle(explorer)
+    explorer.views["Old HTML"] = View(lambda ctx, r: HTML("<b>made by hand</b>"))
+    explorer.views["Old frame"] = View(lambda ctx, r: r.calendar)
+    assert "<b>made by hand</b>" in explorer._bundle(explorer.views["Old HTML"].draw(ctx, None), explorer.choice(), ctx)["data"]["text/html"]
+    frame = explorer._bundle(explorer.views["Old frame"].draw(ctx, explorer._report), explorer.choice(), ctx)["data"]["text/html"]
+    assert "pb-table" in frame
+
+
+def test_a_share_of_parts_with_one_part_missing_adds_up_to_no_value():
+    from playbook.drill import Drill
+
+    drill = Drill(lambda ctx, r: None, [], "mean", "current")
+    assert add_up(drill, pd.DataFrame({"current": [50.0, 60.0, float("nan")]})) is None
+    assert add_up(drill, pd.DataFrame({"current": [50.0, 60.0, 70.0]})) == 60.0
