@@ -234,6 +234,8 @@ def _readers(record: dict[str, Any]) -> str:
 
 
 DIGEST_PARTS = (("shipped", "What shipped"), ("coming", "What is coming"), ("issues", "Known issues"))
+# The anchor of the known issues the report lists once above its digests.
+KNOWN_ISSUES_ID = "known-issues"
 
 
 def digest_html(record: dict[str, Any], team_name: str, period_label: str, issues_above: bool = False) -> str:
@@ -245,13 +247,12 @@ def digest_html(record: dict[str, Any], team_name: str, period_label: str, issue
             e-mail's digest stands alone and always lists them.
     """
     lines = _digest_lines(record)
+    items = {part: "".join(f"<li>{esc(line)}</li>" for line in lines[part]) or "<li>Nothing.</li>" for part, _ in DIGEST_PARTS}
     if issues_above:
         count = len(lines["issues"])
-        lines["issues"] = [f"The {count_words(count, 'known issues')} listed above, for every audience."]
-    parts = "".join(
-        f"<h4>{title}</h4><ul>{''.join(f'<li>{esc(line)}</li>' for line in lines[part]) or '<li>Nothing.</li>'}</ul>"
-        for part, title in DIGEST_PARTS
-    )
+        items["issues"] = (f'<li>The <a href="#{KNOWN_ISSUES_ID}">{esc(count_words(count, "known issues"))} listed above</a>, '
+                           "the same for every audience.</li>")
+    parts = "".join(f"<h4>{title}</h4><ul>{items[part]}</ul>" for part, title in DIGEST_PARTS)
     # A release whose tier requires this audience and never reached it is a miss, shown as one.
     notes = "".join(f'<p class="pb-warn">{esc(n)}</p>' if i == 0 and lines["missed"] else f"<p>{esc(n)}</p>"
                     for i, n in enumerate(lines["notes"]))
@@ -288,8 +289,8 @@ def digests_html(digests: list[Any], team_name: str, period_label: str) -> list[
     parts = []
     if shared:
         items = "".join(f"<li>{esc(line)}</li>" for line in _digest_lines(records[0])["issues"])
-        parts.append(f'<section class="pb-digest pb-issues"><h3>Known issues, for every audience</h3>'
-                     f"<p>{esc(team_name)}: open P1/P2 escalations and S1/S2 bugs at the end of {esc(period_label)}.</p>"
+        parts.append(f'<section class="pb-digest pb-issues" id="{KNOWN_ISSUES_ID}"><h3>Known issues, for every audience</h3>'
+                     f"<p>{esc(team_name)}: P1/P2 escalations and S1/S2 bugs open at the period end ({esc(period_label)}).</p>"
                      f"<ul>{items}</ul></section>")
     return parts + [digest_html(record, team_name, period_label, issues_above=shared) for record in records]
 
