@@ -312,23 +312,27 @@ def show_figure(fig: Any, alt: str | None = None) -> None:
             (:func:`playbook.plots.describe_figure`: title, kind, axes, series). The report's
             template writes it as the image's ``alt``.
     """
+    png, text = figure_png(fig, alt)
+    _display({"image/png": png, "text/plain": text}, raw=True, metadata={"image/png": {"alt": text}})
+
+
+def figure_png(fig: Any, alt: str | None = None) -> tuple[str, str]:
+    """A figure as the base64 PNG IPython's inline backend would show, and its description
+    (``alt``, else :func:`playbook.plots.describe_figure`); the figure is closed. Drawn under
+    :data:`playbook.plots.DRAWING`, so a notebook and an explorer's thread never mix settings."""
     import base64
 
     import matplotlib as mpl
     import matplotlib.pyplot as plt
     from IPython.core.pylabtools import print_figure
 
-    from playbook.plots import describe_figure
-
-    from playbook.plots import DRAWING
+    from playbook.plots import DRAWING, describe_figure
 
     with DRAWING, mpl.rc_context({"text.parse_math": False}):
-        # The same picture IPython's inline backend would show, with its description beside it.
         png = print_figure(fig, "png", bbox_inches="tight")
         text = " ".join(str(alt).split()) if alt else describe_figure(fig)
         plt.close(fig)
-    _display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}, raw=True,
-             metadata={"image/png": {"alt": text}})
+    return base64.b64encode(png).decode("ascii"), text
 
 
 def show_data_notes(ctx: Any) -> None:

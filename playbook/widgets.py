@@ -16,7 +16,6 @@ from the report the notebook already built.
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import time
@@ -29,7 +28,7 @@ import pandas as pd
 
 from playbook.config import list_teams, load_params, project_root, workspace_path
 from playbook.context import ReportContext, open_report
-from playbook.display import as_written, esc
+from playbook.display import as_written, esc, figure_png
 from playbook.drill import Drill, Table, rows_behind, write_csv
 from playbook.period import RELATIVE_PERIODS
 
@@ -168,7 +167,11 @@ class Explorer:
         self.period = w.Dropdown(options=[*RELATIVE_PERIODS, CUSTOM], value=current, description="Period")
         self.start = w.DatePicker(value=ctx.period.start, description="From")
         self.end = w.DatePicker(value=ctx.period.end, description="To")
-        names = list(self.views) + [f"{DRILL_PREFIX}{self._figure_label(key)}" for key in self._drill_keys()]
+        # "Rows behind: <figure>" -> the figure's key, for the figures this report has.
+        figures = report.result.figures if report is not None else {}
+        self.drill_names = {f"{DRILL_PREFIX}{_capital(figures[k].label if k in figures else k.replace('_', ' '))}": k
+                            for k in self.drills if not figures or k in figures}
+        names = list(self.views) + list(self.drill_names)
         self.view = w.Dropdown(options=names, value=names[0], description="View", layout=w.Layout(width="420px"))
         self.status = w.HTML()
         self.why = w.HTML()
@@ -200,22 +203,12 @@ class Explorer:
         frame = ctx.workspace.read("accounts", columns=["segment", "plan"])
         return (sorted(frame["segment"].dropna().astype(str).unique()), sorted(frame["plan"].dropna().astype(str).unique()))
 
-    def _drill_keys(self) -> list[str]:
-        figures = self._report.result.figures if self._report is not None else {}
-        return [key for key in self.drills if not figures or key in figures]
-
-    def _figure_label(self, key: str) -> str:
-        figures = self._report.result.figures if self._report is not None else {}
-        label = figures[key].label if key in figures else key.replace("_", " ")
-        return label[:1].upper() + label[1:]
-
     def _selected(self) -> tuple[View | None, str | None]:
         """The chosen view, or the figure key whose rows are chosen."""
         name = self.view.value
         if name in self.views:
             return self.views[name], None
-        label = name.removeprefix(DRILL_PREFIX)
-        return None, next((k for k in self._drill_keys() if self._figure_label(k) == label), None)
+        return None, self.drill_names.get(name)
 
     def _enable(self) -> None:
         """Disable each control the chosen view ignores, and say why beside it."""
@@ -318,7 +311,7 @@ class Explorer:
         name = choice.view
         if name in self.views:
             return self.views[name].draw(ctx, report), ctx
-        key = next((k for k in self._drill_keys() if f"{DRILL_PREFIX}{self._figure_label(k)}" == name), None)
+        key = self.drill_names.get(name)
         if key is None or key not in report.result.figures:
             raise LookupError(f"{name}: this report has no such figure")
         return rows_behind(self.drills[key], report.result.figures[key], ctx, report), ctx
@@ -344,19 +337,8 @@ class Explorer:
             shown = rows_of(shown)
         figure = shown.figure if isinstance(shown, Chart) else shown if hasattr(shown, "savefig") else None
         if figure is not None:
-            import matplotlib as mpl
-            import matplotlib.pyplot as plt
-            from IPython.core.pylabtools import print_figure
-
-            from playbook.plots import describe_figure
-
-            from playbook.plots import DRAWING
-
-            with DRAWING, mpl.rc_context({"text.parse_math": False}):
-                png = print_figure(figure, "png", bbox_inches="tight")
-                alt = describe_figure(figure)
-                plt.close(figure)
-            img = f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+            png, alt = figure_png(figure)
+            img = f'<img alt="{esc(alt)}" src="data:image/png;base64,{png}">'
             return _output(as_written(scope + img), alt)
         if isinstance(shown, Table):
             return _output(as_written(scope + _shown_html(shown)), shown.caption or choice.view)
@@ -402,6 +384,10 @@ class Explorer:
         rows = sum(len(t.frame) for t in tables)
         self.export_note.value = f"Exported {rows:,} row{'' if rows == 1 else 's'} to {links}"
         return paths
+
+
+def _capital(label: str) -> str:
+    return label[:1].upper() + label[1:]
 
 
 def _link(path: Any) -> str:
